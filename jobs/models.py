@@ -1,0 +1,223 @@
+"""The engine's vocabulary: what to run (JobSpec), what it is now (JobInfo), and the errors.
+
+The words are Hugging Face Jobs' own (stages, flavors, timeouts written as "30m"), so that a user who knows
+`hf jobs` reads our results without a glossary, and both backends report the same enum.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class JobStage(str, Enum):
+    SCHEDULING = "SCHEDULING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+    ERROR = "ERROR"
+    DELETED = "DELETED"
+
+
+TERMINAL_JOB_STAGES = (JobStage.COMPLETED, JobStage.CANCELED, JobStage.ERROR, JobStage.DELETED)
+
+REDACTED = "<redacted>"
+
+
+# --- errors: raised only when the thing cannot be observed or the input is wrong; a failed job is a result ---
+
+
+class JobsError(Exception):
+    """Base of the errors the engine raises on purpose; its message is written for the reader to act on."""
+
+
+class JobNotFoundError(JobsError):
+    def __init__(self, job_id: str, message: str | None = None) -> None:
+        self.job_id = job_id
+        super().__init__(message or f"No job with id {job_id!r}. Call list_jobs to see the jobs that exist.")
+
+
+class InvalidJobSpec(JobsError, ValueError):
+    """Bad input. `field` names the offending field so a caller can point at it."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class BackendUnavailable(JobsError):
+    """The backend cannot be reached or refused us (auth, plan, transport)."""
+
+
+# --- timeouts, written as Hugging Face writes them ---
+
+DEFAULT_TIMEOUT = "30m"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_TIMEOUT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
+TIMEOUT_FORMS = '"90s", "30m", "1.5h", "2d", or a number of seconds such as 600'
+
+
+def parse_timeout(value: str | int | float | None, *, field: str = "timeout") -> float:
+    """Turn a Hugging Face style duration into seconds.
+
+    Args:
+        value: `"90s"`, `"30m"`, `"1.5h"`, `"2d"`, a bare number of seconds (as a number or a string), or None for
+            the default of 30 minutes.
+        field: the field name to report in an error.
+
+    Returns:
+        The duration in seconds, always positive and finite.
+
+    Raises:
+        InvalidJobSpec: zero, negative, or not one of the accepted forms.
+
+    Example:
+        >>> parse_timeout("1.5h")
+        5400.0
+    """
+    if value is None:
+        value = DEFAULT_TIMEOUT
+    if isinstance(value, bool):
+        raise InvalidJobSpec(f"expected a duration, got {value!r}. Use {TIMEOUT_FORMS}.", field=field)
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _TIMEOUT_RE.match(str(value))
+        if not match:
+            raise InvalidJobSpec(f"cannot read {value!r} as a duration. Use {TIMEOUT_FORMS}.", field=field)
+        seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidJobSpec(f"must be more than zero, got {value!r}. Use {TIMEOUT_FORMS}.", field=field)
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest Hugging Face style spelling of a duration: 5400 -> "1.5h", 90 -> "90s"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and (seconds / size * 10) == int(seconds / size * 10):
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+# --- what to run ---
+
+_LABEL_KEY_MAX = 63
+
+
+class JobSpec(BaseModel):
+    """What to run, independent of where.
+
+    Either `command` (an argv list, optionally inside a Docker `image`) or `script` (a uv script: a URL or local
+    path, with `script_args` and `dependencies`) is set, never both. `secrets` reach the job's environment and
+    nowhere else: no backend writes their values to disk, and every output path scrubs them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] | None = Field(default=None, description="argv of the job's process; no shell")
+    image: str | None = Field(default=None, description="Docker image to run `command` in")
+    script: str | None = Field(default=None, description="a uv script: URL or local path")
+    script_args: list[str] = Field(default_factory=list)
+    dependencies: list[str] = Field(default_factory=list, description="extra packages for a uv script")
+    python: str | None = Field(default=None, description="Python version for a uv script")
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict)
+    flavor: str = "cpu-basic"
+    timeout: float = Field(default_factory=lambda: parse_timeout(None), description="seconds; accepts '30m' forms")
+    labels: dict[str, str] = Field(default_factory=dict)
+    working_dir: str | None = None
+    output_dir: str | None = Field(default=None, description="where the job writes its results, if it has one")
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> float:
+        return parse_timeout(value)
+
+    @field_validator("env", "secrets")
+    @classmethod
+    def _env_names(cls, value: dict[str, str], info: Any) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise InvalidJobSpec(
+                    f"{name!r} is not an environment variable name; use letters, digits and _ (not first).",
+                    field=info.field_name,
+                )
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key or len(key) > _LABEL_KEY_MAX:
+                raise InvalidJobSpec(f"label keys must be 1 to {_LABEL_KEY_MAX} characters, got {key!r}.",
+                                     field="labels")
+        return value
+
+    @model_validator(mode="after")
+    def _one_entry_point(self) -> JobSpec:
+        if bool(self.command) == bool(self.script):
+            raise InvalidJobSpec("give either a command (a list of arguments) or a script, not both and not neither.",
+                                 field="command")
+        if self.image and self.script:
+            raise InvalidJobSpec("a uv script brings its own image; drop `image` or run a `command` in it.",
+                                 field="image")
+        return self
+
+    def redacted_command(self) -> list[str]:
+        """The argv a reader may see: the command (or `uv run script args`) with secret values replaced."""
+        from jobs.redact import Redactor
+
+        if self.command:
+            argv = list(self.command)
+        else:
+            argv = ["uv", "run", *[f"--with={d}" for d in self.dependencies], str(self.script), *self.script_args]
+        return Redactor(self.secrets.values()).argv(argv)
+
+
+# --- what it is now ---
+
+
+class JobInfo(BaseModel):
+    """A job as a backend sees it now. Every string in it is already scrubbed of secret values."""
+
+    id: str
+    backend: str
+    stage: JobStage
+    message: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    flavor: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    exit_code: int | None = None
+    command: list[str] = Field(default_factory=list, description="with secret values redacted")
+    timeout: float | None = Field(default=None, description="seconds")
+    output_dir: str | None = Field(default=None, description="where the job's results are, when known")
+    url: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in TERMINAL_JOB_STAGES
+
+
+class JobPage(BaseModel):
+    jobs: list[JobInfo]
+    next_cursor: str | None = Field(default=None, description="pass as `cursor` for the next page; None at the end")
+
+
+class LogChunk(BaseModel):
+    """A bounded piece of a job's log.
+
+    `next_since` is an opaque offset: pass it back as `since` to read only what came after. `finished` is true once
+    the job is terminal and everything it wrote has been returned.
+    """
+
+    lines: list[str]
+    next_since: int
+    finished: bool
+    truncated: bool = Field(default=False, description="more lines were available than were returned")
