@@ -42,8 +42,11 @@ class JobNotFoundError(JobsError):
         super().__init__(message or f"No job with id {job_id!r}. Call list_jobs to see the jobs that exist.")
 
 
-class InvalidJobSpec(JobsError, ValueError):
-    """Bad input. `field` names the offending field so a caller can point at it."""
+class InvalidJobSpec(JobsError):
+    """Bad input. `field` names the offending field so a caller can point at it.
+
+    Not a ValueError on purpose: pydantic would fold it into a ValidationError and lose `field`.
+    """
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
@@ -97,9 +100,9 @@ def parse_timeout(value: str | int | float | None, *, field: str = "timeout") ->
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest Hugging Face style spelling of a duration: 5400 -> "1.5h", 90 -> "90s"."""
+    """A Hugging Face style spelling of a duration in its largest whole unit: 7200 -> "2h", 5400 -> "90m"."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and (seconds / size * 10) == int(seconds / size * 10):
+        if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
 
