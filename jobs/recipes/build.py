@@ -1,0 +1,493 @@
+"""TrainingRequest -> JobSpec for the local backend or Hugging Face Jobs: the one place that writes TRL's command line.
+
+Every problem visible before a job exists is raised here as InvalidJobSpec naming the field and the fix, so a typo
+costs nothing. Nothing here imports torch, transformers or trl: TRL's argument table comes from a child process
+(see trl_args).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from jobs.flavors import Flavor
+from jobs.models import InvalidJobSpec, JobSpec
+from jobs.recipes.request import (
+    APPLIES_TO,
+    BUILTIN_REWARD_FUNCS,
+    CLI_NAMES,
+    DATA_FILE_SUFFIXES,
+    NOT_CLI,
+    TRAINERS,
+    TRL_VERSION,
+    TrainingRequest,
+    did_you_mean,
+)
+from jobs.recipes.trl_args import ArgInfo, all_trainer_arguments
+
+ENTRY_MODULE = "jobs.recipes.entry"
+OUTPUT_DIR_ENV = "TRL_JOBS_OUTPUT_DIR"
+SCRIPT_URL = "https://raw.githubusercontent.com/huggingface/trl/v{version}/trl/scripts/{trainer}.py"
+_LABEL_VALUE_MAX = 63
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# GPUs older than Ampere have no bf16; TRL turns bf16 on by default and would stop at start-up on them.
+_NO_BF16_GPUS = ("t4", "v100", "p100", "k80", "m60", "a10g-legacy")
+_PRECISION_ARGS = ("bf16", "fp16", "use_cpu")
+_SECRET_LIKE = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY)$", re.IGNORECASE)
+# Report integrations -> the package each one needs in the job's environment.
+_TRACKER_PACKAGES = {"trackio": "trackio", "tensorboard": "tensorboard", "wandb": "wandb"}
+
+
+def script_url(trainer: str, version: str = TRL_VERSION) -> str:
+    """TRL's own training script for `trainer`, pinned to a release tag."""
+    return SCRIPT_URL.format(version=version, trainer=trainer)
+
+
+def build_training_spec(
+    request: TrainingRequest,
+    *,
+    backend: Literal["local", "hf"],
+    flavor: Flavor,
+    env: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    timeout: str | float | None = None,
+) -> JobSpec:
+    """Turn a training request into a JobSpec that runs TRL's script for its trainer.
+
+    Args:
+        request: the training request (any subclass; only TrainingRequest's fields are read).
+        backend: "local" runs `python -m jobs.recipes.entry <trainer> ...` on this machine; "hf" runs TRL's
+            script, pinned to TRL_VERSION, as a uv script on Hugging Face Jobs.
+        flavor: the hardware; without a GPU the recipe turns bf16 off so TRL does not refuse to start.
+        env, secrets: the job's environment; secrets are kept apart (HF_TOKEN may be added for hf pushes).
+        labels: the caller's labels; trainer, model and dataset are added unless already set.
+        timeout: "30m"-style duration or seconds (default 30 minutes).
+
+    Returns:
+        The JobSpec, not yet submitted.
+
+    Raises:
+        InvalidJobSpec: anything that would make the job fail before training, with `field` and the fix.
+
+    Example:
+        >>> spec = build_training_spec(TrainingRequest(trainer="sft", model="Qwen/Qwen2.5-0.5B",
+        ...     dataset="trl-lib/Capybara", max_steps=10), backend="local", flavor=get_flavor("cpu-basic"))
+    """
+    req = _revalidated(request)
+    if req.trainer not in TRAINERS:
+        raise InvalidJobSpec(f"unknown trainer {req.trainer!r}.{did_you_mean(req.trainer, TRAINERS)} TRL's trainers "
+                             f"here are: {', '.join(TRAINERS)}.", field="trainer")
+    if backend not in ("local", "hf"):
+        raise InvalidJobSpec(f"unknown backend {backend!r}; use 'local' or 'hf'.", field="backend")
+    env = dict(env or {})
+    secrets = dict(secrets or {})
+    _check_env_names(env)
+    _check_fields(req)
+    model = _resolve_model(req.model, backend)
+    dataset, data_kind = _resolve_dataset(req.dataset, backend)
+    _check_splits(req, data_kind)
+    _check_rewards(req, backend)
+    _check_hub(req, backend, env, secrets)
+    _check_tracker(req, backend, secrets)
+
+    tables = all_trainer_arguments()
+    table = tables[req.trainer]
+    args = _typed_args(req, model, dataset, table)
+    extra = _extra_args(req, table, tables)
+    args += extra
+    if not _sets_precision(req.extra_args) and _lacks_bf16(flavor):
+        args.append("--bf16=false")
+
+    spec_labels = {"trainer": req.trainer, "model": _label_value(req.model), "dataset": _label_value(req.dataset)}
+    spec_labels.update(labels or {})
+    common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=flavor.name, labels=spec_labels)
+    if timeout is not None:
+        common["timeout"] = timeout
+
+    if backend == "local":
+        common["env"] = {**env, "PYTHONUNBUFFERED": "1"}
+        output_dir = str(Path(req.output_dir).expanduser().resolve()) if req.output_dir else None
+        if output_dir:
+            args.append(f"--output_dir={output_dir}")
+        return JobSpec(command=[sys.executable, "-m", ENTRY_MODULE, req.trainer, *args], output_dir=output_dir,
+                       **common)
+
+    output_dir = req.output_dir or f"{req.model.rstrip('/').split('/')[-1]}-{req.trainer.upper()}"
+    args.append(f"--output_dir={output_dir}")
+    return JobSpec(script=script_url(req.trainer), script_args=args, dependencies=_dependencies(req),
+                   output_dir=output_dir, **common)
+
+
+def describe_spec(spec: JobSpec) -> dict[str, Any]:
+    """What a dry run shows: the command (secrets redacted), env and secret NAMES, and for a uv script the
+    `hf jobs uv run ...` line a user could paste. Never a secret's value."""
+    out: dict[str, Any] = {
+        "command": spec.redacted_command(),
+        "env_names": sorted(spec.env),
+        "secret_names": sorted(spec.secrets),
+        "flavor": spec.flavor,
+        "timeout_s": spec.timeout,
+        "labels": dict(spec.labels),
+        "output_dir": spec.output_dir,
+    }
+    if spec.script:
+        out["hf_command"] = hf_jobs_command(spec)
+    return out
+
+
+def hf_jobs_command(spec: JobSpec) -> str:
+    """The `hf jobs uv run` command line equivalent to a uv-script spec (secrets by name only)."""
+    from jobs.models import format_duration
+    from jobs.redact import Redactor
+
+    argv = ["hf", "jobs", "uv", "run", "--flavor", spec.flavor, "--timeout", format_duration(spec.timeout)]
+    for dep in spec.dependencies:
+        argv += ["--with", dep]
+    if spec.python:
+        argv += ["--python", spec.python]
+    for name, value in sorted(spec.env.items()):
+        argv += ["--env", f"{name}={value}"]
+    for name in sorted(spec.secrets):
+        argv += ["--secrets", name]  # the CLI reads the value from the local environment or login
+    for key, value in sorted(spec.labels.items()):
+        argv += ["--label", f"{key}={value}"]
+    argv += [str(spec.script), *spec.script_args]
+    return shlex.join(Redactor(spec.secrets.values()).argv(argv))
+
+
+# --- checks ---
+
+
+def _revalidated(request: TrainingRequest) -> TrainingRequest:
+    """Validate the training fields again, so a request built with model_construct or mutated after validation
+    still meets its bounds; the first problem becomes an InvalidJobSpec naming the field."""
+    data = {name: getattr(request, name, None) for name in TrainingRequest.model_fields}
+    data = {k: v for k, v in data.items() if v is not None or k in ("model", "dataset")}
+    try:
+        return TrainingRequest.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or None
+        raise InvalidJobSpec(f"{error['msg']} (got {error.get('input')!r}).", field=field) from None
+
+
+def _check_env_names(env: dict[str, str]) -> None:
+    for name in env:
+        if _SECRET_LIKE.search(name):
+            raise InvalidJobSpec(f"{name} looks like a credential; pass it in secrets instead of env so its value "
+                                 "is never shown or stored.", field="env")
+
+
+def _check_fields(req: TrainingRequest) -> None:
+    for name, trainers in APPLIES_TO.items():
+        if getattr(req, name) is not None and req.trainer not in trainers:
+            raise InvalidJobSpec(f"does not apply to the {req.trainer} trainer; it applies to "
+                                 f"{', '.join(trainers)}. Remove it or pick one of those trainers.", field=name)
+    if isinstance(req.loss_type, list) and req.trainer != "dpo":
+        raise InvalidJobSpec(f"the {req.trainer} trainer takes one loss type, not a list (only dpo combines "
+                             "several).", field="loss_type")
+    if not req.use_peft:
+        for name in ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"):
+            if getattr(req, name) is not None:
+                raise InvalidJobSpec("is a LoRA setting and has no effect without LoRA; set use_peft=true to train "
+                                     "an adapter, or remove it.", field=name)
+    if req.use_peft and importlib.util.find_spec("peft") is None:
+        raise InvalidJobSpec("LoRA needs the peft package, which is not installed here: `pip install peft`.",
+                             field="use_peft")
+    if req.eval_steps is not None and req.eval_strategy in (None, "no"):
+        raise InvalidJobSpec("has no effect while eval_strategy is 'no' (the default); set eval_strategy='steps'.",
+                             field="eval_steps")
+    if req.save_steps is not None and req.save_strategy not in (None, "steps"):
+        raise InvalidJobSpec(f"has no effect with save_strategy={req.save_strategy!r}; use save_strategy='steps'.",
+                             field="save_steps")
+
+
+def _looks_like_path(value: str) -> bool:
+    return (value.startswith(("/", "./", "../", "~", "\\")) or os.path.exists(os.path.expanduser(value))
+            or value.lower().endswith(DATA_FILE_SUFFIXES) or bool(re.match(r"^[A-Za-z]:[\\/]", value)))
+
+
+def _resolve_model(model: str, backend: str) -> str:
+    if not _looks_like_path(model):
+        if not _HUB_ID.match(model):
+            raise InvalidJobSpec(f"{model!r} is neither a Hub model id ('org/name') nor an existing local folder.",
+                                 field="model")
+        return model
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise InvalidJobSpec(f"no such folder: {model!r}. Give an existing local model folder or a Hub id such as "
+                             "'Qwen/Qwen2.5-0.5B'.", field="model")
+    if not path.is_dir():
+        raise InvalidJobSpec(f"{model!r} is a file; a model is a folder holding config.json and the weights "
+                             "(as save_pretrained writes it), or a Hub id.", field="model")
+    if backend == "hf":
+        raise InvalidJobSpec(f"{model!r} is on this machine, which a Hugging Face job cannot reach. Upload it "
+                             "(`hf upload <user>/<name> <folder>`) and pass the Hub id.", field="model")
+    return str(path.resolve())
+
+
+def _resolve_dataset(dataset: str, backend: str) -> tuple[str, Literal["hub", "dir", "file"]]:
+    if not _looks_like_path(dataset):
+        if not _HUB_ID.match(dataset):
+            raise InvalidJobSpec(f"{dataset!r} is neither a Hub dataset id ('org/name') nor an existing local file "
+                                 "or folder.", field="dataset")
+        return dataset, "hub"
+    path = Path(dataset).expanduser()
+    if not path.exists():
+        raise InvalidJobSpec(f"no such file or folder: {dataset!r}. Give an existing local "
+                             f"{'/'.join(DATA_FILE_SUFFIXES)} file or dataset folder, or a Hub dataset id.",
+                             field="dataset")
+    if path.is_file() and path.suffix.lower() not in DATA_FILE_SUFFIXES:
+        raise InvalidJobSpec(f"cannot read a {path.suffix or 'suffix-less'} file as a dataset; use a "
+                             f"{', '.join(DATA_FILE_SUFFIXES)} file or a folder of them.", field="dataset")
+    if backend == "hf":
+        raise InvalidJobSpec(f"{dataset!r} is on this machine, which a Hugging Face job cannot reach. Push it to "
+                             "the Hub (`hf upload <user>/<name> <path> --repo-type dataset`) and pass the Hub id.",
+                             field="dataset")
+    return str(path.resolve()), "file" if path.is_file() else "dir"
+
+
+def _check_splits(req: TrainingRequest, data_kind: str) -> None:
+    if data_kind != "file":
+        return
+    if req.dataset_split not in (None, "train"):
+        raise InvalidJobSpec(f"a single data file is one split, named 'train'; got {req.dataset_split!r}. Remove "
+                             "dataset_split, or use a folder holding one file per split.", field="dataset_split")
+    if req.eval_strategy not in (None, "no"):
+        raise InvalidJobSpec("evaluation needs a test split, and a single data file has only 'train'. Use a folder "
+                             "with train.jsonl and test.jsonl, or leave eval_strategy unset.", field="eval_strategy")
+    if req.dataset_config is not None:
+        raise InvalidJobSpec("a local file has no configurations; remove dataset_config.", field="dataset_config")
+
+
+def _reward_model_given(req: TrainingRequest) -> bool:
+    extra = req.extra_args
+    if isinstance(extra, dict):
+        return any(k.lstrip("-").replace("-", "_") == "reward_model_name_or_path" for k in extra)
+    return any(t.lstrip("-").split("=")[0].replace("-", "_") == "reward_model_name_or_path" for t in extra or [])
+
+
+def _check_rewards(req: TrainingRequest, backend: str) -> None:
+    if req.trainer not in APPLIES_TO["reward_funcs"]:
+        return
+    if not req.reward_funcs and not _reward_model_given(req):
+        raise InvalidJobSpec(f"the {req.trainer} trainer needs at least one reward: TRL's built-ins "
+                             f"({', '.join(BUILTIN_REWARD_FUNCS)}), a dotted import path such as "
+                             "'my_package.rewards.length_reward', or a reward model in extra_args "
+                             "{'reward_model_name_or_path': ...}.", field="reward_funcs")
+    for func in req.reward_funcs or []:
+        if func in BUILTIN_REWARD_FUNCS:
+            continue
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", func):
+            raise InvalidJobSpec(f"{func!r} is neither a TRL built-in ({', '.join(BUILTIN_REWARD_FUNCS)})"
+                                 f"{did_you_mean(func, BUILTIN_REWARD_FUNCS)} nor a dotted import path "
+                                 "('package.module.function').", field="reward_funcs")
+        if backend == "hf" and func.split(".")[0] != "trl":
+            raise InvalidJobSpec(f"{func!r} would be imported inside the Hugging Face job's container, where only "
+                                 "TRL and its dependencies are installed. Use a TRL built-in "
+                                 f"({', '.join(BUILTIN_REWARD_FUNCS)}), or run on the local backend.",
+                                 field="reward_funcs")
+
+
+def _hf_token(env: dict[str, str], secrets: dict[str, str]) -> str | None:
+    token = secrets.get("HF_TOKEN") or env.get("HF_TOKEN") or os.environ.get("HF_TOKEN")
+    if token:
+        return token
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def _check_hub(req: TrainingRequest, backend: str, env: dict[str, str], secrets: dict[str, str]) -> None:
+    if not req.push_to_hub:
+        return
+    if not req.hub_model_id:
+        raise InvalidJobSpec("push_to_hub needs hub_model_id, the repository to push to, as 'user-or-org/name'.",
+                             field="hub_model_id")
+    token = _hf_token(env, secrets)
+    if not token:
+        raise InvalidJobSpec("push_to_hub needs a Hugging Face token with write access: pass it as the secret "
+                             "HF_TOKEN, or log in on this machine (`hf auth login`).", field="push_to_hub")
+    if backend == "hf" and "HF_TOKEN" not in secrets:
+        # The container cannot see this machine's login; the token travels as a secret, never in the command.
+        secrets["HF_TOKEN"] = token
+
+
+def _check_tracker(req: TrainingRequest, backend: str, secrets: dict[str, str]) -> None:
+    tracker = req.report_to
+    if tracker in (None, "none"):
+        return
+    package = _TRACKER_PACKAGES[tracker]
+    if backend == "local" and importlib.util.find_spec(package) is None:
+        raise InvalidJobSpec(f"report_to={tracker!r} needs the {package} package, which is not installed here: "
+                             f"`pip install {package}`, or use report_to='none'.", field="report_to")
+    if backend == "hf" and tracker == "wandb" and "WANDB_API_KEY" not in secrets:
+        raise InvalidJobSpec("report_to='wandb' on Hugging Face Jobs needs your W&B key as the secret "
+                             "WANDB_API_KEY.", field="report_to")
+
+
+# --- arguments ---
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _option(name: str, value: Any, info: ArgInfo | None = None) -> list[str]:
+    if isinstance(value, list):
+        return [f"--{name}", *(_format(v) for v in value)]
+    if info is not None and info["nargs"] == "+":
+        return [f"--{name}", _format(value)]
+    # `--name=value` keeps a value that starts with "-" from being read as an option.
+    return [f"--{name}={_format(value)}"]
+
+
+def _typed_args(req: TrainingRequest, model: str, dataset: str, table: dict[str, ArgInfo]) -> list[str]:
+    fields = req.training_fields()
+    fields.update(model=model, dataset=dataset)
+    fields.pop("output_dir", None)  # placed by the caller, per backend
+    args: list[str] = []
+    for name, value in fields.items():
+        cli = CLI_NAMES.get(name, name)
+        info = table.get(cli)
+        if info is None:  # APPLIES_TO disagrees with the installed TRL; say so rather than launch a failing job
+            raise InvalidJobSpec(f"the installed TRL's {req.trainer} script has no --{cli} argument.", field=name)
+        _check_choices(name, value, info)
+        args += _option(cli, value, info)
+    return args
+
+
+def _check_choices(field: str, value: Any, info: ArgInfo) -> None:
+    if not info["choices"]:
+        return
+    for item in value if isinstance(value, list) else [value]:
+        if _format(item) not in info["choices"]:
+            raise InvalidJobSpec(f"{item!r} is not one of {', '.join(info['choices'])}."
+                                 f"{did_you_mean(_format(item), info['choices'])}", field=field)
+
+
+def _typed_field_for(cli_name: str) -> str | None:
+    by_cli = {CLI_NAMES.get(f, f): f for f in TrainingRequest.model_fields if f not in NOT_CLI}
+    if cli_name in by_cli:
+        return by_cli[cli_name]
+    return cli_name if cli_name in TrainingRequest.model_fields and cli_name not in NOT_CLI else None
+
+
+def _unknown(name: str, trainer: str, table: dict[str, ArgInfo], tables: dict[str, dict[str, ArgInfo]]) -> str:
+    others = [t for t, tab in tables.items() if name in tab]
+    if others:
+        return (f"{name!r} is not an argument of TRL's {trainer} script; it belongs to {', '.join(others)}. "
+                "Remove it or pick one of those trainers.")
+    hint = did_you_mean(name, list(table))
+    return f"{name!r} is not an argument of TRL {trainer} (installed TRL).{hint or ' Check the name in TRL docs.'}"
+
+
+def _check_name(name: str, trainer: str, table: dict[str, ArgInfo],
+                tables: dict[str, dict[str, ArgInfo]]) -> ArgInfo | None:
+    field = _typed_field_for(name)
+    if field is not None:
+        raise InvalidJobSpec(f"{name!r} has its own field: set `{field}` instead of passing it in extra_args.",
+                             field="extra_args")
+    if name not in table:
+        raise InvalidJobSpec(_unknown(name, trainer, table, tables), field="extra_args")
+    return table[name]
+
+
+def _extra_args(req: TrainingRequest, table: dict[str, ArgInfo],
+                tables: dict[str, dict[str, ArgInfo]]) -> list[str]:
+    extra = req.extra_args
+    if not extra:
+        return []
+    if isinstance(extra, list):
+        if not extra[0].startswith("--"):
+            raise InvalidJobSpec(f"command-line words must start with an option such as '--warmup_steps', got "
+                                 f"{extra[0]!r}.", field="extra_args")
+        for word in extra:
+            if word.startswith("--"):
+                _check_name(word[2:].split("=", 1)[0].replace("-", "_"), req.trainer, table, tables)
+            elif word.startswith("-") and not re.fullmatch(r"-[\d.]+(e-?\d+)?", word):
+                raise InvalidJobSpec(f"{word!r}: TRL's options are long ones, such as '--seed'.", field="extra_args")
+        return list(extra)
+    args: list[str] = []
+    for key, value in extra.items():
+        name = key.lstrip("-").replace("-", "_")
+        info = _check_name(name, req.trainer, table, tables)
+        assert info is not None
+        _check_value(name, value, info)
+        if info["kind"] == "flag":
+            args.append(f"--{name}")  # `no_<name>` switches take no value; _check_value allowed only true
+        else:
+            args += _option(name, value, info)
+    return args
+
+
+def _check_value(name: str, value: Any, info: ArgInfo) -> None:
+    def bad(expected: str) -> InvalidJobSpec:
+        return InvalidJobSpec(f"extra_args[{name!r}] expects {expected}, got {value!r}.", field="extra_args")
+
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and info["nargs"] != "+":
+        raise bad("a single value")
+    kind = info["kind"]
+    for item in items:
+        text = _format(item).lower()
+        if kind == "flag" and item is not True:
+            raise bad(f"true (it is a switch; to turn the setting on instead, drop it or use {name[3:]!r})")
+        if kind == "bool" and not (isinstance(item, bool) or text in ("true", "false", "yes", "no", "1", "0")):
+            raise bad("true or false")
+        if kind == "int" and (isinstance(item, bool) or not re.fullmatch(r"-?\d+|none|null", text)):
+            raise bad("a whole number")
+        if kind == "float" and (isinstance(item, bool) or not _is_number(text)):
+            raise bad("a number")
+    _check_choices(f"extra_args.{name}", value, info)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return text in ("none", "null")
+    return True
+
+
+def _sets_precision(extra: dict[str, Any] | list[str] | None) -> bool:
+    if isinstance(extra, dict):
+        names = {k.lstrip("-").replace("-", "_") for k in extra}
+    else:
+        names = {w[2:].split("=", 1)[0].replace("-", "_") for w in extra or [] if w.startswith("--")}
+    return bool(names & set(_PRECISION_ARGS))
+
+
+def _lacks_bf16(flavor: Flavor) -> bool:
+    if not flavor.is_gpu:
+        return True
+    gpu = (flavor.gpu or "").lower()
+    return any(old in gpu for old in _NO_BF16_GPUS)
+
+
+def _dependencies(req: TrainingRequest) -> list[str]:
+    deps = [f"trl=={TRL_VERSION}"]
+    if req.use_peft:
+        deps.append("peft")
+    if req.report_to in _TRACKER_PACKAGES:
+        deps.append(_TRACKER_PACKAGES[req.report_to])
+    if {"accuracy_reward", "reasoning_accuracy_reward"} & set(req.reward_funcs or []):
+        deps.append("math-verify")
+    return deps
+
+
+def _label_value(value: str) -> str:
+    """A label-sized name: the last path part of a local path, and at most 63 characters."""
+    if _looks_like_path(value):
+        value = Path(value).name or value
+    return value[:_LABEL_VALUE_MAX]

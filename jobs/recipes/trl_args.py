@@ -1,0 +1,153 @@
+"""The arguments the installed TRL's scripts accept, read from TRL's own parsers without importing torch here.
+
+Building a script's parser means importing trl and transformers (and so torch): about 6 s on two cores, and the
+server process must never hold those modules. So a child process builds every trainer's parser once and prints
+each option's name, type and choices as JSON; the answer is cached on disk, keyed by the versions of Python, trl
+and transformers (read from package metadata, which imports nothing), and in memory. Parsing the dataclasses'
+source with `ast` was the alternative; it would have to follow TrainingArguments' inheritance across two packages
+and reimplement HfArgumentParser's rules (`--no_*` flags, list and choice types), and could silently drift.
+
+Run as `python -m jobs.recipes.trl_args` to print the table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypedDict
+
+from jobs.models import JobsError
+
+TRAINER_SCRIPTS = ("sft", "dpo", "grpo", "kto", "reward", "rloo")
+
+
+class ArgInfo(TypedDict):
+    kind: str  # "bool", "int", "float", "str", or "other" (parsed by a custom function; passed through)
+    nargs: str | None  # "+" for list-valued options
+    choices: list[str] | None
+    help: str
+
+
+_lock = threading.Lock()
+_memory: dict[str, dict[str, dict[str, ArgInfo]]] = {}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def cache_key() -> str:
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return f"py{py}-trl{_version('trl')}-transformers{_version('transformers')}"
+
+
+def default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("trl-jobs-mcp"))
+
+
+def all_trainer_arguments(*, cache_dir: Path | None = None) -> dict[str, dict[str, ArgInfo]]:
+    """{trainer: {argument name: ArgInfo}} for every trainer script of the installed TRL.
+
+    The first call on a machine takes a few seconds (a child process imports trl); later ones read a small JSON
+    file, or memory. Raises JobsError if the installed TRL cannot be introspected.
+    """
+    key = cache_key()
+    if key in _memory:
+        return _memory[key]
+    with _lock:
+        if key in _memory:
+            return _memory[key]
+        path = (cache_dir or default_cache_dir()) / f"trl-args-{key}.json"
+        table = _read(path)
+        if table is None:
+            table = _introspect()
+            _write(path, table)
+        _memory[key] = table
+        return table
+
+
+def trainer_arguments(trainer: str, *, cache_dir: Path | None = None) -> dict[str, ArgInfo]:
+    return all_trainer_arguments(cache_dir=cache_dir)[trainer]
+
+
+def _read(path: Path) -> dict[str, dict[str, ArgInfo]] | None:
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(table, dict) or set(table) != set(TRAINER_SCRIPTS):
+        return None
+    return table
+
+
+def _write(path: Path, table: dict[str, dict[str, ArgInfo]]) -> None:
+    # Written to a temporary name and renamed, so a concurrent reader sees the old file or the whole new one.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".trl-args-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(table, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache we cannot write only costs the next process a few seconds
+
+
+def _introspect() -> dict[str, dict[str, ArgInfo]]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "jobs.recipes.trl_args"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise JobsError(f"could not read the installed TRL's arguments (is trl installed in {sys.executable}?):"
+                        f"\n{tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _describe_parser(parser: Any) -> dict[str, ArgInfo]:
+    import argparse
+
+    out: dict[str, ArgInfo] = {}
+    for action in parser._actions:
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        # HfArgumentParser adds `--no_<name>` (store_false) for booleans that default to True; record the name.
+        for flag in action.option_strings:
+            name = flag.lstrip("-").replace("-", "_")
+            if name in out:
+                continue
+            if isinstance(action, argparse._StoreFalseAction | argparse._StoreTrueAction):
+                kind = "flag"
+            else:
+                # TRL wraps `T | None` converters but keeps the inner type's __name__ for its error messages.
+                type_name = getattr(action.type, "__name__", "") if action.type else "str"
+                kind = {"string_to_bool": "bool", "int": "int", "float": "float", "str": "str"}.get(type_name,
+                                                                                                  "other")
+            choices = [str(c) for c in action.choices] if action.choices else None
+            out[name] = ArgInfo(kind=kind, nargs=action.nargs if action.nargs == "+" else None, choices=choices,
+                                help=(action.help or "")[:160])
+    return out
+
+
+def _main() -> None:
+    import importlib
+
+    table = {}
+    for trainer in TRAINER_SCRIPTS:
+        parser = importlib.import_module(f"trl.scripts.{trainer}").make_parser()
+        table[trainer] = _describe_parser(parser)
+    print(json.dumps(table))
+
+
+if __name__ == "__main__":
+    _main()
