@@ -1,0 +1,1 @@
+"""The composition root: settings, the MCPServer with its tools, the transports (stdio, streamable HTTP), the CLI."""

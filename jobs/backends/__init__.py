@@ -1,0 +1,53 @@
+"""Backends: the places that run jobs. `make_backend` picks one by name and imports it only then.
+
+The import is deferred because each backend pulls in its own world (SQLite and process control for `local`,
+`huggingface_hub`'s HTTP stack for `hf`), and a server that runs one should not pay for the other at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jobs.models import InvalidJobSpec
+
+if TYPE_CHECKING:
+    from jobs.backends.base import Backend
+
+BACKENDS = ("local", "hf")
+
+# Which keyword settings each backend's constructor takes; anything else given to make_backend is ignored, so a
+# caller can pass one settings dict for every backend.
+_ACCEPTS: dict[str, tuple[str, ...]] = {
+    "local": ("home", "slots", "grace"),
+    "hf": ("token", "namespace", "endpoint"),
+}
+
+
+def make_backend(name: str, **settings: Any) -> Backend:
+    """Create the backend called `name`, importing its module only now.
+
+    Args:
+        name: "local" (the embedded executor on this machine) or "hf" (Hugging Face Jobs).
+        **settings: constructor settings; those the chosen backend does not take, and those that are None, are
+            dropped. local: home, slots, grace. hf: token, namespace, endpoint.
+
+    Returns:
+        The backend, not yet started: call `await backend.start()` once before use and `await backend.aclose()`
+        at the end.
+
+    Raises:
+        InvalidJobSpec: `name` is not a known backend (field "backend").
+
+    Example:
+        >>> backend = make_backend("local", home="/tmp/trl-jobs", slots=2, token=None)
+    """
+    if name not in _ACCEPTS:
+        raise InvalidJobSpec(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}.", field="backend")
+    kwargs = {key: value for key, value in settings.items() if key in _ACCEPTS[name] and value is not None}
+    if name == "local":
+        from jobs.backends.local import LocalBackend
+
+        return LocalBackend(**kwargs)
+    from jobs.backends.hf import HFBackend
+
+    return HFBackend(**kwargs)

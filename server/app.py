@@ -1,0 +1,142 @@
+"""Composition root: the tool registry, the backend's life, and the MCPServer that ties them together.
+
+`build_server(settings)` returns a ready MCPServer; the transports in server/cli.py run it. The backend is created
+and started once per server run (in the lifespan, in the background so `initialize` is answered at once; a tool
+call that comes first waits for it) and closed when the run ends. Running jobs outlive the server.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+from jobs.models import BackendUnavailable
+from server.settings import Settings
+from tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver.context import Context
+
+    from jobs.backends.base import Backend
+
+logger = logging.getLogger("trl_jobs_mcp.server")
+
+# The registry: one module per tool, each exposing TOOL (a tools.base.ToolDef). Order is the order clients list.
+TOOL_MODULES = (
+    "tools.launch_training",
+    "tools.list_jobs",
+    "tools.inspect_job",
+    "tools.fetch_logs",
+    "tools.cancel_job",
+)
+
+INSTRUCTIONS = """\
+Launch, watch and stop TRL training jobs (SFT, DPO, GRPO, KTO, reward, RLOO) on this machine or on Hugging Face \
+Jobs. A typical run: launch_training with dry_run=true to check the command and cost, then launch_training to \
+start it (it returns a job_id), fetch_logs with since=next_since to follow it, inspect_job for its stage and where \
+the trained model is, cancel_job to stop it. list_jobs shows every job. Every answer ends with the next call to make.\
+"""
+
+
+def load_tools(*, read_only: bool = False) -> list[ToolDef[Any, Any]]:
+    """The registered tools, in registry order; only those that change nothing when `read_only`."""
+    tools = [importlib.import_module(name).TOOL for name in TOOL_MODULES]
+    return [tool for tool in tools if tool.read_only or not read_only]
+
+
+class AppState:
+    """What lives as long as the server: settings, the known secrets, and the backend (created on first need)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.secrets = SecretBook(settings.secret_values())
+        self._backend: Backend | None = None
+        self._lock: anyio.Lock | None = None
+
+    async def backend(self) -> Backend:
+        """The started backend; the first caller creates and starts it, the others wait for that."""
+        if self._backend is not None:
+            return self._backend
+        self._lock = self._lock or anyio.Lock()
+        async with self._lock:
+            if self._backend is None:
+                from jobs.backends import make_backend
+
+                try:
+                    backend = make_backend(self.settings.backend, **self.settings.backend_settings())
+                except ImportError as exc:
+                    raise BackendUnavailable(
+                        f"The {self.settings.backend!r} backend cannot be loaded in this install ({exc.name} is "
+                        "missing). Reinstall trl-jobs-mcp, or choose another backend with TRL_JOBS_BACKEND."
+                    ) from exc
+                await backend.start()
+                self._backend = backend
+        return self._backend
+
+    async def warm_up(self) -> None:
+        """Start the backend now (reconciling jobs left from an earlier run) rather than at the first call."""
+        try:
+            await self.backend()
+        except Exception:
+            # Not fatal: the first tool call tries again and reports the reason to the model.
+            logger.warning("The %s backend did not start; tool calls will retry", self.settings.backend,
+                           exc_info=True)
+
+    async def tool_context(self, request: Context | None = None) -> ToolContext:
+        return ToolContext(backend=await self.backend(), backend_name=self.settings.backend, secrets=self.secrets,
+                           max_cost_usd=self.settings.max_cost_usd, request=request)
+
+    async def aclose(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            await backend.aclose()
+
+
+def build_server(settings: Settings | None = None) -> MCPServer:
+    """The MCP server for `settings` (default: read from the environment), tools registered, backend not started.
+
+    Example:
+        >>> from mcp import Client
+        >>> async with Client(build_server()) as client:
+        ...     await client.call_tool("list_jobs", {})
+    """
+    settings = settings or Settings.from_env()
+    state = AppState(settings)
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[AppState]:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(state.warm_up)
+            try:
+                yield state
+            finally:
+                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await state.aclose()
+
+    tools = [as_mcp_tool(tool, state.tool_context, state.secrets)
+             for tool in load_tools(read_only=settings.read_only)]
+    return MCPServer(
+        name="trl-jobs",
+        title="TRL Jobs",
+        instructions=INSTRUCTIONS,
+        version=_version(),
+        tools=tools,
+        lifespan=lifespan,
+        log_level=settings.log_level,  # type: ignore[arg-type]
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("trl-jobs-mcp")
+    except PackageNotFoundError:
+        return "0"

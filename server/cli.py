@@ -1,0 +1,88 @@
+"""The `trl-jobs-mcp` command: `serve` (the default, stdio unless told otherwise) and `demo`.
+
+    trl-jobs-mcp                                   # serve over stdio, for an MCP client that spawns it
+    trl-jobs-mcp serve --transport http --port 8000
+    trl-jobs-mcp demo                              # a tiny SFT run through the MCP protocol, offline
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from server.settings import BACKENDS, LOG_LEVELS, TRANSPORTS, Settings, SettingsError
+
+COMMANDS = ("serve", "demo")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trl-jobs-mcp",
+        description="An MCP server that launches, watches and stops TRL training jobs, on this machine or on "
+                    "Hugging Face Jobs. With no command it serves MCP over stdio.")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,demo}")
+
+    serve = commands.add_parser("serve", help="serve MCP (stdio by default; --transport http for HTTP)")
+    serve.add_argument("--transport", choices=TRANSPORTS, help="stdio (default) or http (streamable HTTP)")
+    serve.add_argument("--host", help="HTTP: address to bind (default 127.0.0.1; others need --auth-token)")
+    serve.add_argument("--port", type=int, help="HTTP: port (default 8000)")
+    serve.add_argument("--auth-token", dest="auth_token",
+                       help="HTTP: bearer token every request must carry (or TRL_JOBS_AUTH_TOKEN)")
+    serve.add_argument("--backend", choices=BACKENDS, help="where jobs run: local (default) or hf")
+    serve.add_argument("--home", help="local backend: state directory (or TRL_JOBS_HOME)")
+    serve.add_argument("--slots", dest="local_slots", type=int, help="local backend: jobs run at once")
+    serve.add_argument("--namespace", dest="hf_namespace", help="hf backend: user or organisation to run jobs in")
+    serve.add_argument("--read-only", dest="read_only", action="store_const", const=True,
+                       help="register only the tools that change nothing")
+    serve.add_argument("--max-cost-usd", dest="max_cost_usd", type=float,
+                       help="refuse launches whose price x timeout is above this many dollars")
+    serve.add_argument("--log-level", dest="log_level", choices=LOG_LEVELS, help="server log level (stderr)")
+
+    demo = commands.add_parser("demo", help="build a tiny model offline and train it through the MCP protocol")
+    demo.add_argument("--dir", help="folder for the demo's model, data and jobs (default: a new temp folder)")
+    demo.add_argument("--max-steps", type=int, default=8, help="training steps (default 8)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # Flags without a command mean `serve`, so `trl-jobs-mcp --transport http` works too.
+    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help")):
+        args_list.insert(0, "serve")
+    parser = _parser()
+    args = parser.parse_args(args_list)
+
+    if args.command == "demo":
+        from server.demo import run_demo
+
+        return run_demo(directory=args.dir, max_steps=args.max_steps)
+
+    overrides = {k: v for k, v in vars(args).items() if k != "command"}
+    try:
+        settings = Settings.from_env(**overrides)
+    except SettingsError as exc:
+        parser.exit(2, f"trl-jobs-mcp: {exc}\n")
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    import anyio
+
+    from server.app import build_server
+
+    server = build_server(settings)
+    try:
+        if settings.transport == "http":
+            from server.http import serve_http
+
+            anyio.run(serve_http, server, settings)
+        else:
+            anyio.run(server.run_stdio_async)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

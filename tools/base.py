@@ -1,0 +1,286 @@
+"""The plumbing every tool shares: ToolDef, ToolContext, error translation, redaction, and the bridge to MCPServer.
+
+Read tools/__init__.py first: it states the conventions this module implements.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError
+from jobs.redact import Redactor
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver.context import Context
+
+    from jobs.backends.base import Backend
+
+logger = logging.getLogger("trl_jobs_mcp.tools")
+
+InputT = TypeVar("InputT", bound=BaseModel)
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+
+class SecretBook:
+    """The secret values this server process knows: its settings' tokens and every secret given to a launch.
+
+    Every string a tool returns passes through `redact`, so a value known here never reaches a client even when a
+    backend, a log line or an exception message repeats it.
+    """
+
+    def __init__(self, values: Iterable[str | None] = ()) -> None:
+        self._values: set[str] = set()
+        self._redactor = Redactor(())
+        self.add(values)
+
+    def add(self, values: Iterable[Any]) -> None:
+        new = {v for v in values if isinstance(v, str) and v} - self._values
+        if new:
+            self._values |= new
+            self._redactor = Redactor(self._values)
+
+    def redact(self, text: str) -> str:
+        return self._redactor.text(text)
+
+    def redact_data(self, data: Any) -> Any:
+        """`data` (JSON-like: dicts, lists, strings, numbers) with every string redacted, keys included."""
+        if isinstance(data, str):
+            return self._redactor.text(data)
+        if isinstance(data, dict):
+            return {self.redact_data(k): self.redact_data(v) for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.redact_data(v) for v in data]
+        return data
+
+
+@dataclass
+class ToolContext:
+    """What a tool's function may use. The server builds one per call.
+
+    A tool needs a new setting? Add a field here and fill it in server/app.py (`AppState.tool_context`); tools
+    never read the environment or the server's Settings themselves.
+    """
+
+    backend: Backend
+    backend_name: str
+    secrets: SecretBook
+    max_cost_usd: float | None = None
+    request: Context | None = None
+    """The MCP request context (progress notifications, client logging); None when called outside a request."""
+
+    def redact(self, text: str) -> str:
+        return self.secrets.redact(text)
+
+
+@dataclass(frozen=True)
+class ToolDef(Generic[InputT, OutputT]):
+    """One MCP tool: its schema (the Input model), its structured result (the Output model), honest annotations,
+    the function that does the work, and the text a model reads."""
+
+    name: str
+    title: str
+    description: str
+    input: type[InputT]
+    output: type[OutputT]
+    annotations: ToolAnnotations
+    run: Callable[[InputT, ToolContext], Awaitable[OutputT]]
+    render: Callable[[OutputT], str]
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.annotations.read_only_hint)
+
+
+# --- errors: the one place where an exception becomes what the model reads ---
+
+GENERIC_FAILURE = ("{tool} failed inside the server ({kind}); the details are in the server's log. Check the "
+                   "arguments and try again, or call list_jobs to see whether anything changed.")
+
+
+def explain_validation(tool: ToolDef[Any, Any], exc: ValidationError) -> str:
+    """A ValidationError as one line per field: the field, what was wrong, and what is allowed.
+
+    The rejected values are left out on purpose: they are the caller's data and may be secrets.
+    """
+    fields = tool.input.model_fields
+    lines = [f"Invalid arguments for {tool.name}:"]
+    for err in exc.errors(include_url=False, include_input=False, include_context=True):
+        loc = ".".join(str(part) for part in err["loc"]) or "(arguments)"
+        top = str(err["loc"][0]) if err["loc"] else ""
+        described = fields[top].description if top in fields else None
+        if err["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(top, list(fields), n=3, cutoff=0.6)
+            hint = (f"did you mean {' or '.join(near)}?" if near
+                    else f"{tool.name} takes: {', '.join(fields)}.")
+            lines.append(f"- {loc}: not an argument of {tool.name}; {hint}")
+        elif err["type"] == "missing":
+            lines.append(f"- {loc}: required" + (f" ({described})." if described else "."))
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"- {loc}: {message}" + (f" ({loc}: {described})" if described and top == loc else ""))
+    return "\n".join(lines)
+
+
+def translate(tool: ToolDef[Any, Any], exc: Exception, secrets: SecretBook) -> ToolError:
+    """Turn anything a tool raised into the ToolError a model reads (and a log line for the unexpected).
+
+    JobNotFoundError -> says so and points to list_jobs; InvalidJobSpec -> names the field and the fix;
+    ValidationError -> each field and what it allows; BackendUnavailable and ToolError -> their message;
+    anything else -> logged with its traceback on stderr, and a generic message that leaks nothing.
+    """
+    if isinstance(exc, JobNotFoundError):
+        message = str(exc)
+        if "list_jobs" not in message:
+            message += " Call list_jobs to see the jobs that exist."
+    elif isinstance(exc, ValidationError):
+        message = explain_validation(tool, exc)
+    elif isinstance(exc, JobsError | ToolError):
+        # InvalidJobSpec already reads "field: what is wrong and what to write instead".
+        message = str(exc)
+        if isinstance(exc, InvalidJobSpec) and exc.field and not message.startswith(exc.field):
+            message = f"{exc.field}: {message}"
+        if isinstance(exc, BackendUnavailable) and not message:
+            message = "The backend is unavailable right now; try again in a moment."
+    else:
+        logger.error("Tool %s raised an unexpected exception", tool.name, exc_info=exc)
+        message = GENERIC_FAILURE.format(tool=tool.name, kind=type(exc).__name__)
+    return ToolError(secrets.redact(message))
+
+
+# --- the bridge to MCPServer ---
+
+
+class _RawArguments(ArgModelBase):
+    """Hands the call's arguments to our wrapper untouched.
+
+    MCPServer would otherwise validate them itself and answer a bad call with pydantic's raw text (values included,
+    which may be secrets). Validating inside `invoke` keeps one error format and one redaction pass for everything.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.__pydantic_extra__ or {})}
+
+
+def input_schema(tool: ToolDef[Any, Any]) -> dict[str, Any]:
+    """The JSON schema an assistant sees: the Input model's fields at the top level."""
+    schema = tool.input.model_json_schema()
+    schema["title"] = f"{tool.name}Arguments"
+    return schema
+
+
+def output_schema(tool: ToolDef[Any, Any]) -> dict[str, Any]:
+    schema = tool.output.model_json_schema()
+    schema["title"] = f"{tool.name}Output"
+    return schema
+
+
+def pre_parse_json(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
+    """Some clients (Claude Desktop among them) send lists and objects as JSON text; parse those back.
+
+    The same rule as MCPServer's own: only for fields that are not plain strings, and only when the text parses to
+    a list or an object.
+    """
+    parsed = dict(arguments)
+    for key, value in arguments.items():
+        info = model.model_fields.get(key)
+        if info is None or info.annotation is str or not isinstance(value, str):
+            continue
+        try:
+            decoded = json.loads(value)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(decoded, list | dict):
+            parsed[key] = decoded
+    return parsed
+
+
+async def invoke(tool: ToolDef[Any, Any], arguments: dict[str, Any],
+                 context: Callable[[], Awaitable[ToolContext]], secrets: SecretBook) -> CallToolResult:
+    """Validate, run, redact and shape one call. Every failure leaves as a ToolError from `translate`."""
+    # Secrets handed to this call are known from now on, before anything can echo them.
+    if isinstance(arguments.get("secrets"), dict):
+        secrets.add(arguments["secrets"].values())
+    try:
+        args = tool.input.model_validate(pre_parse_json(tool.input, arguments))
+        result = await tool.run(args, await context())
+        text = tool.render(result)
+    except Exception as exc:
+        raise translate(tool, exc, secrets) from None
+    structured = secrets.redact_data(result.model_dump(mode="json"))
+    return CallToolResult(content=[TextContent(type="text", text=secrets.redact(text))],
+                          structured_content=structured)
+
+
+def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awaitable[ToolContext]],
+                secrets: SecretBook) -> Tool:
+    """The MCPServer Tool for `tool`: our schema at the top level, our output schema, our error handling.
+
+    `context(request)` builds the ToolContext for a call (it may start the backend, so it can raise too).
+    """
+
+    async def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        return await invoke(tool, arguments, lambda: context(ctx), secrets)
+
+    return Tool(
+        fn=call,
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        parameters=input_schema(tool),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=tool.output, output_schema=output_schema(tool)),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=tool.annotations,
+    )
+
+
+# --- shared field types and small helpers for renderings ---
+
+JobId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Field(
+    description="The job's id, as launch_training or list_jobs returned it.")]
+
+
+def seconds_since(moment: datetime | None, *, until: datetime | None = None) -> float | None:
+    """Seconds from `moment` to `until` (default now); naive datetimes are taken as UTC."""
+    if moment is None:
+        return None
+    until = until or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    return (until - moment).total_seconds()
+
+
+def human_duration(seconds: float | None) -> str:
+    """72.4 -> "1m12s", 7300 -> "2h1m"; "?" when unknown."""
+    if seconds is None:
+        return "?"
+    seconds = int(max(0, round(seconds)))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    shown = [f"{n}{unit}" for n, unit in parts if n][:2]
+    return "".join(shown) or "0s"
+
+
+
+def next_call(tool: str, **arguments: Any) -> str:
+    """`Call fetch_logs with job_id=3f2a since=120` - the hint that ends a rendering."""
+    args = " ".join(f"{k}={v}" for k, v in arguments.items() if v is not None)
+    return f"Call {tool}" + (f" with {args}" if args else "")

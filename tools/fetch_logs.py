@@ -1,0 +1,74 @@
+"""fetch_logs: a bounded piece of a job's log: the last lines, or the lines after an offset, secrets scrubbed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.base import JobId, ToolContext, ToolDef, next_call
+
+DEFAULT_TAIL = 100
+MAX_LINES = 2000
+# A tqdm bar or a dumped tensor can make one "line" megabytes long; a model needs its start, not all of it.
+MAX_LINE_CHARS = 2000
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: JobId
+    tail: Annotated[int | None, Field(
+        ge=1, le=MAX_LINES,
+        description=f"Return only the last N lines (1 to {MAX_LINES}). Default {DEFAULT_TAIL} when since is not "
+                    "given; with since, the last N of the lines after it.")] = None
+    since: Annotated[int | None, Field(
+        ge=0, description="Return only the lines after this offset: pass the next_since of the previous "
+                          "fetch_logs answer to read what is new. 0 reads from the start.")] = None
+
+
+class Output(BaseModel):
+    job_id: str
+    lines: list[str]
+    next_since: int = Field(description="pass as since to read only the lines written after these")
+    finished: bool = Field(description="true when the job has ended and these are its last lines")
+    truncated: bool = Field(default=False, description="more lines were available than were returned")
+
+
+async def fetch_logs(args: Input, ctx: ToolContext) -> Output:
+    tail = args.tail if args.tail is not None or args.since is not None else DEFAULT_TAIL
+    chunk = await ctx.backend.logs(args.job_id, tail=tail, since=args.since)
+    lines = [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " ...[line cut]"
+             for line in chunk.lines[-MAX_LINES:]]
+    truncated = chunk.truncated or len(chunk.lines) > MAX_LINES
+    return Output(job_id=args.job_id, lines=lines, next_since=chunk.next_since, finished=chunk.finished,
+                  truncated=truncated)
+
+
+def render(out: Output) -> str:
+    body = "\n".join(out.lines) if out.lines else "(no new lines)"
+    if out.finished:
+        footer = (f"[{len(out.lines)} line(s); the job has finished and this is the end of its log] "
+                  f"{next_call('inspect_job', job_id=out.job_id)} for its final stage and results.")
+    elif out.truncated:
+        footer = (f"[{len(out.lines)} line(s); more were written than returned] "
+                  f"{next_call('fetch_logs', job_id=out.job_id, since=out.next_since)} for the lines after these.")
+    else:
+        footer = (f"[{len(out.lines)} line(s); the job is still running] "
+                  f"{next_call('fetch_logs', job_id=out.job_id, since=out.next_since)} for new lines.")
+    return f"{body}\n{footer}"
+
+
+TOOL = ToolDef(
+    name="fetch_logs",
+    title="Fetch a job's log",
+    description="Read a job's log (stdout and stderr together), bounded: by default its last "
+                f"{DEFAULT_TAIL} lines; with since, only the lines written after that offset. Returns next_since "
+                "for the next call and whether the job has finished. Secret values are scrubbed.",
+    input=Input,
+    output=Output,
+    annotations=ToolAnnotations(title="Fetch a job's log", read_only_hint=True, open_world_hint=False),
+    run=fetch_logs,
+    render=render,
+)

@@ -1,0 +1,80 @@
+"""inspect_job: one job as it is now: stage, message, timings, flavor, command (redacted), where its results are."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.models import JobInfo, JobStage
+from tools.base import JobId, ToolContext, ToolDef, human_duration, next_call, seconds_since
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: JobId
+
+
+class Output(BaseModel):
+    job: JobInfo
+    finished: bool = Field(description="true once the job is COMPLETED, CANCELED, ERROR or DELETED")
+    runtime_seconds: Annotated[float | None, Field(
+        description="seconds it has run (until it finished, or until now)")] = None
+
+
+async def inspect_job(args: Input, ctx: ToolContext) -> Output:
+    job = await ctx.backend.inspect(args.job_id)
+    runtime = seconds_since(job.started_at, until=job.finished_at) if job.started_at else None
+    return Output(job=job, finished=job.finished, runtime_seconds=runtime)
+
+
+def render(out: Output) -> str:
+    job = out.job
+    trainer = job.labels.get("trainer")
+    what = f"Job {job.id}" + (f" ({trainer})" if trainer else "")
+    where = f" on {job.flavor}" if job.flavor else ""
+    limit = f", timeout {human_duration(job.timeout)}" if job.timeout else ""
+    lines: list[str] = []
+    if job.stage == JobStage.SCHEDULING:
+        lines.append(f"{what} is SCHEDULING{where}: waiting for a free slot{limit}.")
+        lines.append(f"{next_call('inspect_job', job_id=job.id)} again in a little while, or list_jobs to see "
+                     "what is running ahead of it.")
+    elif job.stage == JobStage.RUNNING:
+        lines.append(f"{what} is RUNNING{where} for {human_duration(out.runtime_seconds)}{limit}.")
+        lines.append(f"{next_call('fetch_logs', job_id=job.id)} to read its log, or cancel_job to stop it.")
+    elif job.stage == JobStage.COMPLETED:
+        lines.append(f"{what} COMPLETED{where} in {human_duration(out.runtime_seconds)}.")
+        if job.output_dir:
+            lines.append(f"Its results (the trained model and README.md model card) are in {job.output_dir}.")
+        lines.append(f"{next_call('fetch_logs', job_id=job.id, tail=50)} to read the end of its log.")
+    elif job.stage == JobStage.ERROR:
+        lines.append(f"{what} ended in ERROR{where}" + (f": {job.message}" if job.message else ".")
+                     + (f" (exit code {job.exit_code})" if job.exit_code is not None else ""))
+        lines.append(f"{next_call('fetch_logs', job_id=job.id, tail=50)} to see why it failed.")
+    elif job.stage == JobStage.CANCELED:
+        lines.append(f"{what} was CANCELED{where}" + (f": {job.message}" if job.message else ".")
+                     + f" It ran {human_duration(out.runtime_seconds)}.")
+        lines.append(f"{next_call('fetch_logs', job_id=job.id, tail=50)} to see how far it got.")
+    else:
+        lines.append(f"{what} is {job.stage.value}" + (f": {job.message}" if job.message else "."))
+        lines.append(f"{next_call('list_jobs')} to see the jobs that remain.")
+    if job.command:
+        lines.insert(1, "Command: " + " ".join(job.command))
+    if job.url:
+        lines.insert(1, f"Page: {job.url}")
+    return "\n".join(lines)
+
+
+TOOL = ToolDef(
+    name="inspect_job",
+    title="Inspect a training job",
+    description="One job in detail: stage, message, start and end times, runtime, flavor, timeout, labels, the "
+                "command (secret values redacted), where its results are, and the next call to make.",
+    input=Input,
+    output=Output,
+    annotations=ToolAnnotations(title="Inspect a training job", read_only_hint=True, open_world_hint=False),
+    run=inspect_job,
+    render=render,
+)

@@ -1,0 +1,145 @@
+"""launch_training: start a TRL trainer on a model and dataset, or show exactly what would run (dry_run)."""
+
+from __future__ import annotations
+
+import functools
+import shlex
+from typing import Annotated
+
+import anyio.to_thread
+
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.models import JobStage, format_duration, parse_timeout
+from jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
+from tools.base import ToolContext, ToolDef, next_call
+
+_NAME_MAP = Field(max_length=64)
+
+
+class Input(TrainingRequest):
+    """The training request (TRL's own argument names) plus where and how to run it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flavor: Annotated[str, Field(
+        min_length=1, max_length=64,
+        description="Hardware, as Hugging Face Jobs names it: cpu-basic, cpu-upgrade, t4-small, a10g-large, "
+                    "a100-large, h200, ... The local backend runs only what this machine has (CPU flavors, and "
+                    "GPU flavors when it has GPUs); list_hardware shows which.")] = "cpu-basic"
+    timeout: Annotated[str | int, Field(
+        description="Stop the job after this long: '90s', '30m', '1.5h', '2d', or a number of seconds. Also "
+                    "bounds the cost (price per hour x timeout).")] = "30m"
+    env: Annotated[dict[str, str], _NAME_MAP, Field(
+        description="Environment variables for the job, e.g. {'WANDB_PROJECT': 'demo'}. Values are visible in "
+                    "the job's details; put tokens in secrets.")] = {}
+    secrets: Annotated[dict[str, str], _NAME_MAP, Field(
+        description="Secret environment variables for the job, e.g. {'HF_TOKEN': '...'}. Only their names are "
+                    "ever shown; their values are scrubbed from logs and results.")] = {}
+    labels: Annotated[dict[str, str], Field(
+        max_length=32, description="Labels to find the job by later, e.g. {'experiment': 'lr-sweep'}; "
+                                   "list_jobs filters on them.")] = {}
+    dry_run: Annotated[bool, Field(
+        description="true: create nothing; return the exact command, the environment variable names, the "
+                    "flavor with its price and the cost ceiling for the timeout.")] = False
+
+
+class Output(BaseModel):
+    dry_run: bool
+    job_id: str | None = Field(default=None, description="the new job's id; null for a dry run")
+    stage: JobStage | None = None
+    backend: str
+    trainer: str
+    model: str
+    dataset: str
+    flavor: str
+    price_per_hour: float = Field(description="USD per hour for this flavor on Hugging Face Jobs")
+    timeout: str
+    timeout_seconds: float
+    cost_ceiling_usd: float = Field(description="price_per_hour x timeout: the most this run can cost")
+    command: list[str] = Field(description="the job's command, secret values redacted")
+    env_names: list[str]
+    secret_names: list[str]
+    hf_command: str | None = Field(default=None, description="the equivalent `hf jobs uv run ...` line (hf backend)")
+    labels: dict[str, str] = {}
+    output_dir: str | None = None
+    url: str | None = None
+    notes: list[str] = []
+
+
+async def launch_training(args: Input, ctx: ToolContext) -> Output:
+    flavor = ctx.backend.check_flavor(args.flavor)
+    timeout = parse_timeout(args.timeout)
+    request = TrainingRequest.model_validate(
+        args.model_dump(include=set(TrainingRequest.model_fields), exclude_unset=True))
+    # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds).
+    spec = await anyio.to_thread.run_sync(functools.partial(
+        build_training_spec, request, backend=ctx.backend_name, flavor=flavor, env=args.env, secrets=args.secrets,
+        labels=args.labels, timeout=timeout))
+    notes: list[str] = []
+    if ctx.backend_name == "local":
+        notes.append("Runs on this machine at no charge; the price is what Hugging Face Jobs bills for this "
+                     "flavor.")
+    elif not request.push_to_hub:
+        notes.append("The trained model lives only in the job's container and disappears with it: set "
+                     "push_to_hub=true and hub_model_id to keep it.")
+    hf_command = hf_jobs_command(spec) if spec.script else None
+    out = Output(
+        dry_run=args.dry_run, backend=ctx.backend_name, trainer=request.trainer, model=request.model,
+        dataset=request.dataset, flavor=flavor.name, price_per_hour=flavor.price_per_hour,
+        timeout=format_duration(spec.timeout), timeout_seconds=spec.timeout,
+        cost_ceiling_usd=round(flavor.cost(spec.timeout), 4), command=spec.redacted_command(),
+        env_names=sorted(spec.env), secret_names=sorted(spec.secrets), hf_command=hf_command,
+        labels=spec.labels, output_dir=spec.output_dir, notes=notes)
+    if args.dry_run:
+        return out
+    info = await ctx.backend.submit(spec)
+    return out.model_copy(update={"job_id": info.id, "stage": info.stage, "command": info.command or out.command,
+                                  "output_dir": info.output_dir or out.output_dir, "url": info.url,
+                                  "labels": info.labels or out.labels})
+
+
+def render(out: Output) -> str:
+    price = (f"{out.flavor} (${out.price_per_hour:g}/h; at most ${out.cost_ceiling_usd:.2f} for the "
+             f"{out.timeout} timeout)")
+    what = f"{out.trainer} on {out.model} with {out.dataset}"
+    lines: list[str] = []
+    if out.dry_run:
+        lines.append(f"Dry run, nothing was created: {what}, {out.backend} backend, flavor {price}.")
+    else:
+        lines.append(f"Launched job {out.job_id}: {what}, {out.backend} backend, flavor {price}. "
+                     f"Stage: {out.stage.value if out.stage else '?'}.")
+    lines.append("Command: " + shlex.join(out.command))
+    if out.env_names or out.secret_names:
+        lines.append("Environment: " + (", ".join(out.env_names) or "-")
+                     + "; secrets (values hidden): " + (", ".join(out.secret_names) or "-") + ".")
+    if out.hf_command:
+        lines.append(f"Equivalent: {out.hf_command}")
+    if out.output_dir:
+        lines.append(f"Results go to {out.output_dir}.")
+    if out.url:
+        lines.append(f"Page: {out.url}")
+    lines += out.notes
+    if out.dry_run:
+        lines.append("Call launch_training with the same arguments and dry_run=false to start it.")
+    else:
+        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to follow its log, or "
+                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for its stage.")
+    return "\n".join(lines)
+
+
+TOOL = ToolDef(
+    name="launch_training",
+    title="Launch a TRL training job",
+    description="Start a TRL trainer (sft, dpo, grpo, kto, reward, rloo) on a model and a dataset (Hub ids or "
+                "local paths, a local .jsonl file too) with TRL's own argument names, on a hardware flavor with "
+                "a timeout. Returns the job_id. Use dry_run=true first to see the exact command, the flavor's "
+                "price and the cost ceiling without creating anything. Defaults suit a CPU.",
+    input=Input,
+    output=Output,
+    annotations=ToolAnnotations(title="Launch a TRL training job", read_only_hint=False, destructive_hint=False,
+                                idempotent_hint=False, open_world_hint=True),
+    run=launch_training,
+    render=render,
+)

@@ -1,0 +1,87 @@
+"""list_jobs: the jobs this backend knows, newest first, filtered by stage and labels, a page at a time."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jobs.models import JobInfo, JobStage
+from tools.base import ToolContext, ToolDef, human_duration, next_call, seconds_since
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Annotated[JobStage | list[JobStage] | None, Field(
+        description="Only jobs in this stage, or in any of these stages, e.g. 'RUNNING' or "
+                    "['SCHEDULING', 'RUNNING']. Default: every stage.")] = None
+    labels: Annotated[dict[str, str] | None, Field(
+        max_length=20, description="Only jobs that carry all of these labels, e.g. {'trainer': 'sft'}.")] = None
+    limit: Annotated[int, Field(ge=1, le=200, description="Most jobs to return in this page (1 to 200).")] = 20
+    cursor: Annotated[str | None, Field(
+        max_length=500, description="The next_cursor of a previous list_jobs answer, to read the next page.")] = None
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().upper()
+        if isinstance(value, list):
+            return [v.strip().upper() if isinstance(v, str) else v for v in value]
+        return value
+
+
+class Output(BaseModel):
+    jobs: list[JobInfo] = Field(description="newest first")
+    next_cursor: str | None = Field(default=None, description="pass as cursor for the next page; null at the end")
+    filtered: bool = Field(default=False, description="whether a stage or label filter was applied")
+
+
+async def list_jobs(args: Input, ctx: ToolContext) -> Output:
+    stages = None
+    if args.stage is not None:
+        stages = set(args.stage) if isinstance(args.stage, list) else {args.stage}
+    page = await ctx.backend.list(stages=stages, labels=args.labels or None, limit=args.limit, cursor=args.cursor)
+    return Output(jobs=page.jobs, next_cursor=page.next_cursor, filtered=bool(stages or args.labels))
+
+
+def _line(job: JobInfo) -> str:
+    age = f"created {human_duration(seconds_since(job.created_at))} ago" if job.created_at else ""
+    labels = " ".join(f"{k}={v}" for k, v in job.labels.items())
+    parts = [job.id, job.stage.value, job.flavor or "", age, labels]
+    line = "- " + "  ".join(p for p in parts if p)
+    if job.message and job.stage in (JobStage.ERROR, JobStage.CANCELED):
+        line += f"  ({job.message.splitlines()[0][:200]})"
+    return line
+
+
+def render(out: Output) -> str:
+    if not out.jobs:
+        if out.filtered:
+            return "No jobs match these filters. Call list_jobs without stage or labels to see every job."
+        return "No jobs yet. Call launch_training to start one (dry_run=true first shows what would run)."
+    lines = [f"{len(out.jobs)} job(s), newest first:"]
+    lines += [_line(job) for job in out.jobs]
+    active = next((j for j in out.jobs if j.stage in (JobStage.RUNNING, JobStage.SCHEDULING)), None)
+    if active is not None:
+        lines.append(f"{next_call('fetch_logs', job_id=active.id)} to follow the newest active job.")
+    else:
+        lines.append(f"{next_call('inspect_job', job_id=out.jobs[0].id)} for details of a job.")
+    if out.next_cursor:
+        lines.append(f"More jobs: {next_call('list_jobs', cursor=out.next_cursor)}.")
+    return "\n".join(lines)
+
+
+TOOL = ToolDef(
+    name="list_jobs",
+    title="List training jobs",
+    description="List jobs, newest first: id, stage (SCHEDULING, RUNNING, COMPLETED, CANCELED, ERROR), flavor, "
+                "age and labels. Filter by stage and labels; page with cursor.",
+    input=Input,
+    output=Output,
+    annotations=ToolAnnotations(title="List training jobs", read_only_hint=True, open_world_hint=False),
+    run=list_jobs,
+    render=render,
+)
