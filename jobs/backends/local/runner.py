@@ -29,6 +29,7 @@ REDACTED = b"<redacted>"
 NOTE = "[trl-jobs]"
 
 _CHUNK = 65536
+_HAVE_PROC = sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
 
 
 def proc_start(pid: int) -> str | None:
@@ -91,13 +92,30 @@ class _Scrubber:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: where pid 1 is no init (many containers)
+    a killed grandchild stays a zombie forever, and waiting for it would make every cancel last the whole grace."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    if not _HAVE_PROC:
+        return True
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:
