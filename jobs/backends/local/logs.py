@@ -67,7 +67,7 @@ def read_log(path: Path, *, tail: int | None = None, since: int | None = None, d
                                  "by an earlier call, or a tail.", field="since")
         if tail is None:
             return _forward(f, start, done, max_lines, max_bytes)
-        return _backward(f, start, size, tail, done, max_lines, max_bytes)
+        return _backward(f, start, size, tail, done, max_lines, max_bytes, after=since is not None)
 
 
 def _forward(f, start: int, done: bool, max_lines: int, max_bytes: int) -> LogRead:
@@ -90,7 +90,8 @@ def _forward(f, start: int, done: bool, max_lines: int, max_bytes: int) -> LogRe
                    at_end=not more and end == len(data))
 
 
-def _backward(f, start: int, size: int, tail: int, done: bool, max_lines: int, max_bytes: int) -> LogRead:
+def _backward(f, start: int, size: int, tail: int, done: bool, max_lines: int, max_bytes: int, *,
+              after: bool) -> LogRead:
     want = min(tail, max_lines)
     floor = max(start, size - max_bytes)
     low, blocks, newlines = size, [], 0
@@ -112,6 +113,9 @@ def _backward(f, start: int, size: int, tail: int, done: bool, max_lines: int, m
     if partial:
         lines.append(partial)
     next_since = low + len(window) if done else low + len(complete)
-    truncated = tail > max_lines or (len(lines) < want and low > start)
+    # Lines left out count as truncation when the caller asked for everything after an offset, or more lines than
+    # the bounds allow; a plain tail leaving out the lines before it is what was asked for.
+    truncated = tail > max_lines or (len(lines) < want and low > start) or (after and (low > start or
+                                                                                      len(lines) > want))
     return LogRead([last_state(line) for line in lines[max(0, len(lines) - want):]] if want else [], next_since, truncated,
                    at_end=next_since >= size)
