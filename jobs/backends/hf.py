@@ -1,0 +1,589 @@
+"""Hugging Face Jobs: the managed GPU backend, through `huggingface_hub.HfApi` (no hand-written HTTP).
+
+Every blocking call runs in a worker thread. What the Hub answers is mapped onto the engine's words: its stages are
+ours already, 401/402/403/404 become errors a user can act on, 429 and 5xx on reads are retried with backoff.
+
+Two behaviours need care beyond a plain wrapper:
+
+- A launch whose answer is lost (the connection drops after the Hub created the job, or a 5xx) must not run
+  twice. Each launch carries a unique label, `trl-jobs-launch=<uuid>`; before any retry the label is looked up,
+  and a job found under it is the answer.
+- Logs are a server-sent event stream that replays the whole history and stays open until the job ends. A read
+  here is bounded: a daemon thread consumes `fetch_job_logs(follow=False)` and the call returns at its deadline
+  (or once the stream has been quiet for a moment) with what arrived. The thread then stops at its next event or
+  at the client's own 5 s read timeout; it never outlives the stream.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import anyio
+import httpx2
+from huggingface_hub import HfApi, constants, get_token
+from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
+
+from jobs.flavors import Flavor, all_flavors, from_hub_hardware, get_flavor
+from jobs.models import (
+    TERMINAL_JOB_STAGES,
+    BackendUnavailable,
+    InvalidJobSpec,
+    JobInfo,
+    JobNotFoundError,
+    JobPage,
+    JobsError,
+    JobSpec,
+    JobStage,
+    LogChunk,
+    format_duration,
+)
+from jobs.redact import Redactor
+
+T = TypeVar("T")
+
+LAUNCH_LABEL = "trl-jobs-launch"
+DEFAULT_IMAGE = "python:3.12"
+# A value of env or secrets that stands for the caller's own token.
+TOKEN_PLACEHOLDERS = ("$HF_TOKEN", "${HF_TOKEN}")
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+NO_TOKEN = ("the Hugging Face token is missing or invalid; set HF_TOKEN or run `hf auth login` "
+            "(a token with write access: https://huggingface.co/settings/tokens).")
+PLAN_HINT = ("Hugging Face Jobs needs a Pro, Team or Enterprise plan, or pre-paid credits "
+             "(https://huggingface.co/pricing), and a token allowed to run jobs in that namespace.")
+# The Hub's rule for label keys and values: at most 100 characters, letters, digits, dashes and underscores.
+_LABEL_OK = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_LABEL_BAD_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def label_value(value: str) -> str:
+    """A label value as the Hub accepts it: every other character becomes '-', cut at 100 ("Qwen/Qwen3-0.6B" ->
+    "Qwen-Qwen3-0-6B"). Used on launch and on list filters alike, so a filter finds what a launch labelled."""
+    return _LABEL_BAD_CHARS.sub("-", value)[:100]
+
+
+class HFBackend:
+    """Runs jobs on Hugging Face Jobs.
+
+    Args:
+        token: the Hugging Face token; default HF_TOKEN, else the one saved by `hf auth login`.
+        namespace: user or organisation the jobs run under; default the token's user.
+        endpoint: the Hub's URL; default HF_ENDPOINT or https://huggingface.co.
+        retry_delays: seconds to wait before each retry of a read that met 429, 5xx or a dropped connection; one
+            retry per entry. Launches are retried on the same schedule, each after a look-up of the launch label.
+        logs_deadline: the most seconds one `logs` call spends reading the stream.
+        logs_idle: a `logs` call returns once the stream has been quiet this long (the history replays at once).
+        max_log_lines: the most lines one `logs` call returns when reading forward (`since`); `truncated` then says
+            there is more.
+
+    Example:
+        >>> backend = HFBackend(namespace="my-org")
+        >>> info = await backend.submit(JobSpec(command=["python", "-c", "print(1)"], flavor="cpu-basic"))
+    """
+
+    name = "hf"
+
+    def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
+                 retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
+                 logs_idle: float = 1.5, max_log_lines: int = 1000) -> None:
+        self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
+        self._token = token or None
+        self._token_resolved = bool(token)
+        self._namespace = namespace or None
+        self._retry_delays = tuple(retry_delays)
+        self._logs_deadline = logs_deadline
+        self._logs_idle = logs_idle
+        self._max_log_lines = max_log_lines
+        # Secret values of the jobs launched from this process, scrubbed from everything we return.
+        self._secret_values: set[str] = set()
+        self._live_flavors: dict[str, Flavor] = {}
+        self._readers: set[_LogReader] = set()
+        self._api = HfApi(endpoint=self.endpoint, token=token or None, library_name="trl-jobs-mcp")
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        """Nothing to open: the token and namespace are checked on first use, so a server starts offline too."""
+
+    async def aclose(self) -> None:
+        for reader in list(self._readers):
+            reader.stop()
+
+    # --- the protocol ---
+
+    async def submit(self, spec: JobSpec) -> JobInfo:
+        """Launch `spec` (a uv script or a command in an image) and return the job as the Hub created it.
+
+        Raises:
+            InvalidJobSpec: unknown flavor, a label key the Hub refuses, a missing local script, or a spec the Hub
+                answered 400 to. Nothing is created.
+            BackendUnavailable: no token, no plan, or the Hub unreachable after the retries; the message says
+                whether a job may exist.
+        """
+        self.check_flavor(spec.flavor)
+        token = await self._need_token()
+        namespace = await self._ns()
+        env, secrets = self._env_and_secrets(spec, token)
+        self._secret_values.update(secrets.values())
+        launch_id = uuid.uuid4().hex
+        labels = {**self._labels(spec.labels), LAUNCH_LABEL: launch_id}
+        common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=spec.flavor, timeout=math.ceil(spec.timeout),
+                                      labels=labels, namespace=namespace, token=token)
+        if spec.script:
+            # run_uv_job is marked experimental and warns on every call; the wrapped function is the same code
+            # without a warning that would reach our users (and fail a test run with warnings as errors).
+            run_uv = getattr(HfApi.run_uv_job, "__wrapped__", HfApi.run_uv_job)
+            launch = functools.partial(run_uv, self._api, spec.script, script_args=list(spec.script_args),
+                                       dependencies=list(spec.dependencies) or None, python=spec.python, **common)
+        else:
+            launch = functools.partial(self._api.run_job, image=spec.image or DEFAULT_IMAGE,
+                                       command=list(spec.command or []), **common)
+
+        errors: list[BaseException] = []
+        for attempt in range(len(self._retry_delays) + 1):
+            if attempt:
+                await anyio.sleep(self._retry_delays[attempt - 1])
+            try:
+                job = await anyio.to_thread.run_sync(launch)
+                return self._info(job, spec=spec)
+            except Exception as err:
+                if not _retryable(err):
+                    raise self._translate(err, what="launch the job", namespace=namespace) from err
+                errors.append(err)
+            # The answer was lost: the job may exist. Look before launching again, never after.
+            try:
+                found = await self._find_launch(launch_id, namespace)
+            except JobsError as err:
+                raise BackendUnavailable(self._scrub(
+                    f"The launch may or may not have reached Hugging Face ({_describe(errors[-1])}), and looking it "
+                    f"up failed too ({err}). Before launching again, call list_jobs with labels "
+                    f"{{'{LAUNCH_LABEL}': '{launch_id}'}} to see whether it exists.")) from err
+            if found is not None:
+                return self._info(found, spec=spec)
+        raise BackendUnavailable(self._scrub(
+            f"Hugging Face Jobs did not accept the launch after {len(errors)} tries ({_describe(errors[-1])}); no job "
+            f"was created (none carries label {LAUNCH_LABEL}={launch_id}). Try again in a minute."))
+
+    async def list(self, *, stages: set[JobStage] | None = None, labels: dict[str, str] | None = None,
+                   limit: int = 50, cursor: str | None = None) -> JobPage:
+        """Jobs of the namespace, newest first, as the Hub orders them. `cursor` is the id of the last job of the
+        previous page. The client already retries 429/5xx on each page (huggingface_hub's http_backoff)."""
+        if limit < 1:
+            raise InvalidJobSpec(f"must be at least 1, got {limit}.", field="limit")
+        token = await self._need_token()
+        namespace = await self._ns()
+        status = sorted(stage.value for stage in stages) if stages else None
+        wanted = {key: label_value(value) for key, value in labels.items()} if labels else None
+
+        def page() -> tuple[list[Any], bool]:
+            jobs: list[Any] = []
+            skipping = cursor is not None
+            for job in self._api.list_jobs(status=status, labels=wanted, namespace=namespace, token=token):
+                if skipping:
+                    skipping = job.id != cursor
+                    continue
+                jobs.append(job)
+                if len(jobs) > limit:
+                    break
+            return jobs, skipping
+
+        jobs, cursor_missing = await self._call(page, what="list jobs", namespace=namespace, retry=False)
+        if cursor_missing:
+            raise InvalidJobSpec(f"{cursor!r} is no longer in the list (the job was deleted or changed stage). Call "
+                                 f"list_jobs without a cursor to start again.", field="cursor")
+        infos = [self._info(job) for job in jobs[:limit]]
+        return JobPage(jobs=infos, next_cursor=jobs[limit - 1].id if len(jobs) > limit else None)
+
+    async def inspect(self, job_id: str) -> JobInfo:
+        namespace, plain = await self._ref(job_id)
+        token = await self._need_token()
+        job = await self._call(functools.partial(self._api.inspect_job, job_id=plain, namespace=namespace,
+                                                 token=token),
+                               what=f"inspect job {plain}", namespace=namespace, job_id=job_id)
+        return self._info(job)
+
+    async def logs(self, job_id: str, *, tail: int | None = None, since: int | None = None) -> LogChunk:
+        """A bounded read of the job's log: returns within `logs_deadline` seconds, whatever the job is doing.
+
+        `since` is the number of lines already seen (the stream replays from the start); `next_since` counts the
+        lines seen so far. `finished` is true once the job had ended before the read and all of its log came back.
+        """
+        for name, value in (("tail", tail), ("since", since)):
+            if value is not None and value < 0:
+                raise InvalidJobSpec(f"must be 0 or more, got {value}.", field=name)
+        before = await self.inspect(job_id)  # unknown job -> JobNotFoundError, before opening a stream
+        namespace, plain = await self._ref(job_id)
+        token = await self._need_token()
+        attempt = 0
+        while True:
+            reader = _LogReader(self._api, job_id=plain, namespace=namespace, token=token)
+            self._readers.add(reader)
+            try:
+                deadline = time.monotonic() + self._logs_deadline
+                await anyio.to_thread.run_sync(reader.wait, deadline, self._logs_idle, abandon_on_cancel=True)
+            finally:
+                reader.stop()
+                self._readers.discard(reader)
+            lines, ended, error = reader.snapshot()
+            if error is None or lines:
+                break
+            if _retryable(error) and attempt < len(self._retry_delays):
+                await anyio.sleep(self._retry_delays[attempt])
+                attempt += 1
+                continue
+            raise self._translate(error, what=f"read the logs of job {plain}", namespace=namespace, job_id=job_id)
+
+        total = len(lines)
+        start = min(since or 0, total)
+        if tail is not None:
+            first = max(start, total - tail)
+            chosen, next_since = lines[first:], total
+            truncated = first > start
+        else:
+            chosen = lines[start:start + self._max_log_lines]
+            next_since = start + len(chosen)
+            truncated = next_since < total
+        redactor = self._redactor()
+        return LogChunk(
+            lines=[redactor.text(line) for line in chosen],
+            next_since=max(next_since, since or 0),
+            finished=before.finished and ended and error is None and not truncated,
+            truncated=truncated,
+        )
+
+    async def cancel(self, job_id: str) -> JobInfo:
+        """Cancel the job. A job that has already ended is returned as it is: nothing changes."""
+        info = await self.inspect(job_id)
+        if info.finished:
+            return info
+        namespace, plain = await self._ref(job_id)
+        token = await self._need_token()
+        await self._call(functools.partial(self._api.cancel_job, job_id=plain, namespace=namespace, token=token),
+                         what=f"cancel job {plain}", namespace=namespace, job_id=job_id)
+        return await self.inspect(job_id)
+
+    async def hardware(self) -> list[Flavor]:
+        """Live flavors and prices from the Hub (all runnable), or the built-in catalog when the Hub cannot say."""
+        try:
+            token = await self._need_token()
+            hub = await self._call(functools.partial(self._api.list_jobs_hardware, token=token),
+                                   what="list the Jobs hardware")
+        except JobsError:
+            return [flavor.model_copy(update={"runnable": True}) for flavor in all_flavors()]
+        flavors: list[Flavor] = []
+        for item in hub:
+            try:
+                flavor = from_hub_hardware(item)
+            except ValueError:
+                try:
+                    flavor = get_flavor(str(item.name))  # unreadable live numbers: the catalog's are still right
+                except InvalidJobSpec:
+                    continue
+            flavors.append(flavor.model_copy(update={"runnable": True}))
+        if not flavors:
+            return [flavor.model_copy(update={"runnable": True}) for flavor in all_flavors()]
+        self._live_flavors = {flavor.name: flavor for flavor in flavors}
+        return flavors
+
+    def check_flavor(self, flavor: str) -> Flavor:
+        """Any flavor the Hub offers: the catalog's, or one the last live hardware list named."""
+        live = self._live_flavors.get(flavor.strip().lower() if isinstance(flavor, str) else "")
+        if live is not None:
+            return live.model_copy()
+        return get_flavor(flavor).model_copy(update={"runnable": True})
+
+    # --- token, namespace, references ---
+
+    async def _need_token(self) -> str:
+        if not self._token_resolved:
+            # get_token may refresh an OAuth token over the network: not on the event loop.
+            self._token = await anyio.to_thread.run_sync(get_token)
+            self._token_resolved = True
+            if self._token:
+                self._api = HfApi(endpoint=self.endpoint, token=self._token, library_name="trl-jobs-mcp")
+        if not self._token:
+            raise BackendUnavailable(f"No Hugging Face token: {NO_TOKEN}")
+        return self._token
+
+    async def _ns(self) -> str:
+        if self._namespace is None:
+            token = await self._need_token()
+            me = await self._call(functools.partial(self._api.whoami, token=token), what="check the token")
+            self._namespace = str(me["name"])
+        return self._namespace
+
+    async def _ref(self, job_id: str) -> tuple[str, str]:
+        """'namespace/id' or a bare id (in the default namespace) -> (namespace, id)."""
+        ref = (job_id or "").strip()
+        namespace, _, plain = ref.rpartition("/")
+        if not plain or "/" in namespace or (ref.count("/") and not namespace):
+            raise InvalidJobSpec(f"{job_id!r} is not a job id; use the id list_jobs shows, optionally as "
+                                 f"'namespace/id'.", field="job_id")
+        return (namespace or await self._ns()), plain
+
+    # --- calls and errors ---
+
+    async def _call(self, fn: Callable[[], T], *, what: str, namespace: str | None = None,
+                    job_id: str | None = None, retry: bool = True) -> T:
+        """Run a blocking read in a thread; retry 429, 5xx and dropped connections; translate the rest."""
+        attempt = 0
+        while True:
+            try:
+                return await anyio.to_thread.run_sync(fn)
+            except Exception as err:
+                if retry and _retryable(err) and attempt < len(self._retry_delays):
+                    await anyio.sleep(self._retry_delays[attempt])
+                    attempt += 1
+                    continue
+                raise self._translate(err, what=what, namespace=namespace, job_id=job_id,
+                                      tries=attempt + 1) from err
+
+    def _translate(self, err: BaseException, *, what: str, namespace: str | None = None, job_id: str | None = None,
+                   tries: int = 1) -> BaseException:
+        """The error a user can act on, scrubbed of secrets. Unknown exceptions (our bugs) pass through."""
+        if isinstance(err, JobsError):
+            return err
+        where = f" in namespace {namespace!r}" if namespace else ""
+        again = f" after {tries} tries" if tries > 1 else ""
+        if isinstance(err, LocalTokenNotFoundError):
+            return BackendUnavailable(f"Could not {what}: {NO_TOKEN}")
+        if isinstance(err, HfHubHTTPError) and err.response is not None:
+            status = err.response.status_code
+            said = self._scrub(_server_said(err))
+            if status == 401:
+                return BackendUnavailable(f"Hugging Face refused to {what} (401): {NO_TOKEN}")
+            if status in (402, 403):
+                return BackendUnavailable(self._scrub(
+                    f"Hugging Face refused to {what}{where} ({status}: {said}). {PLAN_HINT}"))
+            if status == 404 and job_id is not None:
+                return JobNotFoundError(job_id, self._scrub(
+                    f"No job {job_id!r} found{where} on Hugging Face. Call list_jobs to see the jobs there; a job "
+                    f"of another namespace is written 'namespace/id'."))
+            if status == 404:
+                return BackendUnavailable(self._scrub(
+                    f"Hugging Face has no namespace {namespace!r} to {what} (404: {said}). Check the namespace "
+                    f"(--namespace or TRL_JOBS_HF_NAMESPACE)."))
+            if status in (400, 422):
+                return InvalidJobSpec(self._scrub(f"Hugging Face refused to {what}: {said}"))
+            if status == 429:
+                return BackendUnavailable(self._scrub(
+                    f"Hugging Face is rate-limiting us: could not {what}{again} (429: {said}). Wait a minute, then "
+                    f"try again."))
+            return BackendUnavailable(self._scrub(
+                f"Hugging Face Jobs answered {status} to the request to {what}{where}{again} ({said}). The service "
+                f"may be having trouble (https://status.huggingface.co); try again in a minute."))
+        if isinstance(err, OfflineModeIsEnabled):
+            return BackendUnavailable(f"Could not {what}: HF_HUB_OFFLINE is set; unset it to use Hugging Face Jobs.")
+        if isinstance(err, FileNotFoundError):
+            return InvalidJobSpec(f"no such local file: {err}. Give a URL or an existing path.", field="script")
+        if isinstance(err, httpx2.TransportError | OSError):
+            return BackendUnavailable(self._scrub(
+                f"Could not reach Hugging Face at {self.endpoint} to {what}{again}: {_describe(err)}. Check the "
+                f"network (and HF_ENDPOINT), then try again."))
+        if isinstance(err, ValueError):
+            return InvalidJobSpec(self._scrub(f"Hugging Face's client refused to {what}: {err}"))
+        return err
+
+    def _redactor(self) -> Redactor:
+        return Redactor([self._token or "", *self._secret_values])
+
+    def _scrub(self, text: str) -> str:
+        return self._redactor().text(text)
+
+    # --- launching ---
+
+    def _env_and_secrets(self, spec: JobSpec, token: str) -> tuple[dict[str, str], dict[str, str]]:
+        """`$HF_TOKEN` stands for the caller's token. In env it moves to secrets: a token is a secret wherever
+        the user wrote it, and the Hub stores secrets encrypted and never shows them back."""
+        env, secrets = {}, {}
+        for key, value in spec.env.items():
+            if value.strip() in TOKEN_PLACEHOLDERS:
+                secrets[key] = token
+            else:
+                env[key] = value
+        for key, value in spec.secrets.items():
+            secrets[key] = token if value.strip() in TOKEN_PLACEHOLDERS else value
+        return env, secrets
+
+    def _labels(self, labels: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for key, value in labels.items():
+            if not _LABEL_OK.match(key) or key == LAUNCH_LABEL:
+                raise InvalidJobSpec(f"label key {key!r} is not allowed on Hugging Face: use letters, digits, '-' and "
+                                     f"'_' (at most 100), and not {LAUNCH_LABEL!r}.", field="labels")
+            out[key] = label_value(value)
+        return out
+
+    async def _find_launch(self, launch_id: str, namespace: str) -> Any | None:
+        token = await self._need_token()
+
+        def lookup() -> Any | None:
+            jobs = self._api.list_jobs(labels={LAUNCH_LABEL: launch_id}, namespace=namespace, token=token)
+            return next(iter(jobs), None)
+
+        # The client already retries each page (http_backoff); a second layer would only multiply the wait.
+        return await self._call(lookup, what="look up the launch", namespace=namespace, retry=False)
+
+    # --- mapping ---
+
+    def _info(self, job: Any, *, spec: JobSpec | None = None) -> JobInfo:
+        redactor = self._redactor()
+        raw_stage = str(getattr(job.status, "stage", "") or "")
+        message = job.status.message
+        try:
+            stage = JobStage(raw_stage)
+        except ValueError:
+            # A stage newer than our enum (the CLI already knows "UPDATING"): the job is alive, say what it is.
+            stage = JobStage.RUNNING
+            message = f"{raw_stage}: {message}" if message else raw_stage
+        owner = job.owner.name
+        labels = {k: redactor.text(str(v)) for k, v in (job.labels or {}).items() if k != LAUNCH_LABEL}
+        return JobInfo(
+            id=job.id if owner == self._namespace else f"{owner}/{job.id}",
+            backend=self.name,
+            stage=stage,
+            message=redactor.text(message) if message else None,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            flavor=str(getattr(job.flavor, "value", job.flavor)) if job.flavor else None,
+            labels=labels,
+            command=redactor.argv([*(job.command or []), *(job.arguments or [])]),
+            timeout=spec.timeout if spec else None,
+            output_dir=spec.output_dir if spec else None,
+            url=job.url,
+        )
+
+
+class _LogReader:
+    """Consumes one `fetch_job_logs(follow=False)` stream in a daemon thread, so a caller can stop waiting at any
+    moment and keep what arrived. After `stop()` the thread leaves at its next event; on a quiet stream the
+    client's own read timeout (5 s, shorter than the Hub's 30 s keep-alive) ends it."""
+
+    def __init__(self, api: HfApi, *, job_id: str, namespace: str, token: str) -> None:
+        self._api = api
+        self._args = dict(job_id=job_id, namespace=namespace, token=token, follow=False)
+        self._cond = threading.Condition()
+        self._lines: list[str] = []
+        self._last = time.monotonic()
+        self._done = False
+        self._ended = False  # the stream ended by itself (not by stop() or an error)
+        self._stopped = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"hf-logs-{job_id}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        stream = self._api.fetch_job_logs(**self._args)
+        try:
+            for line in stream:
+                with self._cond:
+                    self._lines.append(line)
+                    self._last = time.monotonic()
+                    self._cond.notify_all()
+                    if self._stopped:
+                        break
+            else:
+                with self._cond:
+                    self._ended = True
+        except BaseException as err:  # noqa: BLE001 - handed to the caller, who translates it
+            with self._cond:
+                self._error = err
+        finally:
+            stream.close()  # closes the response if we left early
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    def wait(self, deadline: float, idle: float) -> None:
+        """Block until the stream ends, the deadline passes, or no line came for `idle` seconds."""
+        with self._cond:
+            while not self._done:
+                limit = min(deadline, self._last + idle)
+                now = time.monotonic()
+                if now >= limit:
+                    return
+                self._cond.wait(limit - now)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+
+    def snapshot(self) -> tuple[list[str], bool, BaseException | None]:
+        """(lines so far, whether the stream ended by itself, the error that ended it)."""
+        with self._cond:
+            return list(self._lines), self._ended, self._error
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+def _retryable(err: BaseException) -> bool:
+    if isinstance(err, HfHubHTTPError) and err.response is not None:
+        return err.response.status_code in RETRY_STATUSES
+    return isinstance(err, httpx2.TransportError)
+
+
+def _server_said(err: HfHubHTTPError) -> str:
+    said = err.server_message or str(err).strip().splitlines()[0]
+    return said.strip().rstrip(".")
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, HfHubHTTPError) and err.response is not None:
+        return f"{err.response.status_code}: {_server_said(err)}"
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def hf_command_line(spec: JobSpec, *, namespace: str | None = None) -> list[str]:
+    """The `hf jobs uv run ...` (script) or `hf jobs run ...` (command) argv that launches `spec` by hand.
+
+    Secrets appear by name only (`-s NAME` reads the value from the environment of whoever runs the line), and any
+    secret value that occurs in an argument is replaced with `<redacted>`. The launch label is not included: it is
+    made fresh for each launch.
+
+    Example:
+        >>> shlex.join(hf_command_line(JobSpec(script="https://x/sft.py", script_args=["--lr", "1e-5"])))
+        'hf jobs uv run --flavor cpu-basic --timeout 30m -- https://x/sft.py --lr 1e-5'
+    """
+    redactor = Redactor(spec.secrets.values())
+    argv = ["hf", "jobs", "uv", "run"] if spec.script else ["hf", "jobs", "run"]
+    argv += ["--flavor", spec.flavor, "--timeout", format_duration(spec.timeout)]
+    if namespace:
+        argv += ["--namespace", namespace]
+    secret_names = list(spec.secrets)
+    for key, value in spec.env.items():
+        if value.strip() in TOKEN_PLACEHOLDERS:
+            secret_names.append(key)
+        else:
+            argv += ["-e", f"{key}={redactor.text(value)}"]
+    for name in secret_names:
+        argv += ["-s", name]
+    for key, value in spec.labels.items():
+        argv += ["--label", f"{key}={label_value(value)}"]
+    if spec.script:
+        for dependency in spec.dependencies:
+            argv += ["--with", dependency]
+        if spec.python:
+            argv += ["--python", spec.python]
+        # `--` so that a script argument that looks like one of hf's own options (--timeout, -e) stays the script's.
+        return argv + ["--", spec.script, *redactor.argv(spec.script_args)]
+    return argv + ["--", spec.image or DEFAULT_IMAGE, *redactor.argv(spec.command or [])]
+
+
+def hf_uv_command_line(spec: JobSpec, *, namespace: str | None = None) -> list[str]:
+    """`hf_command_line` for a uv script spec (the dry run of launch_training). Raises InvalidJobSpec otherwise."""
+    if not spec.script:
+        raise InvalidJobSpec("a uv command line needs a script; this spec runs a command.", field="script")
+    return hf_command_line(spec, namespace=namespace)
+
+
+__all__ = ["HFBackend", "LAUNCH_LABEL", "TERMINAL_JOB_STAGES", "hf_command_line", "hf_uv_command_line",
+           "label_value"]
