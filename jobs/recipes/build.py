@@ -28,6 +28,7 @@ from jobs.recipes.request import (
     TRAINERS,
     TRL_VERSION,
     TrainingRequest,
+    closest,
     did_you_mean,
 )
 from jobs.recipes.trl_args import ArgInfo, all_trainer_arguments
@@ -38,7 +39,7 @@ SCRIPT_URL = "https://raw.githubusercontent.com/huggingface/trl/v{version}/trl/s
 _LABEL_VALUE_MAX = 63
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # GPUs older than Ampere have no bf16; TRL turns bf16 on by default and would stop at start-up on them.
-_NO_BF16_GPUS = ("t4", "v100", "p100", "k80", "m60", "a10g-legacy")
+_NO_BF16_GPUS = {"t4", "v100", "p100", "k80", "m60"}
 _PRECISION_ARGS = ("bf16", "fp16", "use_cpu")
 _SECRET_LIKE = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY)$", re.IGNORECASE)
 # Report integrations -> the package each one needs in the job's environment.
@@ -367,12 +368,12 @@ def _typed_args(req: TrainingRequest, model: str, dataset: str, table: dict[str,
     return args
 
 
-def _check_choices(field: str, value: Any, info: ArgInfo) -> None:
+def _check_choices(field: str, value: Any, info: ArgInfo, *, what: str = "") -> None:
     if not info["choices"]:
         return
     for item in value if isinstance(value, list) else [value]:
         if _format(item) not in info["choices"]:
-            raise InvalidJobSpec(f"{item!r} is not one of {', '.join(info['choices'])}."
+            raise InvalidJobSpec(f"{what}{item!r} is not one of {', '.join(info['choices'])}."
                                  f"{did_you_mean(_format(item), info['choices'])}", field=field)
 
 
@@ -388,8 +389,21 @@ def _unknown(name: str, trainer: str, table: dict[str, ArgInfo], tables: dict[st
     if others:
         return (f"{name!r} is not an argument of TRL's {trainer} script; it belongs to {', '.join(others)}. "
                 "Remove it or pick one of those trainers.")
-    hint = did_you_mean(name, list(table))
-    return f"{name!r} is not an argument of TRL {trainer} (installed TRL).{hint or ' Check the name in TRL docs.'}"
+    near = closest(name, list(table), cutoff=0.75)
+    if not near:
+        return f"{name!r} is not an argument of TRL's {trainer} script (TRL {_installed_trl()}). Check the name."
+    fixes = [f"{n!r} (its own field: set `{_typed_field_for(n)}`)" if _typed_field_for(n) else repr(n) for n in near]
+    return (f"{name!r} is not an argument of TRL's {trainer} script (TRL {_installed_trl()}). "
+            f"Did you mean {' or '.join(fixes)}?")
+
+
+def _installed_trl() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("trl")
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _check_name(name: str, trainer: str, table: dict[str, ArgInfo],
@@ -442,14 +456,14 @@ def _check_value(name: str, value: Any, info: ArgInfo) -> None:
     for item in items:
         text = _format(item).lower()
         if kind == "flag" and item is not True:
-            raise bad(f"true (it is a switch; to turn the setting on instead, drop it or use {name[3:]!r})")
+            raise bad(f"true (it is a switch that turns {name[3:]!r} off; to keep that on, leave it out)")
         if kind == "bool" and not (isinstance(item, bool) or text in ("true", "false", "yes", "no", "1", "0")):
             raise bad("true or false")
         if kind == "int" and (isinstance(item, bool) or not re.fullmatch(r"-?\d+|none|null", text)):
             raise bad("a whole number")
         if kind == "float" and (isinstance(item, bool) or not _is_number(text)):
             raise bad("a number")
-    _check_choices(f"extra_args.{name}", value, info)
+    _check_choices("extra_args", value, info, what=f"extra_args[{name!r}]: ")
 
 
 def _is_number(text: str) -> bool:
@@ -471,8 +485,7 @@ def _sets_precision(extra: dict[str, Any] | list[str] | None) -> bool:
 def _lacks_bf16(flavor: Flavor) -> bool:
     if not flavor.is_gpu:
         return True
-    gpu = (flavor.gpu or "").lower()
-    return any(old in gpu for old in _NO_BF16_GPUS)
+    return bool(set((flavor.gpu or "").lower().split()) & _NO_BF16_GPUS)
 
 
 def _dependencies(req: TrainingRequest) -> list[str]:

@@ -51,9 +51,9 @@ def _opt(description: str, **bounds: float) -> object:
     return Field(default=None, description=description, **bounds)
 
 
-def closest(name: str, choices: list[str] | tuple[str, ...], *, n: int = 3) -> list[str]:
+def closest(name: str, choices: list[str] | tuple[str, ...], *, n: int = 3, cutoff: float = 0.6) -> list[str]:
     """The valid names nearest to a misspelt one, best first (may be empty)."""
-    return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)
+    return difflib.get_close_matches(name, list(choices), n=n, cutoff=cutoff)
 
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
