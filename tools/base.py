@@ -109,27 +109,47 @@ GENERIC_FAILURE = ("{tool} failed inside the server ({kind}); the details are in
                    "arguments and try again, or call list_jobs to see whether anything changed.")
 
 
+# pydantic adds the member of a union it tried to the error's location ('str-enum[JobStage]', 'int'); a reader
+# needs the field, so these are dropped and the members' complaints joined.
+_UNION_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "json-or-python"}
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for i, p in enumerate(loc)
+             if i == 0 or isinstance(p, int) or ("[" not in p and p not in _UNION_TAGS)]
+    return ".".join(parts) or "(arguments)"
+
+
 def explain_validation(tool: ToolDef[Any, Any], exc: ValidationError) -> str:
     """A ValidationError as one line per field: the field, what was wrong, and what is allowed.
 
     The rejected values are left out on purpose: they are the caller's data and may be secrets.
     """
     fields = tool.input.model_fields
-    lines = [f"Invalid arguments for {tool.name}:"]
+    problems: dict[str, list[str]] = {}
     for err in exc.errors(include_url=False, include_input=False, include_context=True):
-        loc = ".".join(str(part) for part in err["loc"]) or "(arguments)"
+        loc = _field_path(err["loc"])
         top = str(err["loc"][0]) if err["loc"] else ""
         described = fields[top].description if top in fields else None
+        about = f". Expected: {described}" if described and loc == top else ""
         if err["type"] == "extra_forbidden":
             near = difflib.get_close_matches(top, list(fields), n=3, cutoff=0.6)
-            hint = (f"did you mean {' or '.join(near)}?" if near
-                    else f"{tool.name} takes: {', '.join(fields)}.")
-            lines.append(f"- {loc}: not an argument of {tool.name}; {hint}")
+            problem = (f"not an argument of {tool.name}; "
+                       + (f"did you mean {' or '.join(near)}?" if near else f"it takes: {', '.join(fields)}."))
         elif err["type"] == "missing":
-            lines.append(f"- {loc}: required" + (f" ({described})." if described else "."))
+            problem = f"required{about}"
         else:
-            message = err["msg"].removeprefix("Value error, ")
-            lines.append(f"- {loc}: {message}" + (f" ({loc}: {described})" if described and top == loc else ""))
+            problem = err["msg"].removeprefix("Value error, ")
+        problems.setdefault(loc, [])
+        if problem not in problems[loc]:
+            problems[loc].append(problem)
+        if about and err["type"] not in ("missing", "extra_forbidden") and about not in problems[loc]:
+            problems[loc].append(about)
+    lines = [f"Invalid arguments for {tool.name}:"]
+    for loc, messages in problems.items():
+        about = [m for m in messages if m.startswith(". Expected: ")]
+        said = "; or ".join(m for m in messages if not m.startswith(". Expected: "))
+        lines.append(f"- {loc}: {said}" + (about[0] if about else ""))
     return "\n".join(lines)
 
 
@@ -252,6 +272,13 @@ def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awa
 
 JobId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Field(
     description="The job's id, as launch_training or list_jobs returned it.")]
+
+
+def usd(amount: float) -> str:
+    """Dollars for a reader: "$1.50", "$0.06", and "$0.0017" rather than a misleading "$0.00"."""
+    if amount == 0 or amount >= 0.01:
+        return f"${amount:,.2f}"
+    return f"${amount:.2g}"
 
 
 def seconds_since(moment: datetime | None, *, until: datetime | None = None) -> float | None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.models import JobStage, format_duration, parse_timeout
 from jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
-from tools.base import ToolContext, ToolDef, next_call
+from tools.base import ToolContext, ToolDef, next_call, usd
 
 _NAME_MAP = Field(max_length=64)
 
@@ -101,7 +101,7 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
 
 
 def render(out: Output) -> str:
-    price = (f"{out.flavor} (${out.price_per_hour:g}/h; at most ${out.cost_ceiling_usd:.2f} for the "
+    price = (f"{out.flavor} ({usd(out.price_per_hour)}/h; at most {usd(out.cost_ceiling_usd)} for the "
              f"{out.timeout} timeout)")
     what = f"{out.trainer} on {out.model} with {out.dataset}"
     lines: list[str] = []
@@ -111,9 +111,10 @@ def render(out: Output) -> str:
         lines.append(f"Launched job {out.job_id}: {what}, {out.backend} backend, flavor {price}. "
                      f"Stage: {out.stage.value if out.stage else '?'}.")
     lines.append("Command: " + shlex.join(out.command))
-    if out.env_names or out.secret_names:
-        lines.append("Environment: " + (", ".join(out.env_names) or "-")
-                     + "; secrets (values hidden): " + (", ".join(out.secret_names) or "-") + ".")
+    if out.env_names:
+        lines.append("Environment variables: " + ", ".join(out.env_names) + ".")
+    if out.secret_names:
+        lines.append("Secrets (values never shown): " + ", ".join(out.secret_names) + ".")
     if out.hf_command:
         lines.append(f"Equivalent: {out.hf_command}")
     if out.output_dir:

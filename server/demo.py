@@ -1,0 +1,120 @@
+"""`trl-jobs-mcp demo`: a tiny SFT run through the MCP protocol, offline, in about a minute on a laptop CPU.
+
+It builds a ~100k-parameter model and a small dataset (python -m jobs.tiny, in a child process: this process never
+imports torch), starts the installed server over stdio with the real MCP client, as an assistant's client would,
+and makes the calls an assistant would make, printing each call and the text the model would read, until the job
+is COMPLETED. Then it shows where the trained model and its model card are.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+POLL_SECONDS = 1.0
+DEADLINE_SECONDS = 600
+
+
+def server_command() -> list[str]:
+    """How to start the server: the installed console script, else this interpreter's `-m server`."""
+    script = shutil.which("trl-jobs-mcp")
+    return [script] if script else [sys.executable, "-m", "server"]
+
+
+def _show_call(tool: str, arguments: dict[str, Any]) -> None:
+    print(f"\n>>> {tool}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})", flush=True)
+
+
+def _show_result(text: str, *, limit: int = 40) -> None:
+    lines = text.splitlines()
+    if len(lines) > limit:
+        lines = [*lines[: limit // 2], f"... ({len(lines) - limit} lines more) ...", *lines[-limit // 2:]]
+    print(textwrap.indent("\n".join(lines), "    "), flush=True)
+
+
+def run_demo(*, directory: str | None = None, max_steps: int = 8) -> int:
+    import anyio
+
+    root = Path(directory).expanduser().resolve() if directory else Path(tempfile.mkdtemp(prefix="trl-jobs-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"Demo folder: {root}")
+    print("Building a tiny model and dataset offline (python -m jobs.tiny) ...", flush=True)
+    built = subprocess.run([sys.executable, "-m", "jobs.tiny", str(root / "tiny")], capture_output=True, text=True)
+    if built.returncode != 0:
+        print(built.stderr[-3000:], file=sys.stderr)
+        print("trl-jobs-mcp demo: building the tiny model failed (see above).", file=sys.stderr)
+        return 1
+    tiny = json.loads(built.stdout.strip().splitlines()[-1])
+    print(f"  model: {tiny['model']}\n  dataset: {tiny['sft']}")
+    return anyio.run(_converse, root, tiny, max_steps)
+
+
+async def _converse(root: Path, tiny: dict[str, str], max_steps: int) -> int:
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    home = root / "home"
+    command = server_command()
+    print(f"Starting the MCP server over stdio: {' '.join(command)} (TRL_JOBS_HOME={home})", flush=True)
+    params = StdioServerParameters(command=command[0], args=command[1:], env={"TRL_JOBS_HOME": str(home)})
+
+    async with Client(params) as client:
+        async def call(tool: str, arguments: dict[str, Any], *, quiet: bool = False) -> dict[str, Any]:
+            if not quiet:
+                _show_call(tool, arguments)
+            result = await client.call_tool(tool, arguments)
+            text = "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+            if not quiet or result.is_error:
+                _show_result(text)
+            if result.is_error:
+                raise RuntimeError(f"{tool} failed: {text}")
+            return result.structured_content or {}
+
+        tools = await client.list_tools()
+        print(f"\nThe server offers: {', '.join(t.name for t in tools.tools)}")
+
+        launch = {"trainer": "sft", "model": tiny["model"], "dataset": tiny["sft"], "max_steps": max_steps,
+                  "logging_steps": 1, "timeout": "10m"}
+        await call("launch_training", {**launch, "dry_run": True})
+        job_id = (await call("launch_training", launch))["job_id"]
+        await call("list_jobs", {})
+        await call("inspect_job", {"job_id": job_id})
+
+        since = 0
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while True:
+            chunk = await call("fetch_logs", {"job_id": job_id, "since": since}, quiet=True)
+            if chunk["lines"]:
+                _show_call("fetch_logs", {"job_id": job_id, "since": since})
+                _show_result("\n".join(chunk["lines"]) + f"\n[next_since={chunk['next_since']}, "
+                             f"finished={chunk['finished']}]", limit=24)
+            since = chunk["next_since"]
+            if chunk["finished"]:
+                break
+            if time.monotonic() > deadline:
+                print("The job did not finish in time; cancelling it.")
+                await call("cancel_job", {"job_id": job_id})
+                return 1
+            await anyio.sleep(POLL_SECONDS)
+
+        final = await call("inspect_job", {"job_id": job_id})
+    job = final["job"]
+    if job["stage"] != "COMPLETED":
+        print(f"\nThe job ended in {job['stage']}: {job.get('message')}")
+        return 1
+    output = Path(job["output_dir"])
+    print(f"\nDone. The trained model is in {output}:")
+    for path in sorted(output.iterdir()):
+        print(f"    {path.name}{'/' if path.is_dir() else ''}")
+    card = output / "README.md"
+    if card.exists():
+        print(f"Its model card: {card}")
+    print("Point any MCP client at `trl-jobs-mcp` (see README.md) to do the same in conversation.")
+    return 0
