@@ -34,6 +34,7 @@ TOOL_MODULES = (
     "tools.inspect_job",
     "tools.fetch_logs",
     "tools.cancel_job",
+    "tools.run_job",
 )
 
 INSTRUCTIONS = """\

@@ -1,0 +1,159 @@
+"""run_job through the real server and the SDK's client: a command or a uv script, on the local backend (real
+child processes) and on the Hugging Face backend (the real huggingface_hub client against the fake Jobs API)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_hf_jobs import FakeHFJobs
+from hf_fixtures import fake_hf  # noqa: F401 - fixture
+from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
+from mcp import Client
+from mcp_types import CallToolResult
+
+from server.app import build_server
+from server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "sk-run-job-secret-0042"
+SCRIPT = "https://example.org/scripts/eval.py"
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if block.type == "text")
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, text_of(result)
+    return text_of(result), result.structured_content or {}
+
+
+async def call_error(client: Client, tool: str, **arguments: Any) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, f"{tool} should have failed: {text_of(result)}"
+    return text_of(result)
+
+
+def hf_client(fake: FakeHFJobs, **changes: Any) -> Client:
+    settings = Settings.from_env(backend="hf", hf_token=fake.token, hf_endpoint=fake.url, **changes)
+    return Client(build_server(settings), mode="legacy")
+
+
+def local_client() -> Client:
+    return Client(build_server(Settings.from_env(backend="local")), mode="legacy")
+
+
+# --- Hugging Face ---
+
+
+async def test_uv_script_on_hf_sends_what_hf_jobs_uv_run_sends(fake_hf: FakeHFJobs) -> None:
+    async with hf_client(fake_hf) as client:
+        text, out = await call(client, "run_job", script=SCRIPT, script_args=["--limit", "10"],
+                               dependencies=["lighteval"], python="3.11", env={"PYTHONUNBUFFERED": "1"},
+                               secrets={"HF_TOKEN": "$HF_TOKEN", "API_KEY": SECRET}, flavor="t4-small",
+                               timeout="1h", labels={"experiment": "eval"})
+    [posted] = fake_hf.posted_specs
+    assert posted["dockerImage"] == DEFAULT_UV_IMAGE
+    assert posted["command"] == ["uv", "run", "--with", "lighteval", "--python", "3.11", SCRIPT, "--limit", "10"]
+    assert posted["secrets"] == {"HF_TOKEN": fake_hf.token, "API_KEY": SECRET}
+    assert posted["flavor"] == "t4-small" and posted["timeoutSeconds"] == 3600
+    assert posted["labels"]["experiment"] == "eval"
+    assert out["job_id"] in fake_hf.jobs and out["stage"] == "SCHEDULING" and out["kind"] == "uv script"
+    assert out["url"].endswith(f"/jobs/alice/{out['job_id']}")
+    assert out["secret_names"] == ["API_KEY", "HF_TOKEN"] and out["env_names"] == ["PYTHONUNBUFFERED"]
+    assert "disappear with it" in text and f"job_id={out['job_id']}" in text
+    blob = text + json.dumps(out)
+    assert SECRET not in blob and fake_hf.token not in blob
+
+
+async def test_command_in_an_image_on_hf(fake_hf: FakeHFJobs) -> None:
+    async with hf_client(fake_hf) as client:
+        _, out = await call(client, "run_job", command=["nvidia-smi"], image="nvidia/cuda:12.4.0-base-ubuntu22.04",
+                            flavor="a10g-small")
+    [posted] = fake_hf.posted_specs
+    assert posted["dockerImage"] == "nvidia/cuda:12.4.0-base-ubuntu22.04" and posted["command"] == ["nvidia-smi"]
+    assert out["kind"] == "command" and out["command"] == ["nvidia-smi"]
+
+
+async def test_dry_run_creates_nothing_and_its_line_parses_with_the_hf_cli(fake_hf: FakeHFJobs) -> None:
+    from huggingface_hub.cli.jobs import uv_app
+
+    async with hf_client(fake_hf) as client:
+        text, out = await call(client, "run_job", script=SCRIPT, script_args=["--timeout", "3"],
+                               secrets={"API_KEY": SECRET}, flavor="a100-large", timeout="2h", dry_run=True)
+    assert fake_hf.posted_specs == [] and out["job_id"] is None
+    assert out["cost_ceiling_usd"] == pytest.approx(5.0) and "$5.00" in text and "dry_run=false" in text
+    argv = shlex.split(out["hf_command"])
+    assert argv[:4] == ["hf", "jobs", "uv", "run"] and SECRET not in out["hf_command"]
+    params = uv_app.get_command(None, "run").make_context("run", argv[4:]).params
+    assert params["script"] == SCRIPT and list(params["script_args"]) == ["--timeout", "3"]
+    assert params["flavor"] == "a100-large" and params["timeout"] == "2h" and params["secrets"] == ["API_KEY"]
+
+
+async def test_cost_limit_refuses_before_anything_is_sent(fake_hf: FakeHFJobs) -> None:
+    async with hf_client(fake_hf, max_cost_usd=1.0) as client:
+        message = await call_error(client, "run_job", command=["train"], flavor="a100-large", timeout="2h")
+    assert "timeout" in message and "$1.00" in message and "list_hardware" in message
+    assert fake_hf.posted_specs == []
+
+
+@pytest.mark.parametrize(("arguments", "fragments"), [
+    ({}, ["command", "script"]),
+    ({"command": ["x"], "script": SCRIPT}, ["command", "not both"]),
+    ({"script": SCRIPT, "image": "python:3.12"}, ["image", "uv script brings its own image"]),
+    ({"command": ["x"], "flavor": "a10g-larg"}, ["flavor", "a10g-large"]),
+    ({"command": ["x"], "timeout": "soon"}, ["timeout", "30m"]),
+    ({"command": ["x"], "env": {"1BAD": "v"}}, ["env", "1BAD"]),
+])
+async def test_bad_input_names_the_field_and_creates_nothing(fake_hf: FakeHFJobs, arguments: dict[str, Any],
+                                                             fragments: list[str]) -> None:
+    async with hf_client(fake_hf) as client:
+        message = await call_error(client, "run_job", **arguments)
+    for fragment in fragments:
+        assert fragment.lower() in message.lower(), message
+    assert fake_hf.posted_specs == []
+
+
+# --- local ---
+
+
+async def test_command_runs_directly_on_the_local_backend(state_dir: Path) -> None:
+    code = "import os; print('hello from run_job', os.environ['GREETING'], os.environ['API_KEY'])"
+    async with local_client() as client:
+        text, out = await call(client, "run_job", command=[sys.executable, "-u", "-c", code],
+                               env={"GREETING": "hi"}, secrets={"API_KEY": SECRET}, labels={"kind": "smoke"})
+        job_id = out["job_id"]
+        assert out["backend"] == "local" and "no charge" in text
+        deadline = time.monotonic() + 60
+        while True:
+            _, inspected = await call(client, "inspect_job", job_id=job_id)
+            if inspected["finished"] or time.monotonic() > deadline:
+                break
+            await _tick()
+        assert inspected["job"]["stage"] == "COMPLETED", inspected
+        _, logs = await call(client, "fetch_logs", job_id=job_id)
+        _, listing = await call(client, "list_jobs", labels={"kind": "smoke"})
+    assert logs["lines"] == ["hello from run_job hi <redacted>"]
+    assert [job["id"] for job in listing["jobs"]] == [job_id]
+
+
+async def test_an_image_on_the_local_backend_is_refused_with_what_to_do(state_dir: Path) -> None:
+    async with local_client() as client:
+        message = await call_error(client, "run_job", command=["echo", "hi"], image="python:3.12")
+        _, listing = await call(client, "list_jobs")
+    assert "image" in message and "--backend hf" in message
+    assert listing["jobs"] == []
+
+
+async def _tick() -> None:
+    import anyio
+
+    await anyio.sleep(0.1)  # polling the job's stage with a deadline, not synchronising on time

@@ -1,0 +1,150 @@
+"""run_job: run any command or uv script as a job, as `hf jobs run` and `hf jobs uv run` do, on either backend."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated
+
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.models import InvalidJobSpec, JobSpec, JobStage, format_duration, parse_timeout
+from tools.base import ToolContext, ToolDef, next_call, usd
+
+_ARGV = Field(max_length=500)
+_NAME_MAP = Field(max_length=64)
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    command: Annotated[list[str] | None, _ARGV, Field(
+        description="The job's command as a list of arguments, run without a shell, e.g. ['python', '-c', "
+                    "'print(1)']. Give either command or script.")] = None
+    image: Annotated[str | None, Field(
+        max_length=300, description="Docker image to run command in (Hugging Face backend), e.g. 'python:3.12' "
+                                    "or 'pytorch/pytorch:2.6.0-cuda12.4-cudnn9-devel'. Default python:3.12. The "
+                                    "local backend runs commands directly and refuses an image.")] = None
+    script: Annotated[str | None, Field(
+        max_length=2000, description="A uv script to run instead of a command: a URL or a local .py file, with "
+                                     "its PEP 723 inline dependencies, e.g. TRL's "
+                                     "'https://raw.githubusercontent.com/huggingface/trl/v1.16.0/trl/scripts/"
+                                     "sft.py'.")] = None
+    script_args: Annotated[list[str], _ARGV, Field(
+        description="Arguments after the script, e.g. ['--model_name_or_path', 'Qwen/Qwen3-0.6B'].")] = []
+    dependencies: Annotated[list[str], Field(
+        max_length=100, description="Extra packages for the uv script (uv's --with), e.g. ['trl==1.16.0'].")] = []
+    python: Annotated[str | None, Field(
+        max_length=20, description="Python version for the uv script, e.g. '3.12'.")] = None
+    env: Annotated[dict[str, str], _NAME_MAP, Field(
+        description="Environment variables, e.g. {'PYTHONUNBUFFERED': '1'}. Values are visible in the job's "
+                    "details; put tokens in secrets.")] = {}
+    secrets: Annotated[dict[str, str], _NAME_MAP, Field(
+        description="Secret environment variables, e.g. {'HF_TOKEN': '$HF_TOKEN'} ('$HF_TOKEN' stands for the "
+                    "server's own Hugging Face token). Only names are ever shown.")] = {}
+    flavor: Annotated[str, Field(
+        min_length=1, max_length=64,
+        description="Hardware, as Hugging Face Jobs names it: cpu-basic, t4-small, a10g-large, a100-large, h200, "
+                    "...; list_hardware shows which this backend runs.")] = "cpu-basic"
+    timeout: Annotated[str | int, Field(
+        description="Stop the job after this long: '90s', '30m', '1.5h', '2d', or a number of seconds.")] = "30m"
+    labels: Annotated[dict[str, str], Field(
+        max_length=32, description="Labels to find the job by later, e.g. {'experiment': 'eval'}.")] = {}
+    dry_run: Annotated[bool, Field(
+        description="true: create nothing; return the command, the flavor's price, the cost ceiling and the "
+                    "equivalent hf jobs command line.")] = False
+
+
+class Output(BaseModel):
+    dry_run: bool
+    job_id: str | None = Field(default=None, description="the new job's id; null for a dry run")
+    stage: JobStage | None = None
+    backend: str
+    kind: str = Field(description="'command' or 'uv script'")
+    flavor: str
+    price_per_hour: float = Field(description="USD per hour for this flavor on Hugging Face Jobs")
+    timeout: str
+    timeout_seconds: float
+    cost_ceiling_usd: float = Field(description="price_per_hour x timeout: the most this run can cost on the Hub")
+    command: list[str] = Field(description="what the job runs, secret values redacted")
+    image: str | None = None
+    env_names: list[str]
+    secret_names: list[str]
+    hf_command: str = Field(description="the equivalent `hf jobs run` / `hf jobs uv run` line, secrets by name")
+    labels: dict[str, str] = {}
+    url: str | None = None
+    notes: list[str] = []
+
+
+async def run_job(args: Input, ctx: ToolContext) -> Output:
+    flavor = ctx.backend.check_flavor(args.flavor)
+    spec = JobSpec(command=args.command or None, image=args.image, script=args.script,
+                   script_args=args.script_args, dependencies=args.dependencies, python=args.python, env=args.env,
+                   secrets=args.secrets, flavor=flavor.name, timeout=parse_timeout(args.timeout),
+                   labels=args.labels)
+    cost = round(flavor.cost(spec.timeout), 4)
+    notes: list[str] = []
+    if ctx.backend_name == "local":
+        notes.append("Runs on this machine at no charge; the price is what Hugging Face Jobs bills for this flavor.")
+    else:
+        notes.append("Files the job writes stay in its container and disappear with it: have the job push what it "
+                     "must keep (to a Hub repo or bucket, with the HF_TOKEN secret).")
+        if ctx.max_cost_usd is not None and cost > ctx.max_cost_usd and not args.dry_run:
+            raise InvalidJobSpec(f"{flavor.name} for {format_duration(spec.timeout)} may cost up to {usd(cost)}, "
+                                 f"above this server's limit of {usd(ctx.max_cost_usd)}. Shorten the timeout or "
+                                 f"pick a cheaper flavor (list_hardware).", field="timeout")
+    from jobs.backends.hf import hf_command_line  # no network, no Hub state: only builds the argv
+
+    out = Output(
+        dry_run=args.dry_run, backend=ctx.backend_name, kind="uv script" if spec.script else "command",
+        flavor=flavor.name, price_per_hour=flavor.price_per_hour, timeout=format_duration(spec.timeout),
+        timeout_seconds=spec.timeout, cost_ceiling_usd=cost, command=spec.redacted_command(),
+        image=spec.image, env_names=sorted(spec.env), secret_names=sorted(spec.secrets),
+        hf_command=shlex.join(hf_command_line(spec)), labels=spec.labels, notes=notes)
+    if args.dry_run:
+        return out
+    info = await ctx.backend.submit(spec)
+    return out.model_copy(update={"job_id": info.id, "stage": info.stage, "command": info.command or out.command,
+                                  "url": info.url, "labels": info.labels or out.labels})
+
+
+def render(out: Output) -> str:
+    price = (f"{out.flavor} ({usd(out.price_per_hour)}/h; at most {usd(out.cost_ceiling_usd)} for the "
+             f"{out.timeout} timeout)")
+    where = f"{out.backend} backend" + (f", image {out.image}" if out.image else "")
+    if out.dry_run:
+        lines = [f"Dry run, nothing was created: a {out.kind} on the {where}, flavor {price}."]
+    else:
+        stage = out.stage.value if out.stage else "?"
+        lines = [f"Launched job {out.job_id}: a {out.kind} on the {where}, flavor {price}. Stage: {stage}."]
+    lines.append("Command: " + shlex.join(out.command))
+    if out.env_names:
+        lines.append("Environment variables: " + ", ".join(out.env_names) + ".")
+    if out.secret_names:
+        lines.append("Secrets (values never shown): " + ", ".join(out.secret_names) + ".")
+    lines.append(f"Equivalent: {out.hf_command}")
+    if out.url:
+        lines.append(f"Page: {out.url}")
+    lines += out.notes
+    if out.dry_run:
+        lines.append("Call run_job with the same arguments and dry_run=false to start it.")
+    else:
+        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to follow its log, or "
+                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for its stage.")
+    return "\n".join(lines)
+
+
+TOOL = ToolDef(
+    name="run_job",
+    title="Run a command or script as a job",
+    description="Run any command (a list of arguments, optionally in a Docker image on Hugging Face) or a uv "
+                "script (URL or local file, with dependencies and arguments) as a job, as `hf jobs run` and "
+                "`hf jobs uv run` do, with a flavor, timeout, env, secrets and labels. Returns the job_id. For "
+                "TRL training prefer launch_training, which builds the command and checks the arguments.",
+    input=Input,
+    output=Output,
+    annotations=ToolAnnotations(title="Run a command or script as a job", read_only_hint=False,
+                                destructive_hint=False, idempotent_hint=False, open_world_hint=True),
+    run=run_job,
+    render=render,
+)
