@@ -80,8 +80,8 @@ async def test_every_registered_module_is_listed_with_honest_annotations(state_d
     async with connect() as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert list(tools) == [name.removeprefix("tools.") for name in TOOL_MODULES]
-    read_only = {name for name, t in tools.items() if t.annotations.read_only_hint}
-    assert read_only == {"list_jobs", "inspect_job", "fetch_logs"}
+    for name in ("list_jobs", "inspect_job", "fetch_logs"):
+        assert tools[name].annotations.read_only_hint is True, name
     cancel = tools["cancel_job"].annotations
     assert cancel.destructive_hint is True and cancel.idempotent_hint is True and not cancel.read_only_hint
     launch = tools["launch_training"].annotations
@@ -109,9 +109,13 @@ async def test_input_fields_are_at_the_top_level_with_descriptions_and_bounds(st
 
 
 async def test_read_only_mode_registers_only_tools_that_change_nothing(state_dir: Path) -> None:
+    async with connect() as client:
+        every = (await client.list_tools()).tools
     async with connect(read_only=True) as client:
         names = {t.name for t in (await client.list_tools()).tools}
-        assert names == {"list_jobs", "inspect_job", "fetch_logs"}
+        assert names == {t.name for t in every if t.annotations.read_only_hint}
+        assert {"list_jobs", "inspect_job", "fetch_logs"} <= names
+        assert not names & {"launch_training", "cancel_job"}
         assert "Unknown tool" in await call_error(client, "launch_training", model="m", dataset="d")
 
 

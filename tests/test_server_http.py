@@ -1,0 +1,109 @@
+"""Streamable HTTP, for real: the console script serving on 127.0.0.1, and the bearer-token check in front of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "test-token-8c1f2a"
+INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}}}).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def http_server(state_dir: Path, *flags: str) -> Iterator[str]:
+    """Run `trl-jobs-mcp serve --transport http` on a free port; yield its MCP URL once it accepts connections."""
+    port = free_port()
+    script = shutil.which("trl-jobs-mcp")
+    assert script, "trl-jobs-mcp is not installed"
+    proc = subprocess.Popen([script, "serve", "--transport", "http", "--port", str(port), *flags],
+                            env={**os.environ, "TRL_JOBS_HOME": str(state_dir)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
+            assert time.monotonic() < deadline, "the HTTP server did not start listening"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def post(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=INITIALIZE, method="POST", headers={
+        "Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+async def test_with_a_token_requests_without_it_get_401_and_with_it_get_mcp(state_dir: Path) -> None:
+    with http_server(state_dir, "--auth-token", TOKEN) as url:
+        status, body = post(url, {})
+        assert status == 401 and b"Authorization: Bearer" in body
+        assert post(url, {"Authorization": "Bearer wrong-token"})[0] == 401
+        assert post(url, {"Authorization": TOKEN})[0] == 401  # the scheme is part of it
+
+        status, _ = post(url, {"Authorization": f"Bearer {TOKEN}"})
+        assert status == 200
+
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
+        async with http, Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+            names = [tool.name for tool in (await client.list_tools()).tools]
+            assert "launch_training" in names
+            result = await client.call_tool("list_jobs", {})
+            assert not result.is_error and result.structured_content["jobs"] == []
+            result = await client.call_tool("inspect_job", {"job_id": "0123456789abcdef"})
+            assert result.is_error and TOKEN not in result.content[0].text
+
+
+async def test_loopback_without_a_token_serves_mcp(state_dir: Path) -> None:
+    with http_server(state_dir) as url:
+        async with Client(url, mode="legacy") as client:
+            assert "fetch_logs" in {tool.name for tool in (await client.list_tools()).tools}
+
+
+def test_binding_beyond_loopback_without_a_token_is_refused(state_dir: Path) -> None:
+    script = shutil.which("trl-jobs-mcp")
+    assert script
+    out = subprocess.run([script, "serve", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],
+                         capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if k != "TRL_JOBS_AUTH_TOKEN"})
+    assert out.returncode == 2
+    assert "--auth-token" in out.stderr and "TRL_JOBS_AUTH_TOKEN" in out.stderr and "127.0.0.1" in out.stderr

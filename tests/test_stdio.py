@@ -1,0 +1,49 @@
+"""The installed console script `trl-jobs-mcp`, spawned over stdio with the SDK's real stdio client."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from server.app import TOOL_MODULES
+
+pytestmark = pytest.mark.anyio
+
+
+def console_script() -> str:
+    script = shutil.which("trl-jobs-mcp")
+    if script is None:
+        pytest.fail("trl-jobs-mcp is not on PATH: install the project with `pip install -e .`")
+    return script
+
+
+async def test_the_console_script_serves_stdio_by_default(state_dir: Path) -> None:
+    # The stdio client passes only a few variables on; the state directory must be given explicitly.
+    params = StdioServerParameters(command=console_script(), args=[], env={"TRL_JOBS_HOME": str(state_dir)})
+    async with Client(params, mode="legacy") as client:
+        assert client.server_info is not None and client.server_info.name == "trl-jobs"
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        assert names == [module.removeprefix("tools.") for module in TOOL_MODULES]
+        assert {"launch_training", "list_jobs", "inspect_job", "fetch_logs", "cancel_job"} <= set(names)
+
+        listed = await client.call_tool("list_jobs", {})
+        assert not listed.is_error and listed.structured_content == {"jobs": [], "next_cursor": None,
+                                                                      "filtered": False}
+        missing = await client.call_tool("fetch_logs", {"job_id": "0123456789abcdef"})
+        assert missing.is_error and "list_jobs" in missing.content[0].text
+        # Still serving after an error.
+        assert not (await client.call_tool("list_jobs", {"stage": "RUNNING"})).is_error
+    # The backend started inside the child, under the state directory it was given.
+    assert (state_dir / "jobs.db").exists()
+
+
+async def test_read_only_flag_reaches_the_spawned_server(state_dir: Path) -> None:
+    params = StdioServerParameters(command=console_script(), args=["serve", "--read-only"],
+                                   env={"TRL_JOBS_HOME": str(state_dir)})
+    async with Client(params, mode="legacy") as client:
+        tools = (await client.list_tools()).tools
+    assert {"list_jobs", "inspect_job", "fetch_logs"} <= {tool.name for tool in tools}
+    assert all(tool.annotations.read_only_hint for tool in tools)
