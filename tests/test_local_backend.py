@@ -189,6 +189,19 @@ async def test_more_jobs_than_slots_wait_and_run_in_order(make_backend, tmp_path
     await until(lambda: (hold[2] / "heartbeat").exists(), what="the third job to start")
 
 
+async def test_two_servers_on_one_state_dir_share_the_slots_and_run_each_job_once(make_backend,
+                                                                                     tmp_path: Path) -> None:
+    # Two MCP clients each starting a server with the default state dir is the ordinary case, not an edge.
+    first, second = await make_backend(slots=1), await make_backend(slots=1)
+    trace = tmp_path / "trace"
+    jobs = [await (first, second)[i % 2].submit(JobSpec(command=child("ordered.py", trace, f"job{i}")))
+            for i in range(4)]
+    for job in jobs:
+        assert (await finished(second, job.id)).stage == JobStage.COMPLETED
+    # Never two at once (one slot between them), each exactly once, in submission order.
+    assert trace.read_text().split("\n")[:-1] == [f"job{i} {what}" for i in range(4) for what in ("start", "end")]
+
+
 async def test_cancel_a_queued_job(make_backend, tmp_path: Path) -> None:
     backend = await make_backend(slots=1)
     first = await backend.submit(JobSpec(command=child("heartbeat.py", tmp_path)))
@@ -275,6 +288,26 @@ async def test_a_job_that_vanished_while_the_host_was_down_is_an_error(make_back
     assert (await backend.logs(job_id)).finished
 
 
+async def test_a_restart_runs_the_queue_left_behind(make_backend, state_dir: Path, tmp_path: Path) -> None:
+    first = await make_backend(slots=1)
+    blocker = await first.submit(JobSpec(command=child("heartbeat.py", tmp_path)))
+    await until(lambda: (tmp_path / "heartbeat").exists(), what="the blocker to run")
+    queued = await first.submit(JobSpec(command=child("echo_env.py", "0")))
+    claimed = await first.submit(JobSpec(command=child("echo_env.py", "0")))
+    await first.aclose()
+    # As if a server had died between claiming `claimed` and starting it: RUNNING, no pid, long ago.
+    store = Store(state_dir / "jobs.db")
+    store.update(claimed.id, stage="RUNNING", live=1, started_at=time.time() - 3600)
+    store.close()
+
+    second = await make_backend(slots=3)
+    assert (await second.inspect(blocker.id)).stage == JobStage.RUNNING  # adopted, still running
+    for job in (queued, claimed):
+        assert (await finished(second, job.id)).stage == JobStage.COMPLETED
+    assert json.loads((await second.logs(claimed.id)).lines[0])["env"]["TRL_JOBS_JOB_ID"] == claimed.id
+    assert (await second.cancel(blocker.id)).stage == JobStage.CANCELED
+
+
 def backend_paths(home: Path, job_id: str) -> JobPaths:
     return JobPaths(home, job_id)
 
@@ -343,7 +376,8 @@ async def test_list_filters_by_stage_and_labels_and_pages_newest_first(make_back
                               cursor=odd.next_cursor)
     assert [j.id for j in rest.jobs] == list(reversed(ids[1::2]))[5:] and rest.next_cursor is None
     assert (await backend.list(labels={"kind": "nope"})).jobs == []
-    for bad in ({"limit": 0}, {"limit": 100000}, {"cursor": "abc"}, {"cursor": "1; DROP TABLE jobs"}):
+    for bad in ({"limit": 0}, {"limit": 100000}, {"cursor": "abc"}, {"cursor": "1; DROP TABLE jobs"},
+                {"stages": {"FINISHED"}}):
         with pytest.raises(InvalidJobSpec) as err:
             await backend.list(**bad)
         assert err.value.field == next(iter(bad))

@@ -132,6 +132,7 @@ def main() -> int:
     except OSError:
         pass
     os.chdir(config["dir"])
+    os.lseek(1, 0, os.SEEK_END)  # a job started again after a crash adds to its log rather than overwriting it
     started = time.time()
     proc_path, exit_path = config["proc"], config["exit"]
     grace = float(config["grace"])
