@@ -36,8 +36,8 @@ from jobs.backends.local.paths import (RUNNER, JobPaths, database_path, is_job_i
 from jobs.backends.local.runner import CONFIG_VAR
 from jobs.backends.local.store import JobRow, Store
 from jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
-from jobs.models import (TERMINAL_JOB_STAGES, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobSpec, JobStage,
-                         LogChunk, format_duration)
+from jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError,
+                         JobPage, JobSpec, JobStage, LogChunk, format_duration)
 from jobs.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,9 @@ class LocalBackend:
             await anyio.to_thread.run_sync(self._start_sync)
 
     def _start_sync(self) -> None:
+        if not hasattr(os, "posix_spawn"):
+            raise BackendUnavailable("the local backend runs jobs as POSIX process groups and needs Linux or macOS; "
+                                     "on this system use the Hugging Face backend (`--backend hf`).")
         with self._start_lock:
             if self._thread is not None:
                 return
@@ -475,8 +478,9 @@ class LocalBackend:
     def _outcome(self, row: JobRow, result: dict[str, Any]) -> tuple[str, str | None]:
         reason, code = result.get("reason"), result.get("returncode")
         if reason == "timeout":
+            grace = result.get("grace", self.grace)
             return "ERROR", (f"hit its timeout of {format_duration(row.timeout)} and was stopped (SIGTERM, then "
-                             f"SIGKILL after {self.grace:g}s). Give it a longer timeout if it needs more time.")
+                             f"SIGKILL after {grace:g}s). Give it a longer timeout if it needs more time.")
         if reason == "cancel":
             return "CANCELED", "stopped by a signal sent to its supervisor process"
         if reason == "spawn_error":

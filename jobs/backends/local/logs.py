@@ -115,7 +115,7 @@ def _backward(f, start: int, size: int, tail: int, done: bool, max_lines: int, m
     next_since = low + len(window) if done else low + len(complete)
     # Lines left out count as truncation when the caller asked for everything after an offset, or more lines than
     # the bounds allow; a plain tail leaving out the lines before it is what was asked for.
-    truncated = tail > max_lines or (len(lines) < want and low > start) or (after and (low > start or
-                                                                                      len(lines) > want))
-    return LogRead([last_state(line) for line in lines[max(0, len(lines) - want):]] if want else [], next_since, truncated,
-                   at_end=next_since >= size)
+    truncated = (tail > max_lines or (len(lines) < want and low > start)
+                 or (after and (low > start or len(lines) > want)))
+    kept = lines[max(0, len(lines) - want):] if want else []
+    return LogRead([last_state(line) for line in kept], next_since, truncated, at_end=next_since >= size)

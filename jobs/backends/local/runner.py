@@ -238,8 +238,8 @@ def main() -> int:
     if pipe is not None:
         pipe.close()
     _write_all(1, scrubber.flush())
-    _write_json(exit_path, {"returncode": child.returncode, "reason": reason or "exit",
-                            "started_at": started, "finished_at": time.time()})
+    _write_json(exit_path, {"returncode": child.returncode, "reason": reason or "exit", "grace": grace,
+                            "timeout": float(config["timeout"]), "started_at": started, "finished_at": time.time()})
     return 0
 
 
