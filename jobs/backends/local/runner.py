@@ -132,7 +132,10 @@ def main() -> int:
     except OSError:
         pass
     os.chdir(config["dir"])
-    os.lseek(1, 0, os.SEEK_END)  # a job started again after a crash adds to its log rather than overwriting it
+    try:
+        os.lseek(1, 0, os.SEEK_END)  # a job started again after a crash adds to its log rather than overwriting it
+    except OSError:
+        pass
     started = time.time()
     proc_path, exit_path = config["proc"], config["exit"]
     grace = float(config["grace"])
@@ -144,7 +147,7 @@ def main() -> int:
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)  # a full pipe already means "wake up"
     stop: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: stop.append("cancel"))
@@ -159,7 +162,7 @@ def main() -> int:
         )
     except OSError as exc:
         # Our stdout is the job's log: the reader of the log learns why nothing ran.
-        error = scrubber.flush() + scrubber.feed(str(exc).encode()) + scrubber.flush()
+        error = scrubber.feed(str(exc).encode()) + scrubber.flush()
         _write_all(1, f"{NOTE} could not start the command: ".encode() + error + b"\n")
         _write_json(exit_path, {"returncode": None, "reason": "spawn_error", "error": error.decode(errors="replace"),
                                 "started_at": started, "finished_at": time.time()})
