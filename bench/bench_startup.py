@@ -1,0 +1,116 @@
+"""Start-up: from spawning `trl-jobs-mcp` to its `initialize` answer, against a bare MCPServer with one tool.
+
+Both are spawned the same way, in alternating rounds of the same run, and spoken to with raw JSON-RPC lines over
+their pipes (no client library in the timing). Also timed: the `tools/list` answer that follows, where our tool
+schemas are part of the work. Goal: initialize ratio under 1.15.
+
+    python3 bench/bench_startup.py [--rounds 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+LIST_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+
+
+def console_script() -> list[str]:
+    # The interpreter's own scripts folder first: a version manager's shim (pyenv) would add its own start-up.
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(folder) / "trl-jobs-mcp"
+        if candidate.exists():
+            return [str(candidate)]
+    found = shutil.which("trl-jobs-mcp")
+    if not found:
+        sys.exit("trl-jobs-mcp is not installed: pip install -e .")
+    return [found]
+
+
+def _send(proc: subprocess.Popen[bytes], message: dict) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(message).encode() + b"\n")
+    proc.stdin.flush()
+
+
+def _answer(proc: subprocess.Popen[bytes], request_id: int) -> dict:
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the server exited before answering request {request_id}")
+        message = json.loads(line)
+        if message.get("id") == request_id:
+            return message
+
+
+def one_round(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from spawn to the initialize answer, and to the tools/list answer."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        _send(proc, INITIALIZE)
+        answer = _answer(proc, 1)
+        initialized = time.perf_counter() - start
+        assert "result" in answer, answer
+        _send(proc, INITIALIZED)
+        _send(proc, LIST_TOOLS)
+        tools = _answer(proc, 2)["result"]["tools"]
+        listed = time.perf_counter() - start
+        assert tools, "no tools listed"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return initialized, listed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="trl-jobs-bench-") as home:
+        env = {**os.environ, "TRL_JOBS_HOME": home}
+        ours_argv, bare_argv = console_script(), [sys.executable, str(HERE / "bare_server.py")]
+        one_round(ours_argv, env), one_round(bare_argv, env)  # warm the OS file cache and .pyc files
+        ours: list[tuple[float, float]] = []
+        bare: list[tuple[float, float]] = []
+        for i in range(args.rounds):
+            # Alternate which goes first, so a slow moment on a shared machine hits both alike.
+            pair = [(ours, ours_argv), (bare, bare_argv)]
+            for results, argv in pair if i % 2 == 0 else reversed(pair):
+                results.append(one_round(argv, env))
+
+    def median(results: list[tuple[float, float]], index: int) -> float:
+        return statistics.median(r[index] for r in results)
+
+    print(f"spawn -> answer, median of {args.rounds} rounds, alternating")
+    print(f"  {'':22}{'initialize':>12}{'tools/list':>12}")
+    print(f"  {'trl-jobs-mcp':22}{median(ours, 0):11.3f}s{median(ours, 1):11.3f}s")
+    print(f"  {'bare MCPServer, 1 tool':22}{median(bare, 0):11.3f}s{median(bare, 1):11.3f}s")
+    ratio_init = median(ours, 0) / median(bare, 0)
+    ratio_list = median(ours, 1) / median(bare, 1)
+    print(f"  {'ratio':22}{ratio_init:12.3f}{ratio_list:12.3f}   (goal for initialize: < 1.15)")
+    print(f"  ours: {' '.join(ours_argv)}")
+
+
+if __name__ == "__main__":
+    main()
