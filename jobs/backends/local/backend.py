@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 import time
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -601,6 +600,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def _inline_dependencies(script: Path) -> bool:
     """Whether a PEP 723 `# /// script` block in the file lists dependencies."""
+    import tomllib  # only scripts need it; keep it off the server's start-up
+
     try:
         with open(script, encoding="utf-8", errors="replace") as f:
             head = f.read(1 << 16)
