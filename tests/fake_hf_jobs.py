@@ -123,6 +123,7 @@ class _Fault:
     remaining: int
     body: dict[str, Any]
     headers: dict[str, str]
+    delay: float = 0.0  # with status 0: answer normally, this many seconds late
 
 
 class FakeHFJobs:
@@ -257,6 +258,11 @@ class FakeHFJobs:
         with self._cond:
             self._faults.append(_Fault(method.upper(), re.compile(route), status, count, body, headers or {}))
 
+    def stall_next(self, method: str, route: str, seconds: float, *, count: int = 1) -> None:
+        """Answer the next `count` matching requests normally, but only after `seconds` (a Hub that hangs)."""
+        with self._cond:
+            self._faults.append(_Fault(method.upper(), re.compile(route), 0, count, {}, {}, seconds))
+
     def drop_next_launch(self, count: int = 1) -> None:
         """The next `count` launches create their job, then close the connection without answering."""
         with self._cond:
@@ -320,8 +326,11 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._cond:
             fake.requests.append((method, path, query))
         fault = fake._take_fault(method, path)
-        if fault is not None:
+        if fault is not None and fault.status:
             return self._json(fault.status, fault.body, fault.headers)
+        if fault is not None:
+            with fake._cond:
+                fake._cond.wait_for(lambda: fake._stopping, timeout=fault.delay)
         if path == "/api/whoami-v2" and method == "GET":
             return self._whoami()
         if path == "/api/jobs/hardware" and method == "GET":

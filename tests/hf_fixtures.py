@@ -17,6 +17,7 @@ from jobs.backends.hf import HFBackend
 TEST_RETRY_DELAYS = (0.01, 0.02)
 TEST_LOGS_DEADLINE = 2.0
 TEST_LOGS_IDLE = 0.3
+TEST_LOGS_FIRST_WAIT = 1.0
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def hf_backend(fake_hf: FakeHFJobs) -> HFBackend:
 
 def make_hf_backend(fake: FakeHFJobs, **overrides: object) -> HFBackend:
     settings: dict[str, object] = dict(token=fake.token, endpoint=fake.url, retry_delays=TEST_RETRY_DELAYS,
-                                       logs_deadline=TEST_LOGS_DEADLINE, logs_idle=TEST_LOGS_IDLE)
+                                       logs_deadline=TEST_LOGS_DEADLINE, logs_idle=TEST_LOGS_IDLE,
+                                       logs_first_wait=TEST_LOGS_FIRST_WAIT)
     settings.update(overrides)
     return HFBackend(**settings)  # type: ignore[arg-type]

@@ -322,7 +322,7 @@ async def test_logs_reader_on_a_quiet_stream_ends_with_the_client_read_timeout(
     fake_hf.set_stage(info.id, "RUNNING")
     chunk = await hf_backend.logs(info.id)
     assert chunk.lines == [] and chunk.next_since == 0 and not chunk.finished
-    assert fake_hf.open_streams == 1
+    wait_until(lambda: fake_hf.open_streams == 1, what="the log stream to be open")
     # No event will come; the client's 5 s read timeout (the Hub keeps alive every 30 s) closes it.
     wait_until(lambda: fake_hf.open_streams == 0, timeout=15, what="the quiet log stream to close")
 
@@ -498,3 +498,31 @@ def test_command_line_for_a_command_parses_back_with_hf_jobs_run() -> None:
     assert params["flavor"] == "t4-small" and params["timeout"] == "90s"
     with pytest.raises(InvalidJobSpec):
         hf_uv_command_line(spec)
+
+
+# --- a Hub that does not answer ---
+
+
+async def test_a_read_that_gets_no_answer_is_given_up_on_within_its_bound(fake_hf: FakeHFJobs) -> None:
+    backend = make_hf_backend(fake_hf, namespace="alice", request_timeout=0.3, retry_delays=(0.01,))
+    job_id = fake_hf.add_job()
+    fake_hf.stall_next("GET", rf"/{job_id}$", 30, count=2)
+    with anyio.fail_after(10):
+        with pytest.raises(BackendUnavailable) as caught:
+            await backend.inspect(job_id)
+    assert "did not answer within 0.3 s" in str(caught.value) and "2 tries" in str(caught.value)
+
+
+async def test_a_launch_that_gets_no_answer_is_looked_up_not_repeated(fake_hf: FakeHFJobs) -> None:
+    backend = make_hf_backend(fake_hf, namespace="alice", request_timeout=0.3)
+    fake_hf.stall_next("POST", r"^/api/jobs/alice$", 1.0)
+    with anyio.fail_after(10):
+        with pytest.raises(BackendUnavailable) as caught:
+            await backend.submit(JobSpec(command=["true"]))
+    assert "may still appear" in str(caught.value) and LAUNCH_LABEL in str(caught.value)
+    assert fake_hf.launches() == 1
+    # The slow launch lands after all; its label finds it, and nothing ran twice.
+    wait_until(lambda: len(fake_hf.jobs) == 1, what="the stalled launch to land")
+    label = str(caught.value).split(f"'{LAUNCH_LABEL}': '")[1].split("'")[0]
+    page = await backend.list(labels={LAUNCH_LABEL: label})
+    assert [job.id for job in page.jobs] == list(fake_hf.jobs)

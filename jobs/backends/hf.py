@@ -78,9 +78,14 @@ class HFBackend:
         retry_delays: seconds to wait before each retry of a read that met 429, 5xx or a dropped connection; one
             retry per entry. Launches are retried on the same schedule, each after a look-up of the launch label.
         logs_deadline: the most seconds one `logs` call spends reading the stream.
-        logs_idle: a `logs` call returns once the stream has been quiet this long (the history replays at once).
+        logs_idle: a `logs` call returns once the stream has been quiet this long after a line (the history
+            replays at once).
+        logs_first_wait: how long a `logs` call waits for the first line (connecting takes longer than a gap
+            between lines); a job that has written nothing yet is answered after this.
         max_log_lines: the most lines one `logs` call returns when reading forward (`since`); `truncated` then says
             there is more.
+        request_timeout: the most seconds one call waits for the Hub (huggingface_hub's client itself never times
+            out). A read that runs out of time is retried; a launch is looked up by its label and not retried.
 
     Example:
         >>> backend = HFBackend(namespace="my-org")
@@ -91,7 +96,8 @@ class HFBackend:
 
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
-                 logs_idle: float = 1.5, max_log_lines: int = 1000) -> None:
+                 logs_idle: float = 1.5, logs_first_wait: float = 3.0, max_log_lines: int = 1000,
+                 request_timeout: float = 60.0) -> None:
         self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
         self._token = token or None
         self._token_resolved = bool(token)
@@ -99,7 +105,9 @@ class HFBackend:
         self._retry_delays = tuple(retry_delays)
         self._logs_deadline = logs_deadline
         self._logs_idle = logs_idle
+        self._logs_first_wait = logs_first_wait
         self._max_log_lines = max_log_lines
+        self._request_timeout = request_timeout
         # Secret values of the jobs launched from this process, scrubbed from everything we return.
         self._secret_values: set[str] = set()
         self._live_flavors: dict[str, Flavor] = {}
@@ -149,11 +157,13 @@ class HFBackend:
         for attempt in range(len(self._retry_delays) + 1):
             if attempt:
                 await anyio.sleep(self._retry_delays[attempt - 1])
+            timed_out = False
             try:
-                job = await anyio.to_thread.run_sync(launch)
+                job = await self._in_thread(launch)
                 return self._info(job, spec=spec)
             except Exception as err:
-                if not _retryable(err):
+                timed_out = isinstance(err, TimeoutError)
+                if not (timed_out or _retryable(err)):
                     raise self._translate(err, what="launch the job", namespace=namespace) from err
                 errors.append(err)
             # The answer was lost: the job may exist. Look before launching again, never after.
@@ -166,6 +176,12 @@ class HFBackend:
                     f"{{'{LAUNCH_LABEL}': '{launch_id}'}} to see whether it exists.")) from err
             if found is not None:
                 return self._info(found, spec=spec)
+            if timed_out:
+                # The request may still be on its way: launching again could run the job twice.
+                raise BackendUnavailable(
+                    f"Hugging Face did not answer the launch within {self._request_timeout:g} s, and no job carries "
+                    f"its label yet. It may still appear: call list_jobs with labels {{'{LAUNCH_LABEL}': "
+                    f"'{launch_id}'}} in a minute before launching again.")
         raise BackendUnavailable(self._scrub(
             f"Hugging Face Jobs did not accept the launch after {len(errors)} tries ({_describe(errors[-1])}); no job "
             f"was created (none carries label {LAUNCH_LABEL}={launch_id}). Try again in a minute."))
@@ -226,7 +242,8 @@ class HFBackend:
             self._readers.add(reader)
             try:
                 deadline = time.monotonic() + self._logs_deadline
-                await anyio.to_thread.run_sync(reader.wait, deadline, self._logs_idle, abandon_on_cancel=True)
+                await anyio.to_thread.run_sync(reader.wait, deadline, self._logs_idle, self._logs_first_wait,
+                                               abandon_on_cancel=True)
             finally:
                 reader.stop()
                 self._readers.discard(reader)
@@ -335,7 +352,7 @@ class HFBackend:
         attempt = 0
         while True:
             try:
-                return await anyio.to_thread.run_sync(fn)
+                return await self._in_thread(fn)
             except Exception as err:
                 if retry and _retryable(err) and attempt < len(self._retry_delays):
                     await anyio.sleep(self._retry_delays[attempt])
@@ -343,6 +360,12 @@ class HFBackend:
                     continue
                 raise self._translate(err, what=what, namespace=namespace, job_id=job_id,
                                       tries=attempt + 1) from err
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        """`fn` in a worker thread, given up after `request_timeout` (TimeoutError). A thread given up on is left to
+        finish on its own: a blocking socket read cannot be interrupted from outside."""
+        with anyio.fail_after(self._request_timeout):
+            return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
 
     def _translate(self, err: BaseException, *, what: str, namespace: str | None = None, job_id: str | None = None,
                    tries: int = 1) -> BaseException:
@@ -378,6 +401,10 @@ class HFBackend:
             return BackendUnavailable(self._scrub(
                 f"Hugging Face Jobs answered {status} to the request to {what}{where}{again} ({said}). The service "
                 f"may be having trouble (https://status.huggingface.co); try again in a minute."))
+        if isinstance(err, TimeoutError):
+            return BackendUnavailable(
+                f"Hugging Face did not answer within {self._request_timeout:g} s when asked to {what}{again}. The "
+                f"service may be slow (https://status.huggingface.co); try again in a minute.")
         if isinstance(err, OfflineModeIsEnabled):
             return BackendUnavailable(f"Could not {what}: HF_HUB_OFFLINE is set; unset it to use Hugging Face Jobs.")
         if isinstance(err, FileNotFoundError):
@@ -501,11 +528,12 @@ class _LogReader:
                 self._done = True
                 self._cond.notify_all()
 
-    def wait(self, deadline: float, idle: float) -> None:
-        """Block until the stream ends, the deadline passes, or no line came for `idle` seconds."""
+    def wait(self, deadline: float, idle: float, first_wait: float) -> None:
+        """Block until the stream ends, the deadline passes, no line came for `idle` seconds after one, or none
+        came in `first_wait` seconds."""
         with self._cond:
             while not self._done:
-                limit = min(deadline, self._last + idle)
+                limit = min(deadline, self._last + (idle if self._lines else first_wait))
                 now = time.monotonic()
                 if now >= limit:
                     return
@@ -526,6 +554,8 @@ class _LogReader:
 
 
 def _retryable(err: BaseException) -> bool:
+    if isinstance(err, TimeoutError):
+        return True
     if isinstance(err, HfHubHTTPError) and err.response is not None:
         return err.response.status_code in RETRY_STATUSES
     return isinstance(err, httpx2.TransportError)
