@@ -172,8 +172,8 @@ for name, argv in json.loads(sys.argv[1]).items():
     script, training, model = parsed[:3]
     out[name] = {"max_steps": training.max_steps, "bf16": training.bf16, "dataset": script.dataset_name,
                  "lora_target_modules": model.lora_target_modules, "use_peft": model.use_peft,
-                 "reward_funcs": getattr(script, "reward_funcs", None), "loss_type": getattr(training, "loss_type", None),
-                 "warmup_steps": training.warmup_steps}
+                 "reward_funcs": getattr(script, "reward_funcs", None),
+                 "loss_type": getattr(training, "loss_type", None), "warmup_steps": training.warmup_steps}
 print(json.dumps(out))
 """
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True, text=True,

@@ -34,7 +34,6 @@ from jobs.recipes.request import (
 from jobs.recipes.trl_args import ArgInfo, all_trainer_arguments
 
 ENTRY_MODULE = "jobs.recipes.entry"
-OUTPUT_DIR_ENV = "TRL_JOBS_OUTPUT_DIR"
 SCRIPT_URL = "https://raw.githubusercontent.com/huggingface/trl/v{version}/trl/scripts/{trainer}.py"
 _LABEL_VALUE_MAX = 63
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
