@@ -89,8 +89,8 @@ async def test_launch_uv_script_sends_what_hf_jobs_uv_run_sends(fake_hf: FakeHFJ
 
 async def test_launch_command_in_an_image(fake_hf: FakeHFJobs, hf_backend: HFBackend) -> None:
     plain = await hf_backend.submit(JobSpec(command=["python", "-c", "print('hi')"]))
-    custom = await hf_backend.submit(JobSpec(command=["nvidia-smi"], image="pytorch/pytorch:2.6.0-cuda12.4-cudnn9-devel",
-                                             flavor="t4-small", timeout=90))
+    custom = await hf_backend.submit(JobSpec(command=["nvidia-smi"], flavor="t4-small", timeout=90,
+                                             image="pytorch/pytorch:2.6.0-cuda12.4-cudnn9-devel"))
     first, second = fake_hf.posted_specs
     assert first["dockerImage"] == "python:3.12"
     assert first["command"] == ["python", "-c", "print('hi')"]

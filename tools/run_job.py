@@ -40,8 +40,8 @@ class Input(BaseModel):
         description="Environment variables, e.g. {'PYTHONUNBUFFERED': '1'}. Values are visible in the job's "
                     "details; put tokens in secrets.")] = {}
     secrets: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Secret environment variables, e.g. {'HF_TOKEN': '$HF_TOKEN'} ('$HF_TOKEN' stands for the "
-                    "server's own Hugging Face token). Only names are ever shown.")] = {}
+        description="Secret environment variables, e.g. {'API_KEY': '...'}. On Hugging Face, the value "
+                    "'$HF_TOKEN' stands for the server's own token. Only names are ever shown.")] = {}
     flavor: Annotated[str, Field(
         min_length=1, max_length=64,
         description="Hardware, as Hugging Face Jobs names it: cpu-basic, t4-small, a10g-large, a100-large, h200, "

@@ -32,7 +32,6 @@ from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, Offl
 
 from jobs.flavors import Flavor, all_flavors, from_hub_hardware, get_flavor
 from jobs.models import (
-    TERMINAL_JOB_STAGES,
     BackendUnavailable,
     InvalidJobSpec,
     JobInfo,
@@ -615,5 +614,4 @@ def hf_uv_command_line(spec: JobSpec, *, namespace: str | None = None) -> list[s
     return hf_command_line(spec, namespace=namespace)
 
 
-__all__ = ["HFBackend", "LAUNCH_LABEL", "TERMINAL_JOB_STAGES", "hf_command_line", "hf_uv_command_line",
-           "label_value"]
+__all__ = ["HFBackend", "LAUNCH_LABEL", "hf_command_line", "hf_uv_command_line", "label_value"]
