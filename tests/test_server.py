@@ -217,10 +217,20 @@ async def test_dry_run_shows_the_command_env_names_price_and_ceiling_and_creates
     assert out["flavor"] == "cpu-upgrade" and out["price_per_hour"] == pytest.approx(0.03)
     assert out["timeout_seconds"] == 7200 and out["cost_ceiling_usd"] == pytest.approx(0.06)
     assert "--max_steps=3" in out["command"] and f"--model_name_or_path={tiny['model']}" in out["command"]
+    assert "--bf16=false" in out["command"]  # the CPU default that keeps TRL from refusing to start
     assert out["env_names"] == ["PYTHONUNBUFFERED", "WANDB_MODE"] and out["secret_names"] == ["MY_API_KEY"]
     assert out["labels"]["experiment"] == "dry" and out["labels"]["trainer"] == "sft"
     assert "$0.06" in text and "2h" in text and "MY_API_KEY" in text and "dry_run=false" in text
     assert SECRET not in text and SECRET not in json.dumps(out)
+
+
+async def test_a_single_local_jsonl_file_is_accepted_as_the_dataset(state_dir: Path, tiny: dict[str, Path]) -> None:
+    data_file = tiny["sft"] / "train.jsonl"
+    assert data_file.is_file()
+    async with connect() as client:
+        text, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(data_file),
+                               dry_run=True)
+    assert out["dataset"] == str(data_file) and any(str(data_file) in arg for arg in out["command"])
 
 
 async def test_a_known_secret_is_scrubbed_from_every_string_returned(state_dir: Path, tiny: dict[str, Path]) -> None:
