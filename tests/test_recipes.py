@@ -252,11 +252,13 @@ def test_hf_spec_runs_trls_script_pinned_to_the_release(monkeypatch: pytest.Monk
     assert "--output_dir=Qwen2.5-0.5B-GRPO" in spec.script_args and spec.output_dir == "Qwen2.5-0.5B-GRPO"
     assert {"--reward_funcs", "accuracy_reward", "--num_generations=4", "--push_to_hub=true",
             "--hub_model_id=me/grpo-run"} <= set(spec.script_args)
-    # The container cannot see this machine's login: the token travels as a secret, by name only.
-    assert spec.secrets == {"HF_TOKEN": "hf_from_env"}
+    # The container cannot see this machine's login: the token travels as a secret, and the recipe only names it
+    # ("$HF_TOKEN" is the backend's own token), so its value never passes through the spec.
+    assert spec.secrets == {"HF_TOKEN": "$HF_TOKEN"}
     line = hf_jobs_command(spec)
-    assert line.startswith("hf jobs uv run --flavor a10g-large --timeout 1h --with trl==1.16.0 --with peft")
-    assert "--secrets HF_TOKEN" in line and script_url("grpo") in line and "hf_from_env" not in line
+    assert line.startswith("hf jobs uv run --flavor a10g-large --timeout 1h")
+    assert "--with trl==1.16.0 --with peft" in line
+    assert "-s HF_TOKEN" in line and script_url("grpo") in line and "hf_from_env" not in line
     shown = describe_spec(spec)
     assert shown["secret_names"] == ["HF_TOKEN"] and "hf_from_env" not in json.dumps(shown)
 

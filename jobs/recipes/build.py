@@ -144,23 +144,13 @@ def describe_spec(spec: JobSpec) -> dict[str, Any]:
 
 
 def hf_jobs_command(spec: JobSpec) -> str:
-    """The `hf jobs uv run` command line equivalent to a uv-script spec (secrets by name only)."""
-    from jobs.models import format_duration
-    from jobs.redact import Redactor
+    """The `hf jobs uv run` command line equivalent to a uv-script spec (secrets by name only).
 
-    argv = ["hf", "jobs", "uv", "run", "--flavor", spec.flavor, "--timeout", format_duration(spec.timeout)]
-    for dep in spec.dependencies:
-        argv += ["--with", dep]
-    if spec.python:
-        argv += ["--python", spec.python]
-    for name, value in sorted(spec.env.items()):
-        argv += ["--env", f"{name}={value}"]
-    for name in sorted(spec.secrets):
-        argv += ["--secrets", name]  # the CLI reads the value from the local environment or login
-    for key, value in sorted(spec.labels.items()):
-        argv += ["--label", f"{key}={value}"]
-    argv += [str(spec.script), *spec.script_args]
-    return shlex.join(Redactor(spec.secrets.values()).argv(argv))
+    The Hugging Face backend owns that line (it is tested against the real CLI's parser); this is its text form.
+    """
+    from jobs.backends.hf import hf_uv_command_line  # huggingface_hub: only when a dry run asks
+
+    return shlex.join(hf_uv_command_line(spec))
 
 
 # --- checks ---
@@ -317,8 +307,9 @@ def _check_hub(req: TrainingRequest, backend: str, env: dict[str, str], secrets:
         raise InvalidJobSpec("push_to_hub needs a Hugging Face token with write access: pass it as the secret "
                              "HF_TOKEN, or log in on this machine (`hf auth login`).", field="push_to_hub")
     if backend == "hf" and "HF_TOKEN" not in secrets:
-        # The container cannot see this machine's login; the token travels as a secret, never in the command.
-        secrets["HF_TOKEN"] = token
+        # The container cannot see this machine's login, so the token travels as a secret. The placeholder lets
+        # the backend put in the token it is configured with; the value never passes through the recipe.
+        secrets["HF_TOKEN"] = "$HF_TOKEN"
 
 
 def _check_tracker(req: TrainingRequest, backend: str, secrets: dict[str, str]) -> None:
@@ -329,6 +320,9 @@ def _check_tracker(req: TrainingRequest, backend: str, secrets: dict[str, str]) 
     if backend == "local" and importlib.util.find_spec(package) is None:
         raise InvalidJobSpec(f"report_to={tracker!r} needs the {package} package, which is not installed here: "
                              f"`pip install {package}`, or use report_to='none'.", field="report_to")
+    if backend == "hf" and tracker == "trackio" and "HF_TOKEN" not in secrets:
+        # trackio on Jobs logs to a Space of the user's, which needs their token inside the container.
+        secrets["HF_TOKEN"] = "$HF_TOKEN"
     if backend == "hf" and tracker == "wandb" and "WANDB_API_KEY" not in secrets:
         raise InvalidJobSpec("report_to='wandb' on Hugging Face Jobs needs your W&B key as the secret "
                              "WANDB_API_KEY.", field="report_to")
