@@ -28,6 +28,9 @@ TERMINAL_JOB_STAGES = (JobStage.COMPLETED, JobStage.CANCELED, JobStage.ERROR, Jo
 
 REDACTED = "<redacted>"
 
+# A value that stands for the caller's Hugging Face token, as `hf jobs` spells it.
+TOKEN_PLACEHOLDERS = ("$HF_TOKEN", "${HF_TOKEN}")
+
 
 # --- errors: raised only when the thing cannot be observed or the input is wrong; a failed job is a result ---
 
@@ -170,6 +173,27 @@ class JobSpec(BaseModel):
             raise InvalidJobSpec("a uv script brings its own image; drop `image` or run a `command` in it.",
                                  field="image")
         return self
+
+    @property
+    def wants_token(self) -> bool:
+        """Whether an env or secret value is a `$HF_TOKEN` placeholder for the caller's token."""
+        return any(v.strip() in TOKEN_PLACEHOLDERS for v in (*self.env.values(), *self.secrets.values()))
+
+    def with_token(self, token: str) -> JobSpec:
+        """This spec with every `$HF_TOKEN` placeholder replaced by `token`.
+
+        A placeholder in `env` moves to `secrets`: a token is a secret wherever the user wrote it, so it must be
+        scrubbed from logs and never written down.
+        """
+        env, secrets = {}, {}
+        for key, value in self.env.items():
+            if value.strip() in TOKEN_PLACEHOLDERS:
+                secrets[key] = token
+            else:
+                env[key] = value
+        for key, value in self.secrets.items():
+            secrets[key] = token if value.strip() in TOKEN_PLACEHOLDERS else value
+        return self.model_copy(update={"env": env, "secrets": secrets})
 
     def redacted_command(self) -> list[str]:
         """The argv a reader may see: the command (or `uv run script args`) with secret values replaced."""

@@ -242,6 +242,25 @@ async def test_a_secret_never_reaches_the_disk_or_a_result(make_backend, state_d
     assert (await other.logs(info.id)).lines == chunk.lines
 
 
+async def test_hf_token_placeholder_is_the_callers_token_and_is_scrubbed(make_backend, state_dir: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on Hugging Face Jobs, "$HF_TOKEN" means the caller's token; written in env it is still treated as a secret.
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    backend = await make_backend()
+    info = await backend.submit(JobSpec(command=child("print_secret.py"), env={"MY_SECRET": "$HF_TOKEN"}))
+    done = await finished(backend, info.id)
+    assert done.stage == JobStage.COMPLETED
+    assert (await backend.logs(info.id)).lines[0] == "whole: <redacted>"
+    for path in state_dir.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr("huggingface_hub.constants.HF_TOKEN_PATH", str(state_dir / "no-token"))
+    with pytest.raises(InvalidJobSpec, match="secrets.*HF_TOKEN.*hf auth login"):
+        await backend.submit(JobSpec(command=child("print_secret.py"), secrets={"MY_SECRET": "$HF_TOKEN"}))
+
+
 async def test_the_host_killed_mid_job_then_a_new_backend_adopts_and_cancels(make_backend, state_dir: Path,
                                                                             tmp_path: Path) -> None:
     host, job_id = _start_host(state_dir, "30m", child("heartbeat.py", tmp_path))

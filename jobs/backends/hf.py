@@ -41,6 +41,7 @@ from jobs.models import (
     JobSpec,
     JobStage,
     LogChunk,
+    TOKEN_PLACEHOLDERS,
     format_duration,
 )
 from jobs.redact import Redactor
@@ -49,8 +50,6 @@ T = TypeVar("T")
 
 LAUNCH_LABEL = "trl-jobs-launch"
 DEFAULT_IMAGE = "python:3.12"
-# A value of env or secrets that stands for the caller's own token.
-TOKEN_PLACEHOLDERS = ("$HF_TOKEN", "${HF_TOKEN}")
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 NO_TOKEN = ("the Hugging Face token is missing or invalid; set HF_TOKEN or run `hf auth login` "
             "(a token with write access: https://huggingface.co/settings/tokens).")
@@ -136,7 +135,8 @@ class HFBackend:
         self.check_flavor(spec.flavor)
         token = await self._need_token()
         namespace = await self._ns()
-        env, secrets = self._env_and_secrets(spec, token)
+        resolved = spec.with_token(token)
+        env, secrets = resolved.env, resolved.secrets
         self._secret_values.update(secrets.values())
         launch_id = uuid.uuid4().hex
         labels = {**self._labels(spec.labels), LAUNCH_LABEL: launch_id}
@@ -423,19 +423,6 @@ class HFBackend:
         return self._redactor().text(text)
 
     # --- launching ---
-
-    def _env_and_secrets(self, spec: JobSpec, token: str) -> tuple[dict[str, str], dict[str, str]]:
-        """`$HF_TOKEN` stands for the caller's token. In env it moves to secrets: a token is a secret wherever
-        the user wrote it, and the Hub stores secrets encrypted and never shows them back."""
-        env, secrets = {}, {}
-        for key, value in spec.env.items():
-            if value.strip() in TOKEN_PLACEHOLDERS:
-                secrets[key] = token
-            else:
-                env[key] = value
-        for key, value in spec.secrets.items():
-            secrets[key] = token if value.strip() in TOKEN_PLACEHOLDERS else value
-        return env, secrets
 
     def _labels(self, labels: dict[str, str]) -> dict[str, str]:
         out = {}

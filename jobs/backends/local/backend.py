@@ -227,6 +227,8 @@ class LocalBackend:
                 "the local backend runs commands directly on this machine and does not run container images. Drop "
                 "`image` to run the command here, or use the Hugging Face backend (`--backend hf`).", field="image")
         flavor = await anyio.to_thread.run_sync(self.check_flavor, spec.flavor)  # may ask nvidia-smi once
+        if spec.wants_token:
+            spec = spec.with_token(await anyio.to_thread.run_sync(_caller_token))
         redactor = Redactor(spec.secrets.values())
         job_id = new_job_id()
         paths = self.paths(job_id)
@@ -616,3 +618,14 @@ def _inline_dependencies(script: Path) -> bool:
         return bool(tomllib.loads(content).get("dependencies"))
     except tomllib.TOMLDecodeError:
         return True
+
+
+def _caller_token() -> str:
+    """The token `$HF_TOKEN` stands for: HF_TOKEN, else the one `hf auth login` saved (as on Hugging Face Jobs)."""
+    from huggingface_hub import get_token  # only for the specs that ask: the server starts without it
+
+    token = get_token()
+    if not token:
+        raise InvalidJobSpec("`$HF_TOKEN` stands for your Hugging Face token, and none is set here: set HF_TOKEN "
+                             "or run `hf auth login`, or pass the value itself as a secret.", field="secrets")
+    return token
