@@ -257,7 +257,8 @@ def diagnose(*, lines: Sequence[str], message: str | None = None, exit_code: int
         >>> diagnose(lines=["Traceback (most recent call last):", "MemoryError"]).cause
         'out_of_memory'
     """
-    if message and _TIMEOUT_MESSAGE.search(message):
+    # Only the backend's own words: a quoted last log line ("ReadTimeout: ...") is not the job's timeout.
+    if message and _TIMEOUT_MESSAGE.search(message.split("; last log line:")[0]):
         return Diagnosis(cause="timeout", title="The job hit its timeout", evidence=message[:_EVIDENCE_CHARS], fix=(
             "relaunch with a longer timeout (e.g. timeout='2h'), fewer max_steps or num_train_epochs, or a faster "
             "flavor (call recommend_hardware)."))

@@ -54,6 +54,16 @@ class Series(BaseModel):
         """The finite (step, value) pairs."""
         return [(s, v) for s, v in zip(self.steps, self.values, strict=True) if v is not None]
 
+    def downsampled(self, max_points: int) -> Series:
+        """At most `max_points` points, evenly spread, the first and last kept (and every NaN/inf, which matter)."""
+        n = len(self.steps)
+        if n <= max_points or max_points < 2:
+            return self.model_copy(deep=True)
+        keep = {round(i * (n - 1) / (max_points - 1)) for i in range(max_points)}
+        keep |= {i for i, v in enumerate(self.values) if v is None}
+        order = sorted(keep)
+        return Series(name=self.name, steps=[self.steps[i] for i in order], values=[self.values[i] for i in order])
+
 
 class SeriesSummary(BaseModel):
     """What a reader wants to know about one curve."""
@@ -278,6 +288,49 @@ def metrics_from_log(lines: Iterable[str], *, logging_steps: float | None = None
     parser = LogParser(logging_steps=logging_steps)
     parser.feed(lines)
     return parser.report(window=window, flat_tolerance=flat_tolerance)
+
+
+# --- what a job's command says about its metrics ---
+
+
+def _option(argv: Sequence[str], name: str) -> str | None:
+    """The value of `--name value` or `--name=value` in an argv (the last one wins, as argparse does)."""
+    found = None
+    for i, arg in enumerate(argv):
+        if arg == f"--{name}" and i + 1 < len(argv):
+            found = argv[i + 1]
+        elif arg.startswith(f"--{name}="):
+            found = arg.split("=", 1)[1]
+    return found
+
+
+def logging_steps_from_command(argv: Sequence[str]) -> float | None:
+    """The `--logging_steps` a job's command passes, or None."""
+    raw = _option(argv, "logging_steps")
+    try:
+        value = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value > 0 else None
+
+
+def trackio_target(argv: Sequence[str]) -> tuple[str, str | None] | None:
+    """(project, run name) when a job's command reports to trackio, else None.
+
+    transformers' defaults apply: project "huggingface"; no run name means "the run that logged last".
+    """
+    report_to: list[str] = []
+    collecting = False
+    for arg in argv:  # `--report_to trackio wandb` takes several values
+        if arg.startswith("--"):
+            collecting = arg == "--report_to"
+            if arg.startswith("--report_to="):
+                report_to.append(arg.split("=", 1)[1])
+        elif collecting:
+            report_to.append(arg)
+    if not any(v.strip() in ("trackio", "all") for value in report_to for v in value.split(",")):
+        return None
+    return _option(argv, "project") or "huggingface", _option(argv, "run_name")
 
 
 # --- trackio's local store ---
@@ -566,7 +619,9 @@ def build_report(series: dict[str, Series], *, final: dict[str, float] | None = 
                  for name, s in series.items()}
     main = _main_series(series)
     last_step = max((s.steps[-1] for s in series.values() if s.steps), default=None)
-    report = MetricsReport(source=source, series=series, summaries=summaries, final=dict(final or {}), main=main,
+    # A NaN train_loss would reach JSON as null where a number is promised; the series already say NaN.
+    final = {k: v for k, v in (final or {}).items() if math.isfinite(v)}
+    report = MetricsReport(source=source, series=series, summaries=summaries, final=final, main=main,
                            last_step=last_step, total_steps=total_steps, step_unit=step_unit)
     report.has_nan = any(s.non_finite for s in summaries.values())
     report.diverged = bool(main and summaries[main].diverged) or report.has_nan
