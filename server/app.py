@@ -17,6 +17,8 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 
 from jobs.models import BackendUnavailable
+from prompts import register_prompts
+from server.resources import register_resources
 from server.settings import Settings
 from tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
 
@@ -35,13 +37,19 @@ TOOL_MODULES = (
     "tools.fetch_logs",
     "tools.cancel_job",
     "tools.run_job",
+    "tools.list_hardware",
+    "tools.recommend_hardware",
+    "tools.wait_for_job",
+    "tools.job_metrics",
 )
 
 INSTRUCTIONS = """\
 Launch, watch and stop TRL training jobs (SFT, DPO, GRPO, KTO, reward, RLOO) on this machine or on Hugging Face \
 Jobs. A typical run: launch_training with dry_run=true to check the command and cost, then launch_training to \
 start it (it returns a job_id), fetch_logs with since=next_since to follow it, inspect_job for its stage and where \
-the trained model is, cancel_job to stop it. list_jobs shows every job. Every answer ends with the next call to make.\
+the trained model is, cancel_job to stop it. list_jobs shows every job. wait_for_job waits while reporting progress \
+(and can return as soon as the loss flattens), job_metrics gives the loss curve with a plot, list_hardware and \
+recommend_hardware pick a flavor and its cost. Every answer ends with the next call to make.\
 """
 
 
@@ -91,7 +99,8 @@ class AppState:
 
     async def tool_context(self, request: Context | None = None) -> ToolContext:
         return ToolContext(backend=await self.backend(), backend_name=self.settings.backend, secrets=self.secrets,
-                           max_cost_usd=self.settings.max_cost_usd, request=request)
+                           max_cost_usd=self.settings.max_cost_usd, request=request,
+                           hf_token=self.settings.hf_token, hf_endpoint=self.settings.hf_endpoint)
 
     async def aclose(self) -> None:
         backend, self._backend = self._backend, None
@@ -123,7 +132,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 
     tools = [as_mcp_tool(tool, state.tool_context, state.secrets)
              for tool in load_tools(read_only=settings.read_only)]
-    return MCPServer(
+    server = MCPServer(
         name="trl-jobs",
         title="TRL Jobs",
         instructions=INSTRUCTIONS,
@@ -132,6 +141,9 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
     )
+    register_prompts(server)
+    register_resources(server, state)
+    return server
 
 
 def _version() -> str:

@@ -9,14 +9,14 @@ import difflib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError
@@ -79,6 +79,9 @@ class ToolContext:
     max_cost_usd: float | None = None
     request: Context | None = None
     """The MCP request context (progress notifications, client logging); None when called outside a request."""
+    hf_token: str | None = field(default=None, repr=False)
+    """The server's Hugging Face token, for Hub look-ups other than jobs (a model's size in recommend_hardware)."""
+    hf_endpoint: str | None = None
 
     def redact(self, text: str) -> str:
         return self.secrets.redact(text)
@@ -97,6 +100,8 @@ class ToolDef(Generic[InputT, OutputT]):
     annotations: ToolAnnotations
     run: Callable[[InputT, ToolContext], Awaitable[OutputT]]
     render: Callable[[OutputT], str]
+    attachments: Callable[[OutputT], list[ContentBlock]] | None = None
+    """Content blocks after the text (job_metrics' PNG as an image); they stay out of the structured result."""
 
     @property
     def read_only(self) -> bool:
@@ -241,8 +246,10 @@ async def invoke(tool: ToolDef[Any, Any], arguments: dict[str, Any],
     except Exception as exc:
         raise translate(tool, exc, secrets) from None
     structured = secrets.redact_data(result.model_dump(mode="json"))
-    return CallToolResult(content=[TextContent(type="text", text=secrets.redact(text))],
-                          structured_content=structured)
+    content: list[ContentBlock] = [TextContent(type="text", text=secrets.redact(text))]
+    if tool.attachments is not None:
+        content += tool.attachments(result)
+    return CallToolResult(content=content, structured_content=structured)
 
 
 def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awaitable[ToolContext]],

@@ -7,7 +7,8 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.models import JobInfo, JobStage
+from jobs.diagnose import Diagnosis, diagnose
+from jobs.models import JobInfo, JobsError, JobStage
 from tools.base import JobId, ToolContext, ToolDef, human_duration, next_call, seconds_since
 
 
@@ -22,12 +23,25 @@ class Output(BaseModel):
     finished: bool = Field(description="true once the job is COMPLETED, CANCELED, ERROR or DELETED")
     runtime_seconds: Annotated[float | None, Field(
         description="seconds it has run (until it finished, or until now)")] = None
+    diagnosis: Annotated[Diagnosis | None, Field(
+        description="for a job in ERROR: the cause recognised in its log and message, and the fix")] = None
+
+
+# The end of the log is where a failure explains itself (jobs.diagnose reads no more than this either).
+DIAGNOSIS_TAIL = 400
 
 
 async def inspect_job(args: Input, ctx: ToolContext) -> Output:
     job = await ctx.backend.inspect(args.job_id)
     runtime = seconds_since(job.started_at, until=job.finished_at) if job.started_at else None
-    return Output(job=job, finished=job.finished, runtime_seconds=runtime)
+    diagnosis = None
+    if job.stage == JobStage.ERROR:
+        try:
+            tail = await ctx.backend.logs(job.id, tail=DIAGNOSIS_TAIL)
+        except JobsError:
+            tail = None  # the log is a bonus here: the job itself was read
+        diagnosis = diagnose(lines=tail.lines if tail else [], message=job.message, exit_code=job.exit_code)
+    return Output(job=job, finished=job.finished, runtime_seconds=runtime, diagnosis=diagnosis)
 
 
 def render(out: Output) -> str:
@@ -52,7 +66,11 @@ def render(out: Output) -> str:
     elif job.stage == JobStage.ERROR:
         lines.append(f"{what} ended in ERROR{where}" + (f": {job.message}" if job.message else ".")
                      + (f" (exit code {job.exit_code})" if job.exit_code is not None else ""))
-        lines.append(f"{next_call('fetch_logs', job_id=job.id, tail=50)} to see why it failed.")
+        if out.diagnosis is not None:
+            lines.append(f"Likely cause: {out.diagnosis.text}")
+            lines.append(f"{next_call('fetch_logs', job_id=job.id, tail=50)} to confirm it in the log.")
+        else:
+            lines.append(f"{next_call('fetch_logs', job_id=job.id, tail=50)} to see why it failed.")
     elif job.stage == JobStage.CANCELED:
         lines.append(f"{what} was CANCELED{where}" + (f": {job.message}" if job.message else ".")
                      + f" It ran {human_duration(out.runtime_seconds)}.")

@@ -11,9 +11,10 @@ import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.models import JobStage, format_duration, parse_timeout
+from jobs.models import InvalidJobSpec, JobStage, format_duration, parse_timeout
 from jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
 from tools.base import ToolContext, ToolDef, next_call, usd
+from tools.budget import budget_problem
 
 _NAME_MAP = Field(max_length=64)
 
@@ -84,6 +85,11 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     elif not request.push_to_hub:
         notes.append("The trained model lives only in the job's container and disappears with it: set "
                      "push_to_hub=true and hub_model_id to keep it.")
+    over_budget = budget_problem(ctx, flavor, spec.timeout)
+    if over_budget and not args.dry_run:
+        raise InvalidJobSpec(over_budget, field="timeout")
+    if over_budget:
+        notes.append(f"A launch would be refused: {over_budget}")
     hf_command = hf_jobs_command(spec) if spec.script else None
     out = Output(
         dry_run=args.dry_run, backend=ctx.backend_name, trainer=request.trainer, model=request.model,

@@ -1,14 +1,29 @@
-"""A fake Hugging Face Hub that only ever says no, the way the real one does (status codes and X-Error-* headers,
-as huggingface_hub's hf_raise_for_status reads them)."""
+"""A fake Hugging Face Hub that says no the way the real one does (status codes and X-Error-* headers, as
+huggingface_hub's hf_raise_for_status reads them), and knows the size of one model."""
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+# Models whose info the fake Hub does serve (GET /api/models/<id>), with a safetensors parameter total.
+MODEL_SIZES = {"someorg/sized-model": 494_032_768}
+
+
 class _Handler(BaseHTTPRequestHandler):
     def _refuse(self) -> None:
+        repo = self.path.split("?", 1)[0].removeprefix("/api/models/")
+        if self.command == "GET" and repo in MODEL_SIZES:
+            total = MODEL_SIZES[repo]
+            body = json.dumps({"id": repo, "safetensors": {"parameters": {"BF16": total}, "total": total}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if "gated-" in self.path:
             self.send_response(403)
             self.send_header("X-Error-Code", "GatedRepo")

@@ -2,7 +2,8 @@
 
 Each case prints a marker line, then the traceback exactly as an uncaught exception would print it. Hub cases run
 against a fake Hub ($HF_ENDPOINT) that answers by repo name: 'gated-*' is gated (403), 'badtoken-*' rejects the
-token (401), anything else does not exist (404). One process serves every case so the imports are paid once.
+token (401), anything else does not exist (404). One process serves every case so the imports are paid once;
+`library_failures.py DIR CASE` runs one case and lets it end the process, as it would end a job.
 """
 import sys
 import traceback
@@ -25,6 +26,11 @@ CASES = {
     # torch's own CPU allocator refusing a tensor larger than any machine's memory.
     "torch_cpu_oom": lambda: torch.empty(2**62, dtype=torch.uint8),
 }
+
+if len(sys.argv) > 2:
+    # One case, uncaught: the process ends the way a job does, traceback on stderr and exit status 1.
+    CASES[sys.argv[2]]()
+    sys.exit(0)
 
 for name, case in CASES.items():
     print(f"=== {name}", flush=True)

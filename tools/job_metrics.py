@@ -1,0 +1,167 @@
+"""job_metrics: a job's logged curves (loss, learning rate, grad norm, eval loss, rewards) as numbers, a summary a
+model can act on, and a PNG plot as MCP image content.
+
+The series come from trackio's local store when the job reported to trackio and the store is on this machine, and
+from TRL's log lines otherwise (always available, on every backend).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Literal
+
+import anyio.to_thread
+from mcp_types import ContentBlock, ImageContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from jobs.metrics import (
+    LogParser,
+    MetricsReport,
+    Series,
+    SeriesSummary,
+    logging_steps_from_command,
+    read_trackio,
+    trackio_target,
+)
+from jobs.models import JobStage
+from jobs.plot import default_names
+from tools.base import JobId, ToolContext, ToolDef, next_call
+
+# A log this long (pages of at most a few thousand lines each) is read no further: the curves are long enough.
+MAX_LOG_PAGES = 200
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: JobId
+    names: Annotated[list[Annotated[str, Field(max_length=200)]] | None, Field(
+        max_length=30, description="Series to return and plot, e.g. ['loss', 'eval_loss', 'learning_rate']; "
+                                   "default: losses, rewards, accuracies, learning rate and grad norm.")] = None
+    plot: Annotated[bool, Field(description="Also return the curves as a PNG image.")] = True
+    max_points: Annotated[int, Field(ge=10, le=5000, description="Points per series in the result (evenly "
+                                                                 "spread, first and last kept).")] = 200
+    source: Annotated[Literal["auto", "logs", "trackio"], Field(
+        description="'auto': trackio's local store when the job reported to trackio and it is on this machine, "
+                    "else the log; or force one.")] = "auto"
+
+
+class Output(BaseModel):
+    job_id: str
+    stage: JobStage
+    source: Literal["logs", "trackio", "none"]
+    summary: str = Field(description="the curves in one paragraph: progress, trend, NaN, divergence, plateau")
+    main: str | None = Field(default=None, description="the series the verdict is about (usually 'loss')")
+    last_step: int | None = None
+    total_steps: int | None = None
+    step_unit: Literal["step", "log"] = Field(
+        default="step", description="'log' when steps count log lines because logging_steps is not known yet")
+    has_nan: bool = False
+    diverged: bool = False
+    plateau: bool = Field(default=False, description="the main loss has flattened")
+    final: dict[str, float] = Field(default_factory=dict, description="train_loss, train_runtime, ... once done")
+    summaries: dict[str, SeriesSummary] = Field(default_factory=dict)
+    series: dict[str, Series] = Field(default_factory=dict, description="the chosen series, downsampled")
+    available: list[str] = Field(default_factory=list, description="every series the job logged")
+    plotted: list[str] = Field(default_factory=list, description="the series drawn in the image")
+    notes: list[str] = Field(default_factory=list)
+    _png: bytes | None = PrivateAttr(default=None)
+
+
+async def _from_logs(ctx: ToolContext, job_id: str, logging_steps: float | None) -> tuple[MetricsReport, bool]:
+    parser = LogParser(logging_steps=logging_steps)
+    position, complete = 0, False
+    for _ in range(MAX_LOG_PAGES):
+        chunk = await ctx.backend.logs(job_id, since=position)
+        parser.feed(chunk.lines)
+        position = chunk.next_since
+        if not chunk.truncated or not chunk.lines:
+            complete = True
+            break
+    return parser.report(), complete
+
+
+async def job_metrics(args: Input, ctx: ToolContext) -> Output:
+    info = await ctx.backend.inspect(args.job_id)
+    notes: list[str] = []
+    report: MetricsReport | None = None
+    target = trackio_target(info.command)
+    if args.source != "logs" and (target is not None or args.source == "trackio"):
+        project, run = target or ("huggingface", None)
+        report = await anyio.to_thread.run_sync(lambda: read_trackio(project=project, run=run))
+        if report is None:
+            notes.append(f"No trackio store for project {project!r} on this machine; read the job's log instead.")
+    if report is None:
+        report, complete = await _from_logs(ctx, info.id, logging_steps_from_command(info.command))
+        if not complete:
+            notes.append(f"The log is longer than {MAX_LOG_PAGES} pages; the curves stop where the reading did.")
+    if report.step_unit == "log":
+        notes.append("Steps count log lines until the run ends (pass --logging_steps to the job for real steps).")
+
+    wanted = args.names if args.names is not None else default_names(report.series)
+    missing = [name for name in wanted if name not in report.series]
+    if missing and args.names is not None:
+        notes.append(f"Not logged: {', '.join(missing)}. Logged: {', '.join(report.series) or 'nothing yet'}.")
+    chosen = [name for name in wanted if name in report.series]
+    out = Output(
+        job_id=info.id, stage=info.stage, source=report.source if report.series else "none", summary=report.text,
+        main=report.main, last_step=report.last_step, total_steps=report.total_steps, step_unit=report.step_unit,
+        has_nan=report.has_nan, diverged=report.diverged, plateau=report.plateau, final=report.final,
+        summaries={name: report.summaries[name] for name in chosen},
+        series={name: report.series[name].downsampled(args.max_points) for name in chosen},
+        available=list(report.series), notes=notes)
+    if args.plot and chosen:
+        from jobs.plot import render_png
+
+        title = f"job {info.id} ({info.stage.value})"
+        # matplotlib is CPU work of a second or so: keep it off the event loop.
+        out._png = await anyio.to_thread.run_sync(lambda: render_png(report, names=chosen, title=title))
+        out.plotted = chosen
+    return out
+
+
+def render(out: Output) -> str:
+    lines = [f"Job {out.job_id} ({out.stage.value}), from its {'trackio store' if out.source == 'trackio' else 'log'}: "
+             f"{out.summary}"]
+    for name, summary in out.summaries.items():
+        if name != out.main:
+            lines.append(f"- {summary.text}")
+    if out.plotted:
+        lines.append(f"The image plots {', '.join(out.plotted)}.")
+    others = [name for name in out.available if name not in out.series]
+    if others:
+        lines.append(f"Also logged (pass names= to get them): {', '.join(others)}.")
+    lines += out.notes
+    if out.stage in (JobStage.RUNNING, JobStage.SCHEDULING):
+        if out.plateau:
+            lines.append(f"{next_call('cancel_job', job_id=out.job_id)} to stop it now that the loss has flattened, "
+                         f"or {next_call('wait_for_job', job_id=out.job_id).removeprefix('Call ')} to let it run.")
+        else:
+            lines.append(f"{next_call('wait_for_job', job_id=out.job_id, until='loss_plateau')} to be told when the "
+                         "loss flattens, or call job_metrics again later.")
+    elif out.stage == JobStage.ERROR:
+        lines.append(f"{next_call('inspect_job', job_id=out.job_id)} for why it failed.")
+    else:
+        lines.append(f"{next_call('inspect_job', job_id=out.job_id)} for where its results are.")
+    return "\n".join(lines)
+
+
+def attachments(out: Output) -> list[ContentBlock]:
+    if out._png is None:
+        return []
+    return [ImageContent(type="image", data=base64.b64encode(out._png).decode("ascii"), mime_type="image/png")]
+
+
+TOOL = ToolDef(
+    name="job_metrics",
+    title="Training curves of a job",
+    description="A job's logged curves (loss, eval loss, learning rate, grad norm, rewards, accuracies) from its "
+                "TRL log lines or its trackio store: the numbers, a summary (trend, best value, NaN or divergence, "
+                "whether the loss has flattened) and a PNG plot as image content.",
+    input=Input,
+    output=Output,
+    annotations=ToolAnnotations(title="Training curves of a job", read_only_hint=True, open_world_hint=False),
+    run=job_metrics,
+    render=render,
+    attachments=attachments,
+)

@@ -1,0 +1,74 @@
+"""list_hardware: every flavor with its GPU, VRAM, CPUs, RAM and price, marking those this backend can run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.flavors import Flavor
+from tools.base import ToolContext, ToolDef, next_call, usd
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Annotated[Literal["all", "cpu", "gpu"], Field(
+        description="Which flavors: 'all', only 'cpu' ones, or only 'gpu' ones.")] = "all"
+    runnable_only: Annotated[bool, Field(
+        description="true: only the flavors the current backend can run (on the local backend, what this "
+                    "machine has).")] = False
+
+
+class Output(BaseModel):
+    backend: str
+    flavors: list[Flavor] = Field(description="cheapest first; runnable says whether this backend can run it")
+    runnable_count: int = Field(description="how many of all flavors this backend can run")
+
+
+async def list_hardware(args: Input, ctx: ToolContext) -> Output:
+    flavors = await ctx.backend.hardware()
+    runnable = sum(1 for f in flavors if f.runnable)
+    chosen = [f for f in flavors
+              if (args.kind == "all" or (args.kind == "gpu") == f.is_gpu) and (f.runnable or not args.runnable_only)]
+    chosen.sort(key=lambda f: (f.price_per_hour, f.gpu_count, f.name))
+    return Output(backend=ctx.backend_name, flavors=chosen, runnable_count=runnable)
+
+
+def describe(flavor: Flavor) -> str:
+    """'a10g-large: 1x A10G, 24 GB VRAM, 12 vCPU, 46 GB RAM, $1.50/h'."""
+    gpu = f"{flavor.gpu_count}x {flavor.gpu}, {flavor.vram_gb:g} GB VRAM" if flavor.is_gpu else "no GPU"
+    return (f"{flavor.name}: {gpu}, {flavor.cpu} vCPU, {flavor.ram_gb:g} GB RAM, "
+            f"{usd(flavor.price_per_hour)}/h")
+
+
+def render(out: Output) -> str:
+    if not out.flavors:
+        return (f"No flavor matches on the {out.backend} backend ({out.runnable_count} can run here). "
+                f"{next_call('list_hardware')} without filters to see them all.")
+    lines = [f"{len(out.flavors)} flavor(s), cheapest first ({out.backend} backend; "
+             f"{out.runnable_count} runnable here). Prices are Hugging Face Jobs' per hour, billed by the minute"
+             + ("; local runs cost nothing." if out.backend == "local" else ".")]
+    for flavor in out.flavors:
+        mark = "" if flavor.runnable else " [not runnable on this backend]"
+        lines.append(f"- {describe(flavor)}{mark}")
+    if out.backend == "local" and any(not f.runnable for f in out.flavors):
+        lines.append("GPU flavors this machine lacks run on Hugging Face Jobs (start the server with --backend hf).")
+    lines.append(f"{next_call('recommend_hardware', model='<model>', method='lora')} for the cheapest flavor that "
+                 "fits a model, or launch_training with flavor=<name>.")
+    return "\n".join(lines)
+
+
+TOOL = ToolDef(
+    name="list_hardware",
+    title="List hardware flavors",
+    description="Every hardware flavor (Hugging Face Jobs' names: cpu-basic, t4-small, a10g-large, a100-large, "
+                "h200, ...) with GPU, VRAM, vCPUs, RAM and price per hour, marking which the current backend can "
+                "run. Filter by kind (cpu/gpu) or to runnable ones.",
+    input=Input,
+    output=Output,
+    annotations=ToolAnnotations(title="List hardware flavors", read_only_hint=True, open_world_hint=False),
+    run=list_hardware,
+    render=render,
+)

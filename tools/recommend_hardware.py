@@ -1,0 +1,289 @@
+"""recommend_hardware: the memory a fine-tune needs and the cheapest flavors that hold it, with the timeout's cost.
+
+The parameter count comes, in this order, from: the caller (`params`); a local config.json (a model folder or the
+file); on the Hugging Face backend, the Hub's model info (safetensors parameter total); the local Hugging Face
+cache's config.json; and last, the size written in the model's name ("Qwen2.5-0.5B" -> 0.5B), flagged as a guess.
+The estimate itself is jobs.estimate's documented accounting.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+import anyio.to_thread
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.estimate import METHODS, MemoryEstimate, Method, estimate_memory, recommend, shape_from_config
+from jobs.models import InvalidJobSpec, format_duration, parse_timeout
+from tools.base import ToolContext, ToolDef, next_call, usd
+
+HUB_LOOKUP_SECONDS = 20
+_SIZE = re.compile(r"(?:(\d+)x)?(\d+(?:\.\d+)?)\s*([BbMm])(?![A-Za-z0-9])")
+_UNITS = {"b": 1e9, "m": 1e6}
+
+ParamsSource = Literal["given", "config.json", "hub", "hub cache", "name"]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Annotated[str | None, Field(
+        max_length=500, description="A Hub model id (e.g. 'Qwen/Qwen2.5-0.5B') or a local model folder / "
+                                    "config.json. Its parameter count is looked up; or give params.")] = None
+    params: Annotated[float | str | None, Field(
+        description="The parameter count, as a number (7e9) or a size ('7B', '500M'). Wins over the look-up.")] = None
+    method: Annotated[Literal["full", "lora", "qlora"], Field(
+        description="full: every weight; lora: a LoRA adapter on a bf16 base (use_peft=true); qlora: the base in "
+                    "4-bit (use_peft=true, load_in_4bit).")] = "lora"
+    max_length: Annotated[int, Field(ge=1, le=1_048_576, description="Tokens per training example.")] = 1024
+    batch_size: Annotated[int, Field(ge=1, le=65536, description="per_device_train_batch_size.")] = 1
+    gradient_checkpointing: Annotated[bool, Field(
+        description="Recompute activations in the backward pass (TRL's default for SFT): much less memory.")] = True
+    lora_r: Annotated[int, Field(ge=1, le=4096, description="LoRA rank (lora, qlora).")] = 16
+    timeout: Annotated[str | int, Field(
+        description="How long the run may take ('30m', '2h', or seconds): each flavor's cost is price x this.")] = "1h"
+    limit: Annotated[int, Field(ge=1, le=30, description="How many flavors to return, cheapest first.")] = 5
+
+
+class Choice(BaseModel):
+    flavor: str
+    gpu: str | None
+    gpu_count: int
+    vram_gb: float
+    ram_gb: float
+    price_per_hour: float
+    cost_usd: float = Field(description="price_per_hour x timeout")
+    runnable: bool | None = Field(description="whether the current backend can run it")
+    needs_sharding: bool = Field(description="the estimate exceeds one GPU: the model must be sharded (FSDP, "
+                                             "DeepSpeed ZeRO-3)")
+
+
+class MethodSummary(BaseModel):
+    total_gb: float
+    cheapest: str | None = Field(description="the cheapest flavor that fits; null when none does")
+    cost_usd: float | None = None
+
+
+class Output(BaseModel):
+    model: str | None
+    params: float
+    params_source: ParamsSource
+    method: Method
+    estimate: MemoryEstimate
+    timeout: str
+    timeout_seconds: float
+    backend: str
+    flavors: list[Choice] = Field(description="flavors that fit, cheapest first")
+    by_method: dict[str, MethodSummary] = Field(description="the same question for full, lora and qlora")
+    notes: list[str] = []
+
+
+# --- the parameter count ---
+
+
+def parse_size(value: float | str) -> float:
+    """7e9, '7e9', '7B', '1.5b', '500M', '8x7B' -> a parameter count."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        text = str(value).strip().replace("_", "").replace(",", "")
+        match = _SIZE.fullmatch(text)
+        try:
+            number = float(text) if match is None else (
+                float(match.group(2)) * _UNITS[match.group(3).lower()] * int(match.group(1) or 1))
+        except ValueError:
+            raise InvalidJobSpec(f"cannot read {value!r} as a parameter count; write 7e9, '7B' or '500M'.",
+                                 field="params") from None
+    if not math.isfinite(number) or number <= 0 or number > 1e13:
+        raise InvalidJobSpec(f"{value!r} is not a parameter count between 1 and 1e13.", field="params")
+    return number
+
+
+def size_from_name(model: str) -> float | None:
+    """The size a model's name states ('Llama-3.2-1B' -> 1e9, 'Mixtral-8x7B' -> 56e9), or None."""
+    matches = list(_SIZE.finditer(model.rsplit("/", 1)[-1]))
+    if not matches:
+        return None
+    last = matches[-1]
+    return float(last.group(2)) * _UNITS[last.group(3).lower()] * int(last.group(1) or 1)
+
+
+def _local_config(model: str) -> dict[str, Any] | None:
+    path = Path(model).expanduser()
+    if path.is_dir():
+        path = path / "config.json"
+    if path.name != "config.json" or not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidJobSpec(f"{path} is not readable JSON ({exc.__class__.__name__}); give params instead.",
+                             field="model") from None
+    return config if isinstance(config, dict) else None
+
+
+def _cached_config(model: str) -> dict[str, Any] | None:
+    """config.json from the local Hugging Face cache, if a job or a download put it there. No network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(model, "config.json")
+    except Exception:  # an id the cache cannot even spell (HFValidationError and the like)
+        return None
+    return _local_config(str(found)) if isinstance(found, str) else None
+
+
+def hub_parameter_count(model: str, *, endpoint: str | None, token: str | None) -> float | None:
+    """The safetensors parameter total the Hub reports for `model`, or None when it has none. Blocking."""
+    from huggingface_hub import HfApi
+
+    info = HfApi(endpoint=endpoint, token=token, library_name="trl-jobs-mcp").model_info(
+        model, expand=["safetensors"])
+    total = getattr(info.safetensors, "total", None) if info.safetensors else None
+    return float(total) if total else None
+
+
+async def _params(args: Input, ctx: ToolContext) -> tuple[float, ParamsSource, dict[str, Any], list[str]]:
+    """(count, where it came from, shape keywords for estimate_memory, notes)."""
+    notes: list[str] = []
+    config = _local_config(args.model) if args.model else None
+    shape, count = _shape(config, required=args.params is None)
+    if args.params is not None:
+        return parse_size(args.params), "given", shape, notes
+    if count is not None:
+        return count, "config.json", shape, notes
+    if not args.model:
+        raise InvalidJobSpec("give the model (a Hub id or a local folder with config.json) or its parameter count "
+                             "as params (e.g. 7e9 or '7B').", field="model")
+    if ctx.backend_name == "hf":
+        try:
+            with anyio.fail_after(HUB_LOOKUP_SECONDS):
+                hub = await anyio.to_thread.run_sync(lambda: hub_parameter_count(
+                    args.model or "", endpoint=ctx.hf_endpoint, token=ctx.hf_token), abandon_on_cancel=True)
+            if hub:
+                return hub, "hub", shape, notes
+            notes.append("The Hub lists no safetensors parameter count for this model.")
+        except Exception as exc:  # the look-up is a convenience: any failure falls through to the cache and name
+            notes.append(f"The Hub look-up failed ({exc.__class__.__name__}).")
+    shape, count = _shape(_cached_config(args.model), required=False)
+    if count is not None:
+        return count, "hub cache", shape, notes
+    guessed = size_from_name(args.model)
+    if guessed is not None:
+        notes.append(f"The parameter count ({guessed:.3g}) is read from the model's name; pass params for an exact "
+                     "estimate.")
+        return guessed, "name", shape, notes
+    where = "the Hub has no count for it" if ctx.backend_name == "hf" else (
+        "it is not a local folder with config.json and not in the local Hugging Face cache")
+    raise InvalidJobSpec(f"cannot find the parameter count of {args.model!r}: {where}. Give it as params "
+                         "(e.g. 7e9 or '7B'), or a local model folder.", field="params")
+
+
+def _shape(config: dict[str, Any] | None, *, required: bool) -> tuple[dict[str, Any], float | None]:
+    """estimate_memory's shape keywords and the parameter count from a config.json, when it has them."""
+    if config is None:
+        return {}, None
+    try:
+        found = shape_from_config(config)
+    except InvalidJobSpec as exc:
+        if required:
+            raise InvalidJobSpec(str(exc).removeprefix("config: "), field="model") from None
+        return {}, None
+    return {"hidden_size": found.hidden_size, "num_layers": found.num_layers,
+            "vocab_size": found.vocab_size}, found.params
+
+
+# --- the tool ---
+
+
+async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
+    timeout = parse_timeout(args.timeout)
+    params, source, shape, notes = await _params(args, ctx)
+    flavors = await ctx.backend.hardware()
+    common: dict[str, Any] = dict(params=params, max_length=args.max_length, batch_size=args.batch_size,
+                                  gradient_checkpointing=args.gradient_checkpointing, lora_r=args.lora_r, **shape)
+    estimates = {method: estimate_memory(method=method, **common) for method in METHODS}
+    fitting = {method: recommend(memory_gb=e.total_gb, flavors=flavors, timeout_s=timeout, params=params)
+               for method, e in estimates.items()}
+    by_method = {method: MethodSummary(total_gb=round(estimates[method].total_gb, 2),
+                                       cheapest=fits[0].flavor.name if fits else None,
+                                       cost_usd=round(fits[0].cost_usd, 4) if fits else None)
+                 for method, fits in fitting.items()}
+
+    estimate, fits = estimates[args.method], fitting[args.method]
+    picked = fits[:args.limit]
+    runnable = next((r for r in fits if r.flavor.runnable), None)
+    if runnable is not None and runnable not in picked:
+        picked.append(runnable)  # the cheapest this backend can run, even when dearer ones are listed first
+    chosen = [Choice(flavor=r.flavor.name, gpu=r.flavor.gpu, gpu_count=r.flavor.gpu_count, vram_gb=r.flavor.vram_gb,
+                     ram_gb=r.flavor.ram_gb, price_per_hour=r.flavor.price_per_hour, cost_usd=round(r.cost_usd, 4),
+                     runnable=r.flavor.runnable,
+                     needs_sharding=r.flavor.is_gpu and estimate.total_gb > r.flavor.vram_per_gpu_gb)
+              for r in picked]
+    if not fits:
+        lighter = [m for m in METHODS if by_method[m].cheapest]
+        notes.append(f"No flavor holds {estimate.total_gb:.1f} GB: try a lighter method"
+                     + (f" ({', '.join(lighter)} fit)" if lighter else "")
+                     + ", a shorter max_length, or batch_size=1 with gradient_checkpointing=true.")
+    elif runnable is None:
+        notes.append(f"None of the flavors that fit runs on the {ctx.backend_name} backend: run it on Hugging Face "
+                     "Jobs (server option --backend hf).")
+    if chosen and chosen[0].needs_sharding:
+        notes.append(f"{chosen[0].flavor} holds it only across its {chosen[0].gpu_count} GPUs: the run must shard "
+                     "the model (FSDP or DeepSpeed ZeRO-3).")
+    return Output(model=args.model, params=params, params_source=source, method=args.method, estimate=estimate,
+                  timeout=format_duration(timeout), timeout_seconds=timeout, backend=ctx.backend_name,
+                  flavors=chosen, by_method=by_method, notes=notes)
+
+
+_SOURCE_TEXT = {"given": "as given", "config.json": "from its config.json", "hub": "from the Hub",
+                "hub cache": "from the local Hugging Face cache", "name": "guessed from its name"}
+
+
+def render(out: Output) -> str:
+    name = out.model or "the model"
+    lines = [f"{name}: {out.params / 1e9:.3g}B parameters ({_SOURCE_TEXT[out.params_source]}). "
+             f"A {out.method} fine-tune needs about {out.estimate.total_gb:.1f} GB of GPU memory.",
+             f"How: {out.estimate.formula}."]
+    if out.flavors:
+        lines.append(f"Flavors that fit, cheapest first, with the cost of a {out.timeout} run:")
+        for choice in out.flavors:
+            hardware = (f"{choice.gpu_count}x {choice.gpu}, {choice.vram_gb:g} GB VRAM" if choice.gpu_count
+                        else f"CPU, {choice.ram_gb:g} GB RAM")
+            marks = ("" if choice.runnable else " [not runnable on this backend]") + (
+                " [needs sharding]" if choice.needs_sharding else "")
+            lines.append(f"- {choice.flavor} ({hardware}): {usd(choice.price_per_hour)}/h, "
+                         f"{usd(choice.cost_usd)}{marks}")
+    others = [f"{m} {s.total_gb:.1f} GB -> {s.cheapest or 'nothing fits'}" for m, s in out.by_method.items()
+              if m != out.method]
+    lines.append("Other methods: " + "; ".join(others) + ".")
+    lines += out.notes
+    best = next((c for c in out.flavors if c.runnable), None)
+    if best is not None:
+        peft = {"full": "", "lora": " use_peft=true", "qlora": ' use_peft=true extra_args={"load_in_4bit": true}'}
+        lines.append(f"{next_call('launch_training', model=out.model or '<model>', dataset='<dataset>')}"
+                     f" flavor={best.flavor} timeout={out.timeout}{peft[out.method]} dry_run=true to check the run "
+                     "and its cost.")
+    else:
+        lines.append(f"{next_call('list_hardware')} to see what this backend can run.")
+    return "\n".join(lines)
+
+
+TOOL = ToolDef(
+    name="recommend_hardware",
+    title="Recommend hardware",
+    description="Estimate the GPU memory a full, LoRA or QLoRA fine-tune of a model needs (parameter count from a "
+                "local config.json, the Hub on the Hugging Face backend, or given as params) and answer the "
+                "cheapest flavors that hold it, with the cost of the timeout. The formula is shown.",
+    input=Input,
+    output=Output,
+    annotations=ToolAnnotations(title="Recommend hardware", read_only_hint=True, open_world_hint=False),
+    run=recommend_hardware,
+    render=render,
+)
