@@ -177,6 +177,20 @@ async def test_resources_show_the_job_its_log_and_the_hardware(home: Path, sft: 
             await client.read_resource("jobs://0123456789abcdef")
 
 
+async def test_job_metrics_reads_trackio_when_the_job_reported_there(home: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKIO_DIR", str(tmp_path))
+    command = [sys.executable, str(CHILDREN / "trackio_run.py"), "--report_to", "trackio", "--project", "conv",
+               "--run_name", "run-1"]
+    async with connect(home) as client:
+        _, out = await call(client, "run_job", command=command, env={"TRACKIO_DIR": str(tmp_path)})
+        await finish(client, out["job_id"])
+        text, metrics = await call(client, "job_metrics", job_id=out["job_id"])
+    assert metrics["source"] == "trackio" and "trackio store" in text
+    assert metrics["series"]["loss"]["steps"] == list(range(5, 61, 5))
+    assert metrics["series"]["loss"]["values"][0] == 3.0 and "learning_rate" in metrics["series"]
+
+
 # --- failures, produced for real, diagnosed through inspect_job ---
 
 

@@ -176,8 +176,8 @@ async def _params(args: Input, ctx: ToolContext) -> tuple[float, ParamsSource, d
         return count, "hub cache", shape, notes
     guessed = size_from_name(args.model)
     if guessed is not None:
-        notes.append(f"The parameter count ({guessed:.3g}) is read from the model's name; pass params for an exact "
-                     "estimate.")
+        notes.append(f"The parameter count ({_count(guessed)}) is read from the model's name; pass params for an "
+                     "exact estimate.")
         return guessed, "name", shape, notes
     where = "the Hub has no count for it" if ctx.backend_name == "hf" else (
         "it is not a local folder with config.json and not in the local Hugging Face cache")
@@ -242,13 +242,21 @@ async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
                   flavors=chosen, by_method=by_method, notes=notes)
 
 
+def _count(n: float) -> str:
+    """494032768 -> '494M', 7e9 -> '7B', 99616 -> '99.6k'."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:.0f}"
+
+
 _SOURCE_TEXT = {"given": "as given", "config.json": "from its config.json", "hub": "from the Hub",
                 "hub cache": "from the local Hugging Face cache", "name": "guessed from its name"}
 
 
 def render(out: Output) -> str:
     name = out.model or "the model"
-    lines = [f"{name}: {out.params / 1e9:.3g}B parameters ({_SOURCE_TEXT[out.params_source]}). "
+    lines = [f"{name}: {_count(out.params)} parameters ({_SOURCE_TEXT[out.params_source]}). "
              f"A {out.method} fine-tune needs about {out.estimate.total_gb:.1f} GB of GPU memory.",
              f"How: {out.estimate.formula}."]
     if out.flavors:
