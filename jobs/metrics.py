@@ -20,6 +20,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -159,7 +160,8 @@ def parse_log_dict(text: str) -> dict[str, float] | None:
 # --- reading a log ---
 
 
-class _Entry(BaseModel):
+@dataclass(slots=True)
+class _Entry:
     kind: Literal["train", "eval"]
     ordinal: int  # of the training line at or before this entry
     epoch: float | None
@@ -180,7 +182,6 @@ class LogParser:
         self.logging_steps = logging_steps
         self._entries: list[_Entry] = []
         self._train_count = 0
-        self._partial = ""
         self.final: dict[str, float] = {}
         self.progress: int | None = None
         self.total_steps: int | None = None
@@ -206,7 +207,7 @@ class LogParser:
             return
         epoch = values.pop("epoch", None)
         step = next((int(values.pop(k)) for k in _STEP_KEYS if k in values and math.isfinite(values[k])), None)
-        if any(key in values for key in _SUMMARY_KEYS[:1]):
+        if "train_runtime" in values:  # the end-of-training summary, not a point on the curves
             self.final.update(values)
             return
         keys = list(values)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from children_diag.fake_hub import MODEL_SIZES, FakeHub
 from fake_hf_jobs import FakeHFJobs
