@@ -1,8 +1,10 @@
 """Composition root: the tool registry, the backend's life, and the MCPServer that ties them together.
 
-`build_server(settings)` returns a ready MCPServer; the transports in server/cli.py run it. The backend is created
-and started once per server run (in the lifespan, in the background so `initialize` is answered at once; a tool
-call that comes first waits for it) and closed when the run ends. Running jobs outlive the server.
+`build_server(settings)` returns a ready MCPServer; the transports in server/cli.py run it. Two things wait until
+they are needed, so that the `initialize` answer is not held up (clients time it): the tools, imported and described
+on the first tools/list or tools/call (about 100 ms of pydantic work for ten schemas), and the backend, created and
+started once per server run in the lifespan's background (a tool call that comes first waits for it) and closed
+when the run ends. Running jobs outlive the server.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.context import Context
+from mcp.server.mcpserver.tools import Tool, ToolManager
+from mcp_types import CallToolResult, InputRequiredResult
+from mcp_types import Tool as MCPTool
 
 from jobs.models import BackendUnavailable
 from prompts import register_prompts
@@ -23,7 +29,7 @@ from server.settings import Settings
 from tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
 
 if TYPE_CHECKING:
-    from mcp.server.mcpserver.context import Context
+    from collections.abc import Callable
 
     from jobs.backends.base import Backend
 
@@ -108,6 +114,37 @@ class AppState:
             await backend.aclose()
 
 
+class JobsServer(MCPServer):
+    """An MCPServer whose tools are built on first use (the first tools/list or tools/call), not before the handshake.
+
+    Everything else is MCPServer's own: these two methods are the ones its handlers call. MCPServer's optional
+    `Mcp-Param-*` header check (streamable HTTP, 2026-07-28) looks tools up in its own, empty, registry and so is
+    skipped; our tools declare no such headers.
+    """
+
+    def __init__(self, *, make_tools: Callable[[], list[Tool]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._make_tools = make_tools
+        self._tools: ToolManager | None = None
+
+    @property
+    def tools(self) -> ToolManager:
+        if self._tools is None:
+            self._tools = ToolManager(tools=self._make_tools())
+        return self._tools
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [MCPTool(name=tool.name, title=tool.title, description=tool.description,
+                        input_schema=tool.parameters, output_schema=tool.output_schema,
+                        annotations=tool.annotations, icons=tool.icons, _meta=tool.meta)
+                for tool in self.tools.list_tools()]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        context: Context[Any, Any] | None = None) -> CallToolResult | InputRequiredResult:
+        return await self.tools.call_tool(name, arguments, context or Context(mcp_server=self),
+                                          convert_result=True)
+
+
 def build_server(settings: Settings | None = None) -> MCPServer:
     """The MCP server for `settings` (default: read from the environment), tools registered, backend not started.
 
@@ -130,14 +167,16 @@ def build_server(settings: Settings | None = None) -> MCPServer:
                 with anyio.CancelScope(shield=True):
                     await state.aclose()
 
-    tools = [as_mcp_tool(tool, state.tool_context, state.secrets)
-             for tool in load_tools(read_only=settings.read_only)]
-    server = MCPServer(
+    def make_tools() -> list[Tool]:
+        return [as_mcp_tool(tool, state.tool_context, state.secrets)
+                for tool in load_tools(read_only=settings.read_only)]
+
+    server = JobsServer(
+        make_tools=make_tools,
         name="trl-jobs",
         title="TRL Jobs",
         instructions=INSTRUCTIONS,
         version=_version(),
-        tools=tools,
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
     )

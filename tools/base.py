@@ -5,7 +5,6 @@ Read tools/__init__.py first: it states the conventions this module implements.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -138,6 +137,8 @@ def explain_validation(tool: ToolDef[Any, Any], exc: ValidationError) -> str:
         described = fields[top].description if top in fields else None
         about = f". Expected: {described}" if described and loc == top else ""
         if err["type"] == "extra_forbidden":
+            import difflib
+
             near = difflib.get_close_matches(top, list(fields), n=3, cutoff=0.6)
             problem = (f"not an argument of {tool.name}; "
                        + (f"did you mean {' or '.join(near)}?" if near else f"it takes: {', '.join(fields)}."))
