@@ -334,6 +334,8 @@ def _check_tracker(req: TrainingRequest, backend: str, secrets: dict[str, str]) 
 def _format(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))  # step counts are floats in TRL's schema; --logging_steps=10 reads better than 10.0
     return str(value)
 
 
