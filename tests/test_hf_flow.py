@@ -8,28 +8,17 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fake_hf_jobs import FakeHFJobs
 from hf_fixtures import fake_hf  # noqa: F401 - fixture
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp_types import CallToolResult
+from mcp_client import call
 
 pytestmark = pytest.mark.anyio
 
 TRL_SFT = "https://raw.githubusercontent.com/huggingface/trl/v1.16.0/trl/scripts/sft.py"
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if block.type == "text")
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    return text_of(result), result.structured_content or {}
 
 
 def console_script(fake: FakeHFJobs, home: Path, *flags: str) -> StdioServerParameters:

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
+from mcp_client import local_client
 
 from prompts import PROMPT_MODULES
 from prompts.choose_hardware import choose_hardware
 from prompts.diagnose_job import diagnose_job
 from prompts.plan_fine_tune import plan_fine_tune
-from server.app import build_server, load_tools
-from server.settings import Settings
+from server.app import load_tools
 
 pytestmark = pytest.mark.anyio
 
@@ -23,12 +22,8 @@ TOOLS = {tool.name: tool for tool in load_tools()}
 _ARGUMENT = re.compile(r"\b([a-z_]+)=")
 
 
-def connect(state_dir: Path) -> Client:
-    return Client(build_server(Settings.from_env({}, backend="local", home=state_dir)), mode="legacy")
-
-
 async def test_prompts_are_listed_with_their_arguments(state_dir: Path) -> None:
-    async with connect(state_dir) as client:
+    async with local_client(state_dir) as client:
         prompts = {p.name: p for p in (await client.list_prompts()).prompts}
     assert list(prompts) == [name.removeprefix("prompts.") for name in PROMPT_MODULES]
     arguments = {name: {a.name: a.required for a in p.arguments or []} for name, p in prompts.items()}
@@ -43,7 +38,7 @@ async def test_prompts_are_listed_with_their_arguments(state_dir: Path) -> None:
 
 
 async def test_a_prompt_renders_its_arguments_into_one_user_message(state_dir: Path) -> None:
-    async with connect(state_dir) as client:
+    async with local_client(state_dir) as client:
         result = await client.get_prompt("diagnose_job", {"job_id": "3f2a9c"})
         with pytest.raises(Exception, match="job_id"):
             await client.get_prompt("diagnose_job", {})

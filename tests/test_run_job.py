@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,41 +13,13 @@ import pytest
 from fake_hf_jobs import FakeHFJobs
 from hf_fixtures import fake_hf  # noqa: F401 - fixture
 from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
-from mcp import Client
-from mcp_types import CallToolResult
-
-from server.app import build_server
-from server.settings import Settings
+from mcp_client import call, call_error, hf_client, local_client
+from polling import eventually
 
 pytestmark = pytest.mark.anyio
 
 SECRET = "sk-run-job-secret-0042"
 SCRIPT = "https://example.org/scripts/eval.py"
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if block.type == "text")
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    return text_of(result), result.structured_content or {}
-
-
-async def call_error(client: Client, tool: str, **arguments: Any) -> str:
-    result = await client.call_tool(tool, arguments)
-    assert result.is_error, f"{tool} should have failed: {text_of(result)}"
-    return text_of(result)
-
-
-def hf_client(fake: FakeHFJobs, **changes: Any) -> Client:
-    settings = Settings.from_env(backend="hf", hf_token=fake.token, hf_endpoint=fake.url, **changes)
-    return Client(build_server(settings), mode="legacy")
-
-
-def local_client() -> Client:
-    return Client(build_server(Settings.from_env(backend="local")), mode="legacy")
 
 
 # --- Hugging Face ---
@@ -127,17 +98,17 @@ async def test_bad_input_names_the_field_and_creates_nothing(fake_hf: FakeHFJobs
 
 async def test_command_runs_directly_on_the_local_backend(state_dir: Path) -> None:
     code = "import os; print('hello from run_job', os.environ['GREETING'], os.environ['API_KEY'])"
-    async with local_client() as client:
+    async with local_client(state_dir) as client:
         text, out = await call(client, "run_job", command=[sys.executable, "-u", "-c", code],
                                env={"GREETING": "hi"}, secrets={"API_KEY": SECRET}, labels={"kind": "smoke"})
         job_id = out["job_id"]
         assert out["backend"] == "local" and "no charge" in text
-        deadline = time.monotonic() + 60
-        while True:
+
+        async def finished() -> dict[str, Any] | None:
             _, inspected = await call(client, "inspect_job", job_id=job_id)
-            if inspected["finished"] or time.monotonic() > deadline:
-                break
-            await _tick()
+            return inspected if inspected["finished"] else None
+
+        inspected = await eventually(finished, timeout=60, interval=0.1, what=f"job {job_id} to finish")
         assert inspected["job"]["stage"] == "COMPLETED", inspected
         _, logs = await call(client, "fetch_logs", job_id=job_id)
         _, listing = await call(client, "list_jobs", labels={"kind": "smoke"})
@@ -146,14 +117,9 @@ async def test_command_runs_directly_on_the_local_backend(state_dir: Path) -> No
 
 
 async def test_an_image_on_the_local_backend_is_refused_with_what_to_do(state_dir: Path) -> None:
-    async with local_client() as client:
+    async with local_client(state_dir) as client:
         message = await call_error(client, "run_job", command=["echo", "hi"], image="python:3.12")
         _, listing = await call(client, "list_jobs")
     assert "image" in message and "--backend hf" in message
     assert listing["jobs"] == []
 
-
-async def _tick() -> None:
-    import anyio
-
-    await anyio.sleep(0.1)  # polling the job's stage with a deadline, not synchronising on time

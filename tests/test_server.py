@@ -18,42 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_client import call, call_error, connect, local_client
+from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
-from server.app import TOOL_MODULES, build_server
-from server.settings import Settings
+from server.app import TOOL_MODULES
 from tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
 
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
 SECRET = "hf_s3cr3tValueNobodyMaySee"
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if block.type == "text")
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
-    """Call a tool that must succeed; return its text and structured content."""
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    return text_of(result), result.structured_content or {}
-
-
-async def call_error(client: Client, tool: str, **arguments: Any) -> str:
-    """Call a tool that must fail; return the error text the model reads."""
-    result = await client.call_tool(tool, arguments)
-    assert result.is_error, f"{tool} should have failed: {text_of(result)}"
-    return text_of(result)
-
-
-def connect(settings: Settings | None = None, **changes: Any) -> Client:
-    settings = settings or Settings.from_env()
-    return Client(build_server(settings.with_(**changes) if changes else settings), mode="legacy")
 
 
 # --- the tool list ---
@@ -66,7 +42,7 @@ def tool_listing(tools: list[Any]) -> list[dict[str, Any]]:
 
 
 async def test_tool_list_matches_snapshot(state_dir: Path) -> None:
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         listing = tool_listing((await client.list_tools()).tools)
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +53,7 @@ async def test_tool_list_matches_snapshot(state_dir: Path) -> None:
 
 
 async def test_every_registered_module_is_listed_with_honest_annotations(state_dir: Path) -> None:
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert list(tools) == [name.removeprefix("tools.") for name in TOOL_MODULES]
     for name in ("list_jobs", "inspect_job", "fetch_logs"):
@@ -91,7 +67,7 @@ async def test_every_registered_module_is_listed_with_honest_annotations(state_d
 
 
 async def test_input_fields_are_at_the_top_level_with_descriptions_and_bounds(state_dir: Path) -> None:
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     launch = tools["launch_training"].input_schema
     for name in ("trainer", "model", "dataset", "flavor", "timeout", "env", "secrets", "labels", "dry_run",
@@ -109,9 +85,9 @@ async def test_input_fields_are_at_the_top_level_with_descriptions_and_bounds(st
 
 
 async def test_read_only_mode_registers_only_tools_that_change_nothing(state_dir: Path) -> None:
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         every = (await client.list_tools()).tools
-    async with connect(read_only=True) as client:
+    async with local_client(state_dir, read_only=True) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert names == {t.name for t in every if t.annotations.read_only_hint}
         assert {"list_jobs", "inspect_job", "fetch_logs"} <= names
@@ -124,7 +100,7 @@ async def test_read_only_mode_registers_only_tools_that_change_nothing(state_dir
 
 @pytest.mark.parametrize("tool", ["inspect_job", "fetch_logs", "cancel_job"])
 async def test_unknown_job_id_says_so_and_suggests_list_jobs(state_dir: Path, tool: str) -> None:
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         message = await call_error(client, tool, job_id="0123456789abcdef")
     assert "0123456789abcdef" in message and "list_jobs" in message
 
@@ -152,7 +128,7 @@ async def test_unknown_job_id_says_so_and_suggests_list_jobs(state_dir: Path, to
 ])
 async def test_bad_input_names_the_field_and_the_fix_and_creates_nothing(
         state_dir: Path, tool: str, arguments: dict[str, Any], expected: list[str]) -> None:
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         message = await call_error(client, tool, **arguments)
         for fragment in expected:
             assert fragment.lower() in message.lower(), message
@@ -186,7 +162,7 @@ async def test_a_crash_in_a_tool_is_logged_not_leaked_and_the_server_keeps_servi
     server = MCPServer("crash-test", tools=[as_mcp_tool(tool("explode", explode), context, secrets),
                                             as_mcp_tool(tool("fine", fine), context, secrets)])
     with caplog.at_level(logging.ERROR, logger="trl_jobs_mcp.tools"):
-        async with Client(server, mode="legacy") as client:
+        async with connect(server) as client:
             message = await call_error(client, "explode")
             assert "internal detail" not in message and "alice" not in message
             assert "explode failed inside the server (RuntimeError)" in message
@@ -196,7 +172,7 @@ async def test_a_crash_in_a_tool_is_logged_not_leaked_and_the_server_keeps_servi
 
 
 async def test_json_text_for_objects_is_accepted_as_some_clients_send_it(state_dir: Path) -> None:
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         text, data = await call(client, "list_jobs", labels='{"trainer": "sft"}', stage='["RUNNING"]')
     assert data["jobs"] == [] and data["filtered"] is True
     assert "No jobs match" in text
@@ -207,7 +183,7 @@ async def test_json_text_for_objects_is_accepted_as_some_clients_send_it(state_d
 
 async def test_dry_run_shows_the_command_env_names_price_and_ceiling_and_creates_nothing(
         state_dir: Path, tiny: dict[str, Path]) -> None:
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         text, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
                                max_steps=3, flavor="cpu-upgrade", timeout="2h", env={"WANDB_MODE": "offline"},
                                secrets={"MY_API_KEY": SECRET}, labels={"experiment": "dry"}, dry_run=True)
@@ -227,7 +203,7 @@ async def test_dry_run_shows_the_command_env_names_price_and_ceiling_and_creates
 async def test_a_single_local_jsonl_file_is_accepted_as_the_dataset(state_dir: Path, tiny: dict[str, Path]) -> None:
     data_file = tiny["sft"] / "train.jsonl"
     assert data_file.is_file()
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         text, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(data_file),
                                dry_run=True)
     assert out["dataset"] == str(data_file) and any(str(data_file) in arg for arg in out["command"])
@@ -235,7 +211,7 @@ async def test_a_single_local_jsonl_file_is_accepted_as_the_dataset(state_dir: P
 
 async def test_a_known_secret_is_scrubbed_from_every_string_returned(state_dir: Path, tiny: dict[str, Path]) -> None:
     """The secret shows up where a tool would echo it (a label value); the redaction net catches it."""
-    async with connect(hf_token="hf_serverTokenValue42") as client:
+    async with local_client(state_dir, hf_token="hf_serverTokenValue42") as client:
         text, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
                                secrets={"OTHER": SECRET}, labels={"note": f"{SECRET}+hf_serverTokenValue42"},
                                dry_run=True)
@@ -251,7 +227,7 @@ async def test_gpu_flavor_on_a_machine_without_one_is_refused_before_a_job_exist
 
     if local_gpu_count() > 0:
         pytest.skip("this machine has a GPU")
-    async with connect() as client:
+    async with local_client(state_dir) as client:
         message = await call_error(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
                                    flavor="a100-large")
         _, listing = await call(client, "list_jobs")

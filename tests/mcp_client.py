@@ -1,0 +1,55 @@
+"""The MCP client side of the protocol tests: the SDK's real client on the real server, and calling a tool.
+
+`connect` runs the server in this process and reaches it over memory streams (the initialize handshake included);
+`local_client` and `hf_client` build it from settings given here alone, so the developer's own HF_TOKEN or TRL_JOBS_*
+variables never steer a test. `call` and `call_error` return what the model would read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult
+
+from server.app import build_server
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from fake_hf_jobs import FakeHFJobs
+
+
+def connect(server: Settings | MCPServer) -> Client:
+    """The SDK's client on `server` (or on the server those settings build), run in-process."""
+    return Client(build_server(server) if isinstance(server, Settings) else server, mode="legacy")
+
+
+def local_client(home: Path, **changes: Any) -> Client:
+    """A server on the local backend keeping its state under `home`."""
+    return connect(Settings.from_env({}, backend="local", home=home, **changes))
+
+
+def hf_client(fake: FakeHFJobs, **changes: Any) -> Client:
+    """A server on the Hugging Face backend, talking to the fake Jobs API with its token."""
+    return connect(Settings.from_env({}, backend="hf", hf_token=fake.token, hf_endpoint=fake.url, **changes))
+
+
+def text_of(result: CallToolResult) -> str:
+    """The text blocks of a result, joined: what the model reads."""
+    return "\n".join(block.text for block in result.content if block.type == "text")
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
+    """Call a tool that must succeed; return its text and structured content."""
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, text_of(result)
+    return text_of(result), result.structured_content or {}
+
+
+async def call_error(client: Client, tool: str, **arguments: Any) -> str:
+    """Call a tool that must fail; return the error text the model reads."""
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, f"{tool} should have failed: {text_of(result)}"
+    return text_of(result)
