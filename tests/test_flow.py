@@ -10,31 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
-from typing import Any
 
-import anyio
 import pytest
-from mcp import Client
-from mcp_types import CallToolResult
-
-from server.app import build_server
-from server.settings import Settings
+from mcp_client import call, local_client
+from polling import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.training]
 
 DEADLINE = 240.0
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if block.type == "text")
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    return text_of(result), result.structured_content or {}
 
 
 def process_groups() -> dict[int, list[int]]:
@@ -55,7 +39,7 @@ def process_groups() -> dict[int, list[int]]:
 
 
 async def test_sft_from_launch_to_a_trained_model_with_its_card(state_dir: Path, tiny: dict[str, Path]) -> None:
-    async with Client(build_server(Settings.from_env()), mode="legacy") as client:
+    async with local_client(state_dir) as client:
         text, launched = await call(client, "launch_training", trainer="sft", model=str(tiny["model"]),
                                     dataset=str(tiny["sft"]), max_steps=6, logging_steps=1,
                                     labels={"flow": "complete"})
@@ -71,18 +55,19 @@ async def test_sft_from_launch_to_a_trained_model_with_its_card(state_dir: Path,
         assert inspected["job"]["id"] == job_id and inspected["job"]["labels"]["trainer"] == "sft"
 
         # Page forward: each call returns only what is new, and the pages join into the whole log.
-        since, pages, finished = 0, [], False
-        deadline = time.monotonic() + DEADLINE
-        while not finished:
-            assert time.monotonic() < deadline, "the job did not finish in time"
+        since, pages = 0, []
+
+        async def next_page() -> bool:
+            nonlocal since
             text, chunk = await call(client, "fetch_logs", job_id=job_id, since=since)
             assert chunk["next_since"] >= since
             if not chunk["finished"]:
                 assert f"since={chunk['next_since']}" in text
             pages.append(chunk["lines"])
-            since, finished = chunk["next_since"], chunk["finished"]
-            if not finished:
-                await anyio.sleep(0.5)
+            since = chunk["next_since"]
+            return chunk["finished"]
+
+        await eventually(next_page, timeout=DEADLINE, interval=0.5, what=f"job {job_id}'s log to finish")
         paged = [line for page in pages for line in page]
         assert sum(1 for page in pages if page) >= 1
         losses = [line for line in paged if "'loss'" in line]
@@ -109,21 +94,22 @@ async def test_sft_from_launch_to_a_trained_model_with_its_card(state_dir: Path,
 
 
 async def test_cancel_stops_a_running_job_and_leaves_no_process(state_dir: Path, tiny: dict[str, Path]) -> None:
-    async with Client(build_server(Settings.from_env()), mode="legacy") as client:
+    async with local_client(state_dir) as client:
         _, launched = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
                                  max_steps=1_000_000, logging_steps=1, save_strategy="no")
         job_id = launched["job_id"]
 
         # Wait until it is really training (a loss line in the log), so the cancel stops work in progress.
-        since, deadline = 0, time.monotonic() + DEADLINE
-        while True:
-            assert time.monotonic() < deadline, "the job never started training"
+        since = 0
+
+        async def training() -> bool:
+            nonlocal since
             _, chunk = await call(client, "fetch_logs", job_id=job_id, since=since)
             assert not chunk["finished"], chunk["lines"][-20:]
             since = chunk["next_since"]
-            if any("'loss'" in line for line in chunk["lines"]):
-                break
-            await anyio.sleep(0.3)
+            return any("'loss'" in line for line in chunk["lines"])
+
+        await eventually(training, timeout=DEADLINE, interval=0.3, what=f"job {job_id} to log a training loss")
 
         proc = json.loads((state_dir / "jobs" / job_id / "proc.json").read_text())
         groups = {pid for key, pid in proc.items() if key in ("pid", "child") and isinstance(pid, int)}
