@@ -23,9 +23,10 @@ from children_diag.fake_hub import MODEL_SIZES, FakeHub
 from fake_hf_jobs import FakeHFJobs
 from hf_fixtures import fake_hf  # noqa: F401 - a fixture
 from mcp import Client
+from mcp_client import call, call_error, connect, hf_client, local_client, text_of
 from mcp_types import CallToolResult
+from polling import eventually
 
-from server.app import build_server
 from server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -47,36 +48,22 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("conversation_home")
 
 
-def connect(home: Path, **changes: Any) -> Client:
-    # environ={} so the developer's own HF_TOKEN or TRL_JOBS_* settings never steer a test.
-    settings = Settings.from_env({}, backend="local", home=home, local_slots=4, **changes)
-    return Client(build_server(settings), mode="legacy")
-
-
-def text_of(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if block.type == "text")
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    return text_of(result), result.structured_content or {}
-
-
-async def call_error(client: Client, tool: str, **arguments: Any) -> str:
-    result = await client.call_tool(tool, arguments)
-    assert result.is_error, f"{tool} should have failed: {text_of(result)}"
-    return text_of(result)
+def connect_local(home: Path, **changes: Any) -> Client:
+    # Four slots, so the dozen failing jobs below run side by side.
+    return local_client(home, local_slots=4, **changes)
 
 
 async def finish(client: Client, job_id: str) -> dict[str, Any]:
     """wait_for_job until the job has ended; its last answer."""
-    deadline = time.monotonic() + WAIT_BOUND
-    while True:
-        _, out = await call(client, "wait_for_job", job_id=job_id, timeout=60)
-        if out["finished"]:
-            return out
-        assert time.monotonic() < deadline, f"job {job_id} did not finish: {out}"
+    last: dict[str, Any] = {}
+
+    async def ended() -> dict[str, Any] | None:
+        nonlocal last
+        _, last = await call(client, "wait_for_job", job_id=job_id, timeout=60)
+        return last if last["finished"] else None
+
+    # wait_for_job blocks until the job ends or its own timeout: no pause between rounds.
+    return await eventually(ended, timeout=WAIT_BOUND, interval=0, what=lambda: f"job {job_id} to finish: {last}")
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -98,7 +85,7 @@ class SftRun:
 
 @pytest.fixture(scope="module")
 async def sft(home: Path, tiny: dict[str, Path]) -> AsyncIterator[SftRun]:
-    async with connect(home) as client:
+    async with connect_local(home) as client:
         _, launched = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
                                  max_steps=SFT_STEPS, logging_steps=SFT_LOGGING_STEPS, learning_rate=1e-3,
                                  per_device_train_batch_size=4, env={"HF_HUB_OFFLINE": "1"})
@@ -151,7 +138,7 @@ async def test_job_metrics_gives_a_decreasing_loss_and_a_png(sft: SftRun) -> Non
 
 
 async def test_a_second_wait_returns_only_new_lines(home: Path, sft: SftRun) -> None:
-    async with connect(home) as client:
+    async with connect_local(home) as client:
         _, out = await call(client, "wait_for_job", job_id=sft.job_id, since=sft.wait["next_since"], timeout=5)
         assert out["finished"] and out["lines"] == [] and out["next_since"] == sft.wait["next_since"]
         # And job_metrics can be asked for named series, without the image.
@@ -163,7 +150,7 @@ async def test_a_second_wait_returns_only_new_lines(home: Path, sft: SftRun) -> 
 
 
 async def test_resources_show_the_job_its_log_and_the_hardware(home: Path, sft: SftRun) -> None:
-    async with connect(home) as client:
+    async with connect_local(home) as client:
         job = json.loads((await client.read_resource(f"jobs://{sft.job_id}")).contents[0].text)
         assert job["id"] == sft.job_id and job["stage"] == "COMPLETED"
         log = (await client.read_resource(f"jobs://{sft.job_id}/logs")).contents[0].text
@@ -181,7 +168,7 @@ async def test_job_metrics_reads_trackio_when_the_job_reported_there(home: Path,
     monkeypatch.setenv("TRACKIO_DIR", str(tmp_path))
     command = [sys.executable, str(CHILDREN / "trackio_run.py"), "--report_to", "trackio", "--project", "conv",
                "--run_name", "run-1"]
-    async with connect(home) as client:
+    async with connect_local(home) as client:
         _, out = await call(client, "run_job", command=command, env={"TRACKIO_DIR": str(tmp_path)})
         await finish(client, out["job_id"])
         text, metrics = await call(client, "job_metrics", job_id=out["job_id"])
@@ -214,7 +201,7 @@ async def test_each_recognised_failure_is_diagnosed_by_inspect_job(home: Path, t
                             ("pip_hint", "missing_module")]:
             commands[case] = ({"command": [python, str(CHILDREN / "library_failures.py"), str(tmp_path), case],
                                "env": hub, "secrets": {"HF_TOKEN": SECRET}}, cause)
-        async with connect(home) as client:
+        async with connect_local(home) as client:
             jobs: dict[str, tuple[str, str]] = {}
             _, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
                                 max_steps=2, extra_args={"bf16": True}, env=offline)
@@ -239,7 +226,7 @@ async def test_divergence_is_flagged_by_the_metrics(home: Path, tiny: dict[str, 
     (NaN itself needs a learning rate beyond launch_training's bounds; tests/test_diagnose.py produces it with TRL's
     own command line.)
     """
-    async with connect(home) as client:
+    async with connect_local(home) as client:
         _, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
                             max_steps=6, logging_steps=1, learning_rate=1.0, extra_args={"max_grad_norm": 0},
                             env={"HF_HUB_OFFLINE": "1"})
@@ -252,7 +239,7 @@ async def test_divergence_is_flagged_by_the_metrics(home: Path, tiny: dict[str, 
 
 
 async def test_loss_plateau_ends_the_wait_early(home: Path) -> None:
-    async with connect(home) as client:
+    async with connect_local(home) as client:
         _, out = await call(client, "run_job", command=[sys.executable, str(CHILDREN / "flat_loss.py"), "120"])
         job_id = out["job_id"]
         started = time.monotonic()
@@ -268,7 +255,7 @@ async def test_loss_plateau_ends_the_wait_early(home: Path) -> None:
 
 
 async def test_read_only_mode_lists_no_tool_that_changes_anything(home: Path) -> None:
-    async with connect(home, read_only=True) as client:
+    async with connect_local(home, read_only=True) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert {"list_hardware", "recommend_hardware", "wait_for_job", "job_metrics", "list_jobs", "inspect_job",
                 "fetch_logs"} <= names
@@ -278,14 +265,9 @@ async def test_read_only_mode_lists_no_tool_that_changes_anything(home: Path) ->
         assert (await client.list_resources()).resources
 
 
-def hf_connect(fake: FakeHFJobs, **changes: Any) -> Client:
-    settings = Settings.from_env({}, backend="hf", hf_token=fake.token, hf_endpoint=fake.url, **changes)
-    return Client(build_server(settings), mode="legacy")
-
-
 async def test_spending_ceiling_refuses_an_over_budget_launch(fake_hf: FakeHFJobs) -> None:  # noqa: F811
     request = {"model": "Qwen/Qwen2.5-0.5B", "dataset": "trl-lib/Capybara"}
-    async with hf_connect(fake_hf, max_cost_usd=1.0) as client:
+    async with hf_client(fake_hf, max_cost_usd=1.0) as client:
         message = await call_error(client, "launch_training", **request, flavor="a100-large", timeout="2h")
         # $2.50/h for 2h is $5.00: $4.00 over a $1.00 limit; 24 minutes would fit.
         assert "$5.00" in message and "$4.00 over" in message and "$1.00" in message
@@ -302,7 +284,7 @@ async def test_spending_ceiling_refuses_an_over_budget_launch(fake_hf: FakeHFJob
 
 
 async def test_list_and_recommend_hardware(home: Path, tiny: dict[str, Path]) -> None:
-    async with connect(home) as client:
+    async with connect_local(home) as client:
         text, listed = await call(client, "list_hardware")
         flavors = {f["name"]: f for f in listed["flavors"]}
         assert flavors["cpu-basic"]["runnable"] is True and listed["runnable_count"] == sum(
@@ -333,7 +315,7 @@ async def test_list_and_recommend_hardware(home: Path, tiny: dict[str, Path]) ->
 async def test_recommend_hardware_reads_the_model_size_from_the_hub(tmp_path: Path) -> None:
     with FakeHub() as url:
         settings = Settings.from_env({}, backend="hf", hf_token="hf_fake_token_for_size", hf_endpoint=url)
-        async with Client(build_server(settings), mode="legacy") as client:
+        async with connect(settings) as client:
             model = next(iter(MODEL_SIZES))
             _, out = await call(client, "recommend_hardware", model=model, method="lora")
             assert out["params_source"] == "hub" and out["params"] == MODEL_SIZES[model]
