@@ -60,11 +60,14 @@ def wait_until(check: Callable[[], T], *, timeout: float, what: What, interval: 
 
 
 async def holds(check: Callable[[], bool], *, duration: float, what: str, interval: float = 0.02) -> None:
-    """Fail as soon as `check` is false; pass if it stayed true for `duration` seconds (a measurement window)."""
-    deadline = time.monotonic() + duration
+    """Fail as soon as `check` is false; pass if it stayed true for `duration` seconds (a measurement window).
+
+    `what` completes "expected ... for 0.2s": "the heartbeat to stand still".
+    """
+    start = time.monotonic()
     while True:
-        over = time.monotonic() > deadline  # taken first, so the last check comes after the whole window
-        assert check(), f"{what} stopped holding within {duration:g}s"
+        over = time.monotonic() - start > duration  # taken first, so the last check comes after the whole window
+        assert check(), f"expected {what} for {duration:g}s; it stopped after {time.monotonic() - start:.2f}s"
         if over:
             return
         await anyio.sleep(interval)

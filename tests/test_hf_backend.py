@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import time
 
 import anyio
 import pytest
@@ -11,6 +10,7 @@ from fake_hf_jobs import FakeHFJobs
 from hf_fixtures import TEST_LOGS_DEADLINE, fake_hf, hf_backend, make_hf_backend  # noqa: F401 - fixtures
 from huggingface_hub import constants
 from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
+from polling import eventually
 
 from jobs.backends.base import Backend
 from jobs.backends.hf import LAUNCH_LABEL, HFBackend, hf_command_line, hf_uv_command_line
@@ -38,14 +38,6 @@ def sft_spec(**changes: object) -> JobSpec:
     )
     values.update(changes)
     return JobSpec(**values)
-
-
-def wait_until(condition, *, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 # --- launching ---
@@ -307,7 +299,7 @@ async def test_logs_of_a_running_job_return_within_the_bound_and_say_not_finishe
 
     # The reader left behind leaves at its next event instead of following the stream to the job's end.
     fake_hf.append_log(info.id, "step 2", "step 3")
-    wait_until(lambda: fake_hf.open_streams == 0, what="the first log stream to close")
+    await eventually(lambda: fake_hf.open_streams == 0, timeout=10, what="the first log stream to close")
 
     second = await hf_backend.logs(info.id, since=first.next_since)
     assert second.lines == ["step 2", "step 3"] and second.next_since == 4 and not second.finished
@@ -322,9 +314,9 @@ async def test_logs_reader_on_a_quiet_stream_ends_with_the_client_read_timeout(
     fake_hf.set_stage(info.id, "RUNNING")
     chunk = await hf_backend.logs(info.id)
     assert chunk.lines == [] and chunk.next_since == 0 and not chunk.finished
-    wait_until(lambda: fake_hf.open_streams == 1, what="the log stream to be open")
+    await eventually(lambda: fake_hf.open_streams == 1, timeout=10, what="the log stream to be open")
     # No event will come; the client's 5 s read timeout (the Hub keeps alive every 30 s) closes it.
-    wait_until(lambda: fake_hf.open_streams == 0, timeout=15, what="the quiet log stream to close")
+    await eventually(lambda: fake_hf.open_streams == 0, timeout=15, what="the quiet log stream to close")
 
 
 async def test_logs_retry_a_5xx_then_read(fake_hf: FakeHFJobs, hf_backend: HFBackend) -> None:
@@ -522,7 +514,7 @@ async def test_a_launch_that_gets_no_answer_is_looked_up_not_repeated(fake_hf: F
     assert "may still appear" in str(caught.value) and LAUNCH_LABEL in str(caught.value)
     assert fake_hf.launches() == 1
     # The slow launch lands after all; its label finds it, and nothing ran twice.
-    wait_until(lambda: len(fake_hf.jobs) == 1, what="the stalled launch to land")
+    await eventually(lambda: len(fake_hf.jobs) == 1, timeout=10, what="the stalled launch to land")
     label = str(caught.value).split(f"'{LAUNCH_LABEL}': '")[1].split("'")[0]
     page = await backend.list(labels={LAUNCH_LABEL: label})
     assert [job.id for job in page.jobs] == list(fake_hf.jobs)

@@ -15,8 +15,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import anyio
 import pytest
+from polling import eventually, holds
 
 from jobs.backends.local import JobPaths, LocalBackend
 from jobs.backends.local.paths import process_alive
@@ -34,35 +34,30 @@ def child(name: str, *args: str | Path) -> list[str]:
     return [PY, str(CHILDREN / name), *map(str, args)]
 
 
-async def until(check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
-        await anyio.sleep(0.02)
+WAIT = 15.0  # seconds any one step of a job may take here
 
 
-async def finished(backend: LocalBackend, job_id: str, timeout: float = 15.0) -> JobInfo:
-    async def done() -> bool:
-        return (await backend.inspect(job_id)).finished
-    await until(done, timeout=timeout, what=f"job {job_id} to finish")
-    return await backend.inspect(job_id)
+async def finished(backend: LocalBackend, job_id: str) -> JobInfo:
+    async def done() -> JobInfo | None:
+        info = await backend.inspect(job_id)
+        return info if info.finished else None
+    return await eventually(done, timeout=WAIT, what=f"job {job_id} to finish")
+
+
+async def beating(folder: Path, what: str = "the first heartbeat") -> None:
+    """heartbeat.py's grandchild in `folder` has beaten once: the job's command is running."""
+    await eventually(lambda: (folder / "heartbeat").exists(), timeout=WAIT, what=what)
 
 
 def pid_gone(path: Path) -> bool:
     return not process_alive(int(path.read_text()), None)
 
 
-def heartbeat_stopped(folder: Path) -> bool:
+async def heartbeat_stands_still(folder: Path) -> None:
     """The heartbeat file does not change over 0.2 s (the grandchild beats every 20 ms)."""
     before = (folder / "heartbeat").read_text()
-    time.sleep(0.2)  # a measurement window, not a synchronisation
-    return (folder / "heartbeat").read_text() == before
+    await holds(lambda: (folder / "heartbeat").read_text() == before, duration=0.2,
+                what=f"the heartbeat in {folder} to stand still")
 
 
 @pytest.fixture
@@ -130,14 +125,14 @@ async def test_failed_job_is_an_error_with_its_code_and_last_line(make_backend) 
 async def test_cancel_stops_the_grandchild_and_a_second_cancel_changes_nothing(make_backend, tmp_path: Path) -> None:
     backend = await make_backend()
     info = await backend.submit(JobSpec(command=child("heartbeat.py", tmp_path)))
-    await until(lambda: (tmp_path / "heartbeat").exists(), what="the first heartbeat")
+    await beating(tmp_path)
     assert (await backend.inspect(info.id)).stage == JobStage.RUNNING
 
     canceled = await backend.cancel(info.id)
     assert canceled.stage == JobStage.CANCELED and canceled.message == "canceled by request"
     assert canceled.exit_code == -signal.SIGTERM  # the supervisor is gone when cancel returns
     assert pid_gone(tmp_path / "child.pid") and pid_gone(tmp_path / "grandchild.pid")
-    assert heartbeat_stopped(tmp_path)
+    await heartbeat_stands_still(tmp_path)
     assert (await backend.logs(info.id)).finished
 
     again = await backend.cancel(info.id)
@@ -148,12 +143,13 @@ async def test_cancel_stops_the_grandchild_and_a_second_cancel_changes_nothing(m
 async def test_a_job_that_ignores_sigterm_is_killed_after_the_grace(make_backend, tmp_path: Path) -> None:
     backend = await make_backend(grace=0.5)
     info = await backend.submit(JobSpec(command=child("heartbeat.py", tmp_path, "--ignore-term")))
-    await until(lambda: (tmp_path / "heartbeat").exists(), what="the first heartbeat")
+    await beating(tmp_path)
     started = time.monotonic()
     canceled = await backend.cancel(info.id)
     assert 0.5 <= time.monotonic() - started < 5
     assert canceled.stage == JobStage.CANCELED and canceled.exit_code == -signal.SIGKILL
-    assert pid_gone(tmp_path / "grandchild.pid") and heartbeat_stopped(tmp_path)
+    assert pid_gone(tmp_path / "grandchild.pid")
+    await heartbeat_stands_still(tmp_path)
 
 
 async def test_timeout_fires_and_the_process_group_is_gone(make_backend, tmp_path: Path) -> None:
@@ -165,7 +161,7 @@ async def test_timeout_fires_and_the_process_group_is_gone(make_backend, tmp_pat
     assert done.message.startswith("hit its timeout of 1s and was stopped")
     assert done.exit_code == -signal.SIGTERM
     assert pid_gone(tmp_path / "child.pid") and pid_gone(tmp_path / "grandchild.pid")
-    assert heartbeat_stopped(tmp_path)
+    await heartbeat_stands_still(tmp_path)
 
 
 async def test_more_jobs_than_slots_wait_and_run_in_order(make_backend, tmp_path: Path) -> None:
@@ -183,10 +179,11 @@ async def test_more_jobs_than_slots_wait_and_run_in_order(make_backend, tmp_path
     for folder in hold:
         folder.mkdir()
     held = [await backend2.submit(JobSpec(command=child("heartbeat.py", folder))) for folder in hold]
-    await until(lambda: all((h / "heartbeat").exists() for h in hold[:2]), what="two jobs running")
+    await eventually(lambda: all((h / "heartbeat").exists() for h in hold[:2]), timeout=WAIT,
+                     what="two jobs running")
     assert (await backend2.inspect(held[2].id)).stage == JobStage.SCHEDULING
     await backend2.cancel(held[0].id)
-    await until(lambda: (hold[2] / "heartbeat").exists(), what="the third job to start")
+    await beating(hold[2], "the third job to start")
 
 
 async def test_two_servers_on_one_state_dir_share_the_slots_and_run_each_job_once(make_backend,
@@ -263,24 +260,21 @@ async def test_hf_token_placeholder_is_the_callers_token_and_is_scrubbed(make_ba
 
 async def test_the_host_killed_mid_job_then_a_new_backend_adopts_and_cancels(make_backend, state_dir: Path,
                                                                             tmp_path: Path) -> None:
-    host, job_id = _start_host(state_dir, "30m", child("heartbeat.py", tmp_path))
-    await until(lambda: (tmp_path / "heartbeat").exists(), what="the first heartbeat")
-    host.kill()
-    host.wait()
+    job_id = await _host_killed_mid_job(state_dir, "30m", tmp_path)
     backend = await make_backend()
     info = await backend.inspect(job_id)
     assert info.stage == JobStage.RUNNING  # adopted: its supervisor outlived the host
     canceled = await backend.cancel(job_id)
     assert canceled.stage == JobStage.CANCELED and canceled.exit_code == -signal.SIGTERM
-    assert pid_gone(tmp_path / "grandchild.pid") and heartbeat_stopped(tmp_path)
+    assert pid_gone(tmp_path / "grandchild.pid")
+    await heartbeat_stands_still(tmp_path)
 
 
 async def test_the_host_killed_then_the_timeout_still_fires(make_backend, state_dir: Path, tmp_path: Path) -> None:
-    host, job_id = _start_host(state_dir, "1s", child("heartbeat.py", tmp_path))
-    host.kill()
-    host.wait()
+    job_id = await _host_killed_mid_job(state_dir, "1s", tmp_path, after_first_beat=False)
     # Nobody watches the job now; its supervisor alone ends it.
-    await until(lambda: backend_paths(state_dir, job_id).exit.exists(), what="the supervisor to record the exit")
+    await eventually(lambda: backend_paths(state_dir, job_id).exit.exists(), timeout=WAIT,
+                     what="the supervisor to record the exit")
     assert pid_gone(tmp_path / "grandchild.pid")
     backend = await make_backend()
     info = await finished(backend, job_id)
@@ -289,28 +283,25 @@ async def test_the_host_killed_then_the_timeout_still_fires(make_backend, state_
 
 async def test_a_job_that_vanished_while_the_host_was_down_is_an_error(make_backend, state_dir: Path,
                                                                        tmp_path: Path) -> None:
-    host, job_id = _start_host(state_dir, "30m", child("heartbeat.py", tmp_path))
-    await until(lambda: (tmp_path / "heartbeat").exists(), what="the first heartbeat")
-    host.kill()
-    host.wait()
+    job_id = await _host_killed_mid_job(state_dir, "30m", tmp_path)
     store = Store(state_dir / "jobs.db")
     row = store.get(job_id)
     store.close()
     os.kill(row.pid, signal.SIGKILL)  # the supervisor dies without a word: as if the machine had rebooted
-    await until(lambda: not process_alive(row.pid, row.pid_start), what="the supervisor to die")
+    await eventually(lambda: not process_alive(row.pid, row.pid_start), timeout=WAIT, what="the supervisor to die")
     backend = await make_backend()
     info = await backend.inspect(job_id)
     assert info.stage == JobStage.ERROR
     assert info.message.startswith("the job's process vanished while the server was down")
     # Its command, orphaned, is stopped rather than left running unseen.
-    await until(lambda: pid_gone(tmp_path / "child.pid"), what="the orphaned command to be stopped")
+    await eventually(lambda: pid_gone(tmp_path / "child.pid"), timeout=WAIT, what="the orphaned command to be stopped")
     assert (await backend.logs(job_id)).finished
 
 
 async def test_a_restart_runs_the_queue_left_behind(make_backend, state_dir: Path, tmp_path: Path) -> None:
     first = await make_backend(slots=1)
     blocker = await first.submit(JobSpec(command=child("heartbeat.py", tmp_path)))
-    await until(lambda: (tmp_path / "heartbeat").exists(), what="the blocker to run")
+    await beating(tmp_path, "the blocker to run")
     queued = await first.submit(JobSpec(command=child("echo_env.py", "0")))
     claimed = await first.submit(JobSpec(command=child("echo_env.py", "0")))
     await first.aclose()
@@ -331,13 +322,19 @@ def backend_paths(home: Path, job_id: str) -> JobPaths:
     return JobPaths(home, job_id)
 
 
-def _start_host(home: Path, timeout: str, command: list[str]) -> tuple[subprocess.Popen, str]:
-    host = subprocess.Popen([PY, str(CHILDREN / "host.py"), str(home), timeout, *command], stdout=subprocess.PIPE,
-                            text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+async def _host_killed_mid_job(home: Path, timeout: str, folder: Path, *, after_first_beat: bool = True) -> str:
+    """Have a server stand-in (children/host.py) start heartbeat.py in `folder`, then SIGKILL it: a server that
+    crashed mid-job. Returns the job's id."""
+    host = subprocess.Popen([PY, str(CHILDREN / "host.py"), str(home), timeout, *child("heartbeat.py", folder)],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     job_id = host.stdout.readline().strip()
     host.stdout.close()
     assert job_id, "the host printed no job id"
-    return host, job_id
+    if after_first_beat:
+        await beating(folder)
+    host.kill()
+    host.wait()
+    return job_id
 
 
 HOSTILE = ["a'; echo pwned > pwned; '", "$(touch pwned)", "`touch pwned`", "../../../etc/passwd", "x\ny", 'q"uote',
@@ -372,7 +369,7 @@ async def test_hostile_names_are_data(make_backend, tmp_path: Path) -> None:
 async def test_list_filters_by_stage_and_labels_and_pages_newest_first(make_backend, tmp_path: Path) -> None:
     backend = await make_backend(slots=1)
     blocker = await backend.submit(JobSpec(command=child("heartbeat.py", tmp_path), labels={"kind": "blocker"}))
-    await until(lambda: (tmp_path / "heartbeat").exists(), what="the blocker to run")
+    await beating(tmp_path, "the blocker to run")
     queued = [await backend.submit(JobSpec(command=child("echo_env.py", "0"),
                                            labels={"kind": "q", "parity": str(i % 2)})) for i in range(23)]
     ids = [j.id for j in queued]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
-import anyio
 import pytest
+from polling import eventually
 
 from jobs.backends.local import LocalBackend
 from jobs.backends.local.logs import read_log
@@ -107,20 +106,22 @@ async def test_logs_of_a_running_job_then_finished(state_dir: Path, tmp_path: Pa
     release = tmp_path / "release"
     async with LocalBackend(home=state_dir, grace=1.0) as backend:
         info = await backend.submit(JobSpec(command=[sys.executable, str(CHILDREN / "progress.py"), str(release)]))
-        deadline = time.monotonic() + 15
-        while "after" not in (await backend.logs(info.id, tail=10)).lines:
-            assert time.monotonic() < deadline, "the job's output never appeared"
-            await anyio.sleep(0.02)
+
+        async def printed_after() -> bool:
+            return "after" in (await backend.logs(info.id, tail=10)).lines
+
+        await eventually(printed_after, timeout=15, what="the job to print 'after'")
         live = await backend.logs(info.id, tail=10)
         assert live.lines == ["header", "100%|##########| 100/100", "{'loss': '1.5'}", "after",
                               " 50%|#####     | 50/100"]
         assert not live.finished
         assert (await backend.logs(info.id, since=live.next_since)).lines == []  # the bar is not complete yet
         release.touch()
-        deadline = time.monotonic() + 15
-        while not (await backend.inspect(info.id)).finished:
-            assert time.monotonic() < deadline
-            await anyio.sleep(0.02)
+
+        async def finished() -> bool:
+            return (await backend.inspect(info.id)).finished
+
+        await eventually(finished, timeout=15, what=f"job {info.id} to finish once released")
         rest = await backend.logs(info.id, since=live.next_since)
         assert rest.lines == [" 50%|#####     | 50/100"] and rest.finished
         assert (await backend.logs(info.id, tail=1)).finished
