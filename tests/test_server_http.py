@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from polling import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -41,16 +41,17 @@ def http_server(state_dir: Path, *flags: str) -> Iterator[str]:
     proc = subprocess.Popen([script, "serve", "--transport", "http", "--port", str(port), *flags],
                             env={**os.environ, "TRL_JOBS_HOME": str(state_dir)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def listening() -> bool:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
-            assert time.monotonic() < deadline, "the HTTP server did not start listening"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until(listening, timeout=60, interval=0.1, what=f"the HTTP server to listen on port {port}")
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()
