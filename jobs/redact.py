@@ -1,24 +1,45 @@
 """Secret scrubbing, used by every path that returns or writes text.
 
 Values shorter than MIN_SECRET_LENGTH are not scrubbed: replacing every "1" or "a" in a log would destroy it and
-hide nothing worth hiding. Longer values are replaced wherever they occur, inside other words too.
+hide nothing worth hiding. JobSpec therefore refuses such secrets at submission (the user learns it then, rather
+than finding the value in a log). Longer values are replaced wherever they occur, inside other words too.
+
+Besides the values it is given, a Redactor always replaces anything shaped like a Hugging Face access token
+(`hf_` and 30 or more letters and digits): a token is a secret wherever it appears, including in the log of a job
+launched by an earlier server, whose secret values this process never held.
+
+`ambient_secrets()` names the values a job can reach without being given them: the Hugging Face token of this
+machine's user (the environment, or the one `hf auth login` saved) and the server's own bearer token. Every output
+path scrubs them too.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from jobs.models import REDACTED
 
 MIN_SECRET_LENGTH = 4
 
+# Hugging Face user access tokens: "hf_" then 34 letters and digits (30+ here, for older and future lengths).
+HF_TOKEN_PATTERN = re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")
+_HF_TOKEN_BYTES = re.compile(HF_TOKEN_PATTERN.pattern.encode())
+
+# Environment variables that hold a credential of the user or of this server, never meant for a job's output.
+AMBIENT_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "TRL_JOBS_AUTH_TOKEN")
+
 
 class Redactor:
-    """Replaces secret values with `<redacted>` in text, bytes and argv lists.
+    """Replaces secret values, and anything shaped like a Hugging Face token, with `<redacted>`.
+
+    `bool(redactor)` says whether it holds values of its own (the token shape is always scrubbed).
 
     Example:
-        >>> Redactor(["hf_abc123"]).text("token=hf_abc123")
-        'token=<redacted>'
+        >>> Redactor(["s3cr3t-value"]).text("key=s3cr3t-value")
+        'key=<redacted>'
     """
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
@@ -35,16 +56,52 @@ class Redactor:
         for value in self._values:
             if value in text:
                 text = text.replace(value, REDACTED)
+        if "hf_" in text:
+            text = HF_TOKEN_PATTERN.sub(REDACTED, text)
         return text
 
     def bytes(self, data: bytes) -> bytes:
         for value in self._bytes:
             if value in data:
                 data = data.replace(value, REDACTED.encode())
+        if b"hf_" in data:
+            data = _HF_TOKEN_BYTES.sub(REDACTED.encode(), data)
         return data
 
     def argv(self, argv: Iterable[str]) -> list[str]:
         return [self.text(arg) for arg in argv]
 
     def mapping(self, values: dict[str, str]) -> dict[str, str]:
-        return {key: self.text(value) for key, value in values.items()}
+        """Keys and values scrubbed: a key is as likely as a value to carry a pasted secret."""
+        return {self.text(key): self.text(value) for key, value in values.items()}
+
+
+def ambient_secrets(environ: dict[str, str] | None = None) -> list[str]:
+    """The credentials a job on this machine can reach without being given them, as values to scrub.
+
+    The Hugging Face token from HF_TOKEN / HUGGING_FACE_HUB_TOKEN, the one `hf auth login` saved (and every token in
+    its stored_tokens file), and TRL_JOBS_AUTH_TOKEN. Read with the standard library only (no huggingface_hub
+    import: the server starts without it), following huggingface_hub's own paths (HF_TOKEN_PATH, HF_HOME,
+    XDG_CACHE_HOME). Missing or unreadable files are skipped.
+    """
+    env = os.environ if environ is None else environ
+    found = [env.get(name, "") for name in AMBIENT_VARIABLES]
+    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                                           ".cache"), "huggingface")
+    token_path = Path(os.path.expandvars(os.path.expanduser(env.get("HF_TOKEN_PATH") or os.path.join(home, "token"))))
+    try:
+        found.append(token_path.read_text(errors="replace"))
+    except OSError:
+        pass
+    stored_path = token_path.with_name("stored_tokens")
+    if stored_path.is_file():
+        import configparser  # rarely there; keep it off the server's start-up otherwise
+
+        stored = configparser.ConfigParser(interpolation=None)
+        try:
+            stored.read(stored_path, encoding="utf-8")
+        except (configparser.Error, UnicodeError):
+            pass
+        found += [stored.get(section, "hf_token", fallback="") for section in stored.sections()]
+    values = {v.strip() for v in found}
+    return sorted(v for v in values if len(v) >= MIN_SECRET_LENGTH)

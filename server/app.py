@@ -23,6 +23,7 @@ from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 
 from jobs.models import BackendUnavailable
+from jobs.redact import ambient_secrets
 from prompts import register_prompts
 from server.resources import register_resources
 from server.settings import Settings
@@ -70,7 +71,8 @@ class AppState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.secrets = SecretBook(settings.secret_values())
+        # ambient_secrets: the HF token a job can reach without being given it (`hf auth login` included).
+        self.secrets = SecretBook([*settings.secret_values(), *ambient_secrets()])
         self._backend: Backend | None = None
         self._lock: anyio.Lock | None = None
 

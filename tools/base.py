@@ -180,7 +180,16 @@ def translate(tool: ToolDef[Any, Any], exc: Exception, secrets: SecretBook) -> T
         if isinstance(exc, BackendUnavailable) and not message:
             message = "The backend is unavailable right now; try again in a moment."
     else:
-        logger.error("Tool %s raised an unexpected exception", tool.name, exc_info=exc)
+        # exc_text is what handlers print for the traceback: scrubbed, since an exception's message may repeat a
+        # secret and clients keep our stderr. exc_info stays for in-process handlers.
+        import traceback
+
+        if logger.isEnabledFor(logging.ERROR):
+            record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0,
+                                       "Tool %s raised an unexpected exception", (tool.name,),
+                                       (type(exc), exc, exc.__traceback__))
+            record.exc_text = secrets.redact("".join(traceback.format_exception(exc)).rstrip("\n"))
+            logger.handle(record)
         message = GENERIC_FAILURE.format(tool=tool.name, kind=type(exc).__name__)
     return ToolError(secrets.redact(message))
 
@@ -237,9 +246,16 @@ def pre_parse_json(model: type[BaseModel], arguments: dict[str, Any]) -> dict[st
 async def invoke(tool: ToolDef[Any, Any], arguments: dict[str, Any],
                  context: Callable[[], Awaitable[ToolContext]], secrets: SecretBook) -> CallToolResult:
     """Validate, run, redact and shape one call. Every failure leaves as a ToolError from `translate`."""
-    # Secrets handed to this call are known from now on, before anything can echo them.
-    if isinstance(arguments.get("secrets"), dict):
-        secrets.add(arguments["secrets"].values())
+    # Secrets handed to this call are known from now on, before anything can echo them: as an object, or as the
+    # JSON text some clients send for objects (pre_parse_json decodes it only later, after a bad value may be echoed).
+    given = arguments.get("secrets")
+    if isinstance(given, str):
+        try:
+            given = json.loads(given)
+        except (ValueError, RecursionError):
+            given = None
+    if isinstance(given, dict):
+        secrets.add(given.values())
     try:
         args = tool.input.model_validate(pre_parse_json(tool.input, arguments))
         result = await tool.run(args, await context())
