@@ -30,6 +30,8 @@ REDACTED = "<redacted>"
 
 # A value that stands for the caller's Hugging Face token, as `hf jobs` spells it.
 TOKEN_PLACEHOLDERS = ("$HF_TOKEN", "${HF_TOKEN}")
+# Environment variable names that hold credentials: such a variable belongs in secrets, not env.
+CREDENTIAL_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY)$", re.IGNORECASE)
 
 
 # --- errors: raised only when the thing cannot be observed or the input is wrong; a failed job is a result ---
@@ -153,6 +155,34 @@ class JobSpec(BaseModel):
                     f"{name!r} is not an environment variable name; use letters, digits and _ (not first).",
                     field=info.field_name,
                 )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _no_credentials_in_env(cls, value: dict[str, str]) -> dict[str, str]:
+        # env values are shown and stored (spec.json, `hf jobs` lines, the Hub's job page); a credential there would
+        # be too. The message names the variable, never its value.
+        from jobs.redact import HF_TOKEN_PATTERN
+
+        for name, text in value.items():
+            if text.strip() in TOKEN_PLACEHOLDERS:
+                continue  # the caller's token, moved to secrets by with_token
+            if CREDENTIAL_NAME.search(name) or HF_TOKEN_PATTERN.search(text):
+                raise InvalidJobSpec(f"{name} looks like a credential; pass it in secrets instead of env so its value "
+                                     "is never shown or stored.", field="env")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _scrubbable_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        from jobs.redact import MIN_SECRET_LENGTH
+
+        for name, text in value.items():
+            if 0 < len(text) < MIN_SECRET_LENGTH:
+                raise InvalidJobSpec(
+                    f"{name}'s value is shorter than {MIN_SECRET_LENGTH} characters, too short to scrub from logs "
+                    "without mangling them, so it could show up there. Use a longer value, or pass it in env if it "
+                    "is not secret.", field="secrets")
         return value
 
     @field_validator("labels")
