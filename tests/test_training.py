@@ -16,6 +16,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from polling import eventually
 
 from jobs.backends.local import LocalBackend
 from jobs.models import JobInfo, JobStage, JobSpec
@@ -68,6 +69,24 @@ class Run:
         return Path(self.info.output_dir)
 
 
+async def _whole_log(backend: LocalBackend, job_id: str) -> str:
+    """A finished job's whole log, paged through until the backend says it has all been returned."""
+    lines: list[str] = []
+    since: int | None = None
+
+    async def complete() -> bool:
+        nonlocal since
+        while True:  # page on at once while there is more; pause only when a read brings nothing new
+            chunk = await backend.logs(job_id, since=since)
+            lines.extend(chunk.lines)
+            since = chunk.next_since
+            if chunk.finished or not chunk.lines:
+                return chunk.finished
+
+    await eventually(complete, timeout=60, interval=0.2, what=f"the log of job {job_id} to be complete")
+    return "\n".join(lines)
+
+
 async def _run_all(home: Path, requests: dict[str, TrainingRequest]) -> dict[str, Run]:
     async with LocalBackend(home=home, slots=2) as backend:
         flavor = backend.check_flavor("cpu-basic")
@@ -75,27 +94,16 @@ async def _run_all(home: Path, requests: dict[str, TrainingRequest]) -> dict[str
                                            labels={"test": name}) for name, req in requests.items()}
         submitted = {name: (await backend.submit(spec), time.monotonic()) for name, spec in specs.items()}
         done: dict[str, Run] = {}
-        deadline = time.monotonic() + DEADLINE_S
-        while len(done) < len(submitted):
-            assert time.monotonic() < deadline, f"still running after {DEADLINE_S}s: {set(submitted) - set(done)}"
+
+        async def all_done() -> bool:
             for name, (job, started) in submitted.items():
-                if name in done:
-                    continue
-                info = await backend.inspect(job.id)
-                if info.finished:
-                    lines: list[str] = []
-                    since = None
-                    while True:  # page through the whole log, until the backend says it has all been returned
-                        assert time.monotonic() < deadline, f"log of {name} never finished"
-                        chunk = await backend.logs(job.id, since=since)
-                        lines += chunk.lines
-                        since = chunk.next_since
-                        if chunk.finished:
-                            break
-                        if not chunk.lines:
-                            await anyio.sleep(0.2)
-                    done[name] = Run(requests[name], specs[name], info, "\n".join(lines), time.monotonic() - started)
-            await anyio.sleep(0.5)  # polling the backend's state with a deadline, not synchronising on time
+                if name not in done and (info := await backend.inspect(job.id)).finished:
+                    log = await _whole_log(backend, job.id)
+                    done[name] = Run(requests[name], specs[name], info, log, time.monotonic() - started)
+            return len(done) == len(submitted)
+
+        await eventually(all_done, timeout=DEADLINE_S, interval=0.5,
+                         what=lambda: f"every run to finish; still running: {sorted(set(submitted) - set(done))}")
         return done
 
 
