@@ -82,14 +82,17 @@ class ToolContext:
     """The server's Hugging Face token, for Hub look-ups other than jobs (a model's size in recommend_hardware)."""
     hf_endpoint: str | None = None
 
-    def redact(self, text: str) -> str:
-        return self.secrets.redact(text)
+
+class ToolInput(BaseModel):
+    """The base of every tool's Input: an unknown argument is refused by name (a misspelling is never ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
 class ToolDef(Generic[InputT, OutputT]):
-    """One MCP tool: its schema (the Input model), its structured result (the Output model), honest annotations,
-    the function that does the work, and the text a model reads."""
+    """One MCP tool: its schema (the Input model), its structured result (the Output model), honest annotations
+    (their title, when not given, is the tool's), the function that does the work, and the text a model reads."""
 
     name: str
     title: str
@@ -131,11 +134,11 @@ def explain_validation(tool: ToolDef[Any, Any], exc: ValidationError) -> str:
     """
     fields = tool.input.model_fields
     problems: dict[str, list[str]] = {}
+    expected: dict[str, str] = {}
     for err in exc.errors(include_url=False, include_input=False, include_context=True):
         loc = _field_path(err["loc"])
         top = str(err["loc"][0]) if err["loc"] else ""
-        described = fields[top].description if top in fields else None
-        about = f". Expected: {described}" if described and loc == top else ""
+        described = fields[top].description if top in fields and loc == top else None
         if err["type"] == "extra_forbidden":
             import difflib
 
@@ -143,19 +146,17 @@ def explain_validation(tool: ToolDef[Any, Any], exc: ValidationError) -> str:
             problem = (f"not an argument of {tool.name}; "
                        + (f"did you mean {' or '.join(near)}?" if near else f"it takes: {', '.join(fields)}."))
         elif err["type"] == "missing":
-            problem = f"required{about}"
+            problem = "required" + (f". Expected: {described}" if described else "")
         else:
             problem = err["msg"].removeprefix("Value error, ")
-        problems.setdefault(loc, [])
-        if problem not in problems[loc]:
-            problems[loc].append(problem)
-        if about and err["type"] not in ("missing", "extra_forbidden") and about not in problems[loc]:
-            problems[loc].append(about)
+            if described:
+                expected[loc] = described
+        said = problems.setdefault(loc, [])
+        if problem not in said:
+            said.append(problem)
     lines = [f"Invalid arguments for {tool.name}:"]
-    for loc, messages in problems.items():
-        about = [m for m in messages if m.startswith(". Expected: ")]
-        said = "; or ".join(m for m in messages if not m.startswith(". Expected: "))
-        lines.append(f"- {loc}: {said}" + (about[0] if about else ""))
+    lines += [f"- {loc}: {'; or '.join(said)}" + (f". Expected: {expected[loc]}" if loc in expected else "")
+              for loc, said in problems.items()]
     return "\n".join(lines)
 
 
@@ -210,17 +211,8 @@ class _RawArguments(ArgModelBase):
         return {"arguments": dict(self.__pydantic_extra__ or {})}
 
 
-def input_schema(tool: ToolDef[Any, Any]) -> dict[str, Any]:
-    """The JSON schema an assistant sees: the Input model's fields at the top level."""
-    schema = tool.input.model_json_schema()
-    schema["title"] = f"{tool.name}Arguments"
-    return schema
-
-
-def output_schema(tool: ToolDef[Any, Any]) -> dict[str, Any]:
-    schema = tool.output.model_json_schema()
-    schema["title"] = f"{tool.name}Output"
-    return schema
+def _schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    return {**model.model_json_schema(), "title": title}
 
 
 def pre_parse_json(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
@@ -246,18 +238,13 @@ def pre_parse_json(model: type[BaseModel], arguments: dict[str, Any]) -> dict[st
 async def invoke(tool: ToolDef[Any, Any], arguments: dict[str, Any],
                  context: Callable[[], Awaitable[ToolContext]], secrets: SecretBook) -> CallToolResult:
     """Validate, run, redact and shape one call. Every failure leaves as a ToolError from `translate`."""
-    # Secrets handed to this call are known from now on, before anything can echo them: as an object, or as the
-    # JSON text some clients send for objects (pre_parse_json decodes it only later, after a bad value may be echoed).
-    given = arguments.get("secrets")
-    if isinstance(given, str):
-        try:
-            given = json.loads(given)
-        except (ValueError, RecursionError):
-            given = None
-    if isinstance(given, dict):
-        secrets.add(given.values())
+    arguments = pre_parse_json(tool.input, arguments)
+    # Secrets handed to this call (as an object, or as the JSON text some clients send) are known from now on,
+    # before anything, a validation error included, can echo them.
+    if isinstance(arguments.get("secrets"), dict):
+        secrets.add(arguments["secrets"].values())
     try:
-        args = tool.input.model_validate(pre_parse_json(tool.input, arguments))
+        args = tool.input.model_validate(arguments)
         result = await tool.run(args, await context())
         text = tool.render(result)
     except Exception as exc:
@@ -284,11 +271,13 @@ def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awa
         name=tool.name,
         title=tool.title,
         description=tool.description,
-        parameters=input_schema(tool),
-        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=tool.output, output_schema=output_schema(tool)),
+        # The Input model's fields at the top level of the schema an assistant sees.
+        parameters=_schema(tool.input, f"{tool.name}Arguments"),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=tool.output,
+                                 output_schema=_schema(tool.output, f"{tool.name}Output")),
         is_async=True,
         context_kwarg="ctx",
-        annotations=tool.annotations,
+        annotations=tool.annotations.model_copy(update={"title": tool.annotations.title or tool.title}),
     )
 
 
@@ -328,7 +317,6 @@ def human_duration(seconds: float | None) -> str:
     parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
     shown = [f"{n}{unit}" for n, unit in parts if n][:2]
     return "".join(shown) or "0s"
-
 
 
 def next_call(tool: str, **arguments: Any) -> str:
