@@ -1,9 +1,10 @@
 """The MCP tools, one module each. These are the conventions every tool follows; tools/base.py implements them.
 
 1. One module per tool, named after the tool (`tools/fetch_logs.py` is `fetch_logs`). It defines:
-   - `Input`: a pydantic model with `extra="forbid"`, a description on every field and bounds where a number or
-     a list could be too big. Its fields are the tool's arguments at the top level of the schema an assistant
-     sees (`input_schema`), exactly as the model declares them: the schema is never written twice.
+   - `Input`: a pydantic model based on `ToolInput` (which refuses unknown arguments), a description on every
+     field and bounds where a number or a list could be too big. Its fields are the tool's arguments at the top
+     level of the schema an assistant sees (`inputSchema`), exactly as the model declares them: the schema is
+     never written twice.
    - `Output`: a pydantic model, the structured result (`structuredContent`, with `outputSchema` from it).
    - `async def <tool_name>(args: Input, ctx: ToolContext) -> Output`: the work. It calls the backend in
      `ctx.backend`; it holds no backend logic itself and never reads the environment.
@@ -11,7 +12,9 @@
      to make, spelled as `next_call()` spells it: "Job 3f2a is RUNNING. Call fetch_logs with job_id=3f2a
      since=48213 for new lines."
    - `TOOL = ToolDef(name=..., title=..., description=..., input=Input, output=Output, annotations=...,
-     run=<tool_name>, render=render)`.
+     run=<tool_name>, render=render)`; the annotations' title is the tool's unless given.
+   What several tools share lives beside them: tools/base.py (the plumbing, field types, rendering helpers) and
+   tools/launching.py (price, spending ceiling, submit and text for launch_training and run_job).
 2. Honest annotations (`ToolAnnotations`, snake_case fields): tools that change nothing say `read_only_hint=True`
    (list_jobs, inspect_job, fetch_logs); `cancel_job` is `destructive_hint=True, idempotent_hint=True`;
    `launch_training` is neither read-only nor idempotent, and `open_world_hint=True` (it reaches the Hub).

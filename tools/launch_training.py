@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import functools
-import shlex
 from typing import Annotated
 
 import anyio.to_thread
-
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from jobs.models import InvalidJobSpec, JobStage, format_duration, parse_timeout
+from jobs.models import JobStage, parse_timeout
 from jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
-from tools.base import ToolContext, ToolDef, next_call, usd
-from tools.budget import budget_problem
+from tools.base import ToolContext, ToolDef
+from tools.launching import planned, render_launch, submit
 
 _NAME_MAP = Field(max_length=64)
 
 
 class Input(TrainingRequest):
     """The training request (TRL's own argument names) plus where and how to run it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     flavor: Annotated[str, Field(
         min_length=1, max_length=64,
@@ -78,62 +74,18 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     spec = await anyio.to_thread.run_sync(functools.partial(
         build_training_spec, request, backend=ctx.backend_name, flavor=flavor, env=args.env, secrets=args.secrets,
         labels=args.labels, timeout=timeout))
-    notes: list[str] = []
-    if ctx.backend_name == "local":
-        notes.append("Runs on this machine at no charge; the price is what Hugging Face Jobs bills for this "
-                     "flavor.")
-    elif not request.push_to_hub:
-        notes.append("The trained model lives only in the job's container and disappears with it: set "
-                     "push_to_hub=true and hub_model_id to keep it.")
-    over_budget = budget_problem(ctx, flavor, spec.timeout)
-    if over_budget and not args.dry_run:
-        raise InvalidJobSpec(over_budget, field="timeout")
-    if over_budget:
-        notes.append(f"A launch would be refused: {over_budget}")
-    hf_command = hf_jobs_command(spec) if spec.script else None
-    out = Output(
-        dry_run=args.dry_run, backend=ctx.backend_name, trainer=request.trainer, model=request.model,
-        dataset=request.dataset, flavor=flavor.name, price_per_hour=flavor.price_per_hour,
-        timeout=format_duration(spec.timeout), timeout_seconds=spec.timeout,
-        cost_ceiling_usd=round(flavor.cost(spec.timeout), 4), command=spec.redacted_command(),
-        env_names=sorted(spec.env), secret_names=sorted(spec.secrets), hf_command=hf_command,
-        labels=spec.labels, output_dir=spec.output_dir, notes=notes)
-    if args.dry_run:
-        return out
-    info = await ctx.backend.submit(spec)
-    return out.model_copy(update={"job_id": info.id, "stage": info.stage, "command": info.command or out.command,
-                                  "output_dir": info.output_dir or out.output_dir, "url": info.url,
-                                  "labels": info.labels or out.labels})
+    hub_note = None if request.push_to_hub else (
+        "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
+        "hub_model_id to keep it.")
+    out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note), trainer=request.trainer,
+                 model=request.model, dataset=request.dataset, output_dir=spec.output_dir,
+                 hf_command=hf_jobs_command(spec) if spec.script else None)
+    return await submit(ctx, spec, out)
 
 
 def render(out: Output) -> str:
-    price = (f"{out.flavor} ({usd(out.price_per_hour)}/h; at most {usd(out.cost_ceiling_usd)} for the "
-             f"{out.timeout} timeout)")
-    what = f"{out.trainer} on {out.model} with {out.dataset}"
-    lines: list[str] = []
-    if out.dry_run:
-        lines.append(f"Dry run, nothing was created: {what}, {out.backend} backend, flavor {price}.")
-    else:
-        lines.append(f"Launched job {out.job_id}: {what}, {out.backend} backend, flavor {price}. "
-                     f"Stage: {out.stage.value if out.stage else '?'}.")
-    lines.append("Command: " + shlex.join(out.command))
-    if out.env_names:
-        lines.append("Environment variables: " + ", ".join(out.env_names) + ".")
-    if out.secret_names:
-        lines.append("Secrets (values never shown): " + ", ".join(out.secret_names) + ".")
-    if out.hf_command:
-        lines.append(f"Equivalent: {out.hf_command}")
-    if out.output_dir:
-        lines.append(f"Results go to {out.output_dir}.")
-    if out.url:
-        lines.append(f"Page: {out.url}")
-    lines += out.notes
-    if out.dry_run:
-        lines.append("Call launch_training with the same arguments and dry_run=false to start it.")
-    else:
-        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to follow its log, or "
-                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for its stage.")
-    return "\n".join(lines)
+    return render_launch(out, tool="launch_training",
+                         what=f"{out.trainer} on {out.model} with {out.dataset}, {out.backend} backend")
 
 
 TOOL = ToolDef(
@@ -145,8 +97,8 @@ TOOL = ToolDef(
                 "price and the cost ceiling without creating anything. Defaults suit a CPU.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="Launch a TRL training job", read_only_hint=False, destructive_hint=False,
-                                idempotent_hint=False, open_world_hint=True),
+    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                open_world_hint=True),
     run=launch_training,
     render=render,
 )

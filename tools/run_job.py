@@ -6,18 +6,17 @@ import shlex
 from typing import Annotated
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from jobs.models import InvalidJobSpec, JobSpec, JobStage, format_duration, parse_timeout
-from tools.base import ToolContext, ToolDef, next_call, usd
+from jobs.models import JobSpec, JobStage, parse_timeout
+from tools.base import ToolContext, ToolDef, ToolInput
+from tools.launching import planned, render_launch, submit
 
 _ARGV = Field(max_length=500)
 _NAME_MAP = Field(max_length=64)
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Input(ToolInput):
     command: Annotated[list[str] | None, _ARGV, Field(
         description="The job's command as a list of arguments, run without a shell, e.g. ['python', '-c', "
                     "'print(1)']. Give either command or script.")] = None
@@ -82,56 +81,19 @@ async def run_job(args: Input, ctx: ToolContext) -> Output:
                    script_args=args.script_args, dependencies=args.dependencies, python=args.python, env=args.env,
                    secrets=args.secrets, flavor=flavor.name, timeout=parse_timeout(args.timeout),
                    labels=args.labels)
-    cost = round(flavor.cost(spec.timeout), 4)
-    notes: list[str] = []
-    if ctx.backend_name == "local":
-        notes.append("Runs on this machine at no charge; the price is what Hugging Face Jobs bills for this flavor.")
-    else:
-        notes.append("Files the job writes stay in its container and disappear with it: have the job push what it "
-                     "must keep (to a Hub repo or bucket, with the HF_TOKEN secret).")
-        if ctx.max_cost_usd is not None and cost > ctx.max_cost_usd and not args.dry_run:
-            raise InvalidJobSpec(f"{flavor.name} for {format_duration(spec.timeout)} may cost up to {usd(cost)}, "
-                                 f"above this server's limit of {usd(ctx.max_cost_usd)}. Shorten the timeout or "
-                                 f"pick a cheaper flavor (list_hardware).", field="timeout")
     from jobs.backends.hf import hf_command_line  # no network, no Hub state: only builds the argv
 
-    out = Output(
-        dry_run=args.dry_run, backend=ctx.backend_name, kind="uv script" if spec.script else "command",
-        flavor=flavor.name, price_per_hour=flavor.price_per_hour, timeout=format_duration(spec.timeout),
-        timeout_seconds=spec.timeout, cost_ceiling_usd=cost, command=spec.redacted_command(),
-        image=spec.image, env_names=sorted(spec.env), secret_names=sorted(spec.secrets),
-        hf_command=shlex.join(hf_command_line(spec)), labels=spec.labels, notes=notes)
-    if args.dry_run:
-        return out
-    info = await ctx.backend.submit(spec)
-    return out.model_copy(update={"job_id": info.id, "stage": info.stage, "command": info.command or out.command,
-                                  "url": info.url, "labels": info.labels or out.labels})
+    hub_note = ("Files the job writes stay in its container and disappear with it: have the job push what it must "
+                "keep (to a Hub repo or bucket, with the HF_TOKEN secret).")
+    out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note),
+                 kind="uv script" if spec.script else "command", image=spec.image,
+                 hf_command=shlex.join(hf_command_line(spec)))
+    return await submit(ctx, spec, out)
 
 
 def render(out: Output) -> str:
-    price = (f"{out.flavor} ({usd(out.price_per_hour)}/h; at most {usd(out.cost_ceiling_usd)} for the "
-             f"{out.timeout} timeout)")
     where = f"{out.backend} backend" + (f", image {out.image}" if out.image else "")
-    if out.dry_run:
-        lines = [f"Dry run, nothing was created: a {out.kind} on the {where}, flavor {price}."]
-    else:
-        stage = out.stage.value if out.stage else "?"
-        lines = [f"Launched job {out.job_id}: a {out.kind} on the {where}, flavor {price}. Stage: {stage}."]
-    lines.append("Command: " + shlex.join(out.command))
-    if out.env_names:
-        lines.append("Environment variables: " + ", ".join(out.env_names) + ".")
-    if out.secret_names:
-        lines.append("Secrets (values never shown): " + ", ".join(out.secret_names) + ".")
-    lines.append(f"Equivalent: {out.hf_command}")
-    if out.url:
-        lines.append(f"Page: {out.url}")
-    lines += out.notes
-    if out.dry_run:
-        lines.append("Call run_job with the same arguments and dry_run=false to start it.")
-    else:
-        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to follow its log, or "
-                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for its stage.")
-    return "\n".join(lines)
+    return render_launch(out, tool="run_job", what=f"a {out.kind} on the {where}")
 
 
 TOOL = ToolDef(
@@ -143,8 +105,8 @@ TOOL = ToolDef(
                 "TRL training prefer launch_training, which builds the command and checks the arguments.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="Run a command or script as a job", read_only_hint=False,
-                                destructive_hint=False, idempotent_hint=False, open_world_hint=True),
+    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                open_world_hint=True),
     run=run_job,
     render=render,
 )
