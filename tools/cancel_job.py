@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from jobs.models import JobStage
-from tools.base import JobId, ToolContext, ToolDef, next_call
+from tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Input(ToolInput):
     job_id: JobId
 
 
@@ -51,7 +49,7 @@ TOOL = ToolDef(
                 "stop together). On a job that has already finished it changes nothing and says so.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="Cancel a training job", read_only_hint=False, destructive_hint=True,
+    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                 idempotent_hint=True, open_world_hint=False),
     run=cancel_job,
     render=render,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from tools.base import JobId, ToolContext, ToolDef, next_call
+from tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
 
 DEFAULT_TAIL = 100
 MAX_LINES = 2000
@@ -15,9 +15,7 @@ MAX_LINES = 2000
 MAX_LINE_CHARS = 2000
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Input(ToolInput):
     job_id: JobId
     tail: Annotated[int | None, Field(
         ge=1, le=MAX_LINES,
@@ -36,14 +34,17 @@ class Output(BaseModel):
     truncated: bool = Field(default=False, description="more lines were available than were returned")
 
 
+def clip(lines: list[str], most: int) -> list[str]:
+    """The last `most` lines, each cut to MAX_LINE_CHARS."""
+    return [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " ...[line cut]"
+            for line in lines[-most:]]
+
+
 async def fetch_logs(args: Input, ctx: ToolContext) -> Output:
     tail = args.tail if args.tail is not None or args.since is not None else DEFAULT_TAIL
     chunk = await ctx.backend.logs(args.job_id, tail=tail, since=args.since)
-    lines = [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " ...[line cut]"
-             for line in chunk.lines[-MAX_LINES:]]
-    truncated = chunk.truncated or len(chunk.lines) > MAX_LINES
-    return Output(job_id=args.job_id, lines=lines, next_since=chunk.next_since, finished=chunk.finished,
-                  truncated=truncated)
+    return Output(job_id=args.job_id, lines=clip(chunk.lines, MAX_LINES), next_since=chunk.next_since,
+                  finished=chunk.finished, truncated=chunk.truncated or len(chunk.lines) > MAX_LINES)
 
 
 def render(out: Output) -> str:
@@ -68,7 +69,7 @@ TOOL = ToolDef(
                 "for the next call and whether the job has finished. Secret values are scrubbed.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="Fetch a job's log", read_only_hint=True, open_world_hint=False),
+    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     run=fetch_logs,
     render=render,
 )

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from jobs.diagnose import Diagnosis, diagnose
+from jobs.diagnose import TAIL_LINES, Diagnosis, diagnose
 from jobs.models import JobInfo, JobsError, JobStage
-from tools.base import JobId, ToolContext, ToolDef, human_duration, next_call, seconds_since
+from tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
+
+if TYPE_CHECKING:
+    from jobs.backends.base import Backend
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Input(ToolInput):
     job_id: JobId
 
 
@@ -27,21 +28,22 @@ class Output(BaseModel):
         description="for a job in ERROR: the cause recognised in its log and message, and the fix")] = None
 
 
-# The end of the log is where a failure explains itself (jobs.diagnose reads no more than this either).
-DIAGNOSIS_TAIL = 400
+async def diagnosis(backend: Backend, job: JobInfo) -> Diagnosis | None:
+    """For a job in ERROR, the cause that the end of its log and its message show, with the fix; else None."""
+    if job.stage != JobStage.ERROR:
+        return None
+    try:
+        tail = (await backend.logs(job.id, tail=TAIL_LINES)).lines
+    except JobsError:
+        tail = []  # the log is a bonus here: the job itself was read
+    return diagnose(lines=tail, message=job.message, exit_code=job.exit_code)
 
 
 async def inspect_job(args: Input, ctx: ToolContext) -> Output:
     job = await ctx.backend.inspect(args.job_id)
     runtime = seconds_since(job.started_at, until=job.finished_at) if job.started_at else None
-    diagnosis = None
-    if job.stage == JobStage.ERROR:
-        try:
-            tail = await ctx.backend.logs(job.id, tail=DIAGNOSIS_TAIL)
-        except JobsError:
-            tail = None  # the log is a bonus here: the job itself was read
-        diagnosis = diagnose(lines=tail.lines if tail else [], message=job.message, exit_code=job.exit_code)
-    return Output(job=job, finished=job.finished, runtime_seconds=runtime, diagnosis=diagnosis)
+    return Output(job=job, finished=job.finished, runtime_seconds=runtime,
+                  diagnosis=await diagnosis(ctx.backend, job))
 
 
 def render(out: Output) -> str:
@@ -92,7 +94,7 @@ TOOL = ToolDef(
                 "command (secret values redacted), where its results are, and the next call to make.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="Inspect a training job", read_only_hint=True, open_world_hint=False),
+    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     run=inspect_job,
     render=render,
 )

@@ -8,11 +8,11 @@ from TRL's log lines otherwise (always available, on every backend).
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import anyio.to_thread
 from mcp_types import ContentBlock, ImageContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr
 
 from jobs.metrics import (
     LogParser,
@@ -24,16 +24,17 @@ from jobs.metrics import (
     trackio_target,
 )
 from jobs.models import JobStage
-from jobs.plot import default_names
-from tools.base import JobId, ToolContext, ToolDef, next_call
+from jobs.plot import default_names, render_png
+from tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
+
+if TYPE_CHECKING:
+    from jobs.backends.base import Backend
 
 # A log this long (pages of at most a few thousand lines each) is read no further: the curves are long enough.
 MAX_LOG_PAGES = 200
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Input(ToolInput):
     job_id: JobId
     names: Annotated[list[Annotated[str, Field(max_length=200)]] | None, Field(
         max_length=30, description="Series to return and plot, e.g. ['loss', 'eval_loss', 'learning_rate']; "
@@ -68,17 +69,17 @@ class Output(BaseModel):
     _png: bytes | None = PrivateAttr(default=None)
 
 
-async def _from_logs(ctx: ToolContext, job_id: str, logging_steps: float | None) -> tuple[MetricsReport, bool]:
-    parser = LogParser(logging_steps=logging_steps)
-    position, complete = 0, False
-    for _ in range(MAX_LOG_PAGES):
-        chunk = await ctx.backend.logs(job_id, since=position)
+async def feed_log(backend: Backend, job_id: str, parser: LogParser, *, since: int = 0,
+                   pages: int) -> tuple[int, bool]:
+    """Feed `parser` the job's log after `since`, a backend's bounded page at a time, for at most `pages` pages.
+    Returns the offset reached and whether that is the end of what the log holds now."""
+    for _ in range(pages):
+        chunk = await backend.logs(job_id, since=since)
         parser.feed(chunk.lines)
-        position = chunk.next_since
+        since = chunk.next_since
         if not chunk.truncated or not chunk.lines:
-            complete = True
-            break
-    return parser.report(), complete
+            return since, True
+    return since, False
 
 
 async def job_metrics(args: Input, ctx: ToolContext) -> Output:
@@ -92,7 +93,9 @@ async def job_metrics(args: Input, ctx: ToolContext) -> Output:
         if report is None:
             notes.append(f"No trackio store for project {project!r} on this machine; read the job's log instead.")
     if report is None:
-        report, complete = await _from_logs(ctx, info.id, logging_steps_from_command(info.command))
+        parser = LogParser(logging_steps=logging_steps_from_command(info.command))
+        _, complete = await feed_log(ctx.backend, info.id, parser, pages=MAX_LOG_PAGES)
+        report = parser.report()
         if not complete:
             notes.append(f"The log is longer than {MAX_LOG_PAGES} pages; the curves stop where the reading did.")
     if report.step_unit == "log":
@@ -111,8 +114,6 @@ async def job_metrics(args: Input, ctx: ToolContext) -> Output:
         series={name: report.series[name].downsampled(args.max_points) for name in chosen},
         available=list(report.series), notes=notes)
     if args.plot and chosen:
-        from jobs.plot import render_png
-
         title = f"job {info.id} ({info.stage.value})"
         # matplotlib is CPU work of a second or so: keep it off the event loop.
         out._png = await anyio.to_thread.run_sync(lambda: render_png(report, names=chosen, title=title))
@@ -160,7 +161,7 @@ TOOL = ToolDef(
                 "whether the loss has flattened) and a PNG plot as image content.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="Training curves of a job", read_only_hint=True, open_world_hint=False),
+    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     run=job_metrics,
     render=render,
     attachments=attachments,

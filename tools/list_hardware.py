@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from jobs.flavors import Flavor
-from tools.base import ToolContext, ToolDef, next_call, usd
+from tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Input(ToolInput):
     kind: Annotated[Literal["all", "cpu", "gpu"], Field(
         description="Which flavors: 'all', only 'cpu' ones, or only 'gpu' ones.")] = "all"
     runnable_only: Annotated[bool, Field(
@@ -68,7 +66,7 @@ TOOL = ToolDef(
                 "run. Filter by kind (cpu/gpu) or to runnable ones.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="List hardware flavors", read_only_hint=True, open_world_hint=False),
+    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     run=list_hardware,
     render=render,
 )

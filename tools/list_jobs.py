@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from jobs.models import JobInfo, JobStage
-from tools.base import ToolContext, ToolDef, human_duration, next_call, seconds_since
+from tools.base import ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Input(ToolInput):
     stage: Annotated[JobStage | list[JobStage] | None, Field(
         description="Only jobs in this stage, or in any of these stages, e.g. 'RUNNING' or "
                     "['SCHEDULING', 'RUNNING']. Default: every stage.")] = None
@@ -81,7 +79,7 @@ TOOL = ToolDef(
                 "age and labels. Filter by stage and labels; page with cursor.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="List training jobs", read_only_hint=True, open_world_hint=False),
+    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     run=list_jobs,
     render=render,
 )

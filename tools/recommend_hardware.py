@@ -17,11 +17,11 @@ from typing import Annotated, Any, Literal
 import anyio
 import anyio.to_thread
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from jobs.estimate import METHODS, MemoryEstimate, Method, estimate_memory, recommend, shape_from_config
 from jobs.models import InvalidJobSpec, format_duration, parse_timeout
-from tools.base import ToolContext, ToolDef, next_call, usd
+from tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
 
 HUB_LOOKUP_SECONDS = 20
 _SIZE = re.compile(r"(?:(\d+)x)?(\d+(?:\.\d+)?)\s*([BbMm])(?![A-Za-z0-9])")
@@ -30,9 +30,7 @@ _UNITS = {"b": 1e9, "m": 1e6}
 ParamsSource = Literal["given", "config.json", "hub", "hub cache", "name"]
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Input(ToolInput):
     model: Annotated[str | None, Field(
         max_length=500, description="A Hub model id (e.g. 'Qwen/Qwen2.5-0.5B') or a local model folder / "
                                     "config.json. Its parameter count is looked up; or give params.")] = None
@@ -291,7 +289,7 @@ TOOL = ToolDef(
                 "cheapest flavors that hold it, with the cost of the timeout. The formula is shown.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="Recommend hardware", read_only_hint=True, open_world_hint=False),
+    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     run=recommend_hardware,
     render=render,
 )

@@ -9,18 +9,22 @@ the stage in its message): clients show it, and those that reset their timeout o
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import anyio
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from jobs.backends.base import Backend
-from jobs.diagnose import Diagnosis, diagnose
-from jobs.metrics import LogParser, MetricsReport, logging_steps_from_command
+from jobs.diagnose import Diagnosis
+from jobs.metrics import LogParser, logging_steps_from_command
 from jobs.models import JobInfo, JobStage
-from tools.base import JobId, ToolContext, ToolDef, human_duration, next_call
-from tools.fetch_logs import MAX_LINE_CHARS
+from tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
+from tools.fetch_logs import clip
+from tools.inspect_job import diagnosis
+from tools.job_metrics import feed_log
+
+if TYPE_CHECKING:
+    from jobs.backends.base import Backend
 
 DEFAULT_WAIT = 50
 MAX_WAIT = 600
@@ -29,12 +33,9 @@ POLL_SECONDS = {"local": 1.0}
 DEFAULT_POLL_SECONDS = 5.0
 # Pages of the log read per poll to catch up with a long log (each page is a backend's bounded read).
 MAX_PAGES_PER_POLL = 50
-DIAGNOSIS_TAIL = 400
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Input(ToolInput):
     job_id: JobId
     timeout: Annotated[int, Field(
         ge=1, le=MAX_WAIT, description=f"Wait at most this many seconds (default {DEFAULT_WAIT}, under the 60 s "
@@ -78,18 +79,12 @@ class _Watch:
         self.position = 0
 
     async def read(self) -> None:
-        for _ in range(MAX_PAGES_PER_POLL):
-            chunk = await self.backend.logs(self.job_id, since=self.position)
-            self.parser.feed(chunk.lines)
-            self.position = chunk.next_since
-            if not chunk.truncated or not chunk.lines:
-                return
-
-    def report(self) -> MetricsReport:
-        return self.parser.report()
+        self.position, _ = await feed_log(self.backend, self.job_id, self.parser, since=self.position,
+                                          pages=MAX_PAGES_PER_POLL)
 
     def progress(self, stage: JobStage) -> tuple[str, int | None, float | None]:
-        report = self.report()
+        """The progress message ("RUNNING, step 40/100, loss 1.82"), the step reached and the latest loss."""
+        report = self.parser.report()
         step = report.last_step if report.step_unit == "step" else None
         if self.parser.progress is not None and (step is None or self.parser.progress > step):
             step = self.parser.progress  # the progress bar runs ahead of the logged loss
@@ -121,26 +116,21 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
             if info.finished:
                 reason = "finished"
                 break
-            if args.until == "loss_plateau" and watch.report().plateau:
+            if args.until == "loss_plateau" and watch.parser.report().plateau:
                 reason = "loss_plateau"
                 break
             await anyio.sleep(interval)
     if reason == "finished":
         await watch.read()  # what it wrote after the poll that saw it end
-    report = watch.report()
+    report = watch.parser.report()
     _, step, loss = watch.progress(info.stage)
     chunk = await ctx.backend.logs(args.job_id, tail=args.max_lines, since=args.since)
-    lines = [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " ...[line cut]"
-             for line in chunk.lines[-args.max_lines:]]
-    diagnosis = None
-    if info.stage == JobStage.ERROR:
-        tail = await ctx.backend.logs(args.job_id, tail=DIAGNOSIS_TAIL)
-        diagnosis = diagnose(lines=tail.lines, message=info.message, exit_code=info.exit_code)
     return Output(job_id=info.id, stage=info.stage, finished=info.finished, reason=reason,
-                  waited_seconds=round(time.monotonic() - started, 1), message=info.message, lines=lines,
-                  next_since=chunk.next_since, truncated=chunk.truncated, step=step, total_steps=report.total_steps,
-                  loss=loss, metrics=report.text if report.series else None, plateau=report.plateau,
-                  diagnosis=diagnosis)
+                  waited_seconds=round(time.monotonic() - started, 1), message=info.message,
+                  lines=clip(chunk.lines, args.max_lines), next_since=chunk.next_since, truncated=chunk.truncated,
+                  step=step, total_steps=report.total_steps, loss=loss,
+                  metrics=report.text if report.series else None, plateau=report.plateau,
+                  diagnosis=await diagnosis(ctx.backend, info))
 
 
 def render(out: Output) -> str:
@@ -191,7 +181,7 @@ TOOL = ToolDef(
                 "time), the loss curve in a sentence, and for a failed job the likely cause and fix.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(title="Wait for a training job", read_only_hint=True, open_world_hint=False),
+    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     run=wait_for_job,
     render=render,
 )
