@@ -32,12 +32,12 @@ import anyio
 from jobs.backends.local.logs import read_log
 from jobs.backends.local.paths import (RUNNER, JobPaths, database_path, is_job_id, new_job_id, proc_start,
                                        process_alive, signal_group, signal_process)
-from jobs.backends.local.runner import CONFIG_VAR
+from jobs.backends.local.runner import CONFIG_VAR, JOB_ID_VAR, job_processes, signal_job
 from jobs.backends.local.store import JobRow, Store
 from jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
 from jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError,
                          JobPage, JobSpec, JobStage, LogChunk, format_duration)
-from jobs.redact import Redactor
+from jobs.redact import Redactor, ambient_secrets
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ VANISHED_WHILE_DOWN = ("the job's process vanished while the server was down (no
                        "from outside or the machine restarted). Its log shows how far it got.")
 VANISHED = ("the job's supervisor process died without recording an exit (killed from outside?). Its log shows how "
             "far it got.")
+CANCELED_BY_REQUEST = "canceled by request"
+ENDED_BEFORE_CANCEL = "it ended on its own before the cancel reached it"
+# The server's own credential: a job has no use for it, so it is not passed on (and is scrubbed if it shows up).
+_SERVER_ONLY_VARIABLES = ("TRL_JOBS_AUTH_TOKEN",)
 
 # Backends alive in this process, by token: a queued job with secrets can only be started by the backend that holds
 # them in memory; when that backend is gone the job cannot run and is failed instead of waiting forever.
@@ -126,7 +130,10 @@ class LocalBackend:
         self._token = secrets.token_hex(6)
         self._owner = f"{os.getpid()}:{proc_start(os.getpid()) or ''}:{self._token}"
         self._plans: dict[str, _Plan] = {}
-        self._redactors: dict[str, Redactor] = {}
+        # Secret values of the jobs submitted here (memory only), and the credentials any job can reach (the user's
+        # HF token): both are scrubbed from everything returned. Ambient values are re-read at each submit.
+        self._job_secrets: dict[str, list[str]] = {}
+        self._ambient: set[str] = set(ambient_secrets())
         self._db: Store | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -229,7 +236,8 @@ class LocalBackend:
         flavor = await anyio.to_thread.run_sync(self.check_flavor, spec.flavor)  # may ask nvidia-smi once
         if spec.wants_token:
             spec = spec.with_token(await anyio.to_thread.run_sync(_caller_token))
-        redactor = Redactor(spec.secrets.values())
+        self._ambient.update(await anyio.to_thread.run_sync(ambient_secrets))
+        redactor = Redactor([*spec.secrets.values(), *self._ambient])
         job_id = new_job_id()
         paths = self.paths(job_id)
         cwd = self._working_dir(spec, paths, redactor)
@@ -244,6 +252,9 @@ class LocalBackend:
         paths.output.mkdir()
         now = time.time()
         public_argv = redactor.argv(argv)
+        # A credential written into the command or its folder (not declared a secret) is scrubbed on disk too; the
+        # job can then be started only from memory, like a job with secrets.
+        in_memory_only = bool(spec.secrets) or public_argv != argv or redactor.text(str(cwd)) != str(cwd)
         record = {
             "id": job_id,
             "created_at": now,
@@ -254,13 +265,13 @@ class LocalBackend:
             "output_dir": redactor.text(output_dir),
         }
         _write_json(paths.spec, record)
-        if redactor:
-            self._redactors[job_id] = redactor
+        if spec.secrets:
+            self._job_secrets[job_id] = list(spec.secrets.values())
         self._plans[job_id] = _Plan(argv=argv, cwd=str(cwd), output_dir=output_dir, timeout=spec.timeout,
                                     env=dict(spec.env), secrets=dict(spec.secrets))
         db.insert(job_id=job_id, created_at=now, flavor=flavor.name, labels=redactor.mapping(spec.labels),
                   command=public_argv, timeout=spec.timeout, output_dir=redactor.text(output_dir),
-                  secret_names=sorted(spec.secrets), owner=self._owner if spec.secrets else None)
+                  secret_names=sorted(spec.secrets), owner=self._owner if in_memory_only else None)
         self._wake.set()
         return await self.inspect(job_id)
 
@@ -345,10 +356,9 @@ class LocalBackend:
         done = row.stage in _TERMINAL and not row.live
         path = self.paths(job_id).log
         read = await anyio.to_thread.run_sync(lambda: read_log(path, tail=tail, since=since, done=done))
-        lines = read.lines
-        redactor = self._redactors.get(job_id)
-        if redactor:
-            lines = redactor.argv(lines)  # again at read, in case: the supervisor already scrubbed the file
+        # Again at read: the supervisor scrubbed the file of the values it knew, but a log written before a token
+        # was saved, or a token-shaped value nobody declared, is caught here.
+        lines = self._redactor(job_id).argv(read.lines)
         return LogChunk(lines=lines, next_since=read.next_since, finished=done and read.at_end,
                         truncated=read.truncated)
 
@@ -359,16 +369,18 @@ class LocalBackend:
             raise JobNotFoundError(job_id)
         return row
 
+    def _redactor(self, job_id: str) -> Redactor:
+        return Redactor([*self._job_secrets.get(job_id, ()), *self._ambient])
+
     def _info(self, row: JobRow) -> JobInfo:
-        message = row.message
-        redactor = self._redactors.get(row.id)
-        if message and redactor:
-            message = redactor.text(message)
+        redactor = self._redactor(row.id)
         return JobInfo(
-            id=row.id, backend=self.name, stage=JobStage(row.stage), message=message,
+            id=row.id, backend=self.name, stage=JobStage(row.stage),
+            message=redactor.text(row.message) if row.message else None,
             created_at=_ts(row.created_at), started_at=_ts(row.started_at), finished_at=_ts(row.finished_at),
-            flavor=row.flavor, labels=row.labels, exit_code=row.exit_code, command=row.command,
-            timeout=row.timeout, output_dir=row.output_dir,
+            flavor=row.flavor, labels=redactor.mapping(row.labels), exit_code=row.exit_code,
+            command=redactor.argv(row.command), timeout=row.timeout,
+            output_dir=redactor.text(row.output_dir) if row.output_dir else row.output_dir,
         )
 
     # --- cancel ---
@@ -393,7 +405,7 @@ class LocalBackend:
             note = f"Job {job_id} had already finished ({row.stage}) before this cancel; nothing changed."
             info.message = f"{note} Its message: {info.message}" if info.message else note
             return info
-        db.update(job_id, when_stage=["RUNNING"], stage="CANCELED", finished_at=now, message="canceled by request")
+        db.update(job_id, when_stage=["RUNNING"], stage="CANCELED", finished_at=now, message=CANCELED_BY_REQUEST)
         row = await self._row(job_id)
         if row.pid:
             signal_process(row.pid, row.pid_start, signal.SIGTERM)
@@ -412,6 +424,7 @@ class LocalBackend:
         proc = _read_json(self.paths(row.id).proc) or {}
         signal_group(proc.get("child"), proc.get("child_start"), signal.SIGKILL)
         signal_process(row.pid, row.pid_start, signal.SIGKILL)
+        _kill_escaped(row.id)
 
     # --- the monitor thread ---
 
@@ -467,10 +480,17 @@ class LocalBackend:
             # Nothing recorded: the supervisor was killed. Its command may still run, orphaned: stop it.
             proc = _read_json(paths.proc) or {}
             signal_group(proc.get("child"), proc.get("child_start"), signal.SIGKILL)
+            _kill_escaped(row.id)
             db.ended(row.id, stage="ERROR", message=VANISHED_WHILE_DOWN if while_down else VANISHED,
                      exit_code=None, finished_at=now)
         else:
             stage, message = self._outcome(row, result)
+            natural = result.get("reason") in ("exit", "spawn_error")
+            if natural:
+                # A cancel that arrived after the command had ended changed nothing: the job's own end stands.
+                ended_first = f"{message}; {ENDED_BEFORE_CANCEL}" if message else ENDED_BEFORE_CANCEL
+                db.overtake_cancel(row.id, stage=stage, message=ended_first,
+                                   finished_at=result.get("finished_at") or now, cancel_message=CANCELED_BY_REQUEST)
             db.ended(row.id, stage=stage, message=message, exit_code=result.get("returncode"),
                      finished_at=result.get("finished_at") or now)
         self._plans.pop(row.id, None)
@@ -501,8 +521,7 @@ class LocalBackend:
         if last and last[-1].strip():
             line = last[-1].strip()
             message += f"; last log line: {line[:300]}{'…' if len(line) > 300 else ''}"
-        redactor = self._redactors.get(row.id)
-        return "ERROR", redactor.text(message) if redactor else message
+        return "ERROR", self._redactor(row.id).text(message)
 
     def _schedule(self, db: Store) -> bool:
         """Start queued jobs in submission order while slots are free. True when jobs are still waiting."""
@@ -511,7 +530,7 @@ class LocalBackend:
             if db.busy_slots() >= self.slots:
                 return True
             plan = self._plans.get(row.id)
-            if row.secret_names and plan is None:
+            if (row.secret_names or row.owner) and plan is None:
                 # Its secrets live only in the memory of the server that took it: only that server can start it.
                 if not _owner_alive(row.owner):
                     db.update(row.id, when_stage=["SCHEDULING"], stage="ERROR", finished_at=time.time(),
@@ -542,10 +561,11 @@ class LocalBackend:
         config = {
             "dir": str(paths.root), "proc": str(paths.proc), "exit": str(paths.exit),
             "argv": plan.argv, "cwd": plan.cwd, "timeout": plan.timeout, "grace": self.grace,
-            "secret_names": sorted(plan.secrets),
+            "secret_names": sorted(plan.secrets), "scrub": sorted(self._ambient),
         }
-        env = {**os.environ, **plan.env, **plan.secrets, "PYTHONUNBUFFERED": "1",
-               "TRL_JOBS_OUTPUT_DIR": plan.output_dir, "TRL_JOBS_JOB_ID": job_id, CONFIG_VAR: json.dumps(config)}
+        inherited = {k: v for k, v in os.environ.items() if k not in _SERVER_ONLY_VARIABLES}
+        env = {**inherited, **plan.env, **plan.secrets, "PYTHONUNBUFFERED": "1",
+               "TRL_JOBS_OUTPUT_DIR": plan.output_dir, JOB_ID_VAR: job_id, CONFIG_VAR: json.dumps(config)}
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             # Not O_APPEND: every write then takes the inode lock, measurably slower for a chatty job. The command
@@ -573,8 +593,6 @@ class LocalBackend:
 
 
 def _scrub(value: Any, redactor: Redactor) -> Any:
-    if not redactor:
-        return value
     if isinstance(value, str):
         return redactor.text(value)
     if isinstance(value, dict):
@@ -582,6 +600,14 @@ def _scrub(value: Any, redactor: Redactor) -> Any:
     if isinstance(value, list):
         return [_scrub(v, redactor) for v in value]
     return value
+
+
+def _kill_escaped(job_id: str) -> None:
+    """SIGKILL every process whose environment names the job: what is left of it once its supervisor is gone
+    (those that had left its process group included)."""
+    found = job_processes(None, job_id=job_id)
+    if found:
+        signal_job(None, signal.SIGKILL, found)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -9,6 +9,13 @@ It outlives the server on purpose: it enforces the job's timeout itself, so a ti
 down, and it records how the job ended in `exit.json`, so a restarted server can tell a job that finished while it
 was away from one whose process vanished.
 
+What "the job" is, when it is stopped (cancel, timeout) or when its command ends: its process group, plus every
+process that left the group (setsid, start_new_session, a daemonising double fork). On Linux the supervisor makes
+itself the child subreaper of the command's tree, so an escaped process stays its descendant even after its parent
+exits; and at each signal it also sweeps /proc for processes whose environment names the job (TRL_JOBS_JOB_ID), for
+one that escaped before the subreaper was set. A process that both leaves the tree (impossible under the subreaper)
+and drops TRL_JOBS_JOB_ID from its environment is not found. Elsewhere (no /proc) only the group is signalled.
+
 Standard library only. Keep it that way.
 """
 
@@ -23,6 +30,7 @@ import sys
 import time
 
 CONFIG_VAR = "_TRL_JOBS_SUPERVISOR"
+JOB_ID_VAR = "TRL_JOBS_JOB_ID"  # set in every job's environment by the backend; found again in /proc/<pid>/environ
 # Must match jobs.redact (a test checks): shorter values are not scrubbed, and this is what replaces them.
 MIN_SECRET_LENGTH = 4
 REDACTED = b"<redacted>"
@@ -91,31 +99,98 @@ class _Scrubber:
         return 0
 
 
+def _proc_table() -> dict[int, tuple[bytes, int, int, str]] | None:
+    """pid -> (state, ppid, process group, start time) for every process, from /proc; None without /proc."""
+    if not _HAVE_PROC:
+        return None
+    try:
+        names = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    table = {}
+    for name in names:
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses: fields are counted after the last ')'.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 19:
+            table[int(name)] = (fields[0], int(fields[1]), int(fields[2]), fields[19].decode())
+    return table
+
+
+def job_processes(pgid: int | None, *, root: int | None = None, job_id: str | None = None) -> dict[int, str] | None:
+    """The live processes of a job, pid -> start time: those of its process group, the descendants of `root` (the
+    supervisor), and, given `job_id`, any process whose environment names the job. Zombies are left out: where pid 1
+    is no init (many containers) a killed grandchild stays a zombie forever, and waiting for it would make every
+    cancel last the whole grace. The calling process is never included. None without /proc (only the group can be
+    signalled then)."""
+    table = _proc_table()
+    if table is None:
+        return None
+    found = {pid for pid, row in table.items() if pgid and row[2] == pgid}
+    if root is not None:
+        children: dict[int, list[int]] = {}
+        for pid, row in table.items():
+            children.setdefault(row[1], []).append(pid)
+        todo = [root]
+        while todo:
+            for kid in children.get(todo.pop(), ()):
+                if kid not in found:
+                    found.add(kid)
+                    todo.append(kid)
+    if job_id:
+        needle = f"\0{JOB_ID_VAR}={job_id}\0".encode()
+        for pid in table:
+            if pid in found:
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    environ = f.read()
+            except OSError:
+                continue  # gone, or another user's
+            if needle in b"\0" + environ:
+                found.add(pid)
+    found.discard(os.getpid())
+    return {pid: table[pid][3] for pid in found if table[pid][0] not in (b"Z", b"X")}
+
+
+def signal_job(pgid: int | None, sig: int, processes: dict[int, str] | None) -> None:
+    """`sig` to the group, then to each of `processes` outside it that is still the process seen (same start)."""
+    if pgid:
+        _signal_group(pgid, sig)
+    for pid, start in (processes or {}).items():
+        if pid == pgid or proc_start(pid) != start:
+            continue
+        try:
+            if os.getpgid(pid) == pgid:
+                continue  # the group signal reached it
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def _group_alive(pgid: int) -> bool:
-    """Whether a process of the group still runs. Zombies do not count: where pid 1 is no init (many containers)
-    a killed grandchild stays a zombie forever, and waiting for it would make every cancel last the whole grace."""
+    """Whether a process of the group still runs (without /proc, where job_processes cannot look)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    if not _HAVE_PROC:
-        return True
+    return True
+
+
+def _live(pid: int, start: str) -> bool:
     try:
-        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
     except OSError:
-        return True
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
+        return False
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return fields[0] not in (b"Z", b"X") and fields[19].decode() == start
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -123,6 +198,34 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _become_subreaper() -> bool:
+    """Linux: orphans of the command's tree are re-parented to us rather than to init, so that a process which left
+    the group and lost its parent is still found among our descendants."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes  # ~4 ms: imported after the command has started, off its start-up path
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _reap_orphans(child_pid: int) -> None:
+    """Reap the exited orphans re-parented to us (as subreaper), leaving the command itself to Popen."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid == child_pid:
+            return
+        try:
+            os.waitpid(info.si_pid, os.WNOHANG)
+        except ChildProcessError:
+            return
 
 
 def main() -> int:
@@ -141,7 +244,10 @@ def main() -> int:
     grace = float(config["grace"])
     deadline = time.monotonic() + float(config["timeout"])
     secrets = [os.environ[name].encode() for name in config["secret_names"] if name in os.environ]
+    # Credentials the job can reach without being given them (the user's HF token): scrubbed from the log as well.
+    secrets += [value.encode() for value in config.get("scrub", ())]
     scrubber = _Scrubber(secrets)
+    job_id = os.environ.get(JOB_ID_VAR)
 
     # Signals arrive as bytes on a pipe, so one select() waits for the child, the log pipe, a cancel and the clock.
     wake_r, wake_w = os.pipe()
@@ -151,7 +257,8 @@ def main() -> int:
     stop: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: stop.append("cancel"))
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    orphaned = [False]  # a SIGCHLD came: an orphan re-parented to us may need reaping
+    signal.signal(signal.SIGCHLD, lambda signum, frame: orphaned.__setitem__(0, True))
     _write_json(proc_path, {"pid": os.getpid(), "start": proc_start(os.getpid())})
 
     pump = bool(scrubber.values)
@@ -168,6 +275,21 @@ def main() -> int:
                                 "started_at": started, "finished_at": time.time()})
         return 0
     pgid = child.pid
+    me = os.getpid()
+    subreaper = _become_subreaper()
+    swept: dict[int, str] = {}  # processes outside the tree, found by their environment at a signal
+
+    def stop_job(sig: int) -> None:
+        found = job_processes(pgid, root=me, job_id=job_id)
+        swept.update({pid: start for pid, start in (found or {}).items()})
+        signal_job(pgid, sig, swept)
+
+    def job_alive() -> bool:
+        found = job_processes(pgid, root=me)
+        if found is None:
+            return _group_alive(pgid)
+        return bool(found) or any(_live(pid, start) for pid, start in swept.items())
+
     _write_json(proc_path, {"pid": os.getpid(), "start": proc_start(os.getpid()),
                             "child": child.pid, "child_start": proc_start(child.pid)})
 
@@ -185,26 +307,29 @@ def main() -> int:
     while True:
         now = time.monotonic()
         returncode = child.poll()
+        if orphaned[0] and subreaper:
+            orphaned[0] = False
+            _reap_orphans(child.pid)
         if reason is None and returncode is None:
             if stop:
                 reason = "cancel"
             elif now >= deadline:
                 reason = "timeout"
             if reason is not None:
-                _signal_group(pgid, signal.SIGTERM)
+                stop_job(signal.SIGTERM)
                 kill_at = now + grace
-        if returncode is not None and kill_at is None and _group_alive(pgid):
-            # The command ended but left processes behind in its group: they go too (no orphans).
-            _signal_group(pgid, signal.SIGTERM)
+        if returncode is not None and kill_at is None and job_alive():
+            # The command ended but left processes behind (in its group, or escaped from it): they go too.
+            stop_job(signal.SIGTERM)
             kill_at = now + grace
         if kill_at is not None and now >= kill_at:
-            _signal_group(pgid, signal.SIGKILL)
+            stop_job(signal.SIGKILL)
             kill_at = float("inf")
             # Killed processes that nobody reaps (a container whose pid 1 is no init) stay in the group as zombies.
             give_up_at = now + 5.0
         if give_up_at is not None and now >= give_up_at and returncode is not None:
             break
-        group_done = returncode is not None and not _group_alive(pgid)
+        group_done = returncode is not None and not job_alive()
         if group_done and pipe is None:
             break
         if group_done and drain_until is None:

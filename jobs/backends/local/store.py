@@ -194,6 +194,14 @@ class Store:
             params.extend(when_stage)
         return self.db.execute(sql, params).rowcount == 1
 
+    def overtake_cancel(self, job_id: str, *, stage: str, message: str | None, finished_at: float,
+                        cancel_message: str) -> bool:
+        """A cancel was recorded (stage CANCELED, `cancel_message`) after the command had already ended on its own:
+        the job's own outcome replaces it. True when a row changed."""
+        return self.db.execute(
+            "UPDATE jobs SET stage = ?, message = ?, finished_at = ? WHERE id = ? AND stage = 'CANCELED'"
+            " AND message = ?", (stage, message, finished_at, job_id, cancel_message)).rowcount == 1
+
     def ended(self, job_id: str, *, stage: str, message: str | None, exit_code: int | None,
               finished_at: float) -> None:
         """Record that the job's supervisor is gone. A stage already terminal (a cancel) keeps its stage and message."""
