@@ -44,7 +44,7 @@ from jobs.models import (
     TOKEN_PLACEHOLDERS,
     format_duration,
 )
-from jobs.redact import Redactor
+from jobs.redact import Redactor, ambient_secrets
 
 T = TypeVar("T")
 
@@ -106,8 +106,11 @@ class HFBackend:
         self._logs_first_wait = logs_first_wait
         self._max_log_lines = max_log_lines
         self._request_timeout = request_timeout
-        # Secret values of the jobs launched from this process, scrubbed from everything we return.
-        self._secret_values: set[str] = set()
+        # Secret values of the jobs launched from this process, scrubbed from everything we return. They live in
+        # memory only: after a restart, a job launched earlier is scrubbed of the token, of this machine's saved
+        # tokens and of anything shaped like a Hugging Face token, but not of its other secrets (the Hub never
+        # sends their values back), should its log or command print them.
+        self._secret_values: set[str] = set(ambient_secrets())
         self._live_flavors: dict[str, Flavor] = {}
         self._readers: set[_LogReader] = set()
         self._api = HfApi(endpoint=self.endpoint, token=token or None, library_name="trl-jobs-mcp")
@@ -139,7 +142,8 @@ class HFBackend:
         env, secrets = resolved.env, resolved.secrets
         self._secret_values.update(secrets.values())
         launch_id = uuid.uuid4().hex
-        labels = {**self._labels(spec.labels), LAUNCH_LABEL: launch_id}
+        # Labels are stored by the Hub and shown on the job's page: a secret's value never goes there.
+        labels = {**self._labels(spec.labels, Redactor([token, *secrets.values()])), LAUNCH_LABEL: launch_id}
         common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=spec.flavor, timeout=math.ceil(spec.timeout),
                                       labels=labels, namespace=namespace, token=token)
         if spec.script:
@@ -407,7 +411,8 @@ class HFBackend:
         if isinstance(err, OfflineModeIsEnabled):
             return BackendUnavailable(f"Could not {what}: HF_HUB_OFFLINE is set; unset it to use Hugging Face Jobs.")
         if isinstance(err, FileNotFoundError):
-            return InvalidJobSpec(f"no such local file: {err}. Give a URL or an existing path.", field="script")
+            return InvalidJobSpec(self._scrub(f"no such local file: {err}. Give a URL or an existing path."),
+                                  field="script")
         if isinstance(err, httpx2.TransportError | OSError):
             return BackendUnavailable(self._scrub(
                 f"Could not reach Hugging Face at {self.endpoint} to {what}{again}: {_describe(err)}. Check the "
@@ -424,9 +429,14 @@ class HFBackend:
 
     # --- launching ---
 
-    def _labels(self, labels: dict[str, str]) -> dict[str, str]:
+    def _labels(self, labels: dict[str, str], redactor: Redactor | None = None) -> dict[str, str]:
+        redactor = redactor or Redactor(())
         out = {}
         for key, value in labels.items():
+            if redactor.text(key) != key:
+                raise InvalidJobSpec("a label key holds a secret's value; Hugging Face stores labels and shows them "
+                                     "on the job's page. Use another key.", field="labels")
+            value = redactor.text(value)
             if not _LABEL_OK.match(key) or key == LAUNCH_LABEL:
                 raise InvalidJobSpec(f"label key {key!r} is not allowed on Hugging Face: use letters, digits, '-' and "
                                      f"'_' (at most 100), and not {LAUNCH_LABEL!r}.", field="labels")
@@ -456,7 +466,7 @@ class HFBackend:
             stage = JobStage.RUNNING
             message = f"{raw_stage}: {message}" if message else raw_stage
         owner = job.owner.name
-        labels = {k: redactor.text(str(v)) for k, v in (job.labels or {}).items() if k != LAUNCH_LABEL}
+        labels = redactor.mapping({k: str(v) for k, v in (job.labels or {}).items() if k != LAUNCH_LABEL})
         return JobInfo(
             id=job.id if owner == self._namespace else f"{owner}/{job.id}",
             backend=self.name,
@@ -583,7 +593,7 @@ def hf_command_line(spec: JobSpec, *, namespace: str | None = None) -> list[str]
     for name in secret_names:
         argv += ["-s", name]
     for key, value in spec.labels.items():
-        argv += ["--label", f"{key}={label_value(value)}"]
+        argv += ["--label", f"{redactor.text(key)}={label_value(redactor.text(value))}"]
     if spec.script:
         for dependency in spec.dependencies:
             argv += ["--with", dependency]
