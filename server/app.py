@@ -74,13 +74,12 @@ class AppState:
         # ambient_secrets: the HF token a job can reach without being given it (`hf auth login` included).
         self.secrets = SecretBook([*settings.secret_values(), *ambient_secrets()])
         self._backend: Backend | None = None
-        self._lock: anyio.Lock | None = None
+        self._lock = anyio.Lock()  # outside an event loop too: anyio binds it on first use
 
     async def backend(self) -> Backend:
         """The started backend; the first caller creates and starts it, the others wait for that."""
         if self._backend is not None:
             return self._backend
-        self._lock = self._lock or anyio.Lock()
         async with self._lock:
             if self._backend is None:
                 from jobs.backends import make_backend

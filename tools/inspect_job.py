@@ -28,7 +28,7 @@ class Output(BaseModel):
         description="for a job in ERROR: the cause recognised in its log and message, and the fix")] = None
 
 
-async def diagnosis(backend: Backend, job: JobInfo) -> Diagnosis | None:
+async def diagnose_job(backend: Backend, job: JobInfo) -> Diagnosis | None:
     """For a job in ERROR, the cause that the end of its log and its message show, with the fix; else None."""
     if job.stage != JobStage.ERROR:
         return None
@@ -43,7 +43,7 @@ async def inspect_job(args: Input, ctx: ToolContext) -> Output:
     job = await ctx.backend.inspect(args.job_id)
     runtime = seconds_since(job.started_at, until=job.finished_at) if job.started_at else None
     return Output(job=job, finished=job.finished, runtime_seconds=runtime,
-                  diagnosis=await diagnosis(ctx.backend, job))
+                  diagnosis=await diagnose_job(ctx.backend, job))
 
 
 def render(out: Output) -> str:

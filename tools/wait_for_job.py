@@ -20,7 +20,7 @@ from jobs.metrics import LogParser, logging_steps_from_command
 from jobs.models import JobInfo, JobStage
 from tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
 from tools.fetch_logs import clip
-from tools.inspect_job import diagnosis
+from tools.inspect_job import diagnose_job
 from tools.job_metrics import feed_log
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
                   lines=clip(chunk.lines, args.max_lines), next_since=chunk.next_since, truncated=chunk.truncated,
                   step=step, total_steps=report.total_steps, loss=loss,
                   metrics=report.text if report.series else None, plateau=report.plateau,
-                  diagnosis=await diagnosis(ctx.backend, info))
+                  diagnosis=await diagnose_job(ctx.backend, info))
 
 
 def render(out: Output) -> str:
