@@ -4,6 +4,10 @@ Both are spawned the same way, in alternating rounds of the same run, and spoken
 their pipes (no client library in the timing). Also timed: the `tools/list` answer that follows, where our tool
 schemas are part of the work. Goal: initialize ratio under 1.15.
 
+The console script runs this checkout's code (PYTHONPATH), whatever checkout `pip install -e` last pointed at, and
+may write bytecode during the warm-up round even where PYTHONDONTWRITEBYTECODE is set: otherwise an edited module
+would be compiled from source in every round, and the timing would measure the compiler.
+
     python3 bench/bench_startup.py [--rounds 9]
 """
 
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
@@ -88,7 +93,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="trl-jobs-bench-") as home:
-        env = {**os.environ, "TRL_JOBS_HOME": home}
+        env = {**os.environ, "TRL_JOBS_HOME": home,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         ours_argv, bare_argv = console_script(), [sys.executable, str(HERE / "bare_server.py")]
         one_round(ours_argv, env), one_round(bare_argv, env)  # warm the OS file cache and .pyc files
         ours: list[tuple[float, float]] = []
