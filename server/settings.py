@@ -11,7 +11,7 @@ import ipaddress
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +64,6 @@ class Settings:
                 values[name] = _parse(name, value, source="--" + name.replace("_", "-")) if isinstance(value, str) \
                     else value
         settings = cls(**values)
-        settings.check()
-        return settings
-
-    def with_(self, **changes: Any) -> Settings:
-        settings = replace(self, **changes)
         settings.check()
         return settings
 
