@@ -178,7 +178,7 @@ class JobSpec(BaseModel):
         from jobs.redact import MIN_SECRET_LENGTH
 
         for name, text in value.items():
-            if 0 < len(text) < MIN_SECRET_LENGTH:
+            if 0 < len(text.strip()) < MIN_SECRET_LENGTH:  # stripped: that is how most programs print a token
                 raise InvalidJobSpec(
                     f"{name}'s value is shorter than {MIN_SECRET_LENGTH} characters, too short to scrub from logs "
                     "without mangling them, so it could show up there. Use a longer value, or pass it in env if it "

@@ -44,7 +44,7 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         # Longest first, so a secret that contains another is replaced whole.
-        values = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
+        values = scrubbed_forms(s for s in secrets if s)
         self._values = sorted(values, key=len, reverse=True)
         self._bytes = [v.encode() for v in self._values]
         self.longest = len(self._bytes[0]) if self._bytes else 0
@@ -74,6 +74,19 @@ class Redactor:
     def mapping(self, values: dict[str, str]) -> dict[str, str]:
         """Keys and values scrubbed: a key is as likely as a value to carry a pasted secret."""
         return {self.text(key): self.text(value) for key, value in values.items()}
+
+
+def scrubbed_forms(values: Iterable[str]) -> set[str]:
+    """The strings to replace for these secret values: each value and each of its lines, without the surrounding
+    whitespace, when at least MIN_SECRET_LENGTH long. A token pasted with a trailing newline is printed stripped by
+    most libraries, and a multi-line secret (a private key, a service account's JSON) is often printed one line at a
+    time or with other line endings. Stripped, so a replacement never swallows the line break after a value.
+    runner.py applies the same rule."""
+    forms = set()
+    for value in values:
+        forms.add(value.strip())
+        forms.update(line.strip() for line in value.splitlines())
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
 def ambient_secrets(environ: dict[str, str] | None = None) -> list[str]:

@@ -253,6 +253,31 @@ async def test_a_secret_too_short_to_scrub_is_refused_at_launch(state_dir: Path)
     assert JobSpec(command=["true"], secrets={"EMPTY": ""}).secrets == {"EMPTY": ""}  # nothing to leak
 
 
+async def test_a_pasted_or_multi_line_secret_is_scrubbed_however_the_job_prints_it(make_backend,
+                                                                                 state_dir: Path) -> None:
+    """Bug: only the exact value was scrubbed. A token pasted with a trailing newline is printed stripped by most
+    libraries (huggingface_hub strips it), and a multi-line secret (a private key) is printed a line at a time or
+    with CRLF endings: those forms reached the log file and every read in clear. A short value with padding
+    (" x7q" and a newline) is now refused like a short one. A replacement never swallows the line break after a
+    value: the pasted value's own newline is not part of what is replaced (it was, so two lines ran together)."""
+    token = "tok-pasted-0123456789"
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG\nw0BAQEFAASCBKcwggSj\n-----END KEY-----"
+    printer = ("import os, sys; t = os.environ['TOKEN']; k = os.environ['KEY']\n"
+               "sys.stdout.buffer.write(('using ' + t.strip() + '\\n').encode()); sys.stdout.flush()\n"
+               "print('bad line:', k.splitlines()[1])\n"
+               "print(k.replace(chr(10), chr(13) + chr(10)))\n")
+    backend = await make_backend()
+    info = await backend.submit(JobSpec(command=[PY, "-c", printer], secrets={"TOKEN": token + "\n", "KEY": key}))
+    await finished(backend, info.id)
+    lines = (await backend.logs(info.id, since=0)).lines
+    assert lines[:2] == ["using <redacted>", "bad line: <redacted>"]
+    blob = "\n".join(lines)
+    assert "MIIEvQIBADANBgkqhkiG" not in blob and "w0BAQEFAASCBKcwggSj" not in blob
+    assert files_holding(state_dir, token, "MIIEvQIBADANBgkqhkiG", "w0BAQEFAASCBKcwggSj") == []
+    with pytest.raises(InvalidJobSpec, match="shorter than 4"):
+        JobSpec(command=["true"], secrets={"PIN": " x7q\n"})
+
+
 async def test_a_secret_in_a_label_key_never_reaches_the_database(make_backend, state_dir: Path) -> None:
     """Bug: the local backend scrubbed label values but stored label keys as given: a secret used as a key was
     written to jobs.db (and its WAL) and returned in JobInfo.labels."""

@@ -72,7 +72,10 @@ class _Scrubber:
     """
 
     def __init__(self, values: list[bytes]) -> None:
-        self.values = sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        # jobs.redact.scrubbed_forms' rule: each value, and each of its lines stripped, when long enough.
+        forms = {value.strip() for value in values}
+        forms |= {line.strip() for value in values for line in value.splitlines()}
+        self.values = sorted({v for v in forms if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
         self.pending = b""
 
     def feed(self, data: bytes) -> bytes:
