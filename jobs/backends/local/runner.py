@@ -279,7 +279,9 @@ def main() -> int:
         return 0
     pgid = child.pid
     me = os.getpid()
-    subreaper = _become_subreaper()
+    _write_json(proc_path, {"pid": me, "start": proc_start(me),
+                            "child": child.pid, "child_start": proc_start(child.pid)})
+    subreaper = _become_subreaper()  # after proc.json, which a server may be waiting for
     swept: dict[int, str] = {}  # processes outside the tree, found by their environment at a signal
 
     def stop_job(sig: int) -> None:
@@ -292,9 +294,6 @@ def main() -> int:
         if found is None:
             return _group_alive(pgid)
         return bool(found) or any(_live(pid, start) for pid, start in swept.items())
-
-    _write_json(proc_path, {"pid": os.getpid(), "start": proc_start(os.getpid()),
-                            "child": child.pid, "child_start": proc_start(child.pid)})
 
     selector = selectors.DefaultSelector()
     selector.register(wake_r, selectors.EVENT_READ)
