@@ -485,9 +485,9 @@ class LocalBackend:
                      exit_code=None, finished_at=now)
         else:
             stage, message = self._outcome(row, result)
-            natural = result.get("reason") in ("exit", "spawn_error")
-            if natural:
-                # A cancel that arrived after the command had ended changed nothing: the job's own end stands.
+            if result.get("reason") != "cancel":
+                # A cancel that arrived after the job had ended (on its own, or by its timeout) changed nothing: the
+                # supervisor's record says what ended it, and that stands.
                 ended_first = f"{message}; {ENDED_BEFORE_CANCEL}" if message else ENDED_BEFORE_CANCEL
                 db.overtake_cancel(row.id, stage=stage, message=ended_first,
                                    finished_at=result.get("finished_at") or now, cancel_message=CANCELED_BY_REQUEST)
@@ -505,7 +505,7 @@ class LocalBackend:
         if reason == "cancel":
             return "CANCELED", "stopped by a signal sent to its supervisor process"
         if reason == "spawn_error":
-            return "ERROR", f"could not start the command: {result.get('error')}"
+            return "ERROR", self._redactor(row.id).text(f"could not start the command: {result.get('error')}")
         if code == 0:
             return "COMPLETED", None
         if code is not None and code < 0:
