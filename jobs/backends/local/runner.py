@@ -13,8 +13,9 @@ What "the job" is, when it is stopped (cancel, timeout) or when its command ends
 process that left the group (setsid, start_new_session, a daemonising double fork). On Linux the supervisor makes
 itself the child subreaper of the command's tree, so an escaped process stays its descendant even after its parent
 exits; and at each signal it also sweeps /proc for processes whose environment names the job (TRL_JOBS_JOB_ID), for
-one that escaped before the subreaper was set. A process that both leaves the tree (impossible under the subreaper)
-and drops TRL_JOBS_JOB_ID from its environment is not found. Elsewhere (no /proc) only the group is signalled.
+one that escaped before the subreaper was set. Not found: a process that both leaves the tree (which the subreaper
+prevents while the supervisor lives) and drops TRL_JOBS_JOB_ID from its environment, and work handed to a daemon
+(`docker run` starts the container as the Docker daemon's child). Elsewhere (no /proc) only the group is signalled.
 
 Standard library only. Keep it that way.
 """
