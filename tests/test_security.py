@@ -644,3 +644,15 @@ async def test_a_trl_style_launcher_tree_is_stopped_whole(make_backend, tmp_path
         pid = pid_of(tmp_path / f"{name}.pid")
         await eventually(lambda pid=pid: not process_alive(pid, None), timeout=STOP_BOUND, what=f"{name} to be gone")
     assert job_processes(None, job_id=info.id) == {}
+
+
+def test_a_long_line_is_redacted_before_it_is_cut() -> None:
+    """Bug: fetch_logs and wait_for_job cut lines at MAX_LINE_CHARS before the server's scrub, so a secret that
+    straddled the cut came back as a fragment no later pass could recognise."""
+    from tools.base import SecretBook
+    from tools.fetch_logs import MAX_LINE_CHARS, clip
+
+    secret = "s3cr3t-value-that-straddles"
+    line = "x" * (MAX_LINE_CHARS - 10) + secret + " tail"
+    (out,) = clip([line], 10, SecretBook([secret]))
+    assert secret[:10] not in out and "<redacted>" in out

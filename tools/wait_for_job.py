@@ -112,7 +112,8 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
             text, _, _ = watch.progress(info.stage)
             if ctx.request is not None:
                 # Progress must grow with every notification: the seconds waited do, whatever the job prints.
-                await ctx.request.report_progress(round(time.monotonic() - started, 3), args.timeout, text)
+                await ctx.request.report_progress(round(time.monotonic() - started, 3), args.timeout,
+                                                  ctx.secrets.redact(text))
             if info.finished:
                 reason = "finished"
                 break
@@ -127,7 +128,8 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
     chunk = await ctx.backend.logs(args.job_id, tail=args.max_lines, since=args.since)
     return Output(job_id=info.id, stage=info.stage, finished=info.finished, reason=reason,
                   waited_seconds=round(time.monotonic() - started, 1), message=info.message,
-                  lines=clip(chunk.lines, args.max_lines), next_since=chunk.next_since, truncated=chunk.truncated,
+                  lines=clip(chunk.lines, args.max_lines, ctx.secrets), next_since=chunk.next_since,
+                  truncated=chunk.truncated,
                   step=step, total_steps=report.total_steps, loss=loss,
                   metrics=report.text if report.series else None, plateau=report.plateau,
                   diagnosis=await diagnose_job(ctx.backend, info))
