@@ -289,7 +289,7 @@ TOOL = ToolDef(
                 "cheapest flavors that hold it, with the cost of the timeout. The formula is shown.",
     input=Input,
     output=Output,
-    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),  # asks the Hub for a model's size
     run=recommend_hardware,
     render=render,
 )
