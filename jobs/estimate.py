@@ -169,7 +169,7 @@ def estimate_memory(*, params: float, method: Method, max_length: int = 1024, ba
         w = params * base + trainable * ADAPTER_BYTES[0]
         g, o = trainable * ADAPTER_BYTES[1], trainable * ADAPTER_BYTES[2]
         bytes_text = (f"x {base:g} B frozen {'bf16' if method == 'lora' else 'NF4'} + adapter "
-                      f"{_count(trainable)} (r={lora_r}) x 16 B")
+                      f"{format_count(trainable)} (r={lora_r}) x 16 B")
 
     tokens = batch_size * max_length
     if gradient_checkpointing:
@@ -184,7 +184,7 @@ def estimate_memory(*, params: float, method: Method, max_length: int = 1024, ba
     subtotal = weights_gb + gradients_gb + optimizer_gb + activations_gb + CUDA_OVERHEAD_GB
     total = subtotal * SAFETY_MARGIN
     formula = (
-        f"{method}: {_count(params)} params {bytes_text} = {weights_gb + gradients_gb + optimizer_gb:.1f} GB; "
+        f"{method}: {format_count(params)} params {bytes_text} = {weights_gb + gradients_gb + optimizer_gb:.1f} GB; "
         f"activations {tokens} tokens x {hidden} hidden x {act_text} B + {tokens} tokens x {vocab} vocab x 8 B "
         f"= {activations_gb:.1f} GB; + {CUDA_OVERHEAD_GB:g} GB CUDA overhead = {subtotal:.1f} GB; "
         f"x {SAFETY_MARGIN:g} margin = {total:.1f} GB"
@@ -195,7 +195,8 @@ def estimate_memory(*, params: float, method: Method, max_length: int = 1024, ba
                           overhead_gb=CUDA_OVERHEAD_GB, total_gb=total, formula=formula)
 
 
-def _count(n: float) -> str:
+def format_count(n: float) -> str:
+    """494032768 -> '494M', 7e9 -> '7B', 99616 -> '99.6k'."""
     for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if n >= size:
             return f"{n / size:.3g}{unit}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,3 +35,31 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "state"
     monkeypatch.setenv("TRL_JOBS_HOME", str(home))
     return home
+
+
+@pytest.fixture
+async def make_backend(state_dir: Path, request: pytest.FixtureRequest
+                       ) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """LocalBackends on the test's state dir (grace: the module's BACKEND_GRACE, else 2 s); at the end every job
+    still running is cancelled and the backends closed, so no test leaves a process behind."""
+    from jobs.backends.local import LocalBackend
+    from jobs.models import JobStage
+
+    made: list[LocalBackend] = []
+
+    async def make(**kwargs: Any) -> LocalBackend:
+        kwargs.setdefault("grace", getattr(request.module, "BACKEND_GRACE", 2.0))
+        backend = LocalBackend(home=state_dir, **kwargs)
+        await backend.start()
+        made.append(backend)
+        return backend
+
+    yield make
+    if made:
+        backend = made[-1]
+        await backend.start()
+        page = await backend.list(stages={JobStage.RUNNING, JobStage.SCHEDULING}, limit=1000)
+        for job in page.jobs:
+            await backend.cancel(job.id)
+    for backend in made:
+        await backend.aclose()

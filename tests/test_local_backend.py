@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -60,27 +59,7 @@ async def heartbeat_stands_still(folder: Path) -> None:
                 what=f"the heartbeat in {folder} to stand still")
 
 
-@pytest.fixture
-async def make_backend(state_dir: Path) -> AsyncIterator[Callable[..., Awaitable[LocalBackend]]]:
-    """Backends on the test's state dir; at the end every job still running is cancelled and the backends closed."""
-    made: list[LocalBackend] = []
-
-    async def make(**kwargs) -> LocalBackend:
-        kwargs.setdefault("grace", 2.0)
-        backend = LocalBackend(home=state_dir, **kwargs)
-        await backend.start()
-        made.append(backend)
-        return backend
-
-    yield make
-    if made:
-        backend = made[-1]
-        await backend.start()
-        page = await backend.list(stages={JobStage.RUNNING, JobStage.SCHEDULING}, limit=1000)
-        for job in page.jobs:
-            await backend.cancel(job.id)
-    for backend in made:
-        await backend.aclose()
+BACKEND_GRACE = 2.0  # seconds; the make_backend fixture (conftest) reads it
 
 
 async def test_job_runs_with_its_env_folder_and_output_dir(make_backend, state_dir: Path, tmp_path: Path) -> None:

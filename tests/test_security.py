@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,27 +59,7 @@ def no_ambient_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     return hf_home
 
 
-@pytest.fixture
-async def make_backend(state_dir: Path) -> AsyncIterator[Callable[..., Awaitable[LocalBackend]]]:
-    """LocalBackends on the test's state dir; at the end running jobs are cancelled and the backends closed."""
-    made: list[LocalBackend] = []
-
-    async def make(**kwargs: Any) -> LocalBackend:
-        kwargs.setdefault("grace", 1.0)
-        backend = LocalBackend(home=state_dir, **kwargs)
-        await backend.start()
-        made.append(backend)
-        return backend
-
-    yield make
-    if made:
-        backend = made[-1]
-        await backend.start()
-        page = await backend.list(stages={JobStage.RUNNING, JobStage.SCHEDULING}, limit=1000)
-        for job in page.jobs:
-            await backend.cancel(job.id)
-    for backend in made:
-        await backend.aclose()
+BACKEND_GRACE = 1.0  # seconds; the make_backend fixture (conftest) reads it
 
 
 def script(folder: Path, name: str, code: str) -> Path:

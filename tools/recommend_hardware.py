@@ -19,7 +19,8 @@ import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from jobs.estimate import METHODS, MemoryEstimate, Method, estimate_memory, recommend, shape_from_config
+from jobs.estimate import (METHODS, MemoryEstimate, Method, estimate_memory, format_count, recommend,
+                           shape_from_config)
 from jobs.models import InvalidJobSpec, format_duration, parse_timeout
 from tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
 
@@ -174,7 +175,7 @@ async def _params(args: Input, ctx: ToolContext) -> tuple[float, ParamsSource, d
         return count, "hub cache", shape, notes
     guessed = size_from_name(args.model)
     if guessed is not None:
-        notes.append(f"The parameter count ({_count(guessed)}) is read from the model's name; pass params for an "
+        notes.append(f"The parameter count ({format_count(guessed)}) is read from the model's name; pass params for an "
                      "exact estimate.")
         return guessed, "name", shape, notes
     where = "the Hub has no count for it" if ctx.backend_name == "hf" else (
@@ -240,21 +241,13 @@ async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
                   flavors=chosen, by_method=by_method, notes=notes)
 
 
-def _count(n: float) -> str:
-    """494032768 -> '494M', 7e9 -> '7B', 99616 -> '99.6k'."""
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{n:.0f}"
-
-
 _SOURCE_TEXT = {"given": "as given", "config.json": "from its config.json", "hub": "from the Hub",
                 "hub cache": "from the local Hugging Face cache", "name": "guessed from its name"}
 
 
 def render(out: Output) -> str:
     name = out.model or "the model"
-    lines = [f"{name}: {_count(out.params)} parameters ({_SOURCE_TEXT[out.params_source]}). "
+    lines = [f"{name}: {format_count(out.params)} parameters ({_SOURCE_TEXT[out.params_source]}). "
              f"A {out.method} fine-tune needs about {out.estimate.total_gb:.1f} GB of GPU memory.",
              f"How: {out.estimate.formula}."]
     if out.flavors:
