@@ -5,7 +5,7 @@
 `jobs.recipes.entry` or on Hugging Face Jobs as a uv script pinned to TRL_VERSION.
 """
 
-from jobs.recipes.build import build_training_spec, describe_spec, hf_jobs_command, script_url
+from jobs.recipes.build import build_training_spec, hf_jobs_command, script_url
 from jobs.recipes.request import BUILTIN_REWARD_FUNCS, TRAINERS, TRL_VERSION, APPLIES_TO, TrainingRequest
 from jobs.recipes.trl_args import all_trainer_arguments, trainer_arguments
 
@@ -17,7 +17,6 @@ __all__ = [
     "TrainingRequest",
     "all_trainer_arguments",
     "build_training_spec",
-    "describe_spec",
     "hf_jobs_command",
     "script_url",
     "trainer_arguments",

@@ -126,23 +126,6 @@ def build_training_spec(
                    output_dir=output_dir, **common)
 
 
-def describe_spec(spec: JobSpec) -> dict[str, Any]:
-    """What a dry run shows: the command (secrets redacted), env and secret NAMES, and for a uv script the
-    `hf jobs uv run ...` line a user could paste. Never a secret's value."""
-    out: dict[str, Any] = {
-        "command": spec.redacted_command(),
-        "env_names": sorted(spec.env),
-        "secret_names": sorted(spec.secrets),
-        "flavor": spec.flavor,
-        "timeout_s": spec.timeout,
-        "labels": dict(spec.labels),
-        "output_dir": spec.output_dir,
-    }
-    if spec.script:
-        out["hf_command"] = hf_jobs_command(spec)
-    return out
-
-
 def hf_jobs_command(spec: JobSpec) -> str:
     """The `hf jobs uv run` command line equivalent to a uv-script spec (secrets by name only).
 
