@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs.backends.local.runner import proc_stat
 from jobs.models import JobNotFoundError
 
 _ID_RE = re.compile(r"[0-9a-f]{16}")
@@ -86,18 +87,6 @@ def database_path(home: Path) -> Path:
 # --- processes ---
 
 RUNNER = str(Path(__file__).with_name("runner.py"))
-
-
-def proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state letter, start time in clock ticks) from /proc, or None when no such process. Linux only."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name may contain spaces and parentheses: fields are counted after the last ')'.
-    fields = stat[stat.rfind(b")") + 2:].split()
-    return fields[0].decode(), fields[19].decode()
 
 
 def proc_start(pid: int) -> str | None:

@@ -197,14 +197,24 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _live(pid: int, start: str) -> bool:
+def proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state letter, start time in clock ticks) from /proc, or None when no such process. Linux only.
+
+    Here rather than in paths.py because this script runs with the standard library alone; the backend reuses it.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
-        return False
+        return None
+    # The command name may contain spaces and parentheses: fields are counted after the last ')'.
     fields = stat[stat.rfind(b")") + 2:].split()
-    return fields[0] not in (b"Z", b"X") and fields[19].decode() == start
+    return fields[0].decode(), fields[19].decode()
+
+
+def _live(pid: int, start: str) -> bool:
+    stat = proc_stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X") and stat[1] == start
 
 
 def _signal_group(pgid: int, sig: int) -> None:
