@@ -28,9 +28,9 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobs.backends.local import LocalBackend  # noqa: E402
-from jobs.backends.local.store import Store  # noqa: E402
-from jobs.models import JobSpec, JobStage  # noqa: E402
+from trl_jobs_mcp.jobs.backends.local import LocalBackend  # noqa: E402
+from trl_jobs_mcp.jobs.backends.local.store import Store  # noqa: E402
+from trl_jobs_mcp.jobs.models import JobSpec, JobStage  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 BIG_LOG = (64 if QUICK else 1024) << 20

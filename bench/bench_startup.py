@@ -101,7 +101,7 @@ def main() -> None:
         ours: list[tuple[float, float]] = []
         bare: list[tuple[float, float]] = []
         for i in range(args.rounds):
-            print(f"round {i + 1}/{args.rounds}", end="\r", file=sys.stderr, flush=True)
+            print(f"round {i + 1}/{args.rounds}", file=sys.stderr, flush=True)
             # Alternate which goes first, so a slow moment on a shared machine hits both alike.
             pair = [(ours, ours_argv), (bare, bare_argv)]
             for results, argv in pair if i % 2 == 0 else reversed(pair):

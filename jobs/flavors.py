@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from jobs.models import InvalidJobSpec, JobsError
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobsError
 
 
 class Flavor(BaseModel):

@@ -162,7 +162,7 @@ class JobSpec(BaseModel):
     def _no_credentials_in_env(cls, value: dict[str, str]) -> dict[str, str]:
         # env values are shown and stored (spec.json, `hf jobs` lines, the Hub's job page); a credential there would
         # be too. The message names the variable, never its value.
-        from jobs.redact import HF_TOKEN_PATTERN
+        from trl_jobs_mcp.jobs.redact import HF_TOKEN_PATTERN
 
         for name, text in value.items():
             if text.strip() in TOKEN_PLACEHOLDERS:
@@ -175,7 +175,7 @@ class JobSpec(BaseModel):
     @field_validator("secrets")
     @classmethod
     def _scrubbable_secrets(cls, value: dict[str, str]) -> dict[str, str]:
-        from jobs.redact import MIN_SECRET_LENGTH
+        from trl_jobs_mcp.jobs.redact import MIN_SECRET_LENGTH
 
         for name, text in value.items():
             if 0 < len(text.strip()) < MIN_SECRET_LENGTH:  # stripped: that is how most programs print a token
@@ -227,7 +227,7 @@ class JobSpec(BaseModel):
 
     def redacted_command(self) -> list[str]:
         """The argv a reader may see: the command (or `uv run script args`) with secret values replaced."""
-        from jobs.redact import Redactor
+        from trl_jobs_mcp.jobs.redact import Redactor
 
         if self.command:
             argv = list(self.command)

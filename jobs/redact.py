@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from jobs.models import REDACTED
+from trl_jobs_mcp.jobs.models import REDACTED
 
 MIN_SECRET_LENGTH = 4
 

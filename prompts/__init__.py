@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-PROMPT_MODULES = ("prompts.plan_fine_tune", "prompts.diagnose_job", "prompts.choose_hardware")
+PROMPT_MODULES = ("trl_jobs_mcp.prompts.plan_fine_tune", "trl_jobs_mcp.prompts.diagnose_job", "trl_jobs_mcp.prompts.choose_hardware")
 
 
 def register_prompts(server: MCPServer) -> None:

@@ -22,32 +22,32 @@ from mcp.server.mcpserver.tools import Tool, ToolManager
 from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 
-from jobs.models import BackendUnavailable
-from jobs.redact import ambient_secrets
-from prompts import register_prompts
-from server.resources import register_resources
-from server.settings import Settings
-from tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
+from trl_jobs_mcp.jobs.models import BackendUnavailable
+from trl_jobs_mcp.jobs.redact import ambient_secrets
+from trl_jobs_mcp.prompts import register_prompts
+from trl_jobs_mcp.server.resources import register_resources
+from trl_jobs_mcp.server.settings import Settings
+from trl_jobs_mcp.tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.backends.base import Backend
 
 logger = logging.getLogger("trl_jobs_mcp.server")
 
 # The registry: one module per tool, each exposing TOOL (a tools.base.ToolDef). Order is the order clients list.
 TOOL_MODULES = (
-    "tools.launch_training",
-    "tools.list_jobs",
-    "tools.inspect_job",
-    "tools.fetch_logs",
-    "tools.cancel_job",
-    "tools.run_job",
-    "tools.list_hardware",
-    "tools.recommend_hardware",
-    "tools.wait_for_job",
-    "tools.job_metrics",
+    "trl_jobs_mcp.tools.launch_training",
+    "trl_jobs_mcp.tools.list_jobs",
+    "trl_jobs_mcp.tools.inspect_job",
+    "trl_jobs_mcp.tools.fetch_logs",
+    "trl_jobs_mcp.tools.cancel_job",
+    "trl_jobs_mcp.tools.run_job",
+    "trl_jobs_mcp.tools.list_hardware",
+    "trl_jobs_mcp.tools.recommend_hardware",
+    "trl_jobs_mcp.tools.wait_for_job",
+    "trl_jobs_mcp.tools.job_metrics",
 )
 
 INSTRUCTIONS = """\
@@ -82,7 +82,7 @@ class AppState:
             return self._backend
         async with self._lock:
             if self._backend is None:
-                from jobs.backends import make_backend
+                from trl_jobs_mcp.jobs.backends import make_backend
 
                 try:
                     backend = make_backend(self.settings.backend, **self.settings.backend_settings())

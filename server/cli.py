@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from server.settings import BACKENDS, LOG_LEVELS, TRANSPORTS, Settings, SettingsError
+from trl_jobs_mcp.server.settings import BACKENDS, LOG_LEVELS, TRANSPORTS, Settings, SettingsError
 
 COMMANDS = ("serve", "demo")
 
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
 
     if args.command == "demo":
-        from server.demo import run_demo
+        from trl_jobs_mcp.server.demo import run_demo
 
         return run_demo(directory=args.dir, max_steps=args.max_steps)
 
@@ -69,12 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     import anyio
 
-    from server.app import build_server
+    from trl_jobs_mcp.server.app import build_server
 
     server = build_server(settings)
     try:
         if settings.transport == "http":
-            from server.http import serve_http
+            from trl_jobs_mcp.server.http import serve_http
 
             anyio.run(serve_http, server, settings)
         else:

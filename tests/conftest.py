@@ -25,7 +25,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     stays free of heavy imports would otherwise see them.
     """
     root = tmp_path_factory.mktemp("tiny")
-    out = subprocess.run([sys.executable, "-m", "jobs.tiny", str(root)], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.tiny", str(root)], check=True, capture_output=True, text=True)
     return {k: Path(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
@@ -42,8 +42,8 @@ async def make_backend(state_dir: Path, request: pytest.FixtureRequest
                        ) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     """LocalBackends on the test's state dir (grace: the module's BACKEND_GRACE, else 2 s); at the end every job
     still running is cancelled and the backends closed, so no test leaves a process behind."""
-    from jobs.backends.local import LocalBackend
-    from jobs.models import JobStage
+    from trl_jobs_mcp.jobs.backends.local import LocalBackend
+    from trl_jobs_mcp.jobs.models import JobStage
 
     made: list[LocalBackend] = []
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from fake_hf_jobs import FakeHFJobs
 
-from jobs.backends.hf import HFBackend
+from trl_jobs_mcp.jobs.backends.hf import HFBackend
 
 # Quick retries and a short log bound, so the error paths cost milliseconds, not the production seconds.
 TEST_RETRY_DELAYS = (0.01, 0.02)

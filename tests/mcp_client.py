@@ -14,8 +14,8 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 
-from server.app import build_server
-from server.settings import Settings
+from trl_jobs_mcp.server.app import build_server
+from trl_jobs_mcp.server.settings import Settings
 
 if TYPE_CHECKING:
     from fake_hf_jobs import FakeHFJobs
@@ -53,3 +53,18 @@ async def call_error(client: Client, tool: str, **arguments: Any) -> str:
     result = await client.call_tool(tool, arguments)
     assert result.is_error, f"{tool} should have failed: {text_of(result)}"
     return text_of(result)
+
+
+def console_script() -> str:
+    """The installed `trl-jobs-mcp`: beside this interpreter (a venv that is not on PATH), else on PATH."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    beside = Path(sys.executable).with_name("trl-jobs-mcp")
+    script = str(beside) if beside.is_file() else shutil.which("trl-jobs-mcp")
+    if script is None:
+        import pytest
+
+        pytest.fail("trl-jobs-mcp is not installed: `pip install -e .`")
+    return script

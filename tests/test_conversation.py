@@ -27,7 +27,7 @@ from mcp_client import call, call_error, connect, hf_client, local_client, text_
 from mcp_types import CallToolResult
 from polling import eventually
 
-from server.settings import Settings
+from trl_jobs_mcp.server.settings import Settings
 
 pytestmark = pytest.mark.anyio
 

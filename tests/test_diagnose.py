@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from children_diag.fake_hub import FakeHub
-from jobs.diagnose import Diagnosis, diagnose
+from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose
 
 CHILDREN = Path(__file__).parent / "children_diag"
 SECRET = "hf_diagnose_secret_token_1234"
@@ -169,7 +169,7 @@ def test_every_cause_is_produced_for_real(failures: dict[str, Outcome]) -> None:
     it is the backend's own message, checked through inspect_job in test_conversation)."""
     import typing
 
-    from jobs.diagnose import Cause
+    from trl_jobs_mcp.jobs.diagnose import Cause
 
     seen = {found.cause for outcome in failures.values() if (found := diagnose(
         lines=outcome.lines, exit_code=outcome.returncode)) is not None}

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import JobHardware, JobHardwareInfo
 
-from jobs import flavors
-from jobs.flavors import CATALOG, Flavor, all_flavors, from_hub_hardware, get_flavor, local_gpu_count
-from jobs.models import InvalidJobSpec, JobsError
+from trl_jobs_mcp.jobs import flavors
+from trl_jobs_mcp.jobs.flavors import CATALOG, Flavor, all_flavors, from_hub_hardware, get_flavor, local_gpu_count
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobsError
 
 
 # --- the catalog ---

@@ -12,10 +12,10 @@ from huggingface_hub import constants
 from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
 from polling import eventually
 
-from jobs.backends.base import Backend
-from jobs.backends.hf import LAUNCH_LABEL, HFBackend, hf_command_line, hf_uv_command_line
-from jobs.flavors import CATALOG
-from jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobSpec, JobStage
+from trl_jobs_mcp.jobs.backends.base import Backend
+from trl_jobs_mcp.jobs.backends.hf import LAUNCH_LABEL, HFBackend, hf_command_line, hf_uv_command_line
+from trl_jobs_mcp.jobs.flavors import CATALOG
+from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobSpec, JobStage
 
 pytestmark = pytest.mark.anyio
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +12,15 @@ from fake_hf_jobs import FakeHFJobs
 from hf_fixtures import fake_hf  # noqa: F401 - fixture
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp_client import call
+from mcp_client import call, console_script
 
 pytestmark = pytest.mark.anyio
 
 TRL_SFT = "https://raw.githubusercontent.com/huggingface/trl/v1.16.0/trl/scripts/sft.py"
 
 
-def console_script(fake: FakeHFJobs, home: Path, *flags: str) -> StdioServerParameters:
-    script = shutil.which("trl-jobs-mcp")
-    command, args = (script, []) if script else (sys.executable, ["-m", "server"])
+def server_params(fake: FakeHFJobs, home: Path, *flags: str) -> StdioServerParameters:
+    command, args = console_script(), []
     env = {**os.environ, "HF_ENDPOINT": fake.url, "HF_TOKEN": fake.token, "TRL_JOBS_HOME": str(home),
            "PYTHONUNBUFFERED": "1"}
     env.pop("TRL_JOBS_BACKEND", None)
@@ -31,7 +28,7 @@ def console_script(fake: FakeHFJobs, home: Path, *flags: str) -> StdioServerPara
 
 
 async def test_launch_list_inspect_logs_cancel_on_hf_over_stdio(fake_hf: FakeHFJobs, tmp_path: Path) -> None:
-    params = console_script(fake_hf, tmp_path / "state", "--backend", "hf", "--namespace", "acme")
+    params = server_params(fake_hf, tmp_path / "state", "--backend", "hf", "--namespace", "acme")
     async with Client(params) as client:
         text, launched = await call(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset="trl-lib/Capybara",
                                     max_steps=20, flavor="a10g-large", timeout="1h")

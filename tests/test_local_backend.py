@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from polling import eventually, holds
 
-from jobs.backends.local import JobPaths, LocalBackend
-from jobs.backends.local.paths import process_alive
-from jobs.backends.local.store import Store
-from jobs.models import InvalidJobSpec, JobInfo, JobNotFoundError, JobSpec, JobStage
+from trl_jobs_mcp.jobs.backends.local import JobPaths, LocalBackend
+from trl_jobs_mcp.jobs.backends.local.paths import process_alive
+from trl_jobs_mcp.jobs.backends.local.store import Store
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo, JobNotFoundError, JobSpec, JobStage
 
 pytestmark = pytest.mark.anyio
 

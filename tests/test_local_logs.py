@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from polling import eventually
 
-from jobs.backends.local import LocalBackend
-from jobs.backends.local.logs import read_log
-from jobs.backends.local.runner import MIN_SECRET_LENGTH, REDACTED, _Scrubber
-from jobs.models import InvalidJobSpec, JobSpec
-from jobs.redact import MIN_SECRET_LENGTH as REDACT_MIN
-from jobs.redact import REDACTED as REDACT_TEXT
+from trl_jobs_mcp.jobs.backends.local import LocalBackend
+from trl_jobs_mcp.jobs.backends.local.logs import read_log
+from trl_jobs_mcp.jobs.backends.local.runner import MIN_SECRET_LENGTH, REDACTED, _Scrubber
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
+from trl_jobs_mcp.jobs.redact import MIN_SECRET_LENGTH as REDACT_MIN
+from trl_jobs_mcp.jobs.redact import REDACTED as REDACT_TEXT
 
 CHILDREN = Path(__file__).parent / "children"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.metrics import (
+from trl_jobs_mcp.jobs.metrics import (
     LogParser,
     Series,
     lr_schedule_shape,

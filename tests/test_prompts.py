@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from mcp_client import local_client
 
-from prompts import PROMPT_MODULES
-from prompts.choose_hardware import choose_hardware
-from prompts.diagnose_job import diagnose_job
-from prompts.plan_fine_tune import plan_fine_tune
-from server.app import load_tools
+from trl_jobs_mcp.prompts import PROMPT_MODULES
+from trl_jobs_mcp.prompts.choose_hardware import choose_hardware
+from trl_jobs_mcp.prompts.diagnose_job import diagnose_job
+from trl_jobs_mcp.prompts.plan_fine_tune import plan_fine_tune
+from trl_jobs_mcp.server.app import load_tools
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +25,7 @@ _ARGUMENT = re.compile(r"\b([a-z_]+)=")
 async def test_prompts_are_listed_with_their_arguments(state_dir: Path) -> None:
     async with local_client(state_dir) as client:
         prompts = {p.name: p for p in (await client.list_prompts()).prompts}
-    assert list(prompts) == [name.removeprefix("prompts.") for name in PROMPT_MODULES]
+    assert list(prompts) == [name.rpartition(".")[2] for name in PROMPT_MODULES]
     arguments = {name: {a.name: a.required for a in p.arguments or []} for name, p in prompts.items()}
     assert arguments == {
         "plan_fine_tune": {"goal": True, "model": False, "dataset": False, "budget_usd": False},

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from jobs.flavors import get_flavor
-from jobs.models import InvalidJobSpec, JobSpec
-from jobs.recipes import (
+from trl_jobs_mcp.jobs.flavors import get_flavor
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
+from trl_jobs_mcp.jobs.recipes import (
     APPLIES_TO,
     TRAINERS,
     TRL_VERSION,
@@ -29,8 +29,8 @@ from jobs.recipes import (
     hf_jobs_command,
     script_url,
 )
-from jobs.recipes import entry, trl_args
-from jobs.recipes.request import CLI_NAMES, NOT_CLI
+from trl_jobs_mcp.jobs.recipes import entry, trl_args
+from trl_jobs_mcp.jobs.recipes.request import CLI_NAMES, NOT_CLI
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = get_flavor("cpu-basic")
@@ -93,7 +93,7 @@ def refused(req: TrainingRequest, field: str, *needles: str, backend: str = "loc
 
 def test_trl_version_is_the_installed_and_pinned_release() -> None:
     assert metadata.version("trl") == TRL_VERSION
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["local"]
     assert f"trl=={TRL_VERSION}" in deps
 
 
@@ -130,8 +130,8 @@ def test_building_specs_imports_no_heavy_module() -> None:
     code = f"""
 import sys
 sys.path.insert(0, {str(ROOT)!r})
-from jobs.flavors import get_flavor
-from jobs.recipes import TRAINERS, TrainingRequest, build_training_spec, hf_jobs_command
+from trl_jobs_mcp.jobs.flavors import get_flavor
+from trl_jobs_mcp.jobs.recipes import TRAINERS, TrainingRequest, build_training_spec, hf_jobs_command
 for trainer in TRAINERS:
     extra = {{"reward_funcs": ["think_format_reward"]}} if trainer in ("grpo", "rloo") else {{}}
     req = TrainingRequest(trainer=trainer, model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/Capybara",
@@ -157,7 +157,7 @@ def test_every_spec_parses_with_trls_own_parser(model_dir: Path, data_file: Path
         req = TrainingRequest(trainer=trainer, model=str(model_dir), dataset=str(data_file), max_steps=3,
                               learning_rate=1e-4, use_peft=True, lora_r=8, lora_target_modules=["q_proj", "v_proj"],
                               logging_steps=1, save_strategy="no", seed=7, extra_args={"warmup_steps": 2}, **extra)
-        argvs[trainer] = build(req).command[4:] + ["--output_dir=/tmp/x"]
+        argvs[trainer] = build(req).command[5:] + ["--output_dir=/tmp/x"]
     hub = TrainingRequest(trainer="dpo", model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/ultrafeedback_binarized",
                           loss_type=["sigmoid", "sft"], beta=0.2, packing=None)
     # A GPU spec leaves bf16 to TRL, which refuses it on this CPU-only machine: parse it as the CPU would run it.
@@ -197,7 +197,7 @@ def test_local_spec_runs_the_entry_module_with_trl_names(data_file: Path, model_
                          packing=True, eos_token="<|im_end|>", lora_r=None),
                  env={"WANDB_MODE": "offline"}, secrets={"HF_TOKEN": "hf_secret"}, labels={"team": "nlp"},
                  timeout="2h")
-    assert spec.command[:4] == [sys.executable, "-m", "jobs.recipes.entry", "sft"]
+    assert spec.command[:5] == [sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.recipes.entry", "sft"]
     args = spec.command[4:]
     assert f"--model_name_or_path={model_dir.resolve()}" in args
     assert f"--dataset_name={data_file.resolve()}" in args  # the entry turns the file into a folder

@@ -27,13 +27,13 @@ from huggingface_hub import constants
 from mcp_client import call, call_error, connect, hf_client, local_client, text_of
 from polling import eventually, holds
 
-from jobs.backends.hf import hf_command_line
-from jobs.backends.local import LocalBackend
-from jobs.backends.local.paths import process_alive
-from jobs.backends.local.runner import job_processes
-from jobs.models import InvalidJobSpec, JobSpec, JobStage
-from server.settings import Settings
-from tools.base import SecretBook, translate
+from trl_jobs_mcp.jobs.backends.hf import hf_command_line
+from trl_jobs_mcp.jobs.backends.local import LocalBackend
+from trl_jobs_mcp.jobs.backends.local.paths import process_alive
+from trl_jobs_mcp.jobs.backends.local.runner import job_processes
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage
+from trl_jobs_mcp.server.settings import Settings
+from trl_jobs_mcp.tools.base import SecretBook, translate
 
 pytestmark = pytest.mark.anyio
 
@@ -312,7 +312,7 @@ async def test_logs_stay_scrubbed_across_reads_and_after_a_server_restart(state_
 def test_an_unexpected_error_is_logged_with_secrets_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
     """Bug: an unexpected exception was logged with its traceback as is: a message that repeated a secret went to
     stderr, which MCP clients keep in log files."""
-    from tools import fetch_logs
+    from trl_jobs_mcp.tools import fetch_logs
 
     book = SecretBook([SECRET])
     with caplog.at_level(logging.ERROR, logger="trl_jobs_mcp.tools"):
@@ -628,8 +628,8 @@ async def test_a_trl_style_launcher_tree_is_stopped_whole(make_backend, tmp_path
 def test_a_long_line_is_redacted_before_it_is_cut() -> None:
     """Bug: fetch_logs and wait_for_job cut lines at MAX_LINE_CHARS before the server's scrub, so a secret that
     straddled the cut came back as a fragment no later pass could recognise."""
-    from tools.base import SecretBook
-    from tools.fetch_logs import MAX_LINE_CHARS, clip
+    from trl_jobs_mcp.tools.base import SecretBook
+    from trl_jobs_mcp.tools.fetch_logs import MAX_LINE_CHARS, clip
 
     secret = "s3cr3t-value-that-straddles"
     line = "x" * (MAX_LINE_CHARS - 10) + secret + " tail"

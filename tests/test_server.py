@@ -23,8 +23,8 @@ from mcp_client import call, call_error, connect, local_client
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
-from server.app import TOOL_MODULES
-from tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
+from trl_jobs_mcp.server.app import TOOL_MODULES
+from trl_jobs_mcp.tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
 
 pytestmark = pytest.mark.anyio
 
@@ -55,7 +55,7 @@ async def test_tool_list_matches_snapshot(state_dir: Path) -> None:
 async def test_every_registered_module_is_listed_with_honest_annotations(state_dir: Path) -> None:
     async with local_client(state_dir) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert list(tools) == [name.removeprefix("tools.") for name in TOOL_MODULES]
+    assert list(tools) == [name.rpartition(".")[2] for name in TOOL_MODULES]
     for name in ("list_jobs", "inspect_job", "fetch_logs"):
         assert tools[name].annotations.read_only_hint is True, name
     cancel = tools["cancel_job"].annotations
@@ -223,7 +223,7 @@ async def test_a_known_secret_is_scrubbed_from_every_string_returned(state_dir: 
 
 async def test_gpu_flavor_on_a_machine_without_one_is_refused_before_a_job_exists(
         state_dir: Path, tiny: dict[str, Path]) -> None:
-    from jobs.flavors import local_gpu_count
+    from trl_jobs_mcp.jobs.flavors import local_gpu_count
 
     if local_gpu_count() > 0:
         pytest.skip("this machine has a GPU")
@@ -242,7 +242,7 @@ HEAVY = ("torch", "transformers", "datasets", "trl")
 _CHILD = textwrap.dedent("""
     import json, sys, anyio
     from mcp import Client
-    from server.app import build_server
+    from trl_jobs_mcp.server.app import build_server
 
     async def main():
         async with Client(build_server(), mode="legacy") as client:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import urllib.error
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from mcp_client import console_script
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -36,8 +36,7 @@ def free_port() -> int:
 def http_server(state_dir: Path, *flags: str) -> Iterator[str]:
     """Run `trl-jobs-mcp serve --transport http` on a free port; yield its MCP URL once it accepts connections."""
     port = free_port()
-    script = shutil.which("trl-jobs-mcp")
-    assert script, "trl-jobs-mcp is not installed"
+    script = console_script()
     proc = subprocess.Popen([script, "serve", "--transport", "http", "--port", str(port), *flags],
                             env={**os.environ, "TRL_JOBS_HOME": str(state_dir)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -101,8 +100,7 @@ async def test_loopback_without_a_token_serves_mcp(state_dir: Path) -> None:
 
 
 def test_binding_beyond_loopback_without_a_token_is_refused(state_dir: Path) -> None:
-    script = shutil.which("trl-jobs-mcp")
-    assert script
+    script = console_script()
     out = subprocess.run([script, "serve", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],
                          capture_output=True, text=True, timeout=60,
                          env={k: v for k, v in os.environ.items() if k != "TRL_JOBS_AUTH_TOKEN"})

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs.backends import make_backend
-from jobs.models import InvalidJobSpec
-from server.cli import main
-from server.settings import Settings, SettingsError, is_loopback
+from trl_jobs_mcp.jobs.backends import make_backend
+from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from trl_jobs_mcp.server.cli import main
+from trl_jobs_mcp.server.settings import Settings, SettingsError, is_loopback
 
 
 def test_defaults_are_local_stdio_on_loopback() -> None:

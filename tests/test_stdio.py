@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
-from server.app import TOOL_MODULES
+from mcp_client import console_script
+
+from trl_jobs_mcp.server.app import TOOL_MODULES
 
 pytestmark = pytest.mark.anyio
-
-
-def console_script() -> str:
-    script = shutil.which("trl-jobs-mcp")
-    if script is None:
-        pytest.fail("trl-jobs-mcp is not on PATH: install the project with `pip install -e .`")
-    return script
 
 
 async def test_the_console_script_serves_stdio_by_default(state_dir: Path) -> None:
@@ -26,7 +20,7 @@ async def test_the_console_script_serves_stdio_by_default(state_dir: Path) -> No
     async with Client(params, mode="legacy") as client:
         assert client.server_info is not None and client.server_info.name == "trl-jobs"
         names = [tool.name for tool in (await client.list_tools()).tools]
-        assert names == [module.removeprefix("tools.") for module in TOOL_MODULES]
+        assert names == [module.rpartition(".")[2] for module in TOOL_MODULES]
         assert {"launch_training", "list_jobs", "inspect_job", "fetch_logs", "cancel_job"} <= set(names)
 
         listed = await client.call_tool("list_jobs", {})

@@ -8,9 +8,9 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from jobs.models import BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobStage
-from tools import cancel_job, fetch_logs, inspect_job, launch_training, list_jobs
-from tools.base import SecretBook, human_duration, translate, usd
+from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobStage
+from trl_jobs_mcp.tools import cancel_job, fetch_logs, inspect_job, launch_training, list_jobs
+from trl_jobs_mcp.tools.base import SecretBook, human_duration, translate, usd
 
 
 def test_secret_book_scrubs_text_and_nested_data_including_keys() -> None:

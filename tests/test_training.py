@@ -17,9 +17,9 @@ import anyio
 import pytest
 from polling import eventually
 
-from jobs.backends.local import LocalBackend
-from jobs.models import JobInfo, JobStage, JobSpec
-from jobs.recipes import TrainingRequest, build_training_spec
+from trl_jobs_mcp.jobs.backends.local import LocalBackend
+from trl_jobs_mcp.jobs.models import JobInfo, JobStage, JobSpec
+from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec
 
 pytestmark = pytest.mark.training
 

@@ -18,13 +18,13 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError
-from jobs.redact import Redactor
+from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError
+from trl_jobs_mcp.jobs.redact import Redactor
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.context import Context
 
-    from jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.backends.base import Backend
 
 logger = logging.getLogger("trl_jobs_mcp.tools")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from jobs.models import JobStage
-from tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
+from trl_jobs_mcp.jobs.models import JobStage
+from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
 
 
 class Input(ToolInput):

@@ -7,7 +7,7 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from tools.base import JobId, SecretBook, ToolContext, ToolDef, ToolInput, next_call
+from trl_jobs_mcp.tools.base import JobId, SecretBook, ToolContext, ToolDef, ToolInput, next_call
 
 DEFAULT_TAIL = 100
 MAX_LINES = 2000

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from jobs.diagnose import TAIL_LINES, Diagnosis, diagnose
-from jobs.models import JobInfo, JobsError, JobStage
-from tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
+from trl_jobs_mcp.jobs.diagnose import TAIL_LINES, Diagnosis, diagnose
+from trl_jobs_mcp.jobs.models import JobInfo, JobsError, JobStage
+from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
 
 if TYPE_CHECKING:
-    from jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.backends.base import Backend
 
 
 class Input(ToolInput):

@@ -14,7 +14,7 @@ import anyio.to_thread
 from mcp_types import ContentBlock, ImageContent, ToolAnnotations
 from pydantic import BaseModel, Field, PrivateAttr
 
-from jobs.metrics import (
+from trl_jobs_mcp.jobs.metrics import (
     LogParser,
     MetricsReport,
     Series,
@@ -23,12 +23,12 @@ from jobs.metrics import (
     read_trackio,
     trackio_target,
 )
-from jobs.models import JobStage
-from jobs.plot import default_names, render_png
-from tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
+from trl_jobs_mcp.jobs.models import JobStage
+from trl_jobs_mcp.jobs.plot import default_names, render_png
+from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
 
 if TYPE_CHECKING:
-    from jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.backends.base import Backend
 
 # A log this long (pages of at most a few thousand lines each) is read no further: the curves are long enough.
 MAX_LOG_PAGES = 200

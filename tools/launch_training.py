@@ -9,10 +9,10 @@ import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from jobs.models import JobStage, parse_timeout
-from jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
-from tools.base import ToolContext, ToolDef
-from tools.launching import planned, render_launch, submit
+from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
+from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
+from trl_jobs_mcp.tools.base import ToolContext, ToolDef
+from trl_jobs_mcp.tools.launching import planned, render_launch, submit
 
 _NAME_MAP = Field(max_length=64)
 

@@ -12,9 +12,9 @@ import math
 import shlex
 from typing import Any
 
-from jobs.flavors import Flavor
-from jobs.models import InvalidJobSpec, JobSpec, format_duration
-from tools.base import ToolContext, next_call, usd
+from trl_jobs_mcp.jobs.flavors import Flavor
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, format_duration
+from trl_jobs_mcp.tools.base import ToolContext, next_call, usd
 
 LOCAL_NOTE = "Runs on this machine at no charge; the price is what Hugging Face Jobs bills for this flavor."
 

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from jobs.flavors import Flavor
-from tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
+from trl_jobs_mcp.jobs.flavors import Flavor
+from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
 
 
 class Input(ToolInput):

@@ -19,10 +19,10 @@ import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from jobs.estimate import (METHODS, MemoryEstimate, Method, estimate_memory, format_count, recommend,
+from trl_jobs_mcp.jobs.estimate import (METHODS, MemoryEstimate, Method, estimate_memory, format_count, recommend,
                            shape_from_config)
-from jobs.models import InvalidJobSpec, format_duration, parse_timeout
-from tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, format_duration, parse_timeout
+from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
 
 HUB_LOOKUP_SECONDS = 20
 _SIZE = re.compile(r"(?:(\d+)x)?(\d+(?:\.\d+)?)\s*([BbMm])(?![A-Za-z0-9])")

@@ -8,9 +8,9 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from jobs.models import JobSpec, JobStage, parse_timeout
-from tools.base import ToolContext, ToolDef, ToolInput
-from tools.launching import planned, render_launch, submit
+from trl_jobs_mcp.jobs.models import JobSpec, JobStage, parse_timeout
+from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput
+from trl_jobs_mcp.tools.launching import planned, render_launch, submit
 
 _ARGV = Field(max_length=500)
 _NAME_MAP = Field(max_length=64)
@@ -81,7 +81,7 @@ async def run_job(args: Input, ctx: ToolContext) -> Output:
                    script_args=args.script_args, dependencies=args.dependencies, python=args.python, env=args.env,
                    secrets=args.secrets, flavor=flavor.name, timeout=parse_timeout(args.timeout),
                    labels=args.labels)
-    from jobs.backends.hf import hf_command_line  # no network, no Hub state: only builds the argv
+    from trl_jobs_mcp.jobs.backends.hf import hf_command_line  # no network, no Hub state: only builds the argv
 
     hub_note = ("Files the job writes stay in its container and disappear with it: have the job push what it must "
                 "keep (to a Hub repo or bucket, with the HF_TOKEN secret).")

@@ -15,16 +15,16 @@ import anyio
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from jobs.diagnose import Diagnosis
-from jobs.metrics import LogParser, logging_steps_from_command
-from jobs.models import JobInfo, JobStage
-from tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
-from tools.fetch_logs import clip
-from tools.inspect_job import diagnose_job
-from tools.job_metrics import feed_log
+from trl_jobs_mcp.jobs.diagnose import Diagnosis
+from trl_jobs_mcp.jobs.metrics import LogParser, logging_steps_from_command
+from trl_jobs_mcp.jobs.models import JobInfo, JobStage
+from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
+from trl_jobs_mcp.tools.fetch_logs import clip
+from trl_jobs_mcp.tools.inspect_job import diagnose_job
+from trl_jobs_mcp.tools.job_metrics import feed_log
 
 if TYPE_CHECKING:
-    from jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.backends.base import Backend
 
 DEFAULT_WAIT = 50
 MAX_WAIT = 600

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jobs.models import InvalidJobSpec
+from trl_jobs_mcp.jobs.models import InvalidJobSpec
 
 if TYPE_CHECKING:
-    from jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.backends.base import Backend
 
 BACKENDS = ("local", "hf")
 
@@ -45,9 +45,9 @@ def make_backend(name: str, **settings: Any) -> Backend:
         raise InvalidJobSpec(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}.", field="backend")
     kwargs = {key: value for key, value in settings.items() if key in _ACCEPTS[name] and value is not None}
     if name == "local":
-        from jobs.backends.local import LocalBackend
+        from trl_jobs_mcp.jobs.backends.local import LocalBackend
 
         return LocalBackend(**kwargs)
-    from jobs.backends.hf import HFBackend
+    from trl_jobs_mcp.jobs.backends.hf import HFBackend
 
     return HFBackend(**kwargs)

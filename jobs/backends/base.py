@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from jobs.flavors import Flavor
-from jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk
+from trl_jobs_mcp.jobs.flavors import Flavor
+from trl_jobs_mcp.jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk
 
 
 @runtime_checkable

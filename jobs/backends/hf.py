@@ -30,8 +30,8 @@ import httpx2
 from huggingface_hub import HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
-from jobs.flavors import Flavor, all_flavors, from_hub_hardware, get_flavor
-from jobs.models import (
+from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, from_hub_hardware, get_flavor
+from trl_jobs_mcp.jobs.models import (
     BackendUnavailable,
     InvalidJobSpec,
     JobInfo,
@@ -44,7 +44,7 @@ from jobs.models import (
     TOKEN_PLACEHOLDERS,
     format_duration,
 )
-from jobs.redact import Redactor, ambient_secrets
+from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 T = TypeVar("T")
 

@@ -2,12 +2,12 @@
 
 `build_training_spec(TrainingRequest(...), backend=..., flavor=...)` checks a request against the installed TRL
 (without importing it here) and returns what to run: TRL's own script for the trainer, locally through
-`jobs.recipes.entry` or on Hugging Face Jobs as a uv script pinned to TRL_VERSION.
+`trl_jobs_mcp.jobs.recipes.entry` or on Hugging Face Jobs as a uv script pinned to TRL_VERSION.
 """
 
-from jobs.recipes.build import build_training_spec, hf_jobs_command, script_url
-from jobs.recipes.request import BUILTIN_REWARD_FUNCS, TRAINERS, TRL_VERSION, APPLIES_TO, TrainingRequest
-from jobs.recipes.trl_args import all_trainer_arguments, trainer_arguments
+from trl_jobs_mcp.jobs.recipes.build import build_training_spec, hf_jobs_command, script_url
+from trl_jobs_mcp.jobs.recipes.request import BUILTIN_REWARD_FUNCS, TRAINERS, TRL_VERSION, APPLIES_TO, TrainingRequest
+from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments, trainer_arguments
 
 __all__ = [
     "APPLIES_TO",

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from jobs.flavors import Flavor
-from jobs.models import InvalidJobSpec, JobSpec
-from jobs.recipes.request import (
+from trl_jobs_mcp.jobs.flavors import Flavor
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
+from trl_jobs_mcp.jobs.recipes.request import (
     APPLIES_TO,
     BUILTIN_REWARD_FUNCS,
     CLI_NAMES,
@@ -31,9 +31,9 @@ from jobs.recipes.request import (
     closest,
     did_you_mean,
 )
-from jobs.recipes.trl_args import ArgInfo, all_trainer_arguments
+from trl_jobs_mcp.jobs.recipes.trl_args import ArgInfo, all_trainer_arguments
 
-ENTRY_MODULE = "jobs.recipes.entry"
+ENTRY_MODULE = "trl_jobs_mcp.jobs.recipes.entry"
 SCRIPT_URL = "https://raw.githubusercontent.com/huggingface/trl/v{version}/trl/scripts/{trainer}.py"
 _LABEL_VALUE_MAX = 63
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -64,7 +64,7 @@ def build_training_spec(
 
     Args:
         request: the training request (any subclass; only TrainingRequest's fields are read).
-        backend: "local" runs `python -m jobs.recipes.entry <trainer> ...` on this machine; "hf" runs TRL's
+        backend: "local" runs `python -m trl_jobs_mcp.jobs.recipes.entry <trainer> ...` on this machine; "hf" runs TRL's
             script, pinned to TRL_VERSION, as a uv script on Hugging Face Jobs.
         flavor: the hardware; without a GPU the recipe turns bf16 off so TRL does not refuse to start.
         env, secrets: the job's environment; secrets are kept apart (HF_TOKEN may be added for hf pushes).
@@ -117,7 +117,7 @@ def build_training_spec(
         output_dir = str(Path(req.output_dir).expanduser().resolve()) if req.output_dir else None
         if output_dir:
             args.append(f"--output_dir={output_dir}")
-        return JobSpec(command=[sys.executable, "-m", ENTRY_MODULE, req.trainer, *args], output_dir=output_dir,
+        return JobSpec(command=[sys.executable, "-P", "-m", ENTRY_MODULE, req.trainer, *args], output_dir=output_dir,
                        **common)
 
     output_dir = req.output_dir or f"{req.model.rstrip('/').split('/')[-1]}-{req.trainer.upper()}"
@@ -131,7 +131,7 @@ def hf_jobs_command(spec: JobSpec) -> str:
 
     The Hugging Face backend owns that line (it is tested against the real CLI's parser); this is its text form.
     """
-    from jobs.backends.hf import hf_uv_command_line  # huggingface_hub: only when a dry run asks
+    from trl_jobs_mcp.jobs.backends.hf import hf_uv_command_line  # huggingface_hub: only when a dry run asks
 
     return shlex.join(hf_uv_command_line(spec))
 

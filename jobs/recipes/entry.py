@@ -1,4 +1,4 @@
-"""The job-side entry point: `python -m jobs.recipes.entry <trainer> [TRL arguments...]`.
+"""The job-side entry point: `python -m trl_jobs_mcp.jobs.recipes.entry <trainer> [TRL arguments...]`.
 
 Runs in the JOB's process (heavy imports are fine here), around TRL's own script `trl.scripts.<trainer>`:
 - `--output_dir` defaults to $TRL_JOBS_OUTPUT_DIR, the folder the local backend gives each job;
@@ -108,7 +108,7 @@ def ensure_model_card(trainer: str, script_args, training_args, model_args) -> P
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in TRAINER_CLASSES:
-        sys.exit(f"usage: python -m jobs.recipes.entry {{{','.join(TRAINER_CLASSES)}}} [TRL arguments...]")
+        sys.exit(f"usage: python -m trl_jobs_mcp.jobs.recipes.entry {{{','.join(TRAINER_CLASSES)}}} [TRL arguments...]")
     trainer, args = argv[0], with_output_dir(argv[1:])
     # TRL's grpo/rloo scripts import dotted reward functions relative to the working directory, as `trl` does.
     with tempfile.TemporaryDirectory(prefix="trl-jobs-") as tmp:

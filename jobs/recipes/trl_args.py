@@ -7,7 +7,7 @@ and transformers (read from package metadata, which imports nothing), and in mem
 source with `ast` was the alternative; it would have to follow TrainingArguments' inheritance across two packages
 and reimplement HfArgumentParser's rules (`--no_*` flags, list and choice types), and could silently drift.
 
-Run as `python -m jobs.recipes.trl_args` to print the table.
+Run as `python -m trl_jobs_mcp.jobs.recipes.trl_args` to print the table.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypedDict
 
-from jobs.models import JobsError
+from trl_jobs_mcp.jobs.models import JobsError
 
 TRAINER_SCRIPTS = ("sft", "dpo", "grpo", "kto", "reward", "rloo")
 
@@ -105,7 +105,7 @@ def _write(path: Path, table: dict[str, dict[str, ArgInfo]]) -> None:
 
 def _introspect() -> dict[str, dict[str, ArgInfo]]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-m", "jobs.recipes.trl_args"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.recipes.trl_args"], capture_output=True, text=True,
                           env=env, timeout=300)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])

@@ -9,8 +9,8 @@ import time
 
 import anyio
 
-from jobs.backends.local import LocalBackend
-from jobs.models import JobSpec
+from trl_jobs_mcp.jobs.backends.local import LocalBackend
+from trl_jobs_mcp.jobs.models import JobSpec
 
 
 async def main() -> None:

@@ -29,15 +29,15 @@ from typing import Any
 
 import anyio
 
-from jobs.backends.local.logs import read_log
-from jobs.backends.local.paths import (RUNNER, JobPaths, database_path, is_job_id, new_job_id, proc_start,
+from trl_jobs_mcp.jobs.backends.local.logs import read_log
+from trl_jobs_mcp.jobs.backends.local.paths import (RUNNER, JobPaths, database_path, is_job_id, new_job_id, proc_start,
                                        process_alive, signal_group, signal_process)
-from jobs.backends.local.runner import CONFIG_VAR, JOB_ID_VAR, job_processes, signal_job
-from jobs.backends.local.store import JobRow, Store
-from jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
-from jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError,
+from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR, JOB_ID_VAR, job_processes, signal_job
+from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
+from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
+from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError,
                          JobPage, JobSpec, JobStage, LogChunk, format_duration)
-from jobs.redact import Redactor, ambient_secrets
+from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 log = logging.getLogger(__name__)
 

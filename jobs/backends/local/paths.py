@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.backends.local.runner import proc_stat
-from jobs.models import JobNotFoundError
+from trl_jobs_mcp.jobs.backends.local.runner import proc_stat
+from trl_jobs_mcp.jobs.models import JobNotFoundError
 
 _ID_RE = re.compile(r"[0-9a-f]{16}")
 _id_lock = threading.Lock()
