@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="trl-jobs-mcp",
         description="An MCP server that launches, watches and stops TRL training jobs, on this machine or on "
                     "Hugging Face Jobs. With no command it serves MCP over stdio.")
+    from trl_jobs_mcp import __version__
+
+    parser.add_argument("--version", action="version", version=f"trl-jobs-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{serve,demo}")
 
     serve = commands.add_parser("serve", help="serve MCP (stdio by default; --transport http for HTTP)")
@@ -48,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Flags without a command mean `serve`, so `trl-jobs-mcp --transport http` works too.
-    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help")):
+    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")):
         args_list.insert(0, "serve")
     parser = _parser()
     args = parser.parse_args(args_list)
@@ -78,6 +81,12 @@ def serve(settings: Settings) -> int:
 
             anyio.run(serve_http, server, settings)
         else:
+            if sys.stdin.isatty():
+                # Someone typed the command in a terminal: stdio is for a client that spawns the server.
+                print("trl-jobs-mcp: an MCP server on stdio, waiting for an MCP client to speak on standard input "
+                      "(a client such as Claude Code or Cursor starts it for you). To see it work: "
+                      "`trl-jobs-mcp demo`; to serve over HTTP: `trl-jobs-mcp serve --transport http`. "
+                      "Ctrl-C quits.", file=sys.stderr, flush=True)
             anyio.run(server.run_stdio_async)
     except KeyboardInterrupt:
         pass

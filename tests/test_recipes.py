@@ -108,19 +108,27 @@ def test_field_applicability_matches_installed_trl_parsers() -> None:
         assert accepted == set(APPLIES_TO.get(field, TRAINERS)), field
 
 
-def test_argument_table_is_cached_on_disk_and_read_back_without_a_child(monkeypatch, tmp_path) -> None:
-    real = all_trainer_arguments()
-    on_disk = trl_args.default_cache_dir() / f"trl-args-{trl_args.cache_key()}.json"
-    assert json.loads(on_disk.read_text()) == real
-    # A doctored cache proves the second process reads the file instead of asking TRL again.
+def test_shipped_argument_table_is_what_the_pinned_trl_parsers_say(tmp_path) -> None:
+    """The table in the package is generated, never hand-edited: regenerate it from the installed (pinned) TRL."""
+    assert metadata.version("trl") == trl_args.TRL_VERSION
+    fresh = trl_args._introspect()
+    assert trl_args.render_table(fresh) == trl_args.SHIPPED_TABLE.read_text(), (
+        "jobs/recipes/trl_args.json differs from TRL's parsers: run "
+        "`python -m trl_jobs_mcp.jobs.recipes.trl_args --write` and commit the result")
+
+
+def test_another_installed_trl_release_is_introspected_once_and_cached(monkeypatch, tmp_path) -> None:
+    real = trl_args.shipped_table()
+    real_version = trl_args._version
+    monkeypatch.setattr(trl_args, "_version", lambda dist: "9.9.9" if dist == "trl" else real_version(dist))
+    monkeypatch.setattr(trl_args, "_memory", {})
+    # A doctored cache proves the process reads the file instead of asking TRL again.
     doctored = {t: dict(args) for t, args in real.items()}
     del doctored["sft"]["warmup_steps"]
-    (tmp_path / on_disk.name).write_text(json.dumps(doctored))
-    monkeypatch.setattr(trl_args, "_memory", {})
+    (tmp_path / f"trl-args-{trl_args.cache_key()}.json").write_text(json.dumps(doctored))
     assert "warmup_steps" not in all_trainer_arguments(cache_dir=tmp_path)["sft"]
-    monkeypatch.setattr(trl_args, "_memory", {})
-    with pytest.raises(InvalidJobSpec, match="warmup_steps"):
-        build(request(extra_args={"warmup_step": 1}))  # still answered from the real (default) cache
+    # A job that installs its own TRL (hf, ray) is checked against the pinned release's table.
+    assert "warmup_steps" in all_trainer_arguments(installed=False, cache_dir=tmp_path)["sft"]
 
 
 # --- the server process stays free of torch, transformers and trl ---

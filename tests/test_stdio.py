@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
-from mcp_client import console_script
+from mcp_client import call, console_script
+from polling import eventually
 
 from trl_jobs_mcp.server.app import TOOL_MODULES
 
@@ -41,3 +42,28 @@ async def test_read_only_flag_reaches_the_spawned_server(state_dir: Path) -> Non
         tools = (await client.list_tools()).tools
     assert {"list_jobs", "inspect_job", "fetch_logs"} <= {tool.name for tool in tools}
     assert all(tool.annotations.read_only_hint for tool in tools)
+
+
+@pytest.mark.training
+async def test_a_launch_from_a_folder_full_of_shadowing_packages_completes(tiny, tmp_path: Path) -> None:
+    """Pins issue 9: run from a folder holding a `jobs/` package (Claude Code starts servers in the user's project),
+    every launch failed with "No module named 'jobs.recipes'". No process of ours may import from the working folder."""
+    project = tmp_path / "project"
+    for name in ("jobs", "tools", "server", "prompts", "trl", "transformers", "trl_jobs_mcp"):
+        (project / name).mkdir(parents=True)
+        (project / name / "__init__.py").write_text(f"raise ImportError('the working folder\\'s {name} was imported')\n")
+    params = StdioServerParameters(command=console_script(), args=[], cwd=str(project),
+                                   env={"TRL_JOBS_HOME": str(tmp_path / "state"), "HF_HUB_OFFLINE": "1"})
+    async with Client(params, mode="legacy") as client:
+        _, launched = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
+                                 max_steps=2, flavor="cpu-basic")
+        job_id = launched["job_id"]
+
+        async def finished() -> dict | None:
+            _, got = await call(client, "inspect_job", job_id=job_id)
+            return got["job"] if got["job"]["stage"] not in ("SCHEDULING", "RUNNING") else None
+
+        job = await eventually(finished, timeout=240, what=f"job {job_id} to finish", interval=0.5)
+        _, logs = await call(client, "fetch_logs", job_id=job_id, tail=40)
+    assert job["stage"] == "COMPLETED", (job, logs["lines"])
+    assert not any("working folder" in line for line in logs["lines"])

@@ -7,7 +7,7 @@
 
 from trl_jobs_mcp.jobs.recipes.build import build_training_spec, hf_jobs_command, script_url
 from trl_jobs_mcp.jobs.recipes.request import BUILTIN_REWARD_FUNCS, TRAINERS, TRL_VERSION, APPLIES_TO, TrainingRequest
-from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments, trainer_arguments
+from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments
 
 __all__ = [
     "APPLIES_TO",
@@ -19,5 +19,4 @@ __all__ = [
     "build_training_spec",
     "hf_jobs_command",
     "script_url",
-    "trainer_arguments",
 ]

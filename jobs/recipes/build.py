@@ -92,13 +92,16 @@ def build_training_spec(
     _check_env_names(env)
     _check_fields(req)
     model = _resolve_model(req.model, backend)
+    if backend == "local":
+        _check_local_stack(req)
     dataset, data_kind = _resolve_dataset(req.dataset, backend)
     _check_splits(req, data_kind)
     _check_rewards(req, backend)
     _check_hub(req, backend, env, secrets)
     _check_tracker(req, backend, secrets)
 
-    tables = all_trainer_arguments()
+    # A local job runs the TRL installed here; any other backend's job installs the pinned release.
+    tables = all_trainer_arguments(installed=backend == "local")
     table = tables[req.trainer]
     args = _typed_args(req, model, dataset, table)
     extra = _extra_args(req, table, tables)
@@ -172,9 +175,6 @@ def _check_fields(req: TrainingRequest) -> None:
             if getattr(req, name) is not None:
                 raise InvalidJobSpec("is a LoRA setting and has no effect without LoRA; set use_peft=true to train "
                                      "an adapter, or remove it.", field=name)
-    if req.use_peft and importlib.util.find_spec("peft") is None:
-        raise InvalidJobSpec("LoRA needs the peft package, which is not installed here: `pip install peft`.",
-                             field="use_peft")
     if req.eval_steps is not None and req.eval_strategy in (None, "no"):
         raise InvalidJobSpec("has no effect while eval_strategy is 'no' (the default); set eval_strategy='steps'.",
                              field="eval_steps")
@@ -293,6 +293,24 @@ def _check_hub(req: TrainingRequest, backend: str, env: dict[str, str], secrets:
         # The container cannot see this machine's login, so the token travels as a secret. The placeholder lets
         # the backend put in the token it is configured with; the value never passes through the recipe.
         secrets["HF_TOKEN"] = "$HF_TOKEN"
+
+
+# What training on this machine imports, and where each comes from. A job elsewhere installs its own (its uv
+# dependencies), so only a local job needs them in this interpreter.
+LOCAL_EXTRA_HINT = ("pip install 'trl-jobs-mcp[local]' (TRL, torch and peft) in the environment this server runs in, "
+                    "then restart the server. On a machine without a GPU take the CPU build of torch first: "
+                    "pip install torch --index-url https://download.pytorch.org/whl/cpu")
+
+
+def _check_local_stack(req: TrainingRequest) -> None:
+    missing = [m for m in ("trl", "torch", "transformers", "datasets") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InvalidJobSpec(f"training on this machine needs {', '.join(missing)}, which this server's Python "
+                             f"({sys.executable}) does not have: {LOCAL_EXTRA_HINT}. Nothing was created.",
+                             field="trainer")
+    if req.use_peft and importlib.util.find_spec("peft") is None:
+        raise InvalidJobSpec("LoRA on this machine needs the peft package, which this server's Python does not "
+                             f"have: {LOCAL_EXTRA_HINT}. Nothing was created.", field="use_peft")
 
 
 def _check_tracker(req: TrainingRequest, backend: str, secrets: dict[str, str]) -> None:
@@ -452,12 +470,14 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _sets_precision(extra: dict[str, Any] | list[str] | None) -> bool:
+def _extra_names(extra: dict[str, Any] | list[str] | None) -> set[str]:
     if isinstance(extra, dict):
-        names = {k.lstrip("-").replace("-", "_") for k in extra}
-    else:
-        names = {w[2:].split("=", 1)[0].replace("-", "_") for w in extra or [] if w.startswith("--")}
-    return bool(names & set(_PRECISION_ARGS))
+        return {k.lstrip("-").replace("-", "_") for k in extra}
+    return {w[2:].split("=", 1)[0].replace("-", "_") for w in extra or [] if w.startswith("--")}
+
+
+def _sets_precision(extra: dict[str, Any] | list[str] | None) -> bool:
+    return bool(_extra_names(extra) & set(_PRECISION_ARGS))
 
 
 def _lacks_bf16(flavor: Flavor) -> bool:
@@ -470,6 +490,8 @@ def _dependencies(req: TrainingRequest) -> list[str]:
     deps = [f"trl=={TRL_VERSION}"]
     if req.use_peft:
         deps.append("peft")
+    if _extra_names(req.extra_args) & {"load_in_4bit", "load_in_8bit"}:
+        deps.append("bitsandbytes")  # QLoRA: transformers quantizes through it
     if req.report_to in _TRACKER_PACKAGES:
         deps.append(_TRACKER_PACKAGES[req.report_to])
     if {"accuracy_reward", "reasoning_accuracy_reward"} & set(req.reward_funcs or []):

@@ -1,13 +1,20 @@
-"""The arguments the installed TRL's scripts accept, read from TRL's own parsers without importing torch here.
+"""The arguments TRL's scripts accept, read from TRL's own parsers without importing torch here.
 
-Building a script's parser means importing trl and transformers (and so torch): about 6 s on two cores, and the
-server process must never hold those modules. So a child process builds every trainer's parser once and prints
-each option's name, type and choices as JSON; the answer is cached on disk, keyed by the versions of Python, trl
-and transformers (read from package metadata, which imports nothing), and in memory. Parsing the dataclasses'
-source with `ast` was the alternative; it would have to follow TrainingArguments' inheritance across two packages
-and reimplement HfArgumentParser's rules (`--no_*` flags, list and choice types), and could silently drift.
+The table for the pinned release (TRL_VERSION) ships in the package as trl_args.json, so the light install (no
+torch, no trl) validates `extra_args` as well as a full one, and so does every launch whose job runs the pinned
+release (Hugging Face Jobs, Ray). It is generated from TRL's own parsers, never written by hand:
 
-Run as `python -m trl_jobs_mcp.jobs.recipes.trl_args` to print the table.
+    python -m trl_jobs_mcp.jobs.recipes.trl_args --write     # with trl==TRL_VERSION installed
+
+and a test regenerates it when that TRL is installed and fails on any difference.
+
+Only a local job on a machine whose installed TRL is another release needs that release's own table: building a
+script's parser imports trl and transformers (and so torch), about 6 s on two cores, and the server process must
+never hold those modules. So a child process builds every parser once and prints each option's name, type and
+choices as JSON; the answer is cached on disk, keyed by the versions of Python, trl and transformers (read from
+package metadata, which imports nothing), and in memory. Parsing the dataclasses' source with `ast` was the
+alternative; it would have to follow TrainingArguments' inheritance across two packages and reimplement
+HfArgumentParser's rules (`--no_*` flags, list and choice types), and could silently drift.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from trl_jobs_mcp.jobs.models import JobsError
+from trl_jobs_mcp.jobs.recipes.request import TRL_VERSION
 
+SHIPPED_TABLE = Path(__file__).with_name("trl_args.json")
 TRAINER_SCRIPTS = ("sft", "dpo", "grpo", "kto", "reward", "rloo")
 
 
@@ -56,12 +65,19 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("trl-jobs-mcp"))
 
 
-def all_trainer_arguments(*, cache_dir: Path | None = None) -> dict[str, dict[str, ArgInfo]]:
-    """{trainer: {argument name: ArgInfo}} for every trainer script of the installed TRL.
+def all_trainer_arguments(*, installed: bool = True, cache_dir: Path | None = None) -> dict[str, dict[str, ArgInfo]]:
+    """{trainer: {argument name: ArgInfo}} for every trainer script.
 
-    The first call on a machine takes a few seconds (a child process imports trl); later ones read a small JSON
-    file, or memory. Raises JobsError if the installed TRL cannot be introspected.
+    Args:
+        installed: the table for the TRL installed here (a local job runs it); False for the pinned release (a job
+            that installs its own TRL). Both are the shipped table unless another TRL release is installed here.
+        cache_dir: where an introspected table is cached (default: the user cache dir).
+
+    Raises:
+        JobsError: another TRL release is installed here and it cannot be introspected.
     """
+    if not installed or _version("trl") in (TRL_VERSION, "absent"):
+        return shipped_table()
     key = cache_key()
     if key in _memory:
         return _memory[key]
@@ -77,8 +93,16 @@ def all_trainer_arguments(*, cache_dir: Path | None = None) -> dict[str, dict[st
         return table
 
 
-def trainer_arguments(trainer: str, *, cache_dir: Path | None = None) -> dict[str, ArgInfo]:
-    return all_trainer_arguments(cache_dir=cache_dir)[trainer]
+def shipped_table() -> dict[str, dict[str, ArgInfo]]:
+    """The table for TRL_VERSION that ships in the package (read once)."""
+    key = f"shipped-{TRL_VERSION}"
+    if key not in _memory:
+        table = _read(SHIPPED_TABLE)
+        if table is None:
+            raise JobsError(f"the package's TRL argument table {SHIPPED_TABLE} is missing or damaged: reinstall "
+                            "trl-jobs-mcp.")
+        _memory[key] = table
+    return _memory[key]
 
 
 def _read(path: Path) -> dict[str, dict[str, ArgInfo]] | None:
@@ -139,14 +163,31 @@ def _describe_parser(parser: Any) -> dict[str, ArgInfo]:
     return out
 
 
+def render_table(table: dict[str, dict[str, ArgInfo]]) -> str:
+    """The shipped file's text: one trainer a line, keys sorted, so a regenerated table diffs readably."""
+    lines = [f"{json.dumps(t)}: {json.dumps(table[t], sort_keys=True)}" for t in sorted(table)]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
 def _main() -> None:
+    import argparse
     import importlib
 
+    parser = argparse.ArgumentParser(prog="python -m trl_jobs_mcp.jobs.recipes.trl_args",
+                                     description="Read every trainer's arguments from the installed TRL's parsers.")
+    parser.add_argument("--write", action="store_true",
+                        help=f"write the shipped table ({SHIPPED_TABLE.name}); needs trl=={TRL_VERSION} installed")
+    args = parser.parse_args()
+    if args.write and _version("trl") != TRL_VERSION:
+        sys.exit(f"the shipped table is for trl=={TRL_VERSION}; this interpreter has trl {_version('trl')}")
     table = {}
     for trainer in TRAINER_SCRIPTS:
-        parser = importlib.import_module(f"trl.scripts.{trainer}").make_parser()
-        table[trainer] = _describe_parser(parser)
-    print(json.dumps(table))
+        table[trainer] = _describe_parser(importlib.import_module(f"trl.scripts.{trainer}").make_parser())
+    if args.write:
+        SHIPPED_TABLE.write_text(render_table(table))
+        print(f"wrote {SHIPPED_TABLE}")
+    else:
+        print(json.dumps(table))
 
 
 if __name__ == "__main__":
