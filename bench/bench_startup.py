@@ -4,9 +4,9 @@ Both are spawned the same way, in alternating rounds of the same run, and spoken
 their pipes (no client library in the timing). Also timed: the `tools/list` answer that follows, where our tool
 schemas are part of the work. Goal: initialize ratio under 1.15.
 
-The console script runs this checkout's code (PYTHONPATH), whatever checkout `pip install -e` last pointed at, and
-may write bytecode during the warm-up round even where PYTHONDONTWRITEBYTECODE is set: otherwise an edited module
-would be compiled from source in every round, and the timing would measure the compiler.
+Run it with the interpreter this checkout is installed in (`pip install -e .`): the console script beside it is
+timed. The server may write bytecode during the warm-up round even where PYTHONDONTWRITEBYTECODE is set: otherwise
+an edited module would be compiled from source in every round, and the timing would measure the compiler.
 
     python3 bench/bench_startup.py [--rounds 9]
 """
@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
@@ -93,8 +92,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="trl-jobs-bench-") as home:
-        env = {**os.environ, "TRL_JOBS_HOME": home,
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, "TRL_JOBS_HOME": home}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         ours_argv, bare_argv = console_script(), [sys.executable, str(HERE / "bare_server.py")]
         one_round(ours_argv, env), one_round(bare_argv, env)  # warm the OS file cache and .pyc files
