@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-POLL_SECONDS = 1.0
 DEADLINE_SECONDS = 600
 
 
@@ -55,7 +54,6 @@ def run_demo(*, directory: str | None = None, max_steps: int = 8) -> int:
 
 
 async def _converse(root: Path, tiny: dict[str, str], max_steps: int) -> int:
-    import anyio
     from mcp import Client, StdioServerParameters
 
     home = root / "home"
@@ -85,22 +83,18 @@ async def _converse(root: Path, tiny: dict[str, str], max_steps: int) -> int:
         await call("list_jobs", {})
         await call("inspect_job", {"job_id": job_id})
 
-        since = 0
+        # As an assistant would: wait (the server reports progress meanwhile), read the end of the log, the curves.
         deadline = time.monotonic() + DEADLINE_SECONDS
         while True:
-            chunk = await call("fetch_logs", {"job_id": job_id, "since": since}, quiet=True)
-            if chunk["lines"]:
-                _show_call("fetch_logs", {"job_id": job_id, "since": since})
-                _show_result("\n".join(chunk["lines"]) + f"\n[next_since={chunk['next_since']}, "
-                             f"finished={chunk['finished']}]", limit=24)
-            since = chunk["next_since"]
-            if chunk["finished"]:
+            waited = await call("wait_for_job", {"job_id": job_id, "timeout": 30, "max_lines": 8})
+            if waited["stage"] not in ("SCHEDULING", "RUNNING"):
                 break
             if time.monotonic() > deadline:
                 print("The job did not finish in time; cancelling it.")
                 await call("cancel_job", {"job_id": job_id})
                 return 1
-            await anyio.sleep(POLL_SECONDS)
+        await call("fetch_logs", {"job_id": job_id, "tail": 12})
+        await call("job_metrics", {"job_id": job_id, "plot": False})
 
         final = await call("inspect_job", {"job_id": job_id})
     job = final["job"]
