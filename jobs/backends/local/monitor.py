@@ -25,7 +25,8 @@ from trl_jobs_mcp.jobs.backends.local.logs import read_log
 from trl_jobs_mcp.jobs.backends.local.paths import (RUNNER, JobPaths, proc_start, process_alive, signal_group,
                                                    signal_process)
 from trl_jobs_mcp.jobs.backends.local.prepare import Plan, read_json
-from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR, JOB_ID_VAR, job_processes, signal_job
+from trl_jobs_mcp.jobs.backends.local.procs import JOB_ID_VAR, job_processes, signal_job
+from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
 from trl_jobs_mcp.jobs.models import format_duration
 from trl_jobs_mcp.jobs.redact import Redactor
