@@ -1,93 +1,42 @@
 """The embedded local executor: runs jobs as process groups on this machine, no account needed.
 
-How a job runs: `submit` validates the spec, writes the job's folder and a SCHEDULING record, and wakes the monitor
-thread. The monitor claims queued jobs in submission order while slots are free and starts, for each, a supervisor
-(runner.py) in its own session; the supervisor starts the command in its own process group, enforces the timeout,
-and writes exit.json when it ends. The monitor notices supervisors that end (ours are reaped; those of an earlier
-server, adopted at start, are watched by pid and start time) and records the outcome.
-
-The monitor is a thread rather than a task so that it keeps no tie to whichever task called `start()` and never
-waits on the event loop; the async methods only make quick SQLite calls and bounded file reads.
+How a job runs: `submit` checks the spec (prepare.py), writes the job's folder and a SCHEDULING record, and wakes
+the monitor thread (monitor.py), which starts a supervisor (runner.py) per job while slots are free; the supervisor
+starts the command in its own process group, enforces the timeout, and writes exit.json when it ends. The async
+methods here only make quick SQLite calls and bounded file reads.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import re
 import secrets
-import shutil
 import signal
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import anyio
 
 from trl_jobs_mcp.jobs.backends.local.logs import read_log
-from trl_jobs_mcp.jobs.backends.local.paths import (RUNNER, JobPaths, database_path, is_job_id, new_job_id, proc_start,
-                                       process_alive, signal_group, signal_process)
-from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR, JOB_ID_VAR, job_processes, signal_job
+from trl_jobs_mcp.jobs.backends.local.monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
+from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
+                                                   signal_process)
+from trl_jobs_mcp.jobs.backends.local.prepare import Plan, caller_token, command_argv, scrub, working_dir, write_json
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
-from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError,
-                         JobPage, JobSpec, JobStage, LogChunk, format_duration)
+from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
+                                      JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
-
-log = logging.getLogger(__name__)
 
 HOME_ENV = "TRL_JOBS_HOME"
 SLOTS_ENV = "TRL_JOBS_LOCAL_SLOTS"
 MAX_LIST_LIMIT = 1000
-# A claimed job whose supervisor pid was never recorded: its server died between the claim and the start.
-_LAUNCH_STALE_S = 30.0
 _TERMINAL = {stage.value for stage in TERMINAL_JOB_STAGES}
-_PEP723 = re.compile(r"(?m)^# /// script$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
-
-VANISHED_WHILE_DOWN = ("the job's process vanished while the server was down (no exit was recorded: it was killed "
-                       "from outside or the machine restarted). Its log shows how far it got.")
-VANISHED = ("the job's supervisor process died without recording an exit (killed from outside?). Its log shows how "
-            "far it got.")
-CANCELED_BY_REQUEST = "canceled by request"
-ENDED_BEFORE_CANCEL = "it ended on its own before the cancel reached it"
-# The server's own credential: a job has no use for it, so it is not passed on (and is scrubbed if it shows up).
-_SERVER_ONLY_VARIABLES = ("TRL_JOBS_AUTH_TOKEN",)
-
-# Backends alive in this process, by token: a queued job with secrets can only be started by the backend that holds
-# them in memory; when that backend is gone the job cannot run and is failed instead of waiting forever.
-_LIVE_TOKENS: set[str] = set()
-
-
-@dataclass
-class _Plan:
-    """What the supervisor needs to start a job. Held in memory for jobs submitted here (secrets included)."""
-
-    argv: list[str]
-    cwd: str
-    output_dir: str
-    timeout: float
-    env: dict[str, str] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)
 
 
 def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
-
-
-def _owner_alive(owner: str | None) -> bool:
-    try:
-        pid_text, start, token = (owner or "").split(":", 2)
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return token in _LIVE_TOKENS
-    return process_alive(pid, start or None)
 
 
 class LocalBackend:
@@ -129,22 +78,21 @@ class LocalBackend:
         self.grace = float(grace)
         self._token = secrets.token_hex(6)
         self._owner = f"{os.getpid()}:{proc_start(os.getpid()) or ''}:{self._token}"
-        self._plans: dict[str, _Plan] = {}
+        self._plans: dict[str, Plan] = {}
         # Secret values of the jobs submitted here (memory only), and the credentials any job can reach (the user's
         # HF token): both are scrubbed from everything returned. Ambient values are re-read at each submit.
         self._job_secrets: dict[str, list[str]] = {}
         self._ambient: set[str] = set(ambient_secrets())
         self._db: Store | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._monitor = Monitor(home=self.home, slots=slots, grace=self.grace, plans=self._plans,
+                                redactor=self._redactor, ambient=self._ambient)
         self._start_lock = threading.Lock()
 
     # --- lifecycle ---
 
     async def start(self) -> None:
         """Open the store, reconcile jobs left by an earlier server, and start the monitor. Idempotent."""
-        if self._thread is None:
+        if not self._monitor.running:
             await anyio.to_thread.run_sync(self._start_sync)
 
     def _start_sync(self) -> None:
@@ -152,30 +100,22 @@ class LocalBackend:
             raise BackendUnavailable("the local backend runs jobs as POSIX process groups and needs Linux or macOS; "
                                      "on this system use the Hugging Face backend (`--backend hf`).")
         with self._start_lock:
-            if self._thread is not None:
+            if self._monitor.running:
                 return
             # Logs may hold what a job printed: keep the state directory to its owner.
             self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
             (self.home / "jobs").mkdir(mode=0o700, exist_ok=True)
             self._db = Store(database_path(self.home))
             monitor_db = Store(database_path(self.home))
-            _LIVE_TOKENS.add(self._token)
-            self._reconcile(monitor_db)
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._monitor, args=(monitor_db,), name="trl-jobs-local",
-                                            daemon=True)
-            self._thread.start()
+            LIVE_TOKENS.add(self._token)
+            self._monitor.start(monitor_db)
 
     async def aclose(self) -> None:
         """Stop the monitor. Running jobs keep running: the next `start()`, here or in a new server, adopts them."""
-        thread = self._thread
-        if thread is None:
+        if not self._monitor.running:
             return
-        self._stop.set()
-        self._wake.set()
-        await anyio.to_thread.run_sync(thread.join)
-        self._thread = None
-        _LIVE_TOKENS.discard(self._token)
+        await anyio.to_thread.run_sync(self._monitor.stop)
+        LIVE_TOKENS.discard(self._token)
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -235,13 +175,13 @@ class LocalBackend:
                 "`image` to run the command here, or use the Hugging Face backend (`--backend hf`).", field="image")
         flavor = await anyio.to_thread.run_sync(self.check_flavor, spec.flavor)  # may ask nvidia-smi once
         if spec.wants_token:
-            spec = spec.with_token(await anyio.to_thread.run_sync(_caller_token))
+            spec = spec.with_token(await anyio.to_thread.run_sync(caller_token))
         self._ambient.update(await anyio.to_thread.run_sync(ambient_secrets))
         redactor = Redactor([*spec.secrets.values(), *self._ambient])
         job_id = new_job_id()
         paths = self.paths(job_id)
-        cwd = self._working_dir(spec, paths, redactor)
-        argv = self._argv(spec, cwd, redactor)
+        cwd = working_dir(spec, paths, redactor)
+        argv = command_argv(spec, cwd, redactor)
         if spec.output_dir:
             output_dir = str((cwd / Path(spec.output_dir).expanduser()).absolute())
         else:
@@ -258,72 +198,22 @@ class LocalBackend:
         record = {
             "id": job_id,
             "created_at": now,
-            "spec": _scrub(spec.model_dump(mode="json", exclude={"secrets"}), redactor),
+            "spec": scrub(spec.model_dump(mode="json", exclude={"secrets"}), redactor),
             "secret_names": sorted(spec.secrets),
             "argv": public_argv,
             "cwd": redactor.text(str(cwd)),
             "output_dir": redactor.text(output_dir),
         }
-        _write_json(paths.spec, record)
+        write_json(paths.spec, record)
         if spec.secrets:
             self._job_secrets[job_id] = list(spec.secrets.values())
-        self._plans[job_id] = _Plan(argv=argv, cwd=str(cwd), output_dir=output_dir, timeout=spec.timeout,
+        self._plans[job_id] = Plan(argv=argv, cwd=str(cwd), output_dir=output_dir, timeout=spec.timeout,
                                     env=dict(spec.env), secrets=dict(spec.secrets))
         db.insert(job_id=job_id, created_at=now, flavor=flavor.name, labels=redactor.mapping(spec.labels),
                   command=public_argv, timeout=spec.timeout, output_dir=redactor.text(output_dir),
                   secret_names=sorted(spec.secrets), owner=self._owner if in_memory_only else None)
-        self._wake.set()
+        self._monitor.wake()
         return await self.inspect(job_id)
-
-    def _working_dir(self, spec: JobSpec, paths: JobPaths, redactor: Redactor) -> Path:
-        if not spec.working_dir:
-            return paths.root
-        cwd = Path(spec.working_dir).expanduser().absolute()
-        if not cwd.is_dir():
-            raise InvalidJobSpec(f"{redactor.text(str(cwd))!r} is not an existing folder. Create it, or leave "
-                                 "working_dir out to run in the job's own folder.", field="working_dir")
-        return cwd
-
-    def _argv(self, spec: JobSpec, cwd: Path, redactor: Redactor) -> list[str]:
-        path_var = spec.env.get("PATH", os.environ.get("PATH", os.defpath))
-        if spec.command:
-            exe = spec.command[0]
-            if os.sep in exe:
-                found = (cwd / exe).is_file() and os.access(cwd / exe, os.X_OK)
-            else:
-                found = shutil.which(exe, path=path_var) is not None
-            if not found:
-                raise InvalidJobSpec(
-                    f"{redactor.text(exe)!r} is not an executable {'file' if os.sep in exe else 'on PATH'} here "
-                    f"(working dir {redactor.text(str(cwd))!r}). Give the full path or a program on PATH, e.g. "
-                    f"{sys.executable!r}.", field="command")
-            return list(spec.command)
-        script = str(spec.script)
-        is_url = script.startswith(("http://", "https://"))
-        uv = shutil.which("uv", path=path_var)
-        if not is_url:
-            local = cwd / Path(script).expanduser()
-            if not local.is_file():
-                raise InvalidJobSpec(f"{redactor.text(str(local))!r} is not a file.", field="script")
-            script = str(local.absolute())
-        if uv:
-            extra = ["--python", spec.python] if spec.python else []
-            return [uv, "run", *extra, *[f"--with={dep}" for dep in spec.dependencies], script, *spec.script_args]
-        needs = []
-        if is_url:
-            needs.append("the script is a URL")
-        if spec.dependencies:
-            needs.append("it has dependencies")
-        elif not is_url and _inline_dependencies(Path(script)):
-            needs.append("its inline metadata (# /// script) lists dependencies")
-        if spec.python and not sys.version.startswith(spec.python):
-            needs.append(f"it asks for Python {spec.python}")
-        if needs:
-            raise InvalidJobSpec(
-                f"{' and '.join(needs)}, which takes `uv` to run, and uv is not on PATH here. Install uv "
-                "(https://docs.astral.sh/uv/), or give a `command` that runs with the Python already installed.",
-                field="script")
-        return [sys.executable, script, *spec.script_args]
 
     # --- read ---
 
@@ -412,246 +302,10 @@ class LocalBackend:
         # else the monitor is starting it right now: it sees CANCELED once the pid is recorded, and signals.
         deadline = time.monotonic() + self.grace + 5.0
         while row.live and time.monotonic() < deadline:
-            self._wake.set()
+            self._monitor.wake()
             await anyio.sleep(0.05)
             row = await self._row(job_id)
         if row.live:
             # The supervisor did not finish the job off: do it ourselves, group first.
-            await anyio.to_thread.run_sync(self._force_kill, row)
+            await anyio.to_thread.run_sync(self._monitor.force_kill, row)
         return self._info(await self._row(job_id))
-
-    def _force_kill(self, row: JobRow) -> None:
-        proc = _read_json(self.paths(row.id).proc) or {}
-        signal_group(proc.get("child"), proc.get("child_start"), signal.SIGKILL)
-        signal_process(row.pid, row.pid_start, signal.SIGKILL)
-        _kill_escaped(row.id)
-
-    # --- the monitor thread ---
-
-    def _monitor(self, db: Store) -> None:
-        try:
-            while not self._stop.is_set():
-                self._wake.clear()
-                busy = False
-                try:
-                    busy = self._tick(db)
-                except Exception:  # keep watching: one bad record must not stop every job's bookkeeping
-                    log.exception("local executor: monitor tick failed")
-                self._wake.wait(0.1 if busy else 1.0)
-        finally:
-            db.close()
-
-    def _tick(self, db: Store) -> bool:
-        """Notice ended supervisors, then start queued jobs while slots are free. True while anything is in flight."""
-        live = db.live()
-        for row in live:
-            self._check_live(db, row, while_down=False)
-        queued = self._schedule(db)
-        return queued or db.busy_slots() > 0
-
-    def _reconcile(self, db: Store) -> None:
-        for row in db.live():
-            self._check_live(db, row, while_down=True)
-
-    def _check_live(self, db: Store, row: JobRow, *, while_down: bool) -> None:
-        paths = self.paths(row.id)
-        if row.pid is None:
-            # Claimed but its pid not recorded: a server (maybe another) is starting it, or died doing so.
-            proc = _read_json(paths.proc)
-            if proc and proc.get("pid"):
-                db.set_pid(row.id, proc["pid"], proc.get("start"))
-                return
-            if paths.exit.exists():
-                self._finish(db, row, while_down=while_down)
-            elif time.time() - (row.started_at or 0) > _LAUNCH_STALE_S:
-                # Never started: queue it again (a cancel that came meanwhile stands).
-                if not db.update(row.id, when_stage=["RUNNING"], stage="SCHEDULING", live=0, started_at=None):
-                    db.update(row.id, live=0)
-            return
-        if not process_alive(row.pid, row.pid_start):
-            self._finish(db, row, while_down=while_down)
-
-    def _finish(self, db: Store, row: JobRow, *, while_down: bool) -> None:
-        """The supervisor is gone: record how the job ended, from exit.json or its absence."""
-        paths = self.paths(row.id)
-        result = _read_json(paths.exit)
-        now = time.time()
-        if result is None:
-            # Nothing recorded: the supervisor was killed. Its command may still run, orphaned: stop it.
-            proc = _read_json(paths.proc) or {}
-            signal_group(proc.get("child"), proc.get("child_start"), signal.SIGKILL)
-            _kill_escaped(row.id)
-            db.ended(row.id, stage="ERROR", message=VANISHED_WHILE_DOWN if while_down else VANISHED,
-                     exit_code=None, finished_at=now)
-        else:
-            stage, message = self._outcome(row, result)
-            if result.get("reason") != "cancel":
-                # A cancel that arrived after the job had ended (on its own, or by its timeout) changed nothing: the
-                # supervisor's record says what ended it, and that stands.
-                ended_first = f"{message}; {ENDED_BEFORE_CANCEL}" if message else ENDED_BEFORE_CANCEL
-                db.overtake_cancel(row.id, stage=stage, message=ended_first,
-                                   finished_at=result.get("finished_at") or now, cancel_message=CANCELED_BY_REQUEST)
-            db.ended(row.id, stage=stage, message=message, exit_code=result.get("returncode"),
-                     finished_at=result.get("finished_at") or now)
-        self._plans.pop(row.id, None)
-        self._wake.set()
-
-    def _outcome(self, row: JobRow, result: dict[str, Any]) -> tuple[str, str | None]:
-        reason, code = result.get("reason"), result.get("returncode")
-        if reason == "timeout":
-            grace = result.get("grace", self.grace)
-            return "ERROR", (f"hit its timeout of {format_duration(row.timeout)} and was stopped (SIGTERM, then "
-                             f"SIGKILL after {grace:g}s). Give it a longer timeout if it needs more time.")
-        if reason == "cancel":
-            return "CANCELED", "stopped by a signal sent to its supervisor process"
-        if reason == "spawn_error":
-            return "ERROR", self._redactor(row.id).text(f"could not start the command: {result.get('error')}")
-        if code == 0:
-            return "COMPLETED", None
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            hint = " (often the out-of-memory killer)" if -code == signal.SIGKILL else ""
-            message = f"killed by {name}{hint}"
-        else:
-            message = f"exited with code {code}"
-        last = read_log(self.paths(row.id).log, tail=1, done=True).lines
-        if last and last[-1].strip():
-            line = last[-1].strip()
-            message += f"; last log line: {line[:300]}{'…' if len(line) > 300 else ''}"
-        return "ERROR", self._redactor(row.id).text(message)
-
-    def _schedule(self, db: Store) -> bool:
-        """Start queued jobs in submission order while slots are free. True when jobs are still waiting."""
-        queued = db.queued()
-        for row in queued:
-            if db.busy_slots() >= self.slots:
-                return True
-            plan = self._plans.get(row.id)
-            if (row.secret_names or row.owner) and plan is None:
-                # Its secrets live only in the memory of the server that took it: only that server can start it.
-                if not _owner_alive(row.owner):
-                    db.update(row.id, when_stage=["SCHEDULING"], stage="ERROR", finished_at=time.time(),
-                              message="its secrets were held only in memory by a server that has since stopped, "
-                                      "so it cannot start; submit it again.")
-                continue
-            if plan is None:
-                plan = self._load_plan(row)
-                if plan is None:
-                    db.update(row.id, when_stage=["SCHEDULING"], stage="ERROR", finished_at=time.time(),
-                              message=f"its spec file {self.paths(row.id).spec} is missing or unreadable; submit "
-                                      "it again.")
-                    continue
-            if db.claim(row.id, slots=self.slots, now=time.time()):
-                self._launch(db, row.id, plan)
-        return bool(db.queued(1))
-
-    def _load_plan(self, row: JobRow) -> _Plan | None:
-        record = _read_json(self.paths(row.id).spec)
-        try:
-            return _Plan(argv=list(record["argv"]), cwd=record["cwd"], output_dir=record["output_dir"],
-                         timeout=float(record["spec"]["timeout"]), env=dict(record["spec"].get("env") or {}))
-        except (TypeError, KeyError, ValueError):
-            return None
-
-    def _launch(self, db: Store, job_id: str, plan: _Plan) -> None:
-        paths = self.paths(job_id)
-        config = {
-            "dir": str(paths.root), "proc": str(paths.proc), "exit": str(paths.exit),
-            "argv": plan.argv, "cwd": plan.cwd, "timeout": plan.timeout, "grace": self.grace,
-            "secret_names": sorted(plan.secrets), "scrub": sorted(self._ambient),
-        }
-        inherited = {k: v for k, v in os.environ.items() if k not in _SERVER_ONLY_VARIABLES}
-        env = {**inherited, **plan.env, **plan.secrets, "PYTHONUNBUFFERED": "1",
-               "TRL_JOBS_OUTPUT_DIR": plan.output_dir, JOB_ID_VAR: job_id, CONFIG_VAR: json.dumps(config)}
-        actions = [
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            # Not O_APPEND: every write then takes the inode lock, measurably slower for a chatty job. The command
-            # and the supervisor share this one open file (and its offset); the supervisor seeks to the end first.
-            (os.POSIX_SPAWN_OPEN, 1, str(paths.log), os.O_WRONLY | os.O_CREAT, 0o600),
-            (os.POSIX_SPAWN_DUP2, 1, 2),
-        ]
-        # -I -S: no site, no user paths, no PYTHON* variables: the supervisor needs only the standard library,
-        # and skipping site halves its start-up.
-        argv = [sys.executable, "-I", "-S", RUNNER]
-        try:
-            try:
-                pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
-            except NotImplementedError:
-                pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions)  # runner calls setsid()
-        except OSError as exc:
-            db.ended(job_id, stage="ERROR", message=f"could not start the job's supervisor: {exc}", exit_code=None,
-                     finished_at=time.time())
-            return
-        db.set_pid(job_id, pid, proc_start(pid))
-        self._plans.pop(job_id, None)
-        row = db.get(job_id)
-        if row is not None and row.stage == "CANCELED":
-            signal_process(pid, row.pid_start, signal.SIGTERM)  # cancelled while we were starting it
-
-
-def _scrub(value: Any, redactor: Redactor) -> Any:
-    if isinstance(value, str):
-        return redactor.text(value)
-    if isinstance(value, dict):
-        return {redactor.text(k): _scrub(v, redactor) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, redactor) for v in value]
-    return value
-
-
-def _kill_escaped(job_id: str) -> None:
-    """SIGKILL every process whose environment names the job: what is left of it once its supervisor is gone
-    (those that had left its process group included)."""
-    found = job_processes(None, job_id=job_id)
-    if found:
-        signal_job(None, signal.SIGKILL, found)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _inline_dependencies(script: Path) -> bool:
-    """Whether a PEP 723 `# /// script` block in the file lists dependencies."""
-    import tomllib  # only scripts need it; keep it off the server's start-up
-
-    try:
-        with open(script, encoding="utf-8", errors="replace") as f:
-            head = f.read(1 << 16)
-    except OSError:
-        return False
-    match = _PEP723.search(head)
-    if not match:
-        return False
-    content = "".join(line[2:] if line.startswith("# ") else line[1:]
-                      for line in match.group("content").splitlines(keepends=True))
-    try:
-        return bool(tomllib.loads(content).get("dependencies"))
-    except tomllib.TOMLDecodeError:
-        return True
-
-
-def _caller_token() -> str:
-    """The token `$HF_TOKEN` stands for: HF_TOKEN, else the one `hf auth login` saved (as on Hugging Face Jobs)."""
-    from huggingface_hub import get_token  # only for the specs that ask: the server starts without it
-
-    token = get_token()
-    if not token:
-        raise InvalidJobSpec("`$HF_TOKEN` stands for your Hugging Face token, and none is set here: set HF_TOKEN "
-                             "or run `hf auth login`, or pass the value itself as a secret.", field="secrets")
-    return token

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trl_jobs_mcp.jobs.backends.local.runner import proc_stat
+from trl_jobs_mcp.jobs.backends.local.procs import proc_stat
 from trl_jobs_mcp.jobs.models import JobNotFoundError
 
 _ID_RE = re.compile(r"[0-9a-f]{16}")

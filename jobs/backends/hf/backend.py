@@ -18,52 +18,24 @@ from __future__ import annotations
 
 import functools
 import math
-import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import anyio
-import httpx2
 from huggingface_hub import HfApi, constants, get_token
-from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
+from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, label_value
+from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
+from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
+from trl_jobs_mcp.jobs.backends.hf.mapping import hub_labels, job_info
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, from_hub_hardware, get_flavor
-from trl_jobs_mcp.jobs.models import (
-    BackendUnavailable,
-    InvalidJobSpec,
-    JobInfo,
-    JobNotFoundError,
-    JobPage,
-    JobsError,
-    JobSpec,
-    JobStage,
-    LogChunk,
-    TOKEN_PLACEHOLDERS,
-    format_duration,
-)
+from trl_jobs_mcp.jobs.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
+                                      JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 T = TypeVar("T")
-
-LAUNCH_LABEL = "trl-jobs-launch"
-DEFAULT_IMAGE = "python:3.12"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-NO_TOKEN = ("the Hugging Face token is missing or invalid; set HF_TOKEN or run `hf auth login` "
-            "(a token with write access: https://huggingface.co/settings/tokens).")
-PLAN_HINT = ("Hugging Face Jobs needs a Pro, Team or Enterprise plan, or pre-paid credits "
-             "(https://huggingface.co/pricing), and a token allowed to run jobs in that namespace.")
-# The Hub's rule for label keys and values: at most 100 characters, letters, digits, dashes and underscores.
-_LABEL_OK = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-_LABEL_BAD_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def label_value(value: str) -> str:
-    """A label value as the Hub accepts it: every other character becomes '-', cut at 100 ("Qwen/Qwen3-0.6B" ->
-    "Qwen-Qwen3-0-6B"). Used on launch and on list filters alike, so a filter finds what a launch labelled."""
-    return _LABEL_BAD_CHARS.sub("-", value)[:100]
 
 
 class HFBackend:
@@ -112,7 +84,7 @@ class HFBackend:
         # sends their values back), should its log or command print them.
         self._secret_values: set[str] = set(ambient_secrets())
         self._live_flavors: dict[str, Flavor] = {}
-        self._readers: set[_LogReader] = set()
+        self._readers: set[LogReader] = set()
         self._api = HfApi(endpoint=self.endpoint, token=token or None, library_name="trl-jobs-mcp")
 
     # --- lifecycle ---
@@ -143,7 +115,7 @@ class HFBackend:
         self._secret_values.update(secrets.values())
         launch_id = uuid.uuid4().hex
         # Labels are stored by the Hub and shown on the job's page: a secret's value never goes there.
-        labels = {**self._labels(spec.labels, Redactor([token, *secrets.values()])), LAUNCH_LABEL: launch_id}
+        labels = {**hub_labels(spec.labels, Redactor([token, *secrets.values()])), LAUNCH_LABEL: launch_id}
         common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=spec.flavor, timeout=math.ceil(spec.timeout),
                                       labels=labels, namespace=namespace, token=token)
         if spec.script:
@@ -166,7 +138,7 @@ class HFBackend:
                 return self._info(job, spec=spec)
             except Exception as err:
                 timed_out = isinstance(err, TimeoutError)
-                if not (timed_out or _retryable(err)):
+                if not (timed_out or retryable(err)):
                     raise self._translate(err, what="launch the job", namespace=namespace) from err
                 errors.append(err)
             # The answer was lost: the job may exist. Look before launching again, never after.
@@ -174,7 +146,7 @@ class HFBackend:
                 found = await self._find_launch(launch_id, namespace)
             except JobsError as err:
                 raise BackendUnavailable(self._scrub(
-                    f"The launch may or may not have reached Hugging Face ({_describe(errors[-1])}), and looking it "
+                    f"The launch may or may not have reached Hugging Face ({describe(errors[-1])}), and looking it "
                     f"up failed too ({err}). Before launching again, call list_jobs with labels "
                     f"{{'{LAUNCH_LABEL}': '{launch_id}'}} to see whether it exists.")) from err
             if found is not None:
@@ -186,7 +158,7 @@ class HFBackend:
                     f"its label yet. It may still appear: call list_jobs with labels {{'{LAUNCH_LABEL}': "
                     f"'{launch_id}'}} in a minute before launching again.")
         raise BackendUnavailable(self._scrub(
-            f"Hugging Face Jobs did not accept the launch after {len(errors)} tries ({_describe(errors[-1])}); no job "
+            f"Hugging Face Jobs did not accept the launch after {len(errors)} tries ({describe(errors[-1])}); no job "
             f"was created (none carries label {LAUNCH_LABEL}={launch_id}). Try again in a minute."))
 
     async def list(self, *, stages: set[JobStage] | None = None, labels: dict[str, str] | None = None,
@@ -241,7 +213,7 @@ class HFBackend:
         token = await self._need_token()
         attempt = 0
         while True:
-            reader = _LogReader(self._api, job_id=plain, namespace=namespace, token=token)
+            reader = LogReader(self._api, job_id=plain, namespace=namespace, token=token)
             self._readers.add(reader)
             try:
                 deadline = time.monotonic() + self._logs_deadline
@@ -253,7 +225,7 @@ class HFBackend:
             lines, ended, error = reader.snapshot()
             if error is None or lines:
                 break
-            if _retryable(error) and attempt < len(self._retry_delays):
+            if retryable(error) and attempt < len(self._retry_delays):
                 await anyio.sleep(self._retry_delays[attempt])
                 attempt += 1
                 continue
@@ -357,7 +329,7 @@ class HFBackend:
             try:
                 return await self._in_thread(fn)
             except Exception as err:
-                if retry and _retryable(err) and attempt < len(self._retry_delays):
+                if retry and retryable(err) and attempt < len(self._retry_delays):
                     await anyio.sleep(self._retry_delays[attempt])
                     attempt += 1
                     continue
@@ -370,56 +342,13 @@ class HFBackend:
         with anyio.fail_after(self._request_timeout):
             return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
 
-    def _translate(self, err: BaseException, *, what: str, namespace: str | None = None, job_id: str | None = None,
-                   tries: int = 1) -> BaseException:
-        """The error a user can act on, scrubbed of secrets. Unknown exceptions (our bugs) pass through."""
-        if isinstance(err, JobsError):
-            return err
-        where = f" in namespace {namespace!r}" if namespace else ""
-        again = f" after {tries} tries" if tries > 1 else ""
-        if isinstance(err, LocalTokenNotFoundError):
-            return BackendUnavailable(f"Could not {what}: {NO_TOKEN}")
-        if isinstance(err, HfHubHTTPError) and err.response is not None:
-            status = err.response.status_code
-            said = self._scrub(_server_said(err))
-            if status == 401:
-                return BackendUnavailable(f"Hugging Face refused to {what} (401): {NO_TOKEN}")
-            if status in (402, 403):
-                return BackendUnavailable(self._scrub(
-                    f"Hugging Face refused to {what}{where} ({status}: {said}). {PLAN_HINT}"))
-            if status == 404 and job_id is not None:
-                return JobNotFoundError(job_id, self._scrub(
-                    f"No job {job_id!r} found{where} on Hugging Face. Call list_jobs to see the jobs there; a job "
-                    f"of another namespace is written 'namespace/id'."))
-            if status == 404:
-                return BackendUnavailable(self._scrub(
-                    f"Hugging Face has no namespace {namespace!r} to {what} (404: {said}). Check the namespace "
-                    f"(--namespace or TRL_JOBS_HF_NAMESPACE)."))
-            if status in (400, 422):
-                return InvalidJobSpec(self._scrub(f"Hugging Face refused to {what}: {said}"))
-            if status == 429:
-                return BackendUnavailable(self._scrub(
-                    f"Hugging Face is rate-limiting us: could not {what}{again} (429: {said}). Wait a minute, then "
-                    f"try again."))
-            return BackendUnavailable(self._scrub(
-                f"Hugging Face Jobs answered {status} to the request to {what}{where}{again} ({said}). The service "
-                f"may be having trouble (https://status.huggingface.co); try again in a minute."))
-        if isinstance(err, TimeoutError):
-            return BackendUnavailable(
-                f"Hugging Face did not answer within {self._request_timeout:g} s when asked to {what}{again}. The "
-                f"service may be slow (https://status.huggingface.co); try again in a minute.")
-        if isinstance(err, OfflineModeIsEnabled):
-            return BackendUnavailable(f"Could not {what}: HF_HUB_OFFLINE is set; unset it to use Hugging Face Jobs.")
-        if isinstance(err, FileNotFoundError):
-            return InvalidJobSpec(self._scrub(f"no such local file: {err}. Give a URL or an existing path."),
-                                  field="script")
-        if isinstance(err, httpx2.TransportError | OSError):
-            return BackendUnavailable(self._scrub(
-                f"Could not reach Hugging Face at {self.endpoint} to {what}{again}: {_describe(err)}. Check the "
-                f"network (and HF_ENDPOINT), then try again."))
-        if isinstance(err, ValueError):
-            return InvalidJobSpec(self._scrub(f"Hugging Face's client refused to {what}: {err}"))
-        return err
+    def _translate(self, err: BaseException, *, what: str, namespace: str | None = None,
+                   job_id: str | None = None, tries: int = 1) -> BaseException:
+        return translate(err, what=what, scrub=self._scrub, endpoint=self.endpoint,
+                         request_timeout=self._request_timeout, namespace=namespace, job_id=job_id, tries=tries)
+
+    def _info(self, job: Any, *, spec: JobSpec | None = None) -> JobInfo:
+        return job_info(job, backend=self.name, namespace=self._namespace, redactor=self._redactor(), spec=spec)
 
     def _redactor(self) -> Redactor:
         return Redactor([self._token or "", *self._secret_values])
@@ -428,20 +357,6 @@ class HFBackend:
         return self._redactor().text(text)
 
     # --- launching ---
-
-    def _labels(self, labels: dict[str, str], redactor: Redactor | None = None) -> dict[str, str]:
-        redactor = redactor or Redactor(())
-        out = {}
-        for key, value in labels.items():
-            if redactor.text(key) != key:
-                raise InvalidJobSpec("a label key holds a secret's value; Hugging Face stores labels and shows them "
-                                     "on the job's page. Use another key.", field="labels")
-            value = redactor.text(value)
-            if not _LABEL_OK.match(key) or key == LAUNCH_LABEL:
-                raise InvalidJobSpec(f"label key {key!r} is not allowed on Hugging Face: use letters, digits, '-' and "
-                                     f"'_' (at most 100), and not {LAUNCH_LABEL!r}.", field="labels")
-            out[key] = label_value(value)
-        return out
 
     async def _find_launch(self, launch_id: str, namespace: str) -> Any | None:
         token = await self._need_token()
@@ -452,163 +367,3 @@ class HFBackend:
 
         # The client already retries each page (http_backoff); a second layer would only multiply the wait.
         return await self._call(lookup, what="look up the launch", namespace=namespace, retry=False)
-
-    # --- mapping ---
-
-    def _info(self, job: Any, *, spec: JobSpec | None = None) -> JobInfo:
-        redactor = self._redactor()
-        raw_stage = str(getattr(job.status, "stage", "") or "")
-        message = job.status.message
-        try:
-            stage = JobStage(raw_stage)
-        except ValueError:
-            # A stage newer than our enum (the CLI already knows "UPDATING"): the job is alive, say what it is.
-            stage = JobStage.RUNNING
-            message = f"{raw_stage}: {message}" if message else raw_stage
-        owner = job.owner.name
-        labels = redactor.mapping({k: str(v) for k, v in (job.labels or {}).items() if k != LAUNCH_LABEL})
-        return JobInfo(
-            id=job.id if owner == self._namespace else f"{owner}/{job.id}",
-            backend=self.name,
-            stage=stage,
-            message=redactor.text(message) if message else None,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            flavor=str(getattr(job.flavor, "value", job.flavor)) if job.flavor else None,
-            labels=labels,
-            command=redactor.argv([*(job.command or []), *(job.arguments or [])]),
-            timeout=spec.timeout if spec else None,
-            output_dir=spec.output_dir if spec else None,
-            url=job.url,
-        )
-
-
-class _LogReader:
-    """Consumes one `fetch_job_logs(follow=False)` stream in a daemon thread, so a caller can stop waiting at any
-    moment and keep what arrived. After `stop()` the thread leaves at its next event; on a quiet stream the
-    client's own read timeout (5 s, shorter than the Hub's 30 s keep-alive) ends it."""
-
-    def __init__(self, api: HfApi, *, job_id: str, namespace: str, token: str) -> None:
-        self._api = api
-        self._args = dict(job_id=job_id, namespace=namespace, token=token, follow=False)
-        self._cond = threading.Condition()
-        self._lines: list[str] = []
-        self._last = time.monotonic()
-        self._done = False
-        self._ended = False  # the stream ended by itself (not by stop() or an error)
-        self._stopped = False
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"hf-logs-{job_id}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        stream = self._api.fetch_job_logs(**self._args)
-        try:
-            for line in stream:
-                with self._cond:
-                    self._lines.append(line)
-                    self._last = time.monotonic()
-                    self._cond.notify_all()
-                    if self._stopped:
-                        break
-            else:
-                with self._cond:
-                    self._ended = True
-        except BaseException as err:  # noqa: BLE001 - handed to the caller, who translates it
-            with self._cond:
-                self._error = err
-        finally:
-            stream.close()  # closes the response if we left early
-            with self._cond:
-                self._done = True
-                self._cond.notify_all()
-
-    def wait(self, deadline: float, idle: float, first_wait: float) -> None:
-        """Block until the stream ends, the deadline passes, no line came for `idle` seconds after one, or none
-        came in `first_wait` seconds."""
-        with self._cond:
-            while not self._done:
-                limit = min(deadline, self._last + (idle if self._lines else first_wait))
-                now = time.monotonic()
-                if now >= limit:
-                    return
-                self._cond.wait(limit - now)
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-
-    def snapshot(self) -> tuple[list[str], bool, BaseException | None]:
-        """(lines so far, whether the stream ended by itself, the error that ended it)."""
-        with self._cond:
-            return list(self._lines), self._ended, self._error
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-
-def _retryable(err: BaseException) -> bool:
-    if isinstance(err, TimeoutError):
-        return True
-    if isinstance(err, HfHubHTTPError) and err.response is not None:
-        return err.response.status_code in RETRY_STATUSES
-    return isinstance(err, httpx2.TransportError)
-
-
-def _server_said(err: HfHubHTTPError) -> str:
-    said = err.server_message or str(err).strip().splitlines()[0]
-    return said.strip().rstrip(".")
-
-
-def _describe(err: BaseException) -> str:
-    if isinstance(err, HfHubHTTPError) and err.response is not None:
-        return f"{err.response.status_code}: {_server_said(err)}"
-    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-
-
-def hf_command_line(spec: JobSpec, *, namespace: str | None = None) -> list[str]:
-    """The `hf jobs uv run ...` (script) or `hf jobs run ...` (command) argv that launches `spec` by hand.
-
-    Secrets appear by name only (`-s NAME` reads the value from the environment of whoever runs the line), and any
-    secret value that occurs in an argument is replaced with `<redacted>`. The launch label is not included: it is
-    made fresh for each launch.
-
-    Example:
-        >>> shlex.join(hf_command_line(JobSpec(script="https://x/sft.py", script_args=["--lr", "1e-5"])))
-        'hf jobs uv run --flavor cpu-basic --timeout 30m -- https://x/sft.py --lr 1e-5'
-    """
-    redactor = Redactor(spec.secrets.values())
-    argv = ["hf", "jobs", "uv", "run"] if spec.script else ["hf", "jobs", "run"]
-    argv += ["--flavor", spec.flavor, "--timeout", format_duration(spec.timeout)]
-    if namespace:
-        argv += ["--namespace", namespace]
-    secret_names = list(spec.secrets)
-    for key, value in spec.env.items():
-        if value.strip() in TOKEN_PLACEHOLDERS:
-            secret_names.append(key)
-        else:
-            argv += ["-e", f"{key}={redactor.text(value)}"]
-    for name in secret_names:
-        argv += ["-s", name]
-    for key, value in spec.labels.items():
-        argv += ["--label", f"{redactor.text(key)}={label_value(redactor.text(value))}"]
-    if spec.script:
-        for dependency in spec.dependencies:
-            argv += ["--with", dependency]
-        if spec.python:
-            argv += ["--python", spec.python]
-        # `--` so that a script argument that looks like one of hf's own options (--timeout, -e) stays the script's.
-        return argv + ["--", spec.script, *redactor.argv(spec.script_args)]
-    return argv + ["--", spec.image or DEFAULT_IMAGE, *redactor.argv(spec.command or [])]
-
-
-def hf_uv_command_line(spec: JobSpec, *, namespace: str | None = None) -> list[str]:
-    """`hf_command_line` for a uv script spec (the dry run of launch_training). Raises InvalidJobSpec otherwise."""
-    if not spec.script:
-        raise InvalidJobSpec("a uv command line needs a script; this spec runs a command.", field="script")
-    return hf_command_line(spec, namespace=namespace)
-
-
-__all__ = ["HFBackend", "LAUNCH_LABEL", "hf_command_line", "hf_uv_command_line", "label_value"]

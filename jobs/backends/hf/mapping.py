@@ -1,0 +1,55 @@
+"""Between the engine's words and the Hub's: labels going out, jobs coming back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trl_jobs_mcp.jobs.backends.hf.command_line import _LABEL_OK, LAUNCH_LABEL, label_value
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo, JobSpec, JobStage
+from trl_jobs_mcp.jobs.redact import Redactor
+
+
+def hub_labels(labels: dict[str, str], redactor: Redactor | None = None) -> dict[str, str]:
+    """The labels as the Hub stores them; InvalidJobSpec for a key it refuses or one that holds a secret."""
+    redactor = redactor or Redactor(())
+    out = {}
+    for key, value in labels.items():
+        if redactor.text(key) != key:
+            raise InvalidJobSpec("a label key holds a secret's value; Hugging Face stores labels and shows them "
+                                 "on the job's page. Use another key.", field="labels")
+        value = redactor.text(value)
+        if not _LABEL_OK.match(key) or key == LAUNCH_LABEL:
+            raise InvalidJobSpec(f"label key {key!r} is not allowed on Hugging Face: use letters, digits, '-' and "
+                                 f"'_' (at most 100), and not {LAUNCH_LABEL!r}.", field="labels")
+        out[key] = label_value(value)
+    return out
+
+
+def job_info(job: Any, *, backend: str, namespace: str | None, redactor: Redactor,
+             spec: JobSpec | None = None) -> JobInfo:
+    """The Hub's job as a JobInfo: its id bare in our own namespace, else 'owner/id'; secrets scrubbed."""
+    raw_stage = str(getattr(job.status, "stage", "") or "")
+    message = job.status.message
+    try:
+        stage = JobStage(raw_stage)
+    except ValueError:
+        # A stage newer than our enum (the CLI already knows "UPDATING"): the job is alive, say what it is.
+        stage = JobStage.RUNNING
+        message = f"{raw_stage}: {message}" if message else raw_stage
+    owner = job.owner.name
+    labels = redactor.mapping({k: str(v) for k, v in (job.labels or {}).items() if k != LAUNCH_LABEL})
+    return JobInfo(
+        id=job.id if owner == namespace else f"{owner}/{job.id}",
+        backend=backend,
+        stage=stage,
+        message=redactor.text(message) if message else None,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        flavor=str(getattr(job.flavor, "value", job.flavor)) if job.flavor else None,
+        labels=labels,
+        command=redactor.argv([*(job.command or []), *(job.arguments or [])]),
+        timeout=spec.timeout if spec else None,
+        output_dir=spec.output_dir if spec else None,
+        url=job.url,
+    )
