@@ -110,3 +110,15 @@ async def test_core_install_serves_hf_lora_and_tells_what_a_local_launch_needs(
         _, listing = await call(client, "list_jobs")
         assert listing["jobs"] == []
     assert not (home / "jobs").exists() or not any((home / "jobs").iterdir())
+
+
+def test_every_package_folder_is_shipped() -> None:
+    """pyproject lists the namespace's packages one by one (the root is mapped onto trl_jobs_mcp): a new folder that
+    is not listed would work from a checkout and be missing from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"trl_jobs_mcp"} | {
+        "trl_jobs_mcp." + ".".join(init.parent.relative_to(ROOT).parts)
+        for part in ("server", "tools", "prompts", "jobs") for init in (ROOT / part).rglob("__init__.py")}
+    assert listed == found
