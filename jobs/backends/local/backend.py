@@ -33,10 +33,11 @@ from trl_jobs_mcp.jobs.backends.local.logs import read_log
 from trl_jobs_mcp.jobs.backends.local.paths import (RUNNER, JobPaths, database_path, is_job_id, new_job_id, proc_start,
                                        process_alive, signal_group, signal_process)
 from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR, JOB_ID_VAR, job_processes, signal_job
+from trl_jobs_mcp.jobs.backends.local.rebuild import open_store, prepare_home
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
 from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError,
-                         JobPage, JobSpec, JobStage, LogChunk, format_duration)
+                         JobPage, JobsError, JobSpec, JobStage, LogChunk, format_duration)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 log = logging.getLogger(__name__)
@@ -154,10 +155,8 @@ class LocalBackend:
         with self._start_lock:
             if self._thread is not None:
                 return
-            # Logs may hold what a job printed: keep the state directory to its owner.
-            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-            (self.home / "jobs").mkdir(mode=0o700, exist_ok=True)
-            self._db = Store(database_path(self.home))
+            prepare_home(self.home)  # or BackendUnavailable naming TRL_JOBS_HOME, the path and why
+            self._db = open_store(self.home)  # a damaged database is kept aside and rebuilt from the job folders
             monitor_db = Store(database_path(self.home))
             _LIVE_TOKENS.add(self._token)
             self._reconcile(monitor_db)
@@ -229,10 +228,7 @@ class LocalBackend:
 
     async def submit(self, spec: JobSpec) -> JobInfo:
         db = await self._store()
-        if spec.image:
-            raise InvalidJobSpec(
-                "the local backend runs commands directly on this machine and does not run container images. Drop "
-                "`image` to run the command here, or use the Hugging Face backend (`--backend hf`).", field="image")
+        _refuse_image(spec)
         flavor = await anyio.to_thread.run_sync(self.check_flavor, spec.flavor)  # may ask nvidia-smi once
         if spec.wants_token:
             spec = spec.with_token(await anyio.to_thread.run_sync(_caller_token))
@@ -274,6 +270,17 @@ class LocalBackend:
                   secret_names=sorted(spec.secrets), owner=self._owner if in_memory_only else None)
         self._wake.set()
         return await self.inspect(job_id)
+
+    async def check(self, spec: JobSpec) -> None:
+        """What `submit` refuses before it writes anything (image, flavor, `$HF_TOKEN`, working dir, command), with
+        nothing written: a dry run's check."""
+        _refuse_image(spec)
+        await anyio.to_thread.run_sync(self.check_flavor, spec.flavor)
+        if spec.wants_token:
+            spec = spec.with_token(await anyio.to_thread.run_sync(_caller_token))
+        redactor = Redactor([*spec.secrets.values(), *self._ambient])
+        cwd = self._working_dir(spec, self.paths(new_job_id()), redactor)  # an id, not a folder: nothing is made
+        self._argv(spec, cwd, redactor)
 
     def _working_dir(self, spec: JobSpec, paths: JobPaths, redactor: Redactor) -> Path:
         if not spec.working_dir:
@@ -429,14 +436,22 @@ class LocalBackend:
     # --- the monitor thread ---
 
     def _monitor(self, db: Store) -> None:
+        said = None  # the last failure logged: a failure that repeats every tick is logged once, in one line
         try:
             while not self._stop.is_set():
                 self._wake.clear()
                 busy = False
                 try:
                     busy = self._tick(db)
-                except Exception:  # keep watching: one bad record must not stop every job's bookkeeping
-                    log.exception("local executor: monitor tick failed")
+                    said = None
+                except JobsError as exc:  # a damaged database: the message says what to do
+                    if str(exc) != said:
+                        log.error("local executor: %s", exc)
+                    said = str(exc)
+                except Exception as exc:  # keep watching: one bad record must not stop every job's bookkeeping
+                    if repr(exc) != said:
+                        log.exception("local executor: monitor tick failed")
+                    said = repr(exc)
                 self._wake.wait(0.1 if busy else 1.0)
         finally:
             db.close()
@@ -476,11 +491,12 @@ class LocalBackend:
         paths = self.paths(row.id)
         result = _read_json(paths.exit)
         now = time.time()
-        if result is None:
-            # Nothing recorded: the supervisor was killed. Its command may still run, orphaned: stop it.
+        if result is None or result.get("reason") == "supervisor_error":
+            # The supervisor was killed (nothing recorded) or failed: its command may still run, orphaned: stop it.
             proc = _read_json(paths.proc) or {}
             signal_group(proc.get("child"), proc.get("child_start"), signal.SIGKILL)
             _kill_escaped(row.id)
+        if result is None:
             db.ended(row.id, stage="ERROR", message=VANISHED_WHILE_DOWN if while_down else VANISHED,
                      exit_code=None, finished_at=now)
         else:
@@ -506,6 +522,9 @@ class LocalBackend:
             return "CANCELED", "stopped by a signal sent to its supervisor process"
         if reason == "spawn_error":
             return "ERROR", self._redactor(row.id).text(f"could not start the command: {result.get('error')}")
+        if reason == "supervisor_error":
+            return "ERROR", self._redactor(row.id).text(
+                f"the job's supervisor process failed on its own (it was not killed): {result.get('error')}")
         if code == 0:
             return "COMPLETED", None
         if code is not None and code < 0:
@@ -545,7 +564,10 @@ class LocalBackend:
                                       "it again.")
                     continue
             if db.claim(row.id, slots=self.slots, now=time.time()):
-                self._launch(db, row.id, plan)
+                try:
+                    self._launch(db, row.id, plan)
+                except Exception as exc:  # whatever it is, the job ends ERROR and frees its slot
+                    self._launch_failed(db, row.id, exc)
         return bool(db.queued(1))
 
     def _load_plan(self, row: JobRow) -> _Plan | None:
@@ -577,19 +599,26 @@ class LocalBackend:
         # and skipping site halves its start-up.
         argv = [sys.executable, "-I", "-S", RUNNER]
         try:
-            try:
-                pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
-            except NotImplementedError:
-                pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions)  # runner calls setsid()
-        except OSError as exc:
-            db.ended(job_id, stage="ERROR", message=f"could not start the job's supervisor: {exc}", exit_code=None,
-                     finished_at=time.time())
-            return
+            pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
+        except NotImplementedError:
+            pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions)  # runner calls setsid()
         db.set_pid(job_id, pid, proc_start(pid))
         self._plans.pop(job_id, None)
         row = db.get(job_id)
         if row is not None and row.stage == "CANCELED":
             signal_process(pid, row.pid_start, signal.SIGTERM)  # cancelled while we were starting it
+
+    def _launch_failed(self, db: Store, job_id: str, exc: Exception) -> None:
+        """Starting the job raised (an OSError from posix_spawn, a ValueError for a character the OS cannot pass,
+        or anything else): the job ends ERROR with the reason, its slot is free, and the next job starts."""
+        reason = self._redactor(job_id).text(f"{type(exc).__name__}: {exc}")
+        log.warning("local executor: job %s could not start: %s", job_id, reason)
+        self._plans.pop(job_id, None)
+        row = db.get(job_id)
+        if row is not None and row.pid:
+            return  # its supervisor did start: the monitor watches it like any other
+        db.ended(job_id, stage="ERROR", message=f"could not start the job's supervisor: {reason}", exit_code=None,
+                 finished_at=time.time())
 
 
 def _scrub(value: Any, redactor: Redactor) -> Any:
@@ -600,6 +629,13 @@ def _scrub(value: Any, redactor: Redactor) -> Any:
     if isinstance(value, list):
         return [_scrub(v, redactor) for v in value]
     return value
+
+
+def _refuse_image(spec: JobSpec) -> None:
+    if spec.image:
+        raise InvalidJobSpec(
+            "the local backend runs commands directly on this machine and does not run container images. Drop "
+            "`image` to run the command here, or use the Hugging Face backend (`--backend hf`).", field="image")
 
 
 def _kill_escaped(job_id: str) -> None:

@@ -254,6 +254,7 @@ def _reap_orphans(child_pid: int) -> None:
 
 def main() -> int:
     config = json.loads(os.environ.pop(CONFIG_VAR))
+    _STATE["config"] = config
     try:
         os.setsid()  # the backend asks posix_spawn for a new session where it can; this covers where it cannot
     except OSError:
@@ -291,7 +292,7 @@ def main() -> int:
             config["argv"], cwd=config["cwd"], env=os.environ, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if pump else None, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte or an unencodable character in argv or env
         # Our stdout is the job's log: the reader of the log learns why nothing ran.
         error = scrubber.feed(str(exc).encode()) + scrubber.flush()
         _write_all(1, f"{NOTE} could not start the command: ".encode() + error + b"\n")
@@ -398,5 +399,30 @@ def main() -> int:
     return 0
 
 
+_STATE: dict = {}
+
+
+def _record_own_failure(exc: BaseException) -> None:
+    """The supervisor itself failed (not a kill from outside, which leaves no record): say so in exit.json and the
+    log, scrubbed of the job's secrets, so the backend reports a supervisor error rather than a vanished process."""
+    config = _STATE.get("config")
+    if not isinstance(config, dict) or not config.get("exit") or os.path.exists(config["exit"]):
+        return
+    values = [os.environ[n].encode() for n in config.get("secret_names", ()) if n in os.environ]
+    scrubber = _Scrubber(values + [v.encode() for v in config.get("scrub", ())])
+    error = (scrubber.feed(f"{type(exc).__name__}: {exc}".encode(errors="replace")) + scrubber.flush()).decode(
+        errors="replace")
+    try:
+        _write_all(1, f"{NOTE} the job's supervisor failed: {error}\n".encode())
+        _write_json(config["exit"], {"returncode": None, "reason": "supervisor_error", "error": error,
+                                     "finished_at": time.time()})
+    except OSError:
+        pass
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as exc:
+        _record_own_failure(exc)
+        raise
