@@ -3,8 +3,10 @@
 The SDK's stdio transport hands an unparseable line to the session as an exception, which the session drops with a
 debug log: the client hears nothing and waits until its own timeout. The common case is a request holding a lone
 UTF-16 surrogate (`"\\ud800"`), which Python's json accepts and pydantic's parser refuses. Here such a line gets a
-JSON-RPC error (-32700 parse error; -32600 for JSON that is not a JSON-RPC message), with the request's id when the
-line still yields one, so the waiting request ends at once.
+JSON-RPC error (-32700 parse error; -32600 for JSON that is not a JSON-RPC message) with the request's id, which
+the line still yields, so the waiting request ends at once. A line with no id to answer (garbage, a stray log line)
+is dropped as the SDK drops it: answering `"id": null` can start an error storm with a peer that answers back
+(modelcontextprotocol/rust-sdk#938). Upstream: modelcontextprotocol/python-sdk#2751 (its fix, #2766, was closed).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("trl_jobs_mcp.server")
 
 
-def parse_error_answer(exc: Exception) -> JSONRPCError:
-    """The JSON-RPC error for a line the transport could not read as a message."""
+def parse_error_answer(exc: Exception) -> JSONRPCError | None:
+    """The JSON-RPC error for a line the transport could not read as a message; None when it has no id to answer."""
     line: Any = None
     invalid_json = True
     if isinstance(exc, ValidationError):
@@ -43,6 +45,8 @@ def parse_error_answer(exc: Exception) -> JSONRPCError:
             data = None
         if isinstance(data, dict) and isinstance(data.get("id"), str | int) and not isinstance(data["id"], bool):
             request_id = data["id"]
+    if request_id is None:
+        return None
     if invalid_json:
         message = "Parse error: the message is not valid JSON."
         if isinstance(line, str) and re.search(r"\\u[dD][89a-fA-F]", line):
@@ -63,8 +67,11 @@ async def serve_stdio(server: MCPServer) -> None:
             async with forward:
                 async for item in read_stream:
                     if isinstance(item, Exception):
-                        logger.info("stdio: answered an unreadable message with a JSON-RPC error")
-                        await write_stream.send(SessionMessage(parse_error_answer(item)))
+                        answer = parse_error_answer(item)
+                        logger.info("stdio: an unreadable message (%s)",
+                                    f"answered, id {answer.id}" if answer else "no id: dropped")
+                        if answer is not None:
+                            await write_stream.send(SessionMessage(answer))
                     else:
                         await forward.send(item)
 
