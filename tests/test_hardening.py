@@ -19,7 +19,9 @@ import pytest
 from mcp_client import call, call_error, console_script, local_client
 from polling import eventually
 
+from trl_jobs_mcp.jobs.backends.local.paths import RUNNER
 from trl_jobs_mcp.jobs.backends.local.rebuild import NOT_STARTED
+from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR
 from trl_jobs_mcp.jobs.backends.local.store import Store, StoreDamaged
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage, parse_timeout
 
@@ -97,6 +99,24 @@ async def test_a_command_the_supervisor_cannot_start_is_not_reported_as_killed(m
     assert info.stage == JobStage.ERROR
     assert "could not start the command" in (info.message or "")
     assert "killed from outside" not in (info.message or "")
+
+
+def test_a_supervisor_that_fails_on_its_own_records_it(tmp_path: Path) -> None:
+    """Same bug, the supervisor's side: when the supervisor itself fails (here: its job folder is gone, so it cannot
+    chdir), it records `supervisor_error` with the reason in exit.json and the log, so the backend says the
+    supervisor failed instead of "killed from outside?". Run as the backend runs it: `python -I -S runner.py`."""
+    exit_path, log = tmp_path / "exit.json", tmp_path / "log"
+    config = {"dir": str(tmp_path / "gone"), "proc": str(tmp_path / "proc.json"), "exit": str(exit_path),
+              "argv": [PY, "-c", "pass"], "cwd": str(tmp_path), "timeout": 60, "grace": 1, "secret_names": ["KEY"],
+              "scrub": []}
+    env = {"PATH": os.environ.get("PATH", ""), CONFIG_VAR: json.dumps(config), "KEY": "a-secret-value"}
+    with open(log, "wb") as out:
+        done = subprocess.run([PY, "-I", "-S", RUNNER], env=env, stdout=out, stderr=subprocess.STDOUT, timeout=60)
+    assert done.returncode != 0
+    record = json.loads(exit_path.read_text())
+    assert record["reason"] == "supervisor_error" and "FileNotFoundError" in record["error"]
+    assert "the job's supervisor failed: FileNotFoundError" in log.read_text()
+    assert "a-secret-value" not in log.read_text() + exit_path.read_text()
 
 
 # --- the database and the state directory ---

@@ -18,6 +18,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,17 +178,14 @@ def _outcome(result: dict[str, Any]) -> tuple[str, str | None]:
     return "ERROR", f"exited with code {code}"
 
 
-class _rebuild_lock:
-    def __init__(self, home: Path) -> None:
-        self._path = home / "rebuild.lock"
-
-    def __enter__(self) -> None:
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
+@contextmanager
+def _rebuild_lock(home: Path) -> Iterator[None]:
+    fd = os.open(home / "rebuild.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
