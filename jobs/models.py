@@ -62,12 +62,46 @@ class BackendUnavailable(JobsError):
     """The backend cannot be reached or refused us (auth, plan, transport)."""
 
 
+def nul_field(value: Any, path: str) -> str | None:
+    """The path of the first string in `value` (strings, lists, dicts: keys too) that holds a NUL byte, or None.
+
+    No argument, environment variable or path can hold one: the OS cuts the string there or the launch raises, so
+    such input is refused at validation, naming where it is ("command[2]", "env.FOO"), never by a failed start.
+    """
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if found := nul_field(item, f"{path}[{i}]"):
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                return path
+            if found := nul_field(item, f"{path}.{key}" if isinstance(key, str) else path):
+                return found
+    return None
+
+
+def refuse_nul(data: Any) -> None:
+    """Raise InvalidJobSpec naming the first field of `data` (a mapping of arguments) that holds a NUL byte."""
+    if not isinstance(data, dict):
+        return
+    for name, value in data.items():
+        if found := nul_field(value, str(name)):
+            raise InvalidJobSpec("contains a NUL byte (\\x00), which no command argument, environment variable, "
+                                 "label or path can hold. Remove it and send the call again.", field=found)
+
+
 # --- timeouts, written as Hugging Face writes them ---
 
 DEFAULT_TIMEOUT = "30m"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TIMEOUT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
 TIMEOUT_FORMS = '"90s", "30m", "1.5h", "2d", or a number of seconds such as 600'
+# The longest run we accept. Hugging Face Jobs bills by the minute and a timeout is the cost ceiling, so a
+# timeout of ages (2**64 s was accepted once) is a typo, never a plan; a week covers any real fine-tune.
+MAX_TIMEOUT_S = 7 * 86400
 
 
 def parse_timeout(value: str | int | float | None, *, field: str = "timeout") -> float:
@@ -79,10 +113,10 @@ def parse_timeout(value: str | int | float | None, *, field: str = "timeout") ->
         field: the field name to report in an error.
 
     Returns:
-        The duration in seconds, always positive and finite.
+        The duration in seconds, positive and at most MAX_TIMEOUT_S (a week).
 
     Raises:
-        InvalidJobSpec: zero, negative, or not one of the accepted forms.
+        InvalidJobSpec: zero, negative, over a week, or not one of the accepted forms.
 
     Example:
         >>> parse_timeout("1.5h")
@@ -101,6 +135,9 @@ def parse_timeout(value: str | int | float | None, *, field: str = "timeout") ->
         seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidJobSpec(f"must be more than zero, got {value!r}. Use {TIMEOUT_FORMS}.", field=field)
+    if seconds > MAX_TIMEOUT_S:
+        raise InvalidJobSpec(f"{value!r} is longer than the most a job may run, {format_duration(MAX_TIMEOUT_S)}. "
+                             f"Use {TIMEOUT_FORMS}, up to {format_duration(MAX_TIMEOUT_S)}.", field=field)
     return seconds
 
 
@@ -141,6 +178,12 @@ class JobSpec(BaseModel):
     working_dir: str | None = None
     output_dir: str | None = Field(default=None, description="where the job writes its results, if it has one")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        refuse_nul(data)
+        return data
+
     @field_validator("timeout", mode="before")
     @classmethod
     def _timeout(cls, value: Any) -> float:
@@ -162,14 +205,15 @@ class JobSpec(BaseModel):
     def _no_credentials_in_env(cls, value: dict[str, str]) -> dict[str, str]:
         # env values are shown and stored (spec.json, `hf jobs` lines, the Hub's job page); a credential there would
         # be too. The message names the variable, never its value.
-        from trl_jobs_mcp.jobs.redact import HF_TOKEN_PATTERN
+        from trl_jobs_mcp.jobs.redact import credential_shape
 
         for name, text in value.items():
             if text.strip() in TOKEN_PLACEHOLDERS:
                 continue  # the caller's token, moved to secrets by with_token
-            if CREDENTIAL_NAME.search(name) or HF_TOKEN_PATTERN.search(text):
-                raise InvalidJobSpec(f"{name} looks like a credential; pass it in secrets instead of env so its value "
-                                     "is never shown or stored.", field="env")
+            shape = "its name" if CREDENTIAL_NAME.search(name) else credential_shape(text)
+            if shape:
+                raise InvalidJobSpec(f"{name} looks like a credential ({shape}); pass it in secrets instead of env "
+                                     "so its value is never shown or stored.", field="env")
         return value
 
     @field_validator("secrets")

@@ -28,6 +28,27 @@ MIN_SECRET_LENGTH = 4
 HF_TOKEN_PATTERN = re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")
 _HF_TOKEN_BYTES = re.compile(HF_TOKEN_PATTERN.pattern.encode())
 
+# Well-known credential shapes, refused in a job's `env` (whose values are shown and stored) with a pointer to
+# `secrets`. Specific prefixes and structures only: a generic "long random string" rule would refuse commit hashes.
+CREDENTIAL_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a Hugging Face token", HF_TOKEN_PATTERN),
+    ("a URL with a password in it (user:password@host)",
+     re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")),
+    ("an AWS access key id", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}(?![A-Z0-9])")),
+    ("a private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")),
+    ("a GitHub token", re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
+    ("a Slack token", re.compile(r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,}")),
+)
+
+
+def credential_shape(text: str) -> str | None:
+    """What well-known kind of credential `text` holds ("an AWS access key id"), or None."""
+    for kind, pattern in CREDENTIAL_SHAPES:
+        if pattern.search(text):
+            return kind
+    return None
+
+
 # Environment variables that hold a credential of the user or of this server, never meant for a job's output.
 AMBIENT_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "TRL_JOBS_AUTH_TOKEN")
 

@@ -22,7 +22,7 @@ from mcp.server.mcpserver.tools import Tool, ToolManager
 from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable
+from trl_jobs_mcp.jobs.models import BackendUnavailable, JobsError
 from trl_jobs_mcp.jobs.redact import ambient_secrets
 from trl_jobs_mcp.prompts import register_prompts
 from trl_jobs_mcp.server.resources import register_resources
@@ -99,8 +99,11 @@ class AppState:
         """Start the backend now (reconciling jobs left from an earlier run) rather than at the first call."""
         try:
             await self.backend()
+        except JobsError as exc:
+            # Not fatal: the first tool call tries again and reports the same reason to the model. The message
+            # names the setting and the fix, so one line says it all.
+            logger.warning("The %s backend did not start: %s Tool calls will retry.", self.settings.backend, exc)
         except Exception:
-            # Not fatal: the first tool call tries again and reports the reason to the model.
             logger.warning("The %s backend did not start; tool calls will retry", self.settings.backend,
                            exc_info=True)
 

@@ -3,6 +3,7 @@
     trl-jobs-mcp                                   # serve over stdio, for an MCP client that spawns it
     trl-jobs-mcp serve --transport http --port 8000
     trl-jobs-mcp demo                              # a tiny SFT run through the MCP protocol, offline
+    trl-jobs-mcp rebuild-index --home PATH         # a new local jobs index from the jobs' folders
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 from trl_jobs_mcp.server.settings import BACKENDS, LOG_LEVELS, TRANSPORTS, Settings, SettingsError
 
-COMMANDS = ("serve", "demo")
+COMMANDS = ("serve", "demo", "rebuild-index")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     from trl_jobs_mcp import __version__
 
     parser.add_argument("--version", action="version", version=f"trl-jobs-mcp {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{serve,demo}")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,demo,rebuild-index}")
 
     serve = commands.add_parser("serve", help="serve MCP (stdio by default; --transport http for HTTP)")
     serve.add_argument("--transport", choices=TRANSPORTS, help="stdio (default) or http (streamable HTTP)")
@@ -45,7 +46,31 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="build a tiny model offline and train it through the MCP protocol")
     demo.add_argument("--dir", help="folder for the demo's model, data and jobs (default: a new temp folder)")
     demo.add_argument("--max-steps", type=int, default=8, help="training steps (default 8)")
+
+    rebuild = commands.add_parser(
+        "rebuild-index", help="local backend: rebuild the jobs database from the jobs' folders (stop servers first)",
+        description="Write a new local jobs database from the jobs' folders (each holds its spec, log and exit "
+                    "record), keeping the old file aside as jobs.db.damaged-<time>. Stop every server using this "
+                    "home first. A server does this by itself when it starts and cannot open the database.")
+    rebuild.add_argument("--home", help="the state directory (default: TRL_JOBS_HOME, else the platform default)")
     return parser
+
+
+def rebuild_index(home: str | None) -> int:
+    from trl_jobs_mcp.jobs.backends.local import LocalBackend
+    from trl_jobs_mcp.jobs.backends.local.rebuild import prepare_home
+    from trl_jobs_mcp.jobs.backends.local.rebuild import rebuild_index as rebuild
+    from trl_jobs_mcp.jobs.models import JobsError
+
+    where = LocalBackend(home=home).home  # the same default as the server's
+    try:
+        prepare_home(where)
+        report = rebuild(where)
+    except (JobsError, OSError) as exc:
+        print(f"trl-jobs-mcp: {exc}", file=sys.stderr)
+        return 1
+    print(f"trl-jobs-mcp: {report.summary()}.")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trl_jobs_mcp.server.demo import run_demo
 
         return run_demo(directory=args.dir, max_steps=args.max_steps)
+
+    if args.command == "rebuild-index":
+        return rebuild_index(args.home)
 
     overrides = {k: v for k, v in vars(args).items() if k != "command"}
     try:
@@ -81,13 +109,15 @@ def serve(settings: Settings) -> int:
 
             anyio.run(serve_http, server, settings)
         else:
+            from trl_jobs_mcp.server.stdio import serve_stdio
+
             if sys.stdin.isatty():
                 # Someone typed the command in a terminal: stdio is for a client that spawns the server.
                 print("trl-jobs-mcp: an MCP server on stdio, waiting for an MCP client to speak on standard input "
                       "(a client such as Claude Code or Cursor starts it for you). To see it work: "
                       "`trl-jobs-mcp demo`; to serve over HTTP: `trl-jobs-mcp serve --transport http`. "
                       "Ctrl-C quits.", file=sys.stderr, flush=True)
-            anyio.run(server.run_stdio_async)
+            anyio.run(serve_stdio, server)
     except KeyboardInterrupt:
         pass
     return 0

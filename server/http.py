@@ -26,7 +26,7 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -35,10 +35,18 @@ class BearerAuth:
                 if name.lower() == b"authorization":
                     given = value
                     break
-            if not hmac.compare_digest(given, self._expected):
+            if not self.accepts(given):
                 await _unauthorized(send)
                 return
         await self.app(scope, receive, send)
+
+    def accepts(self, header: bytes) -> bool:
+        """Whether an Authorization header value carries our token. The scheme is case-insensitive (RFC 9110
+        11.1: "bearer" and "BEARER" are "Bearer"); the token is compared in constant time, whatever the scheme
+        said, so the time taken tells nothing about either."""
+        scheme, _, token = header.strip().partition(b" ")
+        matches = hmac.compare_digest(token.lstrip(b" "), self._expected)
+        return scheme.lower() == b"bearer" and matches
 
 
 async def _unauthorized(send: Send) -> None:

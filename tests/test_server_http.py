@@ -82,6 +82,12 @@ async def test_with_a_token_requests_without_it_get_401_and_with_it_get_mcp(stat
 
         status, _ = post(url, {"Authorization": f"Bearer {TOKEN}"})
         assert status == 200
+        # Regression (issue 16): "bearer <token>" got 401; RFC 9110 makes the scheme case-insensitive.
+        assert post(url, {"Authorization": f"bearer {TOKEN}"})[0] == 200
+        assert post(url, {"Authorization": f"BEARER {TOKEN}"})[0] == 200
+        assert post(url, {"Authorization": f"Basic {TOKEN}"})[0] == 401
+        assert post(url, {"Authorization": f"bearer {TOKEN[:-1]}"})[0] == 401
+        assert post(url, {"Authorization": f"bearer {TOKEN}x"})[0] == 401
 
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
         async with http, Client(streamable_http_client(url, http_client=http), mode="legacy") as client:

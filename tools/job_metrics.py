@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import anyio.to_thread
 from mcp_types import ContentBlock, ImageContent, ToolAnnotations
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 
 from trl_jobs_mcp.jobs.metrics import (
     LogParser,
@@ -39,7 +39,7 @@ class Input(ToolInput):
     names: Annotated[list[Annotated[str, Field(max_length=200)]] | None, Field(
         max_length=30, description="Series to return and plot, e.g. ['loss', 'eval_loss', 'learning_rate']; "
                                    "default: losses, rewards, accuracies, learning rate and grad norm.")] = None
-    plot: Annotated[bool, Field(description="Also return the curves as a PNG image.")] = True
+    plot: Annotated[StrictBool, Field(description="Also return the curves as a PNG image.")] = True
     max_points: Annotated[int, Field(ge=10, le=5000, description="Points per series in the result (evenly "
                                                                  "spread, first and last kept).")] = 200
     source: Annotated[Literal["auto", "logs", "trackio"], Field(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import anyio.to_thread
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
@@ -37,7 +37,7 @@ class Input(TrainingRequest):
     labels: Annotated[dict[str, str], Field(
         max_length=32, description="Labels to find the job by later, e.g. {'experiment': 'lr-sweep'}; "
                                    "list_jobs filters on them.")] = {}
-    dry_run: Annotated[bool, Field(
+    dry_run: Annotated[StrictBool, Field(
         description="true: create nothing; return the exact command, the environment variable names, the "
                     "flavor with its price and the cost ceiling for the timeout.")] = False
 

@@ -61,8 +61,10 @@ def planned(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool,
 
 async def submit(ctx: ToolContext, spec: JobSpec, out: Any) -> Any:
     """`out` (launch_training's or run_job's Output) once `spec` is submitted: the job's id, stage and page, and
-    what the backend reports for the command, labels and output folder over the plan. A dry run's comes back as is."""
+    what the backend reports for the command, labels and output folder over the plan. A dry run's comes back as is,
+    once the backend has checked the spec as its launch would."""
     if out.dry_run:
+        await ctx.backend.check(spec)  # a dry run refuses exactly what the launch would, creating nothing
         return out
     info = await ctx.backend.submit(spec)
     update = {"job_id": info.id, "stage": info.stage, "url": info.url, "command": info.command or out.command,

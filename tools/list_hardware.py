@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.flavors import Flavor
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
@@ -14,7 +14,7 @@ from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, 
 class Input(ToolInput):
     kind: Annotated[Literal["all", "cpu", "gpu"], Field(
         description="Which flavors: 'all', only 'cpu' ones, or only 'gpu' ones.")] = "all"
-    runnable_only: Annotated[bool, Field(
+    runnable_only: Annotated[StrictBool, Field(
         description="true: only the flavors the current backend can run (on the local backend, what this "
                     "machine has).")] = False
 

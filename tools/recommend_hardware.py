@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import anyio
 import anyio.to_thread
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.estimate import (METHODS, MemoryEstimate, Method, estimate_memory, format_count, recommend,
                            shape_from_config)
@@ -42,7 +42,7 @@ class Input(ToolInput):
                     "4-bit (use_peft=true, load_in_4bit).")] = "lora"
     max_length: Annotated[int, Field(ge=1, le=1_048_576, description="Tokens per training example.")] = 1024
     batch_size: Annotated[int, Field(ge=1, le=65536, description="per_device_train_batch_size.")] = 1
-    gradient_checkpointing: Annotated[bool, Field(
+    gradient_checkpointing: Annotated[StrictBool, Field(
         description="Recompute activations in the backward pass (TRL's default for SFT): much less memory.")] = True
     lora_r: Annotated[int, Field(ge=1, le=4096, description="LoRA rank (lora, qlora).")] = 16
     timeout: Annotated[str | int, Field(

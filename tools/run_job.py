@@ -6,7 +6,7 @@ import shlex
 from typing import Annotated
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobSpec, JobStage, parse_timeout
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput
@@ -49,7 +49,7 @@ class Input(ToolInput):
         description="Stop the job after this long: '90s', '30m', '1.5h', '2d', or a number of seconds.")] = "30m"
     labels: Annotated[dict[str, str], Field(
         max_length=32, description="Labels to find the job by later, e.g. {'experiment': 'eval'}.")] = {}
-    dry_run: Annotated[bool, Field(
+    dry_run: Annotated[StrictBool, Field(
         description="true: create nothing; return the command, the flavor's price, the cost ceiling and the "
                     "equivalent hf jobs command line.")] = False
 

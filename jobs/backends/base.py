@@ -28,6 +28,11 @@ class Backend(Protocol):
 
     async def submit(self, spec: JobSpec) -> JobInfo: ...
 
+    async def check(self, spec: JobSpec) -> None:
+        """Raise InvalidJobSpec for what `submit` would refuse before creating anything, creating nothing: a dry
+        run calls it, so that it refuses exactly what the launch refuses."""
+        ...
+
     async def list(self, *, stages: set[JobStage] | None = None, labels: dict[str, str] | None = None,
                    limit: int = 50, cursor: str | None = None) -> JobPage: ...
 

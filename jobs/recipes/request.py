@@ -9,9 +9,9 @@ SDK reports an exception other than a ValidationError raised while it validates 
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 TRAINERS = ("sft", "dpo", "grpo", "kto", "reward", "rloo")
 TRL_VERSION = "1.16.0"
@@ -66,6 +66,14 @@ class TrainingRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        from trl_jobs_mcp.jobs.models import refuse_nul
+
+        refuse_nul(data)
+        return data
+
     trainer: Annotated[str, Field(
         description="TRL trainer: sft (supervised fine-tuning), dpo (preference pairs), grpo (online RL with reward "
                     "functions), kto (binary feedback), reward (reward model), rloo (online RL, leave-one-out).",
@@ -98,7 +106,7 @@ class TrainingRequest(BaseModel):
                                                             ge=1, le=65536)]
     max_length: Annotated[int | None, _opt("Maximum tokens per example; longer ones are truncated. "
                                            "sft, dpo, kto, reward.", ge=1, le=1_048_576)]
-    packing: Annotated[bool | None, _opt("Pack several examples into each max_length sequence. sft only.")]
+    packing: Annotated[StrictBool | None, _opt("Pack several examples into each max_length sequence. sft only.")]
     eos_token: Annotated[str | None, _opt("End-of-sequence token to use instead of the tokenizer's, e.g. "
                                           "'<|im_end|>'. sft, reward.", max_length=200)]
 
@@ -116,7 +124,7 @@ class TrainingRequest(BaseModel):
         "Where the trained model goes. Default: the job's own output folder (local) or a folder in the container "
         "(hf; use push_to_hub to keep the result).", max_length=1000)]
 
-    use_peft: Annotated[bool | None, _opt("Train a LoRA adapter instead of all weights (needs peft).")]
+    use_peft: Annotated[StrictBool | None, _opt("Train a LoRA adapter instead of all weights (needs peft).")]
     lora_r: Annotated[int | None, _opt("LoRA rank (needs use_peft).", ge=1, le=4096)]
     lora_alpha: Annotated[int | None, _opt("LoRA alpha (needs use_peft).", ge=1, le=65536)]
     lora_dropout: Annotated[float | None, _opt("LoRA dropout (needs use_peft).", ge=0, lt=1)]
@@ -128,7 +136,7 @@ class TrainingRequest(BaseModel):
         "Where to send metrics besides the log; default none.")]
     run_name: Annotated[str | None, _opt("Run name shown by the tracker.", max_length=200)]
     project: Annotated[str | None, _opt("Tracker project name (trackio, wandb).", max_length=200)]
-    push_to_hub: Annotated[bool | None, _opt("Push the trained model to the Hub at the end (needs hub_model_id "
+    push_to_hub: Annotated[StrictBool | None, _opt("Push the trained model to the Hub at the end (needs hub_model_id "
                                              "and a Hugging Face token).")]
     hub_model_id: Annotated[str | None, Field(
         default=None, max_length=200, pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$",

@@ -98,6 +98,12 @@ class HFBackend:
 
     # --- the protocol ---
 
+    async def check(self, spec: JobSpec) -> None:
+        """What `submit` refuses without asking the Hub (flavor, label keys); the token is asked for at launch, so
+        that a dry run works before one is set up."""
+        self.check_flavor(spec.flavor)
+        self._labels(spec.labels)
+
     async def submit(self, spec: JobSpec) -> JobInfo:
         """Launch `spec` (a uv script or a command in an image) and return the job as the Hub created it.
 

@@ -22,7 +22,9 @@ from trl_jobs_mcp.jobs.backends.local.logs import read_log
 from trl_jobs_mcp.jobs.backends.local.monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
 from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
                                                    signal_process)
-from trl_jobs_mcp.jobs.backends.local.prepare import Plan, caller_token, command_argv, scrub, working_dir, write_json
+from trl_jobs_mcp.jobs.backends.local.prepare import (Plan, caller_token, command_argv, refuse_image, scrub, working_dir,
+                                                     write_json)
+from trl_jobs_mcp.jobs.backends.local.rebuild import open_store, prepare_home
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
 from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
@@ -102,10 +104,8 @@ class LocalBackend:
         with self._start_lock:
             if self._monitor.running:
                 return
-            # Logs may hold what a job printed: keep the state directory to its owner.
-            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-            (self.home / "jobs").mkdir(mode=0o700, exist_ok=True)
-            self._db = Store(database_path(self.home))
+            prepare_home(self.home)  # or BackendUnavailable naming TRL_JOBS_HOME, the path and why
+            self._db = open_store(self.home)  # a damaged database is kept aside and rebuilt from the job folders
             monitor_db = Store(database_path(self.home))
             LIVE_TOKENS.add(self._token)
             self._monitor.start(monitor_db)
@@ -169,10 +169,7 @@ class LocalBackend:
 
     async def submit(self, spec: JobSpec) -> JobInfo:
         db = await self._store()
-        if spec.image:
-            raise InvalidJobSpec(
-                "the local backend runs commands directly on this machine and does not run container images. Drop "
-                "`image` to run the command here, or use the Hugging Face backend (`--backend hf`).", field="image")
+        refuse_image(spec)
         flavor = await anyio.to_thread.run_sync(self.check_flavor, spec.flavor)  # may ask nvidia-smi once
         if spec.wants_token:
             spec = spec.with_token(await anyio.to_thread.run_sync(caller_token))
@@ -216,6 +213,17 @@ class LocalBackend:
         return await self.inspect(job_id)
 
     # --- read ---
+
+    async def check(self, spec: JobSpec) -> None:
+        """What `submit` refuses before it writes anything (image, flavor, `$HF_TOKEN`, working dir, command), with
+        nothing written: a dry run's check."""
+        refuse_image(spec)
+        await anyio.to_thread.run_sync(self.check_flavor, spec.flavor)
+        if spec.wants_token:
+            spec = spec.with_token(await anyio.to_thread.run_sync(caller_token))
+        redactor = Redactor([*spec.secrets.values(), *self._ambient])
+        cwd = working_dir(spec, self.paths(new_job_id()), redactor)  # an id, not a folder: nothing is made
+        command_argv(spec, cwd, redactor)
 
     async def inspect(self, job_id: str) -> JobInfo:
         return self._info(await self._row(job_id))

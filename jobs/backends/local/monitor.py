@@ -28,7 +28,7 @@ from trl_jobs_mcp.jobs.backends.local.prepare import Plan, read_json
 from trl_jobs_mcp.jobs.backends.local.procs import JOB_ID_VAR, job_processes, signal_job
 from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
-from trl_jobs_mcp.jobs.models import format_duration
+from trl_jobs_mcp.jobs.models import JobsError, format_duration
 from trl_jobs_mcp.jobs.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -110,14 +110,22 @@ class Monitor:
         return JobPaths(self.home, job_id)
 
     def _run(self, db: Store) -> None:
+        said = None  # the last failure logged: a failure that repeats every tick is logged once, in one line
         try:
             while not self._stop.is_set():
                 self._wake.clear()
                 busy = False
                 try:
                     busy = self._tick(db)
-                except Exception:  # keep watching: one bad record must not stop every job's bookkeeping
-                    log.exception("local executor: monitor tick failed")
+                    said = None
+                except JobsError as exc:  # a damaged database: the message says what to do
+                    if str(exc) != said:
+                        log.error("local executor: %s", exc)
+                    said = str(exc)
+                except Exception as exc:  # keep watching: one bad record must not stop every job's bookkeeping
+                    if repr(exc) != said:
+                        log.exception("local executor: monitor tick failed")
+                    said = repr(exc)
                 self._wake.wait(0.1 if busy else 1.0)
         finally:
             db.close()
@@ -157,11 +165,12 @@ class Monitor:
         paths = self.paths(row.id)
         result = read_json(paths.exit)
         now = time.time()
-        if result is None:
-            # Nothing recorded: the supervisor was killed. Its command may still run, orphaned: stop it.
+        if result is None or result.get("reason") == "supervisor_error":
+            # The supervisor was killed (nothing recorded) or failed: its command may still run, orphaned: stop it.
             proc = read_json(paths.proc) or {}
             signal_group(proc.get("child"), proc.get("child_start"), signal.SIGKILL)
             _kill_escaped(row.id)
+        if result is None:
             db.ended(row.id, stage="ERROR", message=VANISHED_WHILE_DOWN if while_down else VANISHED,
                      exit_code=None, finished_at=now)
         else:
@@ -187,6 +196,9 @@ class Monitor:
             return "CANCELED", "stopped by a signal sent to its supervisor process"
         if reason == "spawn_error":
             return "ERROR", self._redactor(row.id).text(f"could not start the command: {result.get('error')}")
+        if reason == "supervisor_error":
+            return "ERROR", self._redactor(row.id).text(
+                f"the job's supervisor process failed on its own (it was not killed): {result.get('error')}")
         if code == 0:
             return "COMPLETED", None
         if code is not None and code < 0:
@@ -226,7 +238,10 @@ class Monitor:
                                       "it again.")
                     continue
             if db.claim(row.id, slots=self.slots, now=time.time()):
-                self._launch(db, row.id, plan)
+                try:
+                    self._launch(db, row.id, plan)
+                except Exception as exc:  # whatever it is, the job ends ERROR and frees its slot
+                    self._launch_failed(db, row.id, exc)
         return bool(db.queued(1))
 
     def _load_plan(self, row: JobRow) -> Plan | None:
@@ -258,19 +273,26 @@ class Monitor:
         # and skipping site halves its start-up.
         argv = [sys.executable, "-I", "-S", RUNNER]
         try:
-            try:
-                pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
-            except NotImplementedError:
-                pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions)  # runner calls setsid()
-        except OSError as exc:
-            db.ended(job_id, stage="ERROR", message=f"could not start the job's supervisor: {exc}", exit_code=None,
-                     finished_at=time.time())
-            return
+            pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
+        except NotImplementedError:
+            pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions)  # runner calls setsid()
         db.set_pid(job_id, pid, proc_start(pid))
         self._plans.pop(job_id, None)
         row = db.get(job_id)
         if row is not None and row.stage == "CANCELED":
             signal_process(pid, row.pid_start, signal.SIGTERM)  # cancelled while we were starting it
+
+    def _launch_failed(self, db: Store, job_id: str, exc: Exception) -> None:
+        """Starting the job raised (an OSError from posix_spawn, a ValueError for a character the OS cannot pass,
+        or anything else): the job ends ERROR with the reason, its slot is free, and the next job starts."""
+        reason = self._redactor(job_id).text(f"{type(exc).__name__}: {exc}")
+        log.warning("local executor: job %s could not start: %s", job_id, reason)
+        self._plans.pop(job_id, None)
+        row = db.get(job_id)
+        if row is not None and row.pid:
+            return  # its supervisor did start: the monitor watches it like any other
+        db.ended(job_id, stage="ERROR", message=f"could not start the job's supervisor: {reason}", exit_code=None,
+                 finished_at=time.time())
 
     def force_kill(self, row: JobRow) -> None:
         proc = read_json(self.paths(row.id).proc) or {}

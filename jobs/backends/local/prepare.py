@@ -89,6 +89,13 @@ def command_argv(spec: JobSpec, cwd: Path, redactor: Redactor) -> list[str]:
 # --- read ---
 
 
+def refuse_image(spec: JobSpec) -> None:
+    if spec.image:
+        raise InvalidJobSpec(
+            "the local backend runs commands directly on this machine and does not run container images. Drop "
+            "`image` to run the command here, or use the Hugging Face backend (`--backend hf`).", field="image")
+
+
 def scrub(value: Any, redactor: Redactor) -> Any:
     if isinstance(value, str):
         return redactor.text(value)

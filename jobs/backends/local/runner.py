@@ -162,7 +162,7 @@ class _Supervisor:
                 self.config["argv"], cwd=self.config["cwd"], env=os.environ, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if pump else None, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte or an unencodable character in argv or env
             # Our stdout is the job's log: the reader of the log learns why nothing ran.
             error = self.scrubber.feed(str(exc).encode()) + self.scrubber.flush()
             _write_all(1, f"{NOTE} could not start the command: ".encode() + error + b"\n")
@@ -276,8 +276,34 @@ class _Supervisor:
                                           "finished_at": time.time()})
 
 
+def _record_own_failure(config: dict, exc: BaseException) -> None:
+    """The supervisor itself failed (not a kill from outside, which leaves no record): say so in exit.json and the
+    log, scrubbed of the job's secrets, so the backend reports a supervisor error rather than a vanished process."""
+    if not config.get("exit") or os.path.exists(config["exit"]):
+        return
+    values = [os.environ[n].encode() for n in config.get("secret_names", ()) if n in os.environ]
+    scrubber = _Scrubber(values + [v.encode() for v in config.get("scrub", ())])
+    error = (scrubber.feed(f"{type(exc).__name__}: {exc}".encode(errors="replace")) + scrubber.flush()).decode(
+        errors="replace")
+    try:
+        _write_all(1, f"{NOTE} the job's supervisor failed: {error}\n".encode())
+        _write_json(config["exit"], {"returncode": None, "reason": "supervisor_error", "error": error,
+                                     "finished_at": time.time()})
+    except OSError:
+        pass
+
+
 def main() -> int:
-    supervisor = _Supervisor(json.loads(os.environ.pop(CONFIG_VAR)))
+    config = json.loads(os.environ.pop(CONFIG_VAR))
+    try:
+        return _supervise(config)
+    except Exception as exc:
+        _record_own_failure(config, exc)
+        raise
+
+
+def _supervise(config: dict) -> int:
+    supervisor = _Supervisor(config)
     supervisor.setup()
     if supervisor.spawn():
         supervisor.watch()

@@ -17,7 +17,53 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trl_jobs_mcp.jobs.models import BackendUnavailable
+
 SCHEMA_VERSION = 1
+REBUILD_COMMAND = "trl-jobs-mcp rebuild-index"
+
+
+class StoreDamaged(BackendUnavailable):
+    """The jobs database cannot be read ("file is not a database", "disk image is malformed"). The message names
+    the file and the fix; the jobs' folders hold what a rebuild needs."""
+
+    def __init__(self, path: Path, exc: BaseException) -> None:
+        self.path = path
+        home = path.parent
+        super().__init__(
+            f"The local jobs database {path} is damaged ({exc}). The jobs' folders in {home / 'jobs'} are intact "
+            f"and hold each job's spec and log: run `{REBUILD_COMMAND} --home {home}` to rebuild the index from "
+            "them (the damaged file is kept aside), or restart the server, which does that when it cannot open "
+            "the database.")
+
+
+def is_damage(exc: BaseException) -> bool:
+    """A DatabaseError proper, not one of its subclasses: OperationalError is "locked" or "busy", which pass,
+    and IntegrityError is a constraint we asked for."""
+    return type(exc) is sqlite3.DatabaseError
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose damage errors name the file and the fix (StoreDamaged) rather than reach a caller as a
+    bare DatabaseError, which a tool could only answer with a generic failure and a traceback."""
+
+    path: Path
+
+    def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().execute(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise StoreDamaged(self.path, exc) from None
+            raise
+
+    def executemany(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        try:
+            return super().executemany(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise StoreDamaged(self.path, exc) from None
+            raise
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -86,7 +132,9 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE where a read decides a write).
-        self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False,
+                                  factory=_Connection)
+        self.db.path = path
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -109,7 +157,10 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            try:
+                self.db.execute("ROLLBACK")
+            except (sqlite3.Error, StoreDamaged):
+                pass  # the transaction's own error is the one to report
             raise
         self.db.execute("COMMIT")
 

@@ -1,0 +1,393 @@
+"""Issue 16: the edges an adversarial campaign found, each pinned by the test that names it.
+
+Real parts throughout: the MCP server in-process through the SDK's client, real supervisors and child processes,
+a real SQLite file overwritten with garbage, the installed console script over raw stdio.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp_client import call, call_error, console_script, local_client
+from polling import eventually
+
+from trl_jobs_mcp.jobs.backends.local.paths import RUNNER
+from trl_jobs_mcp.jobs.backends.local.rebuild import NOT_STARTED
+from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR
+from trl_jobs_mcp.jobs.backends.local.store import Store, StoreDamaged
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage, parse_timeout
+
+pytestmark = pytest.mark.anyio
+
+PY = sys.executable
+WAIT = 20.0
+BACKEND_GRACE = 1.0
+
+
+def quick(code: str = "pass", **spec: Any) -> JobSpec:
+    return JobSpec(command=[PY, "-c", code], **spec)
+
+
+async def finished(backend: Any, job_id: str) -> Any:
+    async def done() -> Any:
+        info = await backend.inspect(job_id)
+        return info if info.finished else None
+    return await eventually(done, timeout=WAIT, what=f"job {job_id} to finish")
+
+
+# --- NUL bytes and start failures ---
+
+
+@pytest.mark.parametrize(("arguments", "field"), [
+    ({"command": [PY, "-c", "pass\x00"]}, "command[2]"),
+    ({"command": [PY, "-c", "pass"], "env": {"A": "x\x00y"}}, "env.A"),
+    ({"command": [PY, "-c", "pass"], "secrets": {"API": "long-enough\x00"}}, "secrets.API"),
+    ({"command": [PY, "-c", "pass"], "labels": {"k": "v\x00"}}, "labels.k"),
+    ({"script": "/tmp/x\x00.py"}, "script"),
+])
+async def test_a_nul_byte_is_refused_at_validation_naming_the_field(state_dir: Path, arguments: dict[str, Any],
+                                                                     field: str) -> None:
+    """Bug: a NUL byte in env or secrets was accepted; the launch raised ValueError, the job stayed RUNNING with no
+    process and held its slot. In a command argument the job ended "supervisor process died... killed from
+    outside?". Now the call is refused, naming the field, for the dry run and the launch alike, and nothing is made."""
+    async with local_client(state_dir) as client:
+        for dry_run in (True, False):
+            message = await call_error(client, "run_job", dry_run=dry_run, **arguments)
+            assert f"{field}: contains a NUL byte" in message, message
+            assert "long-enough" not in message
+        _, listing = await call(client, "list_jobs")
+    assert listing["jobs"] == []
+    with pytest.raises(InvalidJobSpec) as raised:
+        JobSpec(**{**{"command": [PY]}, **arguments})
+    assert raised.value.field == field
+
+
+async def test_nul_in_a_training_argument_names_the_tools_own_field(state_dir: Path) -> None:
+    """Bug (same campaign): a NUL byte in launch_training's fields reached a path or the command unnamed."""
+    async with local_client(state_dir) as client:
+        message = await call_error(client, "launch_training", model="m\x00", dataset="d", dry_run=True)
+    assert "model: contains a NUL byte" in message
+
+
+async def test_any_error_starting_a_job_ends_it_error_and_frees_its_slot(make_backend) -> None:
+    """Bug: the executor caught only OSError around the start; any other error (ValueError for a NUL byte) left the
+    job RUNNING without a process, holding its slot, and every later job waited in SCHEDULING. A lone surrogate in
+    an env value is such an error still (no OS encoding holds it): the job must end ERROR with the reason, and the
+    next job in the one slot must run."""
+    backend = await make_backend(slots=1)
+    bad = await backend.submit(quick(env={"ODD": "\ud800"}))
+    good = await backend.submit(quick("print('ran')"))
+    bad_info = await finished(backend, bad.id)
+    assert bad_info.stage == JobStage.ERROR
+    assert "could not start" in (bad_info.message or "") and "UnicodeEncodeError" in (bad_info.message or "")
+    assert (await finished(backend, good.id)).stage == JobStage.COMPLETED
+
+
+async def test_a_command_the_supervisor_cannot_start_is_not_reported_as_killed(make_backend) -> None:
+    """Bug: a command argument the OS refuses (NUL then; a lone surrogate now) ended the job with "supervisor process
+    died... killed from outside?": the supervisor's own failure to start the command must read as such."""
+    backend = await make_backend()
+    info = await finished(backend, (await backend.submit(JobSpec(command=[PY, "-c", "pass", "\ud800"]))).id)
+    assert info.stage == JobStage.ERROR
+    assert "could not start the command" in (info.message or "")
+    assert "killed from outside" not in (info.message or "")
+
+
+def test_a_supervisor_that_fails_on_its_own_records_it(tmp_path: Path) -> None:
+    """Same bug, the supervisor's side: when the supervisor itself fails (here: its job folder is gone, so it cannot
+    chdir), it records `supervisor_error` with the reason in exit.json and the log, so the backend says the
+    supervisor failed instead of "killed from outside?". Run as the backend runs it: `python -I -S runner.py`."""
+    exit_path, log = tmp_path / "exit.json", tmp_path / "log"
+    config = {"dir": str(tmp_path / "gone"), "proc": str(tmp_path / "proc.json"), "exit": str(exit_path),
+              "argv": [PY, "-c", "pass"], "cwd": str(tmp_path), "timeout": 60, "grace": 1, "secret_names": ["KEY"],
+              "scrub": []}
+    env = {"PATH": os.environ.get("PATH", ""), CONFIG_VAR: json.dumps(config), "KEY": "a-secret-value"}
+    with open(log, "wb") as out:
+        done = subprocess.run([PY, "-I", "-S", RUNNER], env=env, stdout=out, stderr=subprocess.STDOUT, timeout=60)
+    assert done.returncode != 0
+    record = json.loads(exit_path.read_text())
+    assert record["reason"] == "supervisor_error" and "FileNotFoundError" in record["error"]
+    assert "the job's supervisor failed: FileNotFoundError" in log.read_text()
+    assert "a-secret-value" not in log.read_text() + exit_path.read_text()
+
+
+# --- the database and the state directory ---
+
+
+def damage(path: Path, *, serving: bool = False) -> None:
+    """Overwrite the database in place (same inode, as a disk fault or a stray write would). At rest its WAL goes
+    too; under a running server the WAL index stays (SQLite maps it: truncating it would crash the process)."""
+    with open(path, "r+b") as f:
+        f.write(b"this is not a database " * 400)
+    if not serving:
+        for side in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            side.unlink(missing_ok=True)
+
+
+async def test_a_damaged_database_is_kept_aside_and_rebuilt_from_the_job_folders(
+        make_backend, state_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Bug: a corrupt jobs.db made every tool answer "failed inside the server (DatabaseError)" with ~320 traceback
+    lines on stderr per call. On start the server now keeps the damaged file aside, rebuilds the index from the
+    jobs' folders (outcomes and order kept), logs one line, and answers as before."""
+    backend = await make_backend()
+    done = await backend.submit(quick())
+    failed = await backend.submit(quick("raise SystemExit(3)"))
+    await finished(backend, done.id)
+    await finished(backend, failed.id)
+    await backend.aclose()
+    damage(state_dir / "jobs.db")
+
+    with caplog.at_level(logging.WARNING):
+        async with local_client(state_dir) as client:
+            _, listing = await call(client, "list_jobs")
+            _, inspected = await call(client, "inspect_job", job_id=failed.id)
+    jobs = {job["id"]: job for job in listing["jobs"]}
+    assert [job["id"] for job in listing["jobs"]] == [failed.id, done.id]  # newest first, as before
+    assert jobs[done.id]["stage"] == "COMPLETED"
+    assert inspected["job"]["stage"] == "ERROR" and "code 3" in inspected["job"]["message"]
+    kept = list(state_dir.glob("jobs.db.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
+    lines = [r for r in caplog.records if "rebuilt" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None and "2 job folders" in lines[0].getMessage()
+
+
+def malform(path: Path) -> None:
+    """Keep the header, overwrite every page after the first: the file opens, and the first query on the jobs
+    table fails with "database disk image is malformed"."""
+    with open(path, "r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(4096)
+        f.write(b"\xde\xad" * ((size - 4096) // 2))
+
+
+def seeded_store(path: Path, jobs: int = 200) -> None:
+    store = Store(path)
+    for i in range(jobs):
+        store.insert(job_id=f"{i:016x}", created_at=1.0, flavor="cpu-basic", labels={"k": "v"}, command=["x"] * 20,
+                     timeout=60.0, output_dir="/tmp", secret_names=[], owner=None)
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+
+
+def test_a_query_on_a_damaged_database_names_the_file_and_the_fix_in_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Bug: damage found by a query reached the tool as a bare DatabaseError: "failed inside the server
+    (DatabaseError)" and a traceback on stderr per call. Now it is a BackendUnavailable that names the file and
+    the command that repairs it, which a tool answers as text, logging nothing."""
+    from trl_jobs_mcp.tools.base import SecretBook, translate
+    from trl_jobs_mcp.tools.list_jobs import TOOL
+
+    path = tmp_path / "jobs.db"
+    seeded_store(path)
+    malform(path)
+    store = Store(path)  # the header is fine: it opens
+    with pytest.raises(StoreDamaged) as raised:
+        store.page(stages=None, labels=None, limit=10, before=None)
+    store.close()
+    with caplog.at_level(logging.DEBUG):
+        message = str(translate(TOOL, raised.value, SecretBook()))
+    assert str(path) in message and "malformed" in message and "trl-jobs-mcp rebuild-index --home" in message
+    assert "DatabaseError" not in message and not caplog.records
+
+
+async def test_a_database_malformed_past_its_header_is_rebuilt_at_start(make_backend, state_dir: Path) -> None:
+    """Same bug, the subtler damage: the file opens but its pages are garbage. The start's quick check finds it and
+    rebuilds, rather than every call failing later."""
+    backend = await make_backend()
+    done = await backend.submit(quick())
+    await finished(backend, done.id)
+    await backend.aclose()
+    path = state_dir / "jobs.db"
+    filler = Store(path)  # enough rows that the jobs table spans pages past the first
+    for i in range(200):
+        filler.insert(job_id=f"{i + 1:016x}", created_at=1.0, flavor="cpu-basic", labels={}, command=["x"] * 20,
+                      timeout=60.0, output_dir="/tmp", secret_names=[], owner=None)
+    filler.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    filler.close()
+    malform(path)
+    backend = await make_backend()
+    assert (await backend.inspect(done.id)).stage == JobStage.COMPLETED
+    assert list(state_dir.glob("jobs.db.damaged-*"))
+
+
+async def test_rebuild_index_command_restores_every_outcome(make_backend, state_dir: Path) -> None:
+    """The CLI repair the error message points to: `trl-jobs-mcp rebuild-index --home`. A job that never started
+    is not run after a rebuild (a cancel before the start leaves no trace in its folder)."""
+    backend = await make_backend()
+    done = await backend.submit(quick())
+    await finished(backend, done.id)
+    await backend.aclose()
+    never = state_dir / "jobs" / "0000000000000001"
+    never.mkdir()
+    (never / "spec.json").write_text(json.dumps({"id": never.name, "created_at": 1.0, "argv": [PY], "cwd": "/",
+                                                 "output_dir": "/tmp", "secret_names": [],
+                                                 "spec": {"timeout": 60, "flavor": "cpu-basic", "labels": {}}}))
+    damage(state_dir / "jobs.db")
+    out = subprocess.run([console_script(), "rebuild-index", "--home", str(state_dir)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "from 2 job folders" in out.stdout and "damaged-" in out.stdout
+    backend = await make_backend()
+    assert (await backend.inspect(done.id)).stage == JobStage.COMPLETED
+    info = await backend.inspect(never.name)
+    assert info.stage == JobStage.ERROR and info.message == NOT_STARTED
+
+
+@pytest.mark.parametrize("kind", ["a file", "not writable", "missing parent under a file"])
+async def test_an_unusable_home_is_named_with_setting_path_and_reason(tmp_path: Path, kind: str) -> None:
+    """Bug: an unusable TRL_JOBS_HOME answered "(FileNotFoundError)" on every call. The answer must name the
+    setting, the path and the reason."""
+    if kind == "a file":
+        home = tmp_path / "home"
+        home.write_text("x")
+        reason = "is a file"
+    elif kind == "not writable":
+        if os.geteuid() == 0:
+            pytest.skip("root writes anywhere")
+        tmp_path.joinpath("ro").mkdir(mode=0o500)
+        home = tmp_path / "ro" / "home"
+        reason = "Permission denied"
+    else:
+        tmp_path.joinpath("plain").write_text("x")
+        home = tmp_path / "plain" / "home"
+        reason = "Not a directory"
+    async with local_client(home) as client:
+        message = await call_error(client, "list_jobs")
+    assert "TRL_JOBS_HOME" in message and str(home) in message and reason in message, message
+    assert "FileNotFoundError" not in message
+
+
+def test_an_unusable_home_is_named_at_start_up_in_one_line(tmp_path: Path) -> None:
+    """Same bug, at start-up: the server's log says it once, without a traceback."""
+    home = tmp_path / "home"
+    home.write_text("x")
+    # COLUMNS: the SDK logs through rich, which wraps a line at the terminal's width.
+    proc = subprocess.Popen([console_script()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "TRL_JOBS_HOME": str(home), "COLUMNS": "1000"})
+    try:
+        _initialize(proc)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.decode()
+    assert "TRL_JOBS_HOME" in text and str(home) in text and "is a file" in text
+    assert "Traceback" not in text
+
+
+# --- arguments ---
+
+
+async def test_a_dry_run_refuses_what_the_launch_refuses(state_dir: Path) -> None:
+    """Bug: a local run_job dry run accepted `image`, which the launch refuses. Also a missing program."""
+    async with local_client(state_dir) as client:
+        for arguments in ({"command": [PY, "-c", "pass"], "image": "python:3.12"},
+                          {"command": ["surely-not-a-program-here"]}):
+            dry = await call_error(client, "run_job", dry_run=True, **arguments)
+            real = await call_error(client, "run_job", **arguments)
+            assert dry.split(":")[1] == real.split(":")[1]  # "run_job: <field>: ..." the same field
+        _, listing = await call(client, "list_jobs")
+    assert listing["jobs"] == []
+
+
+@pytest.mark.parametrize("timeout", [2 ** 64, "100000d", 8 * 86400])
+async def test_a_timeout_of_ages_is_refused(state_dir: Path, timeout: Any) -> None:
+    """Bug: `timeout` had no upper bound (2^64 s was accepted)."""
+    async with local_client(state_dir) as client:
+        message = await call_error(client, "run_job", command=[PY, "-c", "pass"], timeout=timeout, dry_run=True)
+    assert "timeout:" in message and "7d" in message
+    assert parse_timeout("7d") == 7 * 86400
+
+
+@pytest.mark.parametrize("value", [0, 1, -0.0, 0.0, "false", "true", None])
+async def test_boolean_fields_take_booleans_only(state_dir: Path, value: Any) -> None:
+    """Bug: boolean fields took 0 and -0.0 as false (so `dry_run: 0` launched a job)."""
+    async with local_client(state_dir) as client:
+        message = await call_error(client, "run_job", command=[PY, "-c", "pass"], dry_run=value)
+        assert "dry_run" in message and "boolean" in message
+        message = await call_error(client, "list_hardware", runnable_only=value)
+        assert "runnable_only" in message
+        _, listing = await call(client, "list_jobs")
+    assert listing["jobs"] == []
+
+
+@pytest.mark.parametrize(("value", "shape"), [
+    ("postgres://user:hunter2pass@db.internal/app", "password"),
+    ("AKIAIOSFODNN7EXAMPLE", "AWS"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----", "private key"),
+    ("ghp_" + "x1Y2z3" * 6, "GitHub"),
+    ("github_pat_" + "A1b2C3d4E5" * 3, "GitHub"),
+])
+async def test_credential_shapes_in_env_are_refused_with_a_pointer_to_secrets(state_dir: Path, value: str,
+                                                                              shape: str) -> None:
+    """Bug: env accepted credentials in a URL and well-known secret shapes; only HF tokens were refused."""
+    async with local_client(state_dir) as client:
+        message = await call_error(client, "run_job", command=[PY, "-c", "pass"], env={"CONN": value},
+                                   dry_run=True)
+    assert "env: CONN looks like a credential" in message and shape in message and "secrets" in message
+    assert value not in message and "hunter2pass" not in message
+
+
+@pytest.mark.parametrize("value", ["https://example.com/a@b", "git@github.com:org/repo.git", "0123abcdef" * 4,
+                                   "http://user@host/path"])
+def test_ordinary_env_values_are_not_mistaken_for_credentials(value: str) -> None:
+    assert quick(env={"V": value}).env["V"] == value
+
+
+# --- stdio ---
+
+
+def _initialize(proc: subprocess.Popen[bytes]) -> None:
+    _send(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    assert _receive(proc)["id"] == 1
+    _send(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+
+def _send(proc: subprocess.Popen[bytes], message: dict[str, Any] | str) -> None:
+    line = message if isinstance(message, str) else json.dumps(message)
+    proc.stdin.write(line.encode() + b"\n")  # type: ignore[union-attr]
+    proc.stdin.flush()  # type: ignore[union-attr]
+
+
+def _receive(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> dict[str, Any]:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "no answer from the server"
+    return json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+
+
+def test_a_lone_surrogate_over_stdio_gets_a_parse_error_not_silence(state_dir: Path) -> None:
+    """Bug: over raw stdio a request holding "\\ud800" got no answer; the client waited for its own timeout. The
+    SDK's transport drops the line; our stdio answers a JSON-RPC parse error with the request's id."""
+    proc = subprocess.Popen([console_script()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "TRL_JOBS_HOME": str(state_dir)})
+    try:
+        _initialize(proc)
+        _send(proc, '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_jobs",'
+                    '"arguments":{"cursor":"\\ud800"}}}')
+        answer = _receive(proc)
+        assert answer["id"] == 7 and answer["error"]["code"] == -32700 and "surrogate" in answer["error"]["message"]
+        _send(proc, '{"jsonrpc":"2.0","id":"s-1","method":"ping","params":{"x":"\\udfff"}}')
+        assert _receive(proc)["id"] == "s-1"
+        # A line with no id gets no answer (an "id": null error can start an error storm): it is dropped, and the
+        # next request is answered as usual.
+        _send(proc, "not json at all")
+        _send(proc, {"jsonrpc": "2.0", "id": 8, "method": "ping"})
+        assert _receive(proc) == {"jsonrpc": "2.0", "id": 8, "result": {}}
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
