@@ -6,20 +6,22 @@ protocol), so that any server on the same home says the same thing about the sam
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mcp_types import CallToolResult, TextContent
 
-from trl_jobs_mcp.jobs.diagnose import TAIL_LINES, Diagnosis, diagnose
 from trl_jobs_mcp.jobs.flavors import CATALOG
-from trl_jobs_mcp.jobs.metrics import LogParser, MetricsReport, logging_steps_from_command
 from trl_jobs_mcp.jobs.models import JobInfo, JobsError, JobStage
 from trl_jobs_mcp.tools.base import human_duration, next_call, usd
 
 if TYPE_CHECKING:
+    # Imported where used: the log parser and the diagnosis are needed at the first task, not at start-up.
     from trl_jobs_mcp.jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.diagnose import Diagnosis
+    from trl_jobs_mcp.jobs.metrics import LogParser, MetricsReport
 
 # How long a task stays readable after its job ended. The job itself stays on its backend as long as the backend
 # keeps it; only the task (the background call in the client) is forgotten.
@@ -28,8 +30,11 @@ RETENTION_SECONDS = 7 * 86400
 # remote backend each poll costs HTTP calls, so the pace stretches to a thirtieth of the time it has run.
 MIN_POLL_SECONDS = 2.0
 MAX_POLL_SECONDS = 60.0
-# Log pages read per poll, so that catching up on a long log after a restart cannot hold a tasks/get for long.
-LOG_PAGES_PER_POLL = 20
+# Seconds of log reading per poll, checked between pages, so that catching up on a long log (after a restart) cannot
+# hold a tasks/get for long: many pages of a local file, one page of a remote stream (each is a bounded read of
+# seconds on Hugging Face). The final answer, made once, may read longer.
+READ_BUDGET_SECONDS = 1.0
+FINAL_READ_BUDGET_SECONDS = 15.0
 
 
 def iso(moment: datetime | None) -> str:
@@ -72,7 +77,7 @@ def expired(job: JobInfo, now: float) -> bool:
 def poll_interval_ms(job: JobInfo, now: float) -> int:
     running = ran_seconds(job, now) if job.stage == JobStage.RUNNING else None
     seconds = MIN_POLL_SECONDS if running is None else min(MAX_POLL_SECONDS, max(MIN_POLL_SECONDS, running / 30))
-    return int(seconds * 1000)
+    return round(seconds) * 1000  # whole seconds: a pace, not a measurement
 
 
 def cost_usd(job: JobInfo, now: float) -> float | None:
@@ -96,17 +101,20 @@ class Progress:
 
     @classmethod
     def of(cls, job: JobInfo) -> Progress:
+        from trl_jobs_mcp.jobs.metrics import LogParser, logging_steps_from_command
+
         return cls(parser=LogParser(logging_steps=logging_steps_from_command(job.command)))
 
-    async def read(self, backend: Backend, job_id: str) -> None:
-        for _ in range(LOG_PAGES_PER_POLL):
+    async def read(self, backend: Backend, job_id: str, *, budget: float = READ_BUDGET_SECONDS) -> None:
+        """Feed the parser what the log holds after what was read, a page at a time, until the end or `budget`."""
+        deadline = time.monotonic() + budget
+        while True:
             chunk = await backend.logs(job_id, since=self.position)
             self.parser.feed(chunk.lines)
             self.position = chunk.next_since
-            if not chunk.truncated or not chunk.lines:
-                self.complete = True
+            self.complete = not chunk.truncated or not chunk.lines
+            if self.complete or time.monotonic() > deadline:
                 return
-        self.complete = False
 
     def report(self) -> MetricsReport:
         return self.parser.report()
@@ -151,6 +159,8 @@ def status_message(job: JobInfo, progress: Progress | None, now: float, *, bills
 
 
 async def diagnosis_of(backend: Backend, job: JobInfo) -> Diagnosis | None:
+    from trl_jobs_mcp.jobs.diagnose import TAIL_LINES, diagnose
+
     if job.stage != JobStage.ERROR:
         return None
     try:
@@ -175,7 +185,7 @@ def launch_result(job: JobInfo, report: MetricsReport, diagnosis: Diagnosis | No
     spent = money(job, now, bills=bills)
     if bills and spent:
         flavor = CATALOG.get(job.flavor or "")
-        spent = f"cost {spent}" + (f" ({math.ceil((ran or 0) / 60)} billed minutes at {usd(flavor.price_per_hour)}/h)"
+        spent = f"cost {spent}" + (f" ({_minutes(ran)} at {usd(flavor.price_per_hour)}/h)"
                                    if flavor else "")
     lines: list[str] = []
     if job.stage == JobStage.COMPLETED:
@@ -208,3 +218,8 @@ def launch_result(job: JobInfo, report: MetricsReport, diagnosis: Diagnosis | No
         structured["output_dir"] = job.output_dir
     return CallToolResult(content=[TextContent(type="text", text="\n".join(lines))], structured_content=structured,
                           is_error=job.stage != JobStage.COMPLETED)
+
+
+def _minutes(seconds: float | None) -> str:
+    count = math.ceil((seconds or 0) / 60)
+    return f"{count} billed minute" + ("" if count == 1 else "s")

@@ -242,7 +242,7 @@ class TasksExtension(Extension):
                                         self._state, ctx)
         else:
             if not progress.complete:
-                await progress.read(ctx.backend, job.id)
+                await progress.read(ctx.backend, job.id, budget=view.FINAL_READ_BUDGET_SECONDS)
             launched = self._launched.get(task_id) or _rebuilt_launch(ref.tool, job, charged)
             diagnosis = await view.diagnosis_of(ctx.backend, job)
             result = view.launch_result(job, progress.report(), diagnosis, launched, now, bills=charged)

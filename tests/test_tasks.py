@@ -18,18 +18,24 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_hf_jobs import FakeHFJobs
+from hf_fixtures import fake_hf  # noqa: F401 - fixture
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp_client import console_script, text_of
 from polling import eventually, wait_until
 from tasks_client import IDENTIFIER, CreateTaskResult, DetailedTask, TasksClient, cancel, get
 
+from trl_jobs_mcp.jobs.models import JobInfo, JobStage
+from trl_jobs_mcp.server import task_view as view
 from trl_jobs_mcp.server.app import build_server
-from trl_jobs_mcp.server.settings import Settings
+from trl_jobs_mcp.server.settings import Settings, SettingsError
+from trl_jobs_mcp.server.task_ids import TaskIds, TaskRef
 
 pytestmark = pytest.mark.anyio
 
@@ -360,3 +366,94 @@ async def test_wait_for_job_answers_a_task_with_no_time_bound_and_its_cancel_lea
         inspected = await client.call_tool("inspect_job", {"job_id": job_id})
         assert inspected.structured_content["job"]["stage"] in ("SCHEDULING", "RUNNING")
         await client.call_tool("cancel_job", {"job_id": job_id})
+
+
+# --- the other backend: Hugging Face Jobs (the fake Jobs API, the real huggingface_hub client) ---
+
+
+async def test_on_hugging_face_the_task_shows_the_cost_so_far_and_completes_with_the_bill(
+        fake_hf: FakeHFJobs, tmp_path: Path) -> None:
+    server = build_server(Settings.from_env({}, backend="hf", hf_token=fake_hf.token, hf_endpoint=fake_hf.url,
+                                            home=tmp_path / "state"))
+    client, _ = tasks_client(server)
+    async with client:
+        created = await start_task(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset="trl-lib/Capybara",
+                                   max_steps=20, flavor="a10g-large", timeout="1h")
+        assert created.status == "working" and created.status_message == (
+            "SCHEDULING on a10g-large: waiting for the job to start")
+        [job_id] = fake_hf.jobs
+        fake_hf.set_stage(job_id, "RUNNING")
+        fake_hf.append_log(job_id, "{'loss': '2.31', 'learning_rate': '2e-05', 'epoch': '0.1'}",
+                           "{'loss': '1.87', 'learning_rate': '1e-05', 'epoch': '0.2'}")
+
+        async def training() -> str | None:
+            message = (await get(client.session, created.task_id)).status_message or ""
+            return message if "loss 1.87" in message else None
+
+        message = await eventually(training, timeout=60, interval=0.2, what="the loss in the status line")
+        assert message.startswith("RUNNING, ") and message.endswith("$0.03 so far")  # one started minute at $1.50/h
+        fake_hf.finish(job_id, "COMPLETED")
+
+        async def completed() -> DetailedTask | None:
+            task = await get(client.session, created.task_id)
+            return task if task.status == "completed" else None
+
+        task = await eventually(completed, timeout=60, interval=0.2, what="the task to complete")
+    assert task.result is not None and not task.result["isError"]
+    text = task.result["content"][0]["text"]
+    assert f"Job {job_id} (sft) COMPLETED on a10g-large" in text and "cost $0.03 (1 billed minute at $1.50/h)" in text
+    assert task.result["structuredContent"]["cost_usd"] == 0.025 and fake_hf.token not in json.dumps(task.result)
+
+
+# --- settings, ids and the task's clock, without a server ---
+
+
+def test_the_tasks_setting_reads_its_variable_and_names_it_when_bad() -> None:
+    assert Settings.from_env({}).tasks is True
+    assert Settings.from_env({"TRL_JOBS_TASKS": "0"}).tasks is False
+    assert Settings.from_env({"TRL_JOBS_TASKS": "off"}, tasks=True).tasks is True  # the flag wins
+    with pytest.raises(SettingsError, match="TRL_JOBS_TASKS"):
+        Settings.from_env({"TRL_JOBS_TASKS": "sometimes"})
+
+
+def test_task_ids_are_bound_to_the_key_and_to_every_field(tmp_path: Path) -> None:
+    ids = TaskIds(tmp_path / "a")
+    ref = TaskRef(tool="wait_for_job", job_id="01a2", arguments={"until": "loss_plateau"})
+    task_id = ids.issue(ref)
+    assert ids.check(task_id) == ref and ids.issue(ref) == task_id  # one id per job and arguments
+    assert TaskIds(tmp_path / "a").check(task_id) == ref  # the same home after a restart
+    assert TaskIds(tmp_path / "b").check(task_id) is None  # another home's key
+    other = ids.issue(TaskRef(tool="launch_training", job_id="01a2"))
+    assert other != task_id
+    _, payload, mac = task_id.split(".")
+    _, other_payload, _ = other.split(".")
+    assert ids.check(f"tj1.{other_payload}.{mac}") is None  # a signature does not carry over to another job
+    assert ids.check("tj1.%%%.%%%") is None and ids.check("x" * 5000) is None
+
+
+def _job(stage: JobStage, *, age: float, ran: float | None = None, ended: float | None = None) -> JobInfo:
+    now = datetime.now(UTC)
+    return JobInfo(id="j", backend="local", stage=stage, flavor="cpu-basic", timeout=3600,
+                   created_at=now - timedelta(seconds=age),
+                   started_at=now - timedelta(seconds=ran) if ran is not None else None,
+                   finished_at=now - timedelta(seconds=ended) if ended is not None else None)
+
+
+def test_polling_is_seconds_apart_while_a_job_starts_and_slower_on_a_long_run() -> None:
+    now = datetime.now(UTC).timestamp()
+    assert view.poll_interval_ms(_job(JobStage.SCHEDULING, age=5), now) == 2000
+    assert view.poll_interval_ms(_job(JobStage.RUNNING, age=30, ran=20), now) == 2000
+    assert view.poll_interval_ms(_job(JobStage.RUNNING, age=700, ran=600), now) == 20000
+    assert view.poll_interval_ms(_job(JobStage.RUNNING, age=8 * 3600, ran=7 * 3600), now) == 60000
+
+
+def test_a_task_lives_until_its_job_could_end_plus_a_week_and_then_expires() -> None:
+    now = datetime.now(UTC).timestamp()
+    week = view.RETENTION_SECONDS * 1000
+    running = _job(JobStage.RUNNING, age=100, ran=50)
+    assert view.ttl_ms(running, now) == pytest.approx((50 + 3600 + view.RETENTION_SECONDS) * 1000, abs=50)
+    assert not view.expired(running, now)
+    ended = _job(JobStage.COMPLETED, age=200, ran=150, ended=100)
+    assert view.ttl_ms(ended, now) == pytest.approx(100 * 1000 + week, abs=50)
+    assert not view.expired(ended, now)
+    assert view.expired(_job(JobStage.ERROR, age=8 * 86400, ran=8 * 86400, ended=8 * 86400 - 60), now)
