@@ -20,7 +20,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.extension import Extension, MethodBinding
-from mcp.server.mcpserver.server import require_client_extension
+from mcp.server.mcpserver import require_client_extension
 from mcp.shared.exceptions import MCPError
 from mcp.shared.inbound import MCP_NAME_HEADER, decode_header_value
 from mcp_types import CallToolRequestParams, CallToolResult, RequestParams
@@ -97,15 +97,24 @@ class TasksExtension(Extension):
         if params.name == WAITING_TOOL:
             return await self._wait_task(params, ctx, call_next)
         result = await call_next(ctx)
-        structured = result.structured_content if isinstance(result, CallToolResult) else None
-        if result.is_error or not structured or structured.get("dry_run") or not structured.get("job_id"):
-            return result  # a dry run or a refusal: nothing runs, so there is nothing to wait for
+        if not isinstance(result, CallToolResult) or result.is_error:
+            return result  # a refusal: nothing runs, so there is nothing to wait for
+        structured = result.structured_content or {}
+        if structured.get("dry_run") or not structured.get("job_id"):
+            return result  # a dry run
         ref = TaskRef(tool=params.name, job_id=structured["job_id"])
         task_id = self._ids.issue(ref)
         self._remember(self._launched, task_id, structured)
         # The backend has accepted the job, so tasks/get resolves from here on: the spec's "durably created".
         job = await self._inspect(ref)
-        return {"resultType": "task", **await self._task(task_id, ref, job)}
+        task = await self._task(task_id, ref, job)
+        # What the launch said first ("Launched job 01a2...: sft on ..., flavor ..."), for the host to show while
+        # the job runs: the job id is in it, for the calls a model may make meanwhile (fetch_logs, job_metrics).
+        said = next((block.text for block in result.content if block.type == "text"), "").split("\n")[0]
+        said = said.split(" Stage: ")[0]  # the stage follows, fresher
+        if said:
+            task["statusMessage"] = f"{said} {task['statusMessage']}."
+        return {"resultType": "task", **task}
 
     async def _wait_task(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any],
                          call_next: CallNext) -> HandlerResult:
@@ -124,7 +133,9 @@ class TasksExtension(Extension):
         ref = TaskRef(tool=WAITING_TOOL, job_id=job.id, arguments=arguments)
         task_id = self._ids.issue(ref)
         self._stopped_waits.discard(task_id)
-        return {"resultType": "task", **await self._task(task_id, ref, job)}
+        task = await self._task(task_id, ref, job)
+        task["statusMessage"] = f"Waiting for job {job.id} to end: {task['statusMessage']}."
+        return {"resultType": "task", **task}
 
     # --- tasks/* ---
 

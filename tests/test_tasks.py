@@ -128,7 +128,7 @@ async def test_a_tiny_sft_as_a_task_goes_from_working_with_a_step_to_its_inlined
     assert isinstance(created, CreateTaskResult) and created.status == "working"
     assert created.ttl_ms and created.ttl_ms > 7 * 86400 * 1000 and created.poll_interval_ms == 2000
     job_id = result.structured_content["job_id"]
-    assert created.status_message and created.status_message.startswith(("SCHEDULING", "RUNNING"))
+    assert created.status_message and created.status_message.startswith(f"Launched job {job_id}: sft on ")
     # While it trained, a poll showed the step reached and the loss, as a person reads them.
     stepping = [t.status_message for t in polls if t.status == "working" and "step " in (t.status_message or "")]
     assert stepping, [t.status_message for t in polls]
@@ -379,9 +379,10 @@ async def test_on_hugging_face_the_task_shows_the_cost_so_far_and_completes_with
     async with client:
         created = await start_task(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset="trl-lib/Capybara",
                                    max_steps=20, flavor="a10g-large", timeout="1h")
-        assert created.status == "working" and created.status_message == (
-            "SCHEDULING on a10g-large: waiting for the job to start")
         [job_id] = fake_hf.jobs
+        assert created.status == "working" and created.status_message == (
+            f"Launched job {job_id}: sft on Qwen/Qwen2-0.5B with trl-lib/Capybara, hf backend, flavor a10g-large "
+            "($1.50/h; at most $1.50 for the 1h timeout). SCHEDULING on a10g-large: waiting for the job to start.")
         fake_hf.set_stage(job_id, "RUNNING")
         fake_hf.append_log(job_id, "{'loss': '2.31', 'learning_rate': '2e-05', 'epoch': '0.1'}",
                            "{'loss': '1.87', 'learning_rate': '1e-05', 'epoch': '0.2'}")
