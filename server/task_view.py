@@ -120,10 +120,14 @@ class Progress:
         return self.parser.report()
 
     def step_and_loss(self) -> tuple[int | None, int | None, str | None]:
-        """The step reached, the total, and the latest main metric as "loss 1.23"."""
+        """The step reached (None when the log does not show it), the total, and the latest loss as "loss 1.23".
+
+        A progress bar rewritten in place comes back from a backend as its last state, which between two logged
+        losses is often the bar before training started ("0/40"); such a 0 says nothing, so it is not shown.
+        """
         report = self.report()
         step = report.last_step if report.step_unit == "step" else None
-        if self.parser.progress is not None and (step is None or self.parser.progress > step):
+        if self.parser.progress and (step is None or self.parser.progress > step):
             step = self.parser.progress  # the progress bar runs ahead of the logged loss
         loss = None
         if report.main and report.series[report.main].values and report.series[report.main].values[-1] is not None:
@@ -148,6 +152,8 @@ def status_message(job: JobInfo, progress: Progress | None, now: float, *, bills
             step, total, loss = progress.step_and_loss()
             if step is not None:
                 parts.append(f"step {step}" + (f"/{total}" if total else ""))
+            elif total:
+                parts.append(f"{total} steps")
             if loss:
                 parts.append(loss)
         parts.append(human_duration(ran_seconds(job, now)))
@@ -200,6 +206,9 @@ def launch_result(job: JobInfo, report: MetricsReport, diagnosis: Diagnosis | No
                         and str(job.exit_code) not in (job.message or "") else "") + f"; {spent}.")
         if diagnosis is not None:
             lines.append(f"Likely cause: {diagnosis.text}")
+    if bills:
+        # On a billed backend the launch's notes say where results go when the container is gone (push_to_hub).
+        lines += [note for note in launched.get("notes", []) if isinstance(note, str)]
     if report.series:
         lines.append(f"Metrics: {report.text}")
     if job.url:

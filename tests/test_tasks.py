@@ -403,6 +403,7 @@ async def test_on_hugging_face_the_task_shows_the_cost_so_far_and_completes_with
     assert task.result is not None and not task.result["isError"]
     text = task.result["content"][0]["text"]
     assert f"Job {job_id} (sft) COMPLETED on a10g-large" in text and "cost $0.03 (1 billed minute at $1.50/h)" in text
+    assert "disappears with it: set push_to_hub=true" in text  # where the model is not, and how to keep it
     assert task.result["structuredContent"]["cost_usd"] == 0.025 and fake_hf.token not in json.dumps(task.result)
 
 
@@ -458,3 +459,21 @@ def test_a_task_lives_until_its_job_could_end_plus_a_week_and_then_expires() -> 
     assert view.ttl_ms(ended, now) == pytest.approx(100 * 1000 + week, abs=50)
     assert not view.expired(ended, now)
     assert view.expired(_job(JobStage.ERROR, age=8 * 86400, ran=8 * 86400, ended=8 * 86400 - 60), now)
+
+
+def test_the_status_line_never_shows_the_bar_before_training_as_the_step_reached() -> None:
+    # What the local backend returned while the tiny SFT ran without --logging_steps: the bar's "0/40" (ended by a
+    # warning's newline), then losses whose steps the log does not give; the bar's later states come back only as
+    # the blank last state of their line.
+    running = _job(JobStage.RUNNING, age=60, ran=56)
+    progress = view.Progress.of(running)
+    progress.parser.feed(["  0%|          | 0/40 [00:00<?, ?it/s]/site-packages/torch/utils/data.py: UserWarning",
+                          "", "                                               ",
+                          "{'loss': '5.944', 'grad_norm': '2.827', 'learning_rate': '1.05e-05', 'epoch': '2.5'}"])
+    now = datetime.now(UTC).timestamp()
+    assert view.status_message(running, progress, now, bills=False) == (
+        "RUNNING, 40 steps, loss 5.944, 56s, no charge (this machine)")
+    progress.parser.feed([" 75%|███████▌  | 30/40 [00:48<00:07,  1.39it/s]"])
+    # On a billed backend: one started minute of cpu-basic at $0.01/h.
+    assert view.status_message(running, progress, now, bills=True) == (
+        "RUNNING, step 30/40, loss 5.944, 56s, $0.00017 so far")
