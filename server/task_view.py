@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp_types import CallToolResult, TextContent
 
 from trl_jobs_mcp.jobs.flavors import CATALOG
@@ -98,6 +99,8 @@ class Progress:
     complete: bool = False
     last_message: str | None = None
     changed_at: float = field(default=0.0)
+    # Two polls of one task at once (HTTP serves requests concurrently) must not feed the same lines twice.
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     @classmethod
     def of(cls, job: JobInfo) -> Progress:
@@ -107,6 +110,10 @@ class Progress:
 
     async def read(self, backend: Backend, job_id: str, *, budget: float = READ_BUDGET_SECONDS) -> None:
         """Feed the parser what the log holds after what was read, a page at a time, until the end or `budget`."""
+        async with self.lock:
+            await self._read(backend, job_id, budget)
+
+    async def _read(self, backend: Backend, job_id: str, budget: float) -> None:
         deadline = time.monotonic() + budget
         while True:
             chunk = await backend.logs(job_id, since=self.position)

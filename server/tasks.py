@@ -214,8 +214,11 @@ class TasksExtension(Extension):
             progress = self._progress.get(task_id)
             if progress is None:
                 progress = view.Progress.of(job)
-            if job.stage != JobStage.SCHEDULING:
-                await progress.read(ctx.backend, job.id)
+            if job.stage != JobStage.SCHEDULING and not (job.finished and task_id in self._finals):
+                try:
+                    await progress.read(ctx.backend, job.id)
+                except JobsError:
+                    pass  # the log is a bonus here: the status line goes without the step and the loss
             self._remember(self._progress, task_id, progress)
             message = view.status_message(job, progress, now, bills=charged)
             plateau = ref.arguments.get("until") == "loss_plateau" and progress.report().plateau

@@ -284,6 +284,25 @@ async def test_unknown_forged_and_foreign_task_ids_answer_invalid_params(state_d
     assert ((state_dir / "task-key").stat().st_mode & 0o777) == 0o600
 
 
+async def test_a_task_past_its_ttl_answers_that_it_has_expired(state_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(view, "RETENTION_SECONDS", 0)  # forgotten as soon as its job ends
+    client, _ = tasks_client(local_server(state_dir))
+    async with client:
+        created = await start_task(client, "run_job", command=[sys.executable, "-c", "pass"])
+        assert created.ttl_ms is not None and abs(created.ttl_ms - 1800 * 1000) < 10_000  # the timeout, no more
+
+        async def expired() -> MCPError | None:
+            try:
+                await get(client.session, created.task_id)
+            except MCPError as error:
+                return error
+            return None
+
+        error = await eventually(expired, timeout=60, interval=0.1, what="the task to expire")
+    assert error.error.code == -32602 and "Task has expired" in error.error.message
+
+
 async def test_tasks_methods_need_the_extension_declared(state_dir: Path) -> None:
     server = local_server(state_dir)
     client, _ = tasks_client(server)
@@ -405,6 +424,15 @@ async def test_on_hugging_face_the_task_shows_the_cost_so_far_and_completes_with
     assert f"Job {job_id} (sft) COMPLETED on a10g-large" in text and "cost $0.03 (1 billed minute at $1.50/h)" in text
     assert "disappears with it: set push_to_hub=true" in text  # where the model is not, and how to keep it
     assert task.result["structuredContent"]["cost_usd"] == 0.025 and fake_hf.token not in json.dumps(task.result)
+
+    # Another server on the same home (a restart) answers for the task from the Hub's job record alone.
+    client, _ = tasks_client(build_server(Settings.from_env({}, backend="hf", hf_token=fake_hf.token,
+                                                            hf_endpoint=fake_hf.url, home=tmp_path / "state")))
+    async with client:
+        again = await get(client.session, created.task_id)
+    assert again.status == "completed" and again.result is not None
+    assert again.result["content"][0]["text"].startswith(f"Job {job_id} (sft) COMPLETED on a10g-large")
+    assert any("Rebuilt from the job record" in note for note in again.result["structuredContent"]["notes"])
 
 
 # --- settings, ids and the task's clock, without a server ---
