@@ -175,8 +175,16 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         return [as_mcp_tool(tool, state.tool_context, state.secrets)
                 for tool in load_tools(read_only=settings.read_only)]
 
+    extensions = []
+    if settings.tasks:
+        from trl_jobs_mcp.server.task_ids import TaskIds
+        from trl_jobs_mcp.server.tasks import TasksExtension
+
+        extensions.append(TasksExtension(state, TaskIds(settings.state_home())))
+
     server = JobsServer(
         make_tools=make_tools,
+        extensions=extensions,
         name="trl-jobs",
         title="TRL Jobs",
         instructions=INSTRUCTIONS,

@@ -43,6 +43,7 @@ class Settings:
     port: int = field(default=8000, metadata={"env": "TRL_JOBS_PORT"})
     auth_token: str | None = field(default=None, repr=False, metadata={"env": "TRL_JOBS_AUTH_TOKEN"})
     log_level: str = field(default="WARNING", metadata={"env": "TRL_JOBS_LOG_LEVEL"})
+    tasks: bool = field(default=True, metadata={"env": "TRL_JOBS_TASKS"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -94,6 +95,15 @@ class Settings:
         return {"home": self.home, "slots": self.local_slots,
                 "token": self.hf_token, "namespace": self.hf_namespace, "endpoint": self.hf_endpoint}
 
+    def state_home(self) -> Path:
+        """The server's own state directory (TRL_JOBS_HOME, else the platform's user data dir), as the local
+        backend's default; the tasks extension keeps its key there on every backend."""
+        if self.home is not None:
+            return self.home
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("trl-jobs-mcp"))
+
     def secret_values(self) -> list[str]:
         """Values that must never appear in anything the server returns."""
         return [v for v in (self.hf_token, self.auth_token) if v]
@@ -117,7 +127,7 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
             return int(raw)
         if name == "max_cost_usd":
             return float(raw)
-        if name == "read_only":
+        if name in ("read_only", "tasks"):
             if raw.lower() in _TRUE:
                 return True
             if raw.lower() in _FALSE:
@@ -130,6 +140,6 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
     except ValueError:
         expected = {"local_slots": "a whole number such as 2", "port": "a whole number such as 8000",
                     "max_cost_usd": "a number of dollars such as 5 or 0.5",
-                    "read_only": "1/true/yes/on or 0/false/no/off"}[name]
+                    "read_only": "1/true/yes/on or 0/false/no/off", "tasks": "1/true/yes/on or 0/false/no/off"}[name]
         raise SettingsError(f"{source}: cannot read {raw!r}; give {expected}.") from None
     return raw

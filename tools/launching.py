@@ -19,10 +19,15 @@ from trl_jobs_mcp.tools.base import ToolContext, next_call, usd
 LOCAL_NOTE = "Runs on this machine at no charge; the price is what Hugging Face Jobs bills for this flavor."
 
 
+def bills(ctx: ToolContext) -> bool:
+    """Whether a run on this backend is charged for (the one place that knows; the tasks extension asks it too)."""
+    return ctx.backend_name != "local"
+
+
 def budget_problem(ctx: ToolContext, flavor: Flavor, seconds: float) -> str | None:
     """Why a run of `seconds` on `flavor` is over the server's ceiling, and what would fit; None when it is not."""
     limit = ctx.max_cost_usd
-    if limit is None or ctx.backend_name == "local":
+    if limit is None or not bills(ctx):
         return None
     cost = flavor.cost(seconds)
     if cost <= limit:
@@ -46,7 +51,7 @@ def planned(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool,
     Raises:
         InvalidJobSpec: (field timeout) the run may cost more than the server's ceiling, and this is no dry run.
     """
-    notes = [LOCAL_NOTE] if ctx.backend_name == "local" else [hub_note] if hub_note else []
+    notes = [LOCAL_NOTE] if not bills(ctx) else [hub_note] if hub_note else []
     over_budget = budget_problem(ctx, flavor, spec.timeout)
     if over_budget and not dry_run:
         raise InvalidJobSpec(over_budget, field="timeout")
