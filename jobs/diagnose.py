@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
 from trl_jobs_mcp.jobs.metrics import LogParser
+from trl_jobs_mcp.jobs.models import JobsError, JobStage
+
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.models import JobInfo
 
 Cause = Literal[
     "timeout", "out_of_memory", "mixed_precision_on_cpu", "gated_repo", "bad_token", "dataset_not_found",
@@ -283,3 +288,14 @@ def diagnose(*, lines: Sequence[str], message: str | None = None, exit_code: int
             "lower per_device_train_batch_size or max_length, use use_peft=true, or pick a flavor with more RAM/VRAM "
             "(call recommend_hardware)."))
     return None
+
+
+async def diagnose_job(backend: Backend, job: JobInfo) -> Diagnosis | None:
+    """For a job in ERROR, the cause that the end of its log and its message show, with the fix; else None."""
+    if job.stage != JobStage.ERROR:
+        return None
+    try:
+        tail = (await backend.logs(job.id, tail=TAIL_LINES)).lines
+    except JobsError:
+        tail = []  # the log is a bonus here: the job itself was read
+    return diagnose(lines=tail, message=job.message, exit_code=job.exit_code)

@@ -628,10 +628,9 @@ async def test_a_trl_style_launcher_tree_is_stopped_whole(make_backend, tmp_path
 def test_a_long_line_is_redacted_before_it_is_cut() -> None:
     """Bug: fetch_logs and wait_for_job cut lines at MAX_LINE_CHARS before the server's scrub, so a secret that
     straddled the cut came back as a fragment no later pass could recognise."""
-    from trl_jobs_mcp.tools.base import SecretBook
-    from trl_jobs_mcp.tools.fetch_logs import MAX_LINE_CHARS, clip
+    from trl_jobs_mcp.tools.base import MAX_LINE_CHARS, SecretBook
 
     secret = "s3cr3t-value-that-straddles"
     line = "x" * (MAX_LINE_CHARS - 10) + secret + " tail"
-    (out,) = clip([line], 10, SecretBook([secret]))
+    (out,) = SecretBook([secret]).clip([line], 10)
     assert secret[:10] not in out and "<redacted>" in out

@@ -11,7 +11,6 @@ is read with `ast.literal_eval`, never `eval`.
 Nothing here imports numpy or matplotlib: a few hundred points need no more than arithmetic.
 """
 
-from trl_jobs_mcp.jobs.metrics.command import logging_steps_from_command, trackio_target
 from trl_jobs_mcp.jobs.metrics.logs import LogParser, metrics_from_log, parse_log_dict
 from trl_jobs_mcp.jobs.metrics.models import Goal, MetricsReport, Series, SeriesSummary, Trend
 from trl_jobs_mcp.jobs.metrics.summary import build_report, goal_of, lr_schedule_shape, summarize
@@ -19,6 +18,6 @@ from trl_jobs_mcp.jobs.metrics.trackio import default_trackio_dir, read_trackio
 
 __all__ = [
     "Goal", "LogParser", "MetricsReport", "Series", "SeriesSummary", "Trend", "build_report",
-    "default_trackio_dir", "goal_of", "logging_steps_from_command", "lr_schedule_shape", "metrics_from_log",
-    "parse_log_dict", "read_trackio", "summarize", "trackio_target",
+    "default_trackio_dir", "goal_of", "lr_schedule_shape", "metrics_from_log",
+    "parse_log_dict", "read_trackio", "summarize",
 ]

@@ -1,4 +1,4 @@
-"""TrainingRequest -> JobSpec for the local backend or Hugging Face Jobs: the one place that writes TRL's command line.
+"""TrainingRequest -> JobSpec for any backend: the one place that writes (and reads back) TRL's command line.
 
 Every problem visible before a job exists is raised here as InvalidJobSpec naming the field and the fix, so a typo
 costs nothing. Nothing here imports torch, transformers or trl: TRL's argument table comes from a child process
@@ -10,10 +10,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shlex
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -33,6 +32,9 @@ from trl_jobs_mcp.jobs.recipes.request import (
 )
 from trl_jobs_mcp.jobs.recipes.trl_args import ArgInfo, all_trainer_arguments
 
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.base import BackendTraits
+
 ENTRY_MODULE = "trl_jobs_mcp.jobs.recipes.entry"
 SCRIPT_URL = "https://raw.githubusercontent.com/huggingface/trl/v{version}/trl/scripts/{trainer}.py"
 _LABEL_VALUE_MAX = 63
@@ -40,7 +42,6 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # GPUs older than Ampere have no bf16; TRL turns bf16 on by default and would stop at start-up on them.
 _NO_BF16_GPUS = {"t4", "v100", "p100", "k80", "m60"}
 _PRECISION_ARGS = ("bf16", "fp16", "use_cpu")
-_SECRET_LIKE = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY)$", re.IGNORECASE)
 # Report integrations -> the package each one needs in the job's environment.
 _TRACKER_PACKAGES = {"trackio": "trackio", "tensorboard": "tensorboard", "wandb": "wandb"}
 
@@ -53,7 +54,7 @@ def script_url(trainer: str, version: str = TRL_VERSION) -> str:
 def build_training_spec(
     request: TrainingRequest,
     *,
-    backend: Literal["local", "hf"],
+    traits: BackendTraits,
     flavor: Flavor,
     env: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
@@ -64,8 +65,9 @@ def build_training_spec(
 
     Args:
         request: the training request (any subclass; only TrainingRequest's fields are read).
-        backend: "local" runs `python -m trl_jobs_mcp.jobs.recipes.entry <trainer> ...` on this machine; "hf" runs TRL's
-            script, pinned to TRL_VERSION, as a uv script on Hugging Face Jobs.
+        traits: the backend's (`backend.traits`). One that runs here gets `python -P -m
+            trl_jobs_mcp.jobs.recipes.entry <trainer> ...` with this machine's paths; any other gets TRL's script,
+            pinned to TRL_VERSION, as a uv script, and local paths are refused.
         flavor: the hardware; without a GPU the recipe turns bf16 off so TRL does not refuse to start.
         env, secrets: the job's environment; secrets are kept apart (HF_TOKEN may be added for hf pushes).
         labels: the caller's labels; trainer, model and dataset are added unless already set.
@@ -79,24 +81,21 @@ def build_training_spec(
 
     Example:
         >>> spec = build_training_spec(TrainingRequest(trainer="sft", model="Qwen/Qwen2.5-0.5B",
-        ...     dataset="trl-lib/Capybara", max_steps=10), backend="local", flavor=get_flavor("cpu-basic"))
+        ...     dataset="trl-lib/Capybara", max_steps=10), traits=backend.traits, flavor=get_flavor("cpu-basic"))
     """
     req = _revalidated(request)
     if req.trainer not in TRAINERS:
         raise InvalidJobSpec(f"unknown trainer {req.trainer!r}.{did_you_mean(req.trainer, TRAINERS)} TRL's trainers "
                              f"here are: {', '.join(TRAINERS)}.", field="trainer")
-    if backend not in ("local", "hf"):
-        raise InvalidJobSpec(f"unknown backend {backend!r}; use 'local' or 'hf'.", field="backend")
     env = dict(env or {})
     secrets = dict(secrets or {})
-    _check_env_names(env)
     _check_fields(req)
-    model = _resolve_model(req.model, backend)
-    dataset, data_kind = _resolve_dataset(req.dataset, backend)
+    model = _resolve_model(req.model, traits)
+    dataset, data_kind = _resolve_dataset(req.dataset, traits)
     _check_splits(req, data_kind)
-    _check_rewards(req, backend)
-    _check_hub(req, backend, env, secrets)
-    _check_tracker(req, backend, secrets)
+    _check_rewards(req, traits)
+    _check_hub(req, traits, env, secrets)
+    _check_tracker(req, traits, secrets)
 
     tables = all_trainer_arguments()
     table = tables[req.trainer]
@@ -112,7 +111,7 @@ def build_training_spec(
     if timeout is not None:
         common["timeout"] = timeout
 
-    if backend == "local":
+    if traits.runs_here:
         common["env"] = {**env, "PYTHONUNBUFFERED": "1"}
         output_dir = str(Path(req.output_dir).expanduser().resolve()) if req.output_dir else None
         if output_dir:
@@ -124,16 +123,6 @@ def build_training_spec(
     args.append(f"--output_dir={output_dir}")
     return JobSpec(script=script_url(req.trainer), script_args=args, dependencies=_dependencies(req),
                    output_dir=output_dir, **common)
-
-
-def hf_jobs_command(spec: JobSpec) -> str:
-    """The `hf jobs uv run` command line equivalent to a uv-script spec (secrets by name only).
-
-    The Hugging Face backend owns that line (it is tested against the real CLI's parser); this is its text form.
-    """
-    from trl_jobs_mcp.jobs.backends.hf import hf_uv_command_line  # huggingface_hub: only when a dry run asks
-
-    return shlex.join(hf_uv_command_line(spec))
 
 
 # --- checks ---
@@ -150,13 +139,6 @@ def _revalidated(request: TrainingRequest) -> TrainingRequest:
         error = exc.errors()[0]
         field = ".".join(str(p) for p in error["loc"]) or None
         raise InvalidJobSpec(f"{error['msg']} (got {error.get('input')!r}).", field=field) from None
-
-
-def _check_env_names(env: dict[str, str]) -> None:
-    for name in env:
-        if _SECRET_LIKE.search(name):
-            raise InvalidJobSpec(f"{name} looks like a credential; pass it in secrets instead of env so its value "
-                                 "is never shown or stored.", field="env")
 
 
 def _check_fields(req: TrainingRequest) -> None:
@@ -188,7 +170,7 @@ def _looks_like_path(value: str) -> bool:
             or value.lower().endswith(DATA_FILE_SUFFIXES) or bool(re.match(r"^[A-Za-z]:[\\/]", value)))
 
 
-def _resolve_model(model: str, backend: str) -> str:
+def _resolve_model(model: str, traits: BackendTraits) -> str:
     if not _looks_like_path(model):
         if not _HUB_ID.match(model):
             raise InvalidJobSpec(f"{model!r} is neither a Hub model id ('org/name') nor an existing local folder.",
@@ -201,13 +183,13 @@ def _resolve_model(model: str, backend: str) -> str:
     if not path.is_dir():
         raise InvalidJobSpec(f"{model!r} is a file; a model is a folder holding config.json and the weights "
                              "(as save_pretrained writes it), or a Hub id.", field="model")
-    if backend == "hf":
-        raise InvalidJobSpec(f"{model!r} is on this machine, which a Hugging Face job cannot reach. Upload it "
+    if not traits.runs_here:
+        raise InvalidJobSpec(f"{model!r} is on this machine, which a job on {traits.place} cannot reach. Upload it "
                              "(`hf upload <user>/<name> <folder>`) and pass the Hub id.", field="model")
     return str(path.resolve())
 
 
-def _resolve_dataset(dataset: str, backend: str) -> tuple[str, Literal["hub", "dir", "file"]]:
+def _resolve_dataset(dataset: str, traits: BackendTraits) -> tuple[str, Literal["hub", "dir", "file"]]:
     if not _looks_like_path(dataset):
         if not _HUB_ID.match(dataset):
             raise InvalidJobSpec(f"{dataset!r} is neither a Hub dataset id ('org/name') nor an existing local file "
@@ -221,8 +203,8 @@ def _resolve_dataset(dataset: str, backend: str) -> tuple[str, Literal["hub", "d
     if path.is_file() and path.suffix.lower() not in DATA_FILE_SUFFIXES:
         raise InvalidJobSpec(f"cannot read a {path.suffix or 'suffix-less'} file as a dataset; use a "
                              f"{', '.join(DATA_FILE_SUFFIXES)} file or a folder of them.", field="dataset")
-    if backend == "hf":
-        raise InvalidJobSpec(f"{dataset!r} is on this machine, which a Hugging Face job cannot reach. Push it to "
+    if not traits.runs_here:
+        raise InvalidJobSpec(f"{dataset!r} is on this machine, which a job on {traits.place} cannot reach. Push it to "
                              "the Hub (`hf upload <user>/<name> <path> --repo-type dataset`) and pass the Hub id.",
                              field="dataset")
     return str(path.resolve()), "file" if path.is_file() else "dir"
@@ -248,7 +230,7 @@ def _reward_model_given(req: TrainingRequest) -> bool:
     return any(t.lstrip("-").split("=")[0].replace("-", "_") == "reward_model_name_or_path" for t in extra or [])
 
 
-def _check_rewards(req: TrainingRequest, backend: str) -> None:
+def _check_rewards(req: TrainingRequest, traits: BackendTraits) -> None:
     if req.trainer not in APPLIES_TO["reward_funcs"]:
         return
     if not req.reward_funcs and not _reward_model_given(req):
@@ -263,9 +245,9 @@ def _check_rewards(req: TrainingRequest, backend: str) -> None:
             raise InvalidJobSpec(f"{func!r} is neither a TRL built-in ({', '.join(BUILTIN_REWARD_FUNCS)})"
                                  f"{did_you_mean(func, BUILTIN_REWARD_FUNCS)} nor a dotted import path "
                                  "('package.module.function').", field="reward_funcs")
-        if backend == "hf" and func.split(".")[0] != "trl":
-            raise InvalidJobSpec(f"{func!r} would be imported inside the Hugging Face job's container, where only "
-                                 "TRL and its dependencies are installed. Use a TRL built-in "
+        if not traits.runs_here and func.split(".")[0] != "trl":
+            raise InvalidJobSpec(f"{func!r} would be imported inside the job's container on {traits.place}, where "
+                                 "only TRL and its dependencies are installed. Use a TRL built-in "
                                  f"({', '.join(BUILTIN_REWARD_FUNCS)}), or run on the local backend.",
                                  field="reward_funcs")
 
@@ -279,7 +261,7 @@ def _hf_token(env: dict[str, str], secrets: dict[str, str]) -> str | None:
     return get_token()
 
 
-def _check_hub(req: TrainingRequest, backend: str, env: dict[str, str], secrets: dict[str, str]) -> None:
+def _check_hub(req: TrainingRequest, traits: BackendTraits, env: dict[str, str], secrets: dict[str, str]) -> None:
     if not req.push_to_hub:
         return
     if not req.hub_model_id:
@@ -289,25 +271,25 @@ def _check_hub(req: TrainingRequest, backend: str, env: dict[str, str], secrets:
     if not token:
         raise InvalidJobSpec("push_to_hub needs a Hugging Face token with write access: pass it as the secret "
                              "HF_TOKEN, or log in on this machine (`hf auth login`).", field="push_to_hub")
-    if backend == "hf" and "HF_TOKEN" not in secrets:
-        # The container cannot see this machine's login, so the token travels as a secret. The placeholder lets
+    if not traits.runs_here and "HF_TOKEN" not in secrets:
+        # The job cannot see this machine's login, so the token travels as a secret. The placeholder lets
         # the backend put in the token it is configured with; the value never passes through the recipe.
         secrets["HF_TOKEN"] = "$HF_TOKEN"
 
 
-def _check_tracker(req: TrainingRequest, backend: str, secrets: dict[str, str]) -> None:
+def _check_tracker(req: TrainingRequest, traits: BackendTraits, secrets: dict[str, str]) -> None:
     tracker = req.report_to
     if tracker in (None, "none"):
         return
     package = _TRACKER_PACKAGES[tracker]
-    if backend == "local" and importlib.util.find_spec(package) is None:
+    if traits.runs_here and importlib.util.find_spec(package) is None:
         raise InvalidJobSpec(f"report_to={tracker!r} needs the {package} package, which is not installed here: "
                              f"`pip install {package}`, or use report_to='none'.", field="report_to")
-    if backend == "hf" and tracker == "trackio" and "HF_TOKEN" not in secrets:
-        # trackio on Jobs logs to a Space of the user's, which needs their token inside the container.
+    if not traits.runs_here and tracker == "trackio" and "HF_TOKEN" not in secrets:
+        # trackio away from this machine logs to a Space of the user's, which needs their token inside the container.
         secrets["HF_TOKEN"] = "$HF_TOKEN"
-    if backend == "hf" and tracker == "wandb" and "WANDB_API_KEY" not in secrets:
-        raise InvalidJobSpec("report_to='wandb' on Hugging Face Jobs needs your W&B key as the secret "
+    if not traits.runs_here and tracker == "wandb" and "WANDB_API_KEY" not in secrets:
+        raise InvalidJobSpec(f"report_to='wandb' on {traits.place} needs your W&B key as the secret "
                              "WANDB_API_KEY.", field="report_to")
 
 

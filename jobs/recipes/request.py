@@ -13,7 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-TRAINERS = ("sft", "dpo", "grpo", "kto", "reward", "rloo")
+# The trainers, each with the TRL class its script trains (the job-side entry point runs that class).
+TRAINER_CLASSES = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "grpo": "GRPOTrainer", "kto": "KTOTrainer",
+                   "reward": "RewardTrainer", "rloo": "RLOOTrainer"}
+TRAINERS = tuple(TRAINER_CLASSES)
 TRL_VERSION = "1.16.0"
 
 # The reward functions TRL's grpo.py and rloo.py scripts know by name (their `reward_funcs_registry`).

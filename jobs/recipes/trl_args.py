@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from trl_jobs_mcp.jobs.models import JobsError
-
-TRAINER_SCRIPTS = ("sft", "dpo", "grpo", "kto", "reward", "rloo")
+from trl_jobs_mcp.jobs.recipes.request import TRAINERS
 
 
 class ArgInfo(TypedDict):
@@ -77,16 +76,12 @@ def all_trainer_arguments(*, cache_dir: Path | None = None) -> dict[str, dict[st
         return table
 
 
-def trainer_arguments(trainer: str, *, cache_dir: Path | None = None) -> dict[str, ArgInfo]:
-    return all_trainer_arguments(cache_dir=cache_dir)[trainer]
-
-
 def _read(path: Path) -> dict[str, dict[str, ArgInfo]] | None:
     try:
         table = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(table, dict) or set(table) != set(TRAINER_SCRIPTS):
+    if not isinstance(table, dict) or set(table) != set(TRAINERS):
         return None
     return table
 
@@ -105,7 +100,8 @@ def _write(path: Path, table: dict[str, dict[str, ArgInfo]]) -> None:
 
 def _introspect() -> dict[str, dict[str, ArgInfo]]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.recipes.trl_args"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.recipes.trl_args"], capture_output=True,
+                          text=True,
                           env=env, timeout=300)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
@@ -143,7 +139,7 @@ def _main() -> None:
     import importlib
 
     table = {}
-    for trainer in TRAINER_SCRIPTS:
+    for trainer in TRAINERS:
         parser = importlib.import_module(f"trl.scripts.{trainer}").make_parser()
         table[trainer] = _describe_parser(parser)
     print(json.dumps(table))
