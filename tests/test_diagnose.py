@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from children_diag.fake_hub import FakeHub
+from fake_hub import FakeHub
 from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose
 
-CHILDREN = Path(__file__).parent / "children_diag"
+CHILDREN = Path(__file__).parent / "children"
 SECRET = "hf_diagnose_secret_token_1234"
 
 

@@ -7,7 +7,7 @@ import shlex
 import anyio
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from hf_fixtures import TEST_LOGS_DEADLINE, fake_hf, hf_backend, make_hf_backend  # noqa: F401 - fixtures
+from hf_fixtures import TEST_LOGS_DEADLINE, make_hf_backend
 from huggingface_hub import constants
 from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
 from polling import eventually

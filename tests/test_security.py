@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from hf_fixtures import fake_hf, make_hf_backend  # noqa: F401 - fixtures
+from hf_fixtures import make_hf_backend
 from huggingface_hub import constants
 from mcp_client import call, call_error, connect, hf_client, local_client, text_of
 from polling import eventually, holds

@@ -2,7 +2,7 @@
 
 The MCP tool's input model subclasses `TrainingRequest`, so its JSON schema is what an assistant reads. Pydantic
 checks types and bounds; the checks that need context (which trainer a field belongs to, whether a path exists)
-live in `problems()` and are raised by `build_training_spec` as `InvalidJobSpec`, never from a validator: the MCP
+live in recipes/build.py and are raised by `build_training_spec` as `InvalidJobSpec`, never from a validator: the MCP
 SDK reports an exception other than a ValidationError raised while it validates arguments as a crash and hides it.
 """
 

@@ -21,8 +21,8 @@ import anyio
 from trl_jobs_mcp.jobs.backends.base import BackendTraits
 from trl_jobs_mcp.jobs.backends.local.logs import read_log
 from trl_jobs_mcp.jobs.backends.local.monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
-from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
-                                                   signal_process)
+from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, jobs_root, new_job_id,
+                                                   proc_start, signal_process)
 from trl_jobs_mcp.jobs.backends.local.prepare import Plan, caller_token, command_argv, scrub, working_dir, write_json
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
@@ -99,7 +99,7 @@ class LocalBackend:
                 return
             # Logs may hold what a job printed: keep the state directory to its owner.
             self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-            (self.home / "jobs").mkdir(mode=0o700, exist_ok=True)
+            jobs_root(self.home).mkdir(mode=0o700, exist_ok=True)
             self._db = Store(database_path(self.home))
             monitor_db = Store(database_path(self.home))
             LIVE_TOKENS.add(self._token)
@@ -133,10 +133,6 @@ class LocalBackend:
     def paths(self, job_id: str) -> JobPaths:
         """The job's files. Raises JobNotFoundError for a string that is not one of our ids (no path is built)."""
         return JobPaths(self.home, job_id)
-
-    def job_dir(self, job_id: str) -> Path:
-        """The job's folder: spec.json, log, output/ (its default output dir)."""
-        return self.paths(job_id).root
 
     # --- flavors ---
 
