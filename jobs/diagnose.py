@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
 from trl_jobs_mcp.jobs.metrics import LogParser
+from trl_jobs_mcp.jobs.models import JobsError, JobStage
+
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.models import JobInfo
 
 Cause = Literal[
     "timeout", "out_of_memory", "mixed_precision_on_cpu", "gated_repo", "bad_token", "dataset_not_found",
@@ -77,8 +82,8 @@ _NAN_TEXT = re.compile(r"probability tensor contains either `inf`, `nan`|Loss is
 _TIMEOUT_MESSAGE = re.compile(r"time[d ]?[- ]?out|timeout|time limit|exceeded (its|the) (maximum )?(duration|time)",
                               re.IGNORECASE)
 
-_MODEL_NAME = re.compile(r"(\S+) is not a local folder|Repo id must be in the form [^:]*: '([^']+)'|/api/models/([^/\s?]+/[^/\s?]+)"
-                         r"|https?://[^/\s]+/(?!datasets/|api/)([^/\s]+/[^/\s]+)/resolve/")
+_MODEL_NAME = re.compile(r"(\S+) is not a local folder|Repo id must be in the form [^:]*: '([^']+)'"
+                         r"|/api/models/([^/\s?]+/[^/\s?]+)|https?://[^/\s]+/(?!datasets/|api/)([^/\s]+/[^/\s]+)/resolve/")
 _DATASET_NAME = re.compile(r"Dataset '([^']+)'|Couldn't find any data file at (\S+?)\.?$|Couldn't reach '([^']+)'"
                            r"|huggingface\.co/datasets/([^/\s.]+/[^/\s.]+)|/datasets/([^/\s]+/[^/\s]+)/resolve/",
                            re.MULTILINE)
@@ -132,13 +137,20 @@ def _out_of_memory(text: str) -> Diagnosis | None:
         "(call recommend_hardware)."))
 
 
-def _mixed_precision(text: str) -> Diagnosis | None:
-    line = _line_of(_MIXED_PRECISION, text)
-    if line is None:
-        return None
-    return Diagnosis(cause="mixed_precision_on_cpu", title="bf16/fp16 asked for on a machine without a GPU",
-                     evidence=line, fix=("set bf16=false and fp16=false to train on a CPU flavor, or pick a GPU "
-                                         "flavor (call list_hardware)."))
+def _rule(pattern: re.Pattern[str], **found: str) -> Callable[[str], Diagnosis | None]:
+    """A rule whose whole evidence is the line `pattern` finds: that line, and the fixed cause, title and fix."""
+
+    def rule(text: str) -> Diagnosis | None:
+        line = _line_of(pattern, text)
+        return None if line is None else Diagnosis(evidence=line, **found)  # type: ignore[arg-type]
+
+    return rule
+
+
+_mixed_precision = _rule(_MIXED_PRECISION, cause="mixed_precision_on_cpu",
+                         title="bf16/fp16 asked for on a machine without a GPU",
+                         fix="set bf16=false and fp16=false to train on a CPU flavor, or pick a GPU flavor (call "
+                             "list_hardware).")
 
 
 def _gated(text: str) -> Diagnosis | None:
@@ -152,44 +164,36 @@ def _gated(text: str) -> Diagnosis | None:
         "uses, then relaunch with secrets={'HF_TOKEN': <that token>}."))
 
 
-def _bad_token(text: str) -> Diagnosis | None:
-    line = _line_of(_BAD_TOKEN, text)
+_bad_token = _rule(_BAD_TOKEN, cause="bad_token", title="The Hugging Face token was rejected (401)",
+                   fix="relaunch with a valid token in secrets={'HF_TOKEN': ...} (read access to download; write "
+                       "access for push_to_hub), or drop HF_TOKEN for public repos.")
+
+
+def _not_found(text: str, *, what: str, cause: Cause, missing: re.Pattern[str], name: re.Pattern[str],
+               local: str) -> Diagnosis | None:
+    line = _line_of(missing, text)
     if line is None:
         return None
-    return Diagnosis(cause="bad_token", title="The Hugging Face token was rejected (401)", evidence=line, fix=(
-        "relaunch with a valid token in secrets={'HF_TOKEN': ...} (read access to download; write access for "
-        "push_to_hub), or drop HF_TOKEN for public repos."))
+    found = _first_group(name, text)
+    shown = f" '{found}'" if found else ""
+    return Diagnosis(cause=cause, title=f"{what.capitalize()}{shown} not found", evidence=line, fix=(
+        f"check {what}{shown}: a Hub id as namespace/name, or {local}; pass "
+        "secrets={'HF_TOKEN': ...} if it is private."))
 
 
 def _dataset_missing(text: str) -> Diagnosis | None:
-    line = _line_of(_DATASET_MISSING, text)
-    if line is None:
-        return None
-    name = _first_group(_DATASET_NAME, text)
-    shown = f" '{name}'" if name else ""
-    return Diagnosis(cause="dataset_not_found", title=f"Dataset{shown} not found", evidence=line, fix=(
-        f"check dataset{shown}: a Hub id as namespace/name, or a local folder holding train.jsonl; pass "
-        "secrets={'HF_TOKEN': ...} if it is private."))
+    return _not_found(text, what="dataset", cause="dataset_not_found", missing=_DATASET_MISSING,
+                      name=_DATASET_NAME, local="a local folder holding train.jsonl")
 
 
 def _model_missing(text: str) -> Diagnosis | None:
-    line = _line_of(_MODEL_MISSING, text)
-    if line is None:
-        return None
-    name = _first_group(_MODEL_NAME, text)
-    shown = f" '{name}'" if name else ""
-    return Diagnosis(cause="model_not_found", title=f"Model{shown} not found", evidence=line, fix=(
-        f"check model{shown}: a Hub id as namespace/name, or a local folder with config.json; pass "
-        "secrets={'HF_TOKEN': ...} if it is private."))
+    return _not_found(text, what="model", cause="model_not_found", missing=_MODEL_MISSING, name=_MODEL_NAME,
+                      local="a local folder with config.json")
 
 
-def _unreachable(text: str) -> Diagnosis | None:
-    line = _line_of(_UNREACHABLE, text)
-    if line is None:
-        return None
-    return Diagnosis(cause="hub_unreachable", title="The job could not reach the Hugging Face Hub", evidence=line,
-                     fix=("unset HF_HUB_OFFLINE in env (or restore the network), or pass a local model folder and "
-                          "a local dataset folder."))
+_unreachable = _rule(_UNREACHABLE, cause="hub_unreachable", title="The job could not reach the Hugging Face Hub",
+                     fix="unset HF_HUB_OFFLINE in env (or restore the network), or pass a local model folder and a "
+                         "local dataset folder.")
 
 
 def _missing_module(text: str) -> Diagnosis | None:
@@ -209,13 +213,9 @@ def _missing_module(text: str) -> Diagnosis | None:
     return None
 
 
-def _disk_full(text: str) -> Diagnosis | None:
-    line = _line_of(_DISK_FULL, text)
-    if line is None:
-        return None
-    return Diagnosis(cause="disk_full", title="No space left on the disk", evidence=line, fix=(
-        "set save_total_limit=1 (or save_strategy='no'), write output_dir to a larger disk, or pick a larger "
-        "flavor (call list_hardware)."))
+_disk_full = _rule(_DISK_FULL, cause="disk_full", title="No space left on the disk",
+                   fix="set save_total_limit=1 (or save_strategy='no'), write output_dir to a larger disk, or pick a "
+                       "larger flavor (call list_hardware).")
 
 
 _NAN_FIX = ("lower learning_rate (e.g. 10x), keep max_grad_norm=1.0, prefer bf16 over fp16, and check the "
@@ -283,3 +283,14 @@ def diagnose(*, lines: Sequence[str], message: str | None = None, exit_code: int
             "lower per_device_train_batch_size or max_length, use use_peft=true, or pick a flavor with more RAM/VRAM "
             "(call recommend_hardware)."))
     return None
+
+
+async def diagnose_job(backend: Backend, job: JobInfo) -> Diagnosis | None:
+    """For a job in ERROR, the cause that the end of its log and its message show, with the fix; else None."""
+    if job.stage != JobStage.ERROR:
+        return None
+    try:
+        tail = (await backend.logs(job.id, tail=TAIL_LINES)).lines
+    except JobsError:
+        tail = []  # the log is a bonus here: the job itself was read
+    return diagnose(lines=tail, message=job.message, exit_code=job.exit_code)

@@ -108,9 +108,8 @@ class AppState:
                            exc_info=True)
 
     async def tool_context(self, request: Context | None = None) -> ToolContext:
-        return ToolContext(backend=await self.backend(), backend_name=self.settings.backend, secrets=self.secrets,
-                           max_cost_usd=self.settings.max_cost_usd, request=request,
-                           hf_token=self.settings.hf_token, hf_endpoint=self.settings.hf_endpoint)
+        return ToolContext(backend=await self.backend(), secrets=self.secrets,
+                           max_cost_usd=self.settings.max_cost_usd, request=request)
 
     async def aclose(self) -> None:
         backend, self._backend = self._backend, None

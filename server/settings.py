@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("local", "hf")
+from trl_jobs_mcp.jobs.backends import BACKENDS
+
 TRANSPORTS = ("stdio", "http")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}

@@ -33,7 +33,6 @@ from trl_jobs_mcp.jobs.models import JobInfo, JobNotFoundError, JobsError, JobSt
 from trl_jobs_mcp.server import task_view as view
 from trl_jobs_mcp.server.task_ids import TaskIds, TaskRef
 from trl_jobs_mcp.tools.base import invoke, pre_parse_json
-from trl_jobs_mcp.tools.launching import bills
 
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -204,7 +203,7 @@ class TasksExtension(Extension):
     async def _task(self, task_id: str, ref: TaskRef, job: JobInfo, *, detailed: bool = False) -> dict[str, Any]:
         now = time.time()
         ctx = await self._state.tool_context(None)
-        charged = bills(ctx)
+        charged = ctx.backend.traits.billed
         status, extra = "working", {}
         if ref.tool == WAITING_TOOL and task_id in self._stopped_waits:
             status, message = "cancelled", f"Stopped waiting; job {job.id} is {job.stage.value} and runs on."

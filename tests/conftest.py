@@ -1,4 +1,9 @@
-"""Fixtures every test layer shares. Each helper module's own fixtures live beside its tests."""
+"""Fixtures every test layer shares. The fake Hugging Face Jobs API's fixtures (fake_hf, hf_backend) live in
+hf_fixtures.py, registered here as a plugin so that test modules ask for them by name and never import them.
+
+Child programs that tests run as jobs live in tests/children/, one script each, its docstring first (what it does
+and its argv).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest_plugins = ["hf_fixtures"]
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Fixtures for the Hugging Face backend's tests: the fake Jobs API on 127.0.0.1 and a backend pointed at it.
 
-Import them into a test module by name (`from hf_fixtures import fake_hf, hf_backend`); they are not in
-conftest.py so that only the tests that need the fake start it.
+Registered for every test module by conftest.py (`pytest_plugins`); a fixture runs only for the tests that ask
+for it, so only those start the fake. `make_hf_backend` is a plain function, imported where a test needs options.
 """
 
 from __future__ import annotations

@@ -7,13 +7,13 @@ import shlex
 import anyio
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from hf_fixtures import TEST_LOGS_DEADLINE, fake_hf, hf_backend, make_hf_backend  # noqa: F401 - fixtures
+from hf_fixtures import TEST_LOGS_DEADLINE, make_hf_backend
 from huggingface_hub import constants
 from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
 from polling import eventually
 
 from trl_jobs_mcp.jobs.backends.base import Backend
-from trl_jobs_mcp.jobs.backends.hf import LAUNCH_LABEL, HFBackend, hf_command_line, hf_uv_command_line
+from trl_jobs_mcp.jobs.backends.hf import LAUNCH_LABEL, HFBackend, hf_command_line
 from trl_jobs_mcp.jobs.flavors import CATALOG
 from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobSpec, JobStage
 
@@ -466,7 +466,7 @@ def _parse_with_hf_cli(argv: list[str]) -> dict:
 def test_uv_command_line_parses_back_with_hf_jobs_uv_run() -> None:
     spec = sft_spec(env={"PYTHONUNBUFFERED": "1", "HF_HUB_TOKEN": "$HF_TOKEN"},
                     script_args=["--timeout", "5", "-e", "x", "--key", WANDB])
-    argv = hf_uv_command_line(spec, namespace="acme")
+    argv = hf_command_line(spec, namespace="acme")
     assert argv[:4] == ["hf", "jobs", "uv", "run"]
     line = shlex.join(argv)
     assert WANDB not in line and "$HF_TOKEN" not in line
@@ -488,8 +488,6 @@ def test_command_line_for_a_command_parses_back_with_hf_jobs_run() -> None:
     params = _parse_with_hf_cli(argv)
     assert params["image"] == "python:3.11" and list(params["command"]) == ["python", "-c", "print(1)"]
     assert params["flavor"] == "t4-small" and params["timeout"] == "90s"
-    with pytest.raises(InvalidJobSpec):
-        hf_uv_command_line(spec)
 
 
 # --- a Hub that does not answer ---

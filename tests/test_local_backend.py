@@ -72,7 +72,7 @@ async def test_job_runs_with_its_env_folder_and_output_dir(make_backend, state_d
     assert done.started_at and done.finished_at and done.created_at <= done.started_at <= done.finished_at
     paths = backend.paths(info.id)
     assert done.output_dir == str(paths.output) and paths.output.is_dir()
-    assert backend.job_dir(info.id) == paths.root == state_dir / "jobs" / info.id
+    assert paths.root == state_dir / "jobs" / info.id
     chunk = await backend.logs(info.id)
     seen = json.loads(chunk.lines[0])
     assert seen["argv"] == ["0", "two words"]

@@ -22,6 +22,10 @@ from trl_jobs_mcp.jobs.metrics import (
     summarize,
 )
 
+# Its module fixture runs real TRL training (measured up to 211 s under a loaded shared machine): more than
+# the suite's per-test timeout (pyproject), which fits every other test.
+pytestmark = pytest.mark.timeout(360)
+
 MAX_STEPS, LOGGING_STEPS, EVAL_STEPS = 12, 2, 6
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from trl_jobs_mcp.jobs.backends.hf import HFBackend, hf_command_line
+from trl_jobs_mcp.jobs.backends.local import LocalBackend
 from trl_jobs_mcp.jobs.flavors import get_flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
 from trl_jobs_mcp.jobs.recipes import (
@@ -26,7 +29,6 @@ from trl_jobs_mcp.jobs.recipes import (
     TrainingRequest,
     all_trainer_arguments,
     build_training_spec,
-    hf_jobs_command,
     script_url,
 )
 from trl_jobs_mcp.jobs.recipes import entry, trl_args
@@ -36,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CPU = get_flavor("cpu-basic")
 GPU = get_flavor("a10g-large")
 T4 = get_flavor("t4-small")
+# The recipe knows a backend only by its traits; these two are the ones it builds for.
+TRAITS = {"local": LocalBackend.traits, "hf": HFBackend.traits}
 
 # The minimum each trainer needs besides model and dataset.
 NEEDS: dict[str, dict] = {t: {} for t in TRAINERS}
@@ -75,7 +79,7 @@ def request(**fields) -> TrainingRequest:
 
 
 def build(req: TrainingRequest, backend: str = "local", flavor=CPU, **kwargs) -> JobSpec:
-    return build_training_spec(req, backend=backend, flavor=flavor, **kwargs)
+    return build_training_spec(req, traits=TRAITS[backend], flavor=flavor, **kwargs)
 
 
 def refused(req: TrainingRequest, field: str, *needles: str, backend: str = "local", flavor=CPU,
@@ -139,13 +143,15 @@ def test_building_specs_imports_no_heavy_module() -> None:
 import sys
 sys.path.insert(0, {str(ROOT)!r})
 from trl_jobs_mcp.jobs.flavors import get_flavor
-from trl_jobs_mcp.jobs.recipes import TRAINERS, TrainingRequest, build_training_spec, hf_jobs_command
+from trl_jobs_mcp.jobs.backends.hf import HFBackend, hf_command_line
+from trl_jobs_mcp.jobs.backends.local import LocalBackend
+from trl_jobs_mcp.jobs.recipes import TRAINERS, TrainingRequest, build_training_spec
 for trainer in TRAINERS:
     extra = {{"reward_funcs": ["think_format_reward"]}} if trainer in ("grpo", "rloo") else {{}}
     req = TrainingRequest(trainer=trainer, model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/Capybara",
                           extra_args={{"warmup_steps": 1}}, **extra)
-    build_training_spec(req, backend="local", flavor=get_flavor("cpu-basic"))
-    hf_jobs_command(build_training_spec(req, backend="hf", flavor=get_flavor("cpu-basic")))
+    build_training_spec(req, traits=LocalBackend.traits, flavor=get_flavor("cpu-basic"))
+    hf_command_line(build_training_spec(req, traits=HFBackend.traits, flavor=get_flavor("cpu-basic")))
 heavy = ("torch", "transformers", "trl", "datasets", "accelerate", "peft")
 print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
 """
@@ -262,7 +268,7 @@ def test_hf_spec_runs_trls_script_pinned_to_the_release(monkeypatch: pytest.Monk
     # The container cannot see this machine's login: the token travels as a secret, and the recipe only names it
     # ("$HF_TOKEN" is the backend's own token), so its value never passes through the spec.
     assert spec.secrets == {"HF_TOKEN": "$HF_TOKEN"}
-    line = hf_jobs_command(spec)
+    line = shlex.join(hf_command_line(spec))
     assert line.startswith("hf jobs uv run --flavor a10g-large --timeout 1h")
     assert "--with trl==1.16.0 --with peft" in line
     assert "-s HF_TOKEN" in line and script_url("grpo") in line and "hf_from_env" not in line

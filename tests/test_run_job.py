@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from hf_fixtures import fake_hf  # noqa: F401 - fixture
 from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
 from mcp_client import call, call_error, hf_client, local_client
 from polling import eventually

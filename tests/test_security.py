@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from hf_fixtures import fake_hf, make_hf_backend  # noqa: F401 - fixtures
+from hf_fixtures import make_hf_backend
 from huggingface_hub import constants
 from mcp_client import call, call_error, connect, hf_client, local_client, text_of
 from polling import eventually, holds
@@ -38,6 +38,7 @@ from trl_jobs_mcp.tools.base import SecretBook, translate
 pytestmark = pytest.mark.anyio
 
 PY = sys.executable
+CHILDREN = Path(__file__).parent / "children"
 SECRET = "sekret-VALUE_0123456789"  # not shaped like a Hugging Face token: only the secrets map can scrub it
 # An `hf auth login` token that the token-shape rule does not catch (underscores), so only knowing it scrubs it.
 SAVED_TOKEN = "hf_saved_login_token_for_the_tests_0123"
@@ -398,53 +399,6 @@ async def test_hf_saved_login_token_is_scrubbed_when_hf_token_is_unset(fake_hf: 
 # ============================================================ stopping
 
 
-ESCAPER = """
-    '''A job whose helper leaves the process group, the way daemons, some launchers and careless scripts do.
-
-    argv: <folder> <style> [--exit]
-      setsid:      a child started with start_new_session=True
-      double-fork: a child that starts the helper in a new session and exits at once (a daemon: the helper's
-                   parent is gone, so only the supervisor's subreaper keeps it in the job's tree)
-      clean-env:   setsid, and the helper runs with an empty environment (no TRL_JOBS_JOB_ID to find it by)
-    With --exit the command itself ends once the helper beats; otherwise it waits forever.
-    '''
-    import os, subprocess, sys, time
-
-    folder, style = sys.argv[1], sys.argv[2]
-
-    def beat():
-        with open(os.path.join(folder, "helper.pid"), "w") as f:
-            f.write(str(os.getpid()))
-        n = 0
-        while True:
-            n += 1
-            with open(os.path.join(folder, "beat.tmp"), "w") as f:
-                f.write(str(n))
-            os.replace(os.path.join(folder, "beat.tmp"), os.path.join(folder, "beat"))
-            time.sleep(0.02)
-
-    if style == "helper":
-        beat()
-    me = [sys.executable, __file__, folder]
-    if style == "daemonize":
-        subprocess.Popen(me + ["helper"], start_new_session=True)
-        sys.exit(0)
-    if style == "setsid":
-        subprocess.Popen(me + ["helper"], start_new_session=True)
-    elif style == "double-fork":
-        subprocess.Popen(me + ["daemonize"]).wait()
-    elif style == "clean-env":
-        subprocess.Popen(me + ["helper"], start_new_session=True, env={})
-    while not os.path.exists(os.path.join(folder, "beat")):
-        time.sleep(0.01)
-    print("ready", flush=True)
-    if "--exit" in sys.argv:
-        sys.exit(0)
-    while True:
-        time.sleep(1)
-"""
-
-
 async def helper_stopped(folder: Path) -> None:
     """The helper's process is gone and its heartbeat no longer moves."""
     pid = pid_of(folder / "helper.pid")
@@ -464,7 +418,7 @@ async def test_a_process_that_left_the_group_is_stopped_with_the_job(make_backen
     it is the tree's subreaper and signals every descendant (found even with a cleared environment), plus any
     process whose environment names the job."""
     backend = await make_backend()
-    escaper = script(tmp_path, "escaper.py", ESCAPER)
+    escaper = CHILDREN / "escaper.py"
     folder = tmp_path / "run"
     folder.mkdir()
     argv = [PY, str(escaper), str(folder), style] + (["--exit"] if stop == "exit" else [])
@@ -487,7 +441,7 @@ async def test_a_supervisor_killed_from_outside_takes_its_escaped_helper_with_it
     a helper that had left the group outlived the job marked ERROR. It is now found by TRL_JOBS_JOB_ID in its
     environment and killed too."""
     backend = await make_backend()
-    escaper = script(tmp_path, "escaper.py", ESCAPER)
+    escaper = CHILDREN / "escaper.py"
     folder = tmp_path / "run"
     folder.mkdir()
     info = await backend.submit(JobSpec(command=[PY, str(escaper), str(folder), "setsid"]))
@@ -566,7 +520,7 @@ async def test_a_server_shut_down_mid_job_leaves_it_running_and_the_next_one_sto
     """Guards the intended restart behaviour (closing the server leaves the job running; the next server adopts it)
     and pins the escape bug across it: the adopting server's cancel_job used to stop the job's group and leave the
     helper that had left it running. The supervisor, which outlives servers, now stops the helper too."""
-    escaper = script(tmp_path, "escaper.py", ESCAPER)
+    escaper = CHILDREN / "escaper.py"
     folder = tmp_path / "run"
     folder.mkdir()
     async with local_client(state_dir) as client:
@@ -628,10 +582,9 @@ async def test_a_trl_style_launcher_tree_is_stopped_whole(make_backend, tmp_path
 def test_a_long_line_is_redacted_before_it_is_cut() -> None:
     """Bug: fetch_logs and wait_for_job cut lines at MAX_LINE_CHARS before the server's scrub, so a secret that
     straddled the cut came back as a fragment no later pass could recognise."""
-    from trl_jobs_mcp.tools.base import SecretBook
-    from trl_jobs_mcp.tools.fetch_logs import MAX_LINE_CHARS, clip
+    from trl_jobs_mcp.tools.base import MAX_LINE_CHARS, SecretBook
 
     secret = "s3cr3t-value-that-straddles"
     line = "x" * (MAX_LINE_CHARS - 10) + secret + " tail"
-    (out,) = clip([line], 10, SecretBook([secret]))
+    (out,) = SecretBook([secret]).clip([line], 10)
     assert secret[:10] not in out and "<redacted>" in out

@@ -153,7 +153,7 @@ async def test_a_crash_in_a_tool_is_logged_not_leaked_and_the_server_keeps_servi
     secrets = SecretBook()
 
     async def context(request: Any) -> ToolContext:
-        return ToolContext(backend=None, backend_name="none", secrets=secrets)  # type: ignore[arg-type]
+        return ToolContext(backend=None, secrets=secrets)  # type: ignore[arg-type]
 
     def tool(name: str, run: Any) -> ToolDef[Any, Any]:
         return ToolDef(name=name, title=name, description=name, input=Empty, output=Out,

@@ -21,7 +21,8 @@ from trl_jobs_mcp.jobs.backends.local import LocalBackend
 from trl_jobs_mcp.jobs.models import JobInfo, JobStage, JobSpec
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec
 
-pytestmark = pytest.mark.training
+# Seven real trainings in the module fixture, bounded by DEADLINE_S: more than the suite's per-test timeout.
+pytestmark = [pytest.mark.training, pytest.mark.timeout(360)]
 
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE_S = 240
@@ -88,7 +89,7 @@ async def _whole_log(backend: LocalBackend, job_id: str) -> str:
 async def _run_all(home: Path, requests: dict[str, TrainingRequest]) -> dict[str, Run]:
     async with LocalBackend(home=home, slots=2) as backend:
         flavor = backend.check_flavor("cpu-basic")
-        specs = {name: build_training_spec(req, backend="local", flavor=flavor, env=JOB_ENV,
+        specs = {name: build_training_spec(req, traits=backend.traits, flavor=flavor, env=JOB_ENV,
                                            labels={"test": name}) for name, req in requests.items()}
         submitted = {name: await backend.submit(spec) for name, spec in specs.items()}
         done: dict[str, Run] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from trl_jobs_mcp.jobs.backends.base import Backend
 
 logger = logging.getLogger("trl_jobs_mcp.tools")
+
+# A tqdm bar or a dumped tensor can make one log "line" megabytes long; a model needs its start, not all of it.
+MAX_LINE_CHARS = 2000
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -53,6 +56,17 @@ class SecretBook:
     def redact(self, text: str) -> str:
         return self._redactor.text(text)
 
+    def clip(self, lines: list[str], most: int) -> list[str]:
+        """The last `most` lines, each redacted and then cut to MAX_LINE_CHARS.
+
+        Redacted first: a cut through a secret would leave a fragment that no later scrub recognises.
+        """
+        out = []
+        for line in lines[-most:]:
+            line = self.redact(line)
+            out.append(line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " ...[line cut]")
+        return out
+
     def redact_data(self, data: Any) -> Any:
         """`data` (JSON-like: dicts, lists, strings, numbers) with every string redacted, keys included."""
         if isinstance(data, str):
@@ -73,14 +87,12 @@ class ToolContext:
     """
 
     backend: Backend
-    backend_name: str
+    """The backend, known only through its protocol (jobs.backends.base): what differs between backends is in
+    `backend.traits` and its methods, never in a comparison of its name."""
     secrets: SecretBook
     max_cost_usd: float | None = None
     request: Context | None = None
     """The MCP request context (progress notifications, client logging); None when called outside a request."""
-    hf_token: str | None = field(default=None, repr=False)
-    """The server's Hugging Face token, for Hub look-ups other than jobs (a model's size in recommend_hardware)."""
-    hf_endpoint: str | None = None
 
 
 class ToolInput(BaseModel):

@@ -7,12 +7,10 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.tools.base import JobId, SecretBook, ToolContext, ToolDef, ToolInput, next_call
+from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
 
 DEFAULT_TAIL = 100
 MAX_LINES = 2000
-# A tqdm bar or a dumped tensor can make one "line" megabytes long; a model needs its start, not all of it.
-MAX_LINE_CHARS = 2000
 
 
 class Input(ToolInput):
@@ -34,22 +32,10 @@ class Output(BaseModel):
     truncated: bool = Field(default=False, description="more lines were available than were returned")
 
 
-def clip(lines: list[str], most: int, secrets: SecretBook) -> list[str]:
-    """The last `most` lines, each redacted and then cut to MAX_LINE_CHARS.
-
-    Redacted first: a cut through a secret would leave a fragment that no later scrub recognises.
-    """
-    out = []
-    for line in lines[-most:]:
-        line = secrets.redact(line)
-        out.append(line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " ...[line cut]")
-    return out
-
-
 async def fetch_logs(args: Input, ctx: ToolContext) -> Output:
     tail = args.tail if args.tail is not None or args.since is not None else DEFAULT_TAIL
     chunk = await ctx.backend.logs(args.job_id, tail=tail, since=args.since)
-    return Output(job_id=args.job_id, lines=clip(chunk.lines, MAX_LINES, ctx.secrets),
+    return Output(job_id=args.job_id, lines=ctx.secrets.clip(chunk.lines, MAX_LINES),
                   next_since=chunk.next_since,
                   finished=chunk.finished, truncated=chunk.truncated or len(chunk.lines) > MAX_LINES)
 

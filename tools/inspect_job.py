@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.diagnose import TAIL_LINES, Diagnosis, diagnose
-from trl_jobs_mcp.jobs.models import JobInfo, JobsError, JobStage
+from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose_job
+from trl_jobs_mcp.jobs.models import JobInfo, JobStage
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
-
-if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
 
 
 class Input(ToolInput):
@@ -26,17 +23,6 @@ class Output(BaseModel):
         description="seconds it has run (until it finished, or until now)")] = None
     diagnosis: Annotated[Diagnosis | None, Field(
         description="for a job in ERROR: the cause recognised in its log and message, and the fix")] = None
-
-
-async def diagnose_job(backend: Backend, job: JobInfo) -> Diagnosis | None:
-    """For a job in ERROR, the cause that the end of its log and its message show, with the fix; else None."""
-    if job.stage != JobStage.ERROR:
-        return None
-    try:
-        tail = (await backend.logs(job.id, tail=TAIL_LINES)).lines
-    except JobsError:
-        tail = []  # the log is a bonus here: the job itself was read
-    return diagnose(lines=tail, message=job.message, exit_code=job.exit_code)
 
 
 async def inspect_job(args: Input, ctx: ToolContext) -> Output:

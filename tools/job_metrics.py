@@ -8,27 +8,17 @@ from TRL's log lines otherwise (always available, on every backend).
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import anyio.to_thread
 from mcp_types import ContentBlock, ImageContent, ToolAnnotations
 from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 
-from trl_jobs_mcp.jobs.metrics import (
-    LogParser,
-    MetricsReport,
-    Series,
-    SeriesSummary,
-    logging_steps_from_command,
-    read_trackio,
-    trackio_target,
-)
+from trl_jobs_mcp.jobs.metrics import Series, SeriesSummary
+from trl_jobs_mcp.jobs.metrics.job import job_report
 from trl_jobs_mcp.jobs.models import JobStage
 from trl_jobs_mcp.jobs.plot import default_names, render_png
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
-
-if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
 
 # A log this long (pages of at most a few thousand lines each) is read no further: the curves are long enough.
 MAX_LOG_PAGES = 200
@@ -69,37 +59,9 @@ class Output(BaseModel):
     _png: bytes | None = PrivateAttr(default=None)
 
 
-async def feed_log(backend: Backend, job_id: str, parser: LogParser, *, since: int = 0,
-                   pages: int) -> tuple[int, bool]:
-    """Feed `parser` the job's log after `since`, a backend's bounded page at a time, for at most `pages` pages.
-    Returns the offset reached and whether that is the end of what the log holds now."""
-    for _ in range(pages):
-        chunk = await backend.logs(job_id, since=since)
-        parser.feed(chunk.lines)
-        since = chunk.next_since
-        if not chunk.truncated or not chunk.lines:
-            return since, True
-    return since, False
-
-
 async def job_metrics(args: Input, ctx: ToolContext) -> Output:
     info = await ctx.backend.inspect(args.job_id)
-    notes: list[str] = []
-    report: MetricsReport | None = None
-    target = trackio_target(info.command)
-    if args.source != "logs" and (target is not None or args.source == "trackio"):
-        project, run = target or ("huggingface", None)
-        report = await anyio.to_thread.run_sync(lambda: read_trackio(project=project, run=run))
-        if report is None:
-            notes.append(f"No trackio store for project {project!r} on this machine; read the job's log instead.")
-    if report is None:
-        parser = LogParser(logging_steps=logging_steps_from_command(info.command))
-        _, complete = await feed_log(ctx.backend, info.id, parser, pages=MAX_LOG_PAGES)
-        report = parser.report()
-        if not complete:
-            notes.append(f"The log is longer than {MAX_LOG_PAGES} pages; the curves stop where the reading did.")
-    if report.step_unit == "log":
-        notes.append("Steps count log lines until the run ends (pass --logging_steps to the job for real steps).")
+    report, notes = await job_report(ctx.backend, info, source=args.source, max_pages=MAX_LOG_PAGES)
 
     wanted = args.names if args.names is not None else default_names(report.series)
     missing = [name for name in wanted if name not in report.series]

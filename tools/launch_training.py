@@ -10,9 +10,9 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
-from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
+from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef
-from trl_jobs_mcp.tools.launching import planned, render_launch, submit
+from trl_jobs_mcp.tools.launching import plan, render_launch, submit
 
 _NAME_MAP = Field(max_length=64)
 
@@ -67,24 +67,20 @@ class Output(BaseModel):
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
     flavor = ctx.backend.check_flavor(args.flavor)
-    timeout = parse_timeout(args.timeout)
-    request = TrainingRequest.model_validate(
-        args.model_dump(include=set(TrainingRequest.model_fields), exclude_unset=True))
     # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds).
+    # `args` is the request itself (Input subclasses TrainingRequest, validated once by the tool's plumbing).
     spec = await anyio.to_thread.run_sync(functools.partial(
-        build_training_spec, request, backend=ctx.backend_name, flavor=flavor, env=args.env, secrets=args.secrets,
-        labels=args.labels, timeout=timeout))
-    hub_note = None if request.push_to_hub else (
+        build_training_spec, args, traits=ctx.backend.traits, flavor=flavor, env=args.env, secrets=args.secrets,
+        labels=args.labels, timeout=parse_timeout(args.timeout)))
+    lost = None if args.push_to_hub else (
         "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
         "hub_model_id to keep it.")
-    out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note), trainer=request.trainer,
-                 model=request.model, dataset=request.dataset, output_dir=spec.output_dir,
-                 hf_command=hf_jobs_command(spec) if spec.script else None)
-    return await submit(ctx, spec, out)
+    launched = await submit(ctx, spec, plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost))
+    return launched.answer(Output, trainer=args.trainer, model=args.model, dataset=args.dataset)
 
 
 def render(out: Output) -> str:
-    return render_launch(out, tool="launch_training",
+    return render_launch(out, tool="launch_training", output_dir=out.output_dir,
                          what=f"{out.trainer} on {out.model} with {out.dataset}, {out.backend} backend")
 
 

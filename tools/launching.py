@@ -1,8 +1,10 @@
-"""What the two tools that start a job share (launch_training and run_job): the price and the spending ceiling,
-the notes, the submit, and the text a model reads. Each keeps its own Input and Output; the fields named here are
-the ones both Outputs declare.
+"""What the two tools that start a job share (launch_training and run_job): the plan (where, what it costs, what
+runs, the notes), the spending ceiling, the submit, and the text a model reads.
 
-The ceiling (TRL_JOBS_MAX_COST_USD) applies to billed backends only: local runs cost nothing. A dry run is never
+`LaunchPlan` is the one typed base of both answers: each tool's Output is a view of it plus its own fields (the
+Outputs stay separate models so that each tool's schema says exactly what it returns).
+
+The ceiling (TRL_JOBS_MAX_COST_USD) applies to billed backends only (`backend.traits.billed`). A dry run is never
 refused: it shows the excess instead, so the assistant can adjust the timeout or the flavor before launching.
 """
 
@@ -10,24 +12,63 @@ from __future__ import annotations
 
 import math
 import shlex
-from typing import Any
+from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, format_duration
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage, format_duration
 from trl_jobs_mcp.tools.base import ToolContext, next_call, usd
 
-LOCAL_NOTE = "Runs on this machine at no charge; the price is what Hugging Face Jobs bills for this flavor."
+
+class LaunchPlan(BaseModel):
+    """A launch, planned and then (unless a dry run) submitted: the facts both tools answer."""
+
+    dry_run: bool
+    backend: str
+    flavor: str
+    price_per_hour: float
+    timeout: str
+    timeout_seconds: float
+    cost_ceiling_usd: float
+    command: list[str]
+    env_names: list[str]
+    secret_names: list[str]
+    labels: dict[str, str]
+    notes: list[str]
+    hf_command: str | None = None
+    output_dir: str | None = None
+    job_id: str | None = None
+    stage: JobStage | None = None
+    url: str | None = None
+
+    def answer(self, output: type[Any], **own: Any) -> Any:
+        """`output` (a tool's Output model) from this plan's fields that it declares, plus its `own` fields."""
+        return output(**self.model_dump(include=set(output.model_fields) - set(own)), **own)
 
 
-def bills(ctx: ToolContext) -> bool:
-    """Whether a run on this backend is charged for (the one place that knows; the tasks extension asks it too)."""
-    return ctx.backend_name != "local"
+class LaunchAnswer(Protocol):
+    """What render_launch reads from a tool's Output (both Outputs have these fields, from a LaunchPlan)."""
+
+    dry_run: bool
+    job_id: str | None
+    stage: JobStage | None
+    flavor: str
+    price_per_hour: float
+    timeout: str
+    cost_ceiling_usd: float
+    command: list[str]
+    env_names: list[str]
+    secret_names: list[str]
+    hf_command: str | None
+    url: str | None
+    notes: list[str]
 
 
 def budget_problem(ctx: ToolContext, flavor: Flavor, seconds: float) -> str | None:
     """Why a run of `seconds` on `flavor` is over the server's ceiling, and what would fit; None when it is not."""
     limit = ctx.max_cost_usd
-    if limit is None or not bills(ctx):
+    if limit is None or not ctx.backend.traits.billed:
         return None
     cost = flavor.cost(seconds)
     if cost <= limit:
@@ -43,45 +84,51 @@ def budget_problem(ctx: ToolContext, flavor: Flavor, seconds: float) -> str | No
             "cheaper flavor (call recommend_hardware or list_hardware).")
 
 
-def planned(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool,
-            hub_note: str | None) -> dict[str, Any]:
-    """The Output fields both tools fill before the job exists: where, what it costs, what runs, and the notes
-    (`hub_note` on a billed backend).
+def plan(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool,
+         lost_files_note: str | None) -> LaunchPlan:
+    """The launch before the job exists: where, what it costs, what runs, the equivalent command line, the notes
+    (`lost_files_note` where the backend does not keep what a job writes).
 
     Raises:
         InvalidJobSpec: (field timeout) the run may cost more than the server's ceiling, and this is no dry run.
     """
-    notes = [LOCAL_NOTE] if not bills(ctx) else [hub_note] if hub_note else []
+    traits = ctx.backend.traits
+    notes: list[str] = []
+    if not traits.billed:
+        notes.append(f"Runs on {traits.place} at no charge; the price is what Hugging Face Jobs bills for this "
+                     "flavor.")
+    if not traits.keeps_files and lost_files_note:
+        notes.append(lost_files_note)
     over_budget = budget_problem(ctx, flavor, spec.timeout)
     if over_budget and not dry_run:
         raise InvalidJobSpec(over_budget, field="timeout")
     if over_budget:
         notes.append(f"A launch would be refused: {over_budget}")
-    return {"dry_run": dry_run, "backend": ctx.backend_name, "flavor": flavor.name,
-            "price_per_hour": flavor.price_per_hour, "timeout": format_duration(spec.timeout),
-            "timeout_seconds": spec.timeout, "cost_ceiling_usd": round(flavor.cost(spec.timeout), 4),
-            "command": spec.redacted_command(), "env_names": sorted(spec.env), "secret_names": sorted(spec.secrets),
-            "labels": spec.labels, "notes": notes}
+    line = ctx.backend.command_line(spec)
+    return LaunchPlan(dry_run=dry_run, backend=ctx.backend.name, flavor=flavor.name,
+                      price_per_hour=flavor.price_per_hour, timeout=format_duration(spec.timeout),
+                      timeout_seconds=spec.timeout, cost_ceiling_usd=round(flavor.cost(spec.timeout), 4),
+                      command=spec.redacted_command(), env_names=sorted(spec.env), secret_names=sorted(spec.secrets),
+                      labels=spec.labels, notes=notes, hf_command=shlex.join(line) if line else None,
+                      output_dir=spec.output_dir)
 
 
-async def submit(ctx: ToolContext, spec: JobSpec, out: Any) -> Any:
-    """`out` (launch_training's or run_job's Output) once `spec` is submitted: the job's id, stage and page, and
-    what the backend reports for the command, labels and output folder over the plan. A dry run's comes back as is,
-    once the backend has checked the spec as its launch would."""
-    if out.dry_run:
+async def submit(ctx: ToolContext, spec: JobSpec, planned: LaunchPlan) -> LaunchPlan:
+    """`planned` once `spec` is submitted: the job's id, stage and page, and what the backend reports for the
+    command, labels and output folder over the plan. A dry run's comes back as is, once the backend has checked the
+    spec as its launch would."""
+    if planned.dry_run:
         await ctx.backend.check(spec)  # a dry run refuses exactly what the launch would, creating nothing
-        return out
+        return planned
     info = await ctx.backend.submit(spec)
-    update = {"job_id": info.id, "stage": info.stage, "url": info.url, "command": info.command or out.command,
-              "labels": info.labels or out.labels}
-    if "output_dir" in type(out).model_fields:
-        update["output_dir"] = info.output_dir or out.output_dir
-    return out.model_copy(update=update)
+    return planned.model_copy(update={
+        "job_id": info.id, "stage": info.stage, "url": info.url, "command": info.command or planned.command,
+        "labels": info.labels or planned.labels, "output_dir": info.output_dir or planned.output_dir})
 
 
-def render_launch(out: Any, *, tool: str, what: str) -> str:
+def render_launch(out: LaunchAnswer, *, tool: str, what: str, output_dir: str | None = None) -> str:
     """The text for `out`, a launch or a dry run by `tool`: `what` runs where at what price, the command, the
-    names of env and secrets, the equivalent hf line, where results go, the notes, and the next call."""
+    names of env and secrets, the equivalent command line, where results go, the notes, and the next call."""
     price = (f"{out.flavor} ({usd(out.price_per_hour)}/h; at most {usd(out.cost_ceiling_usd)} for the "
              f"{out.timeout} timeout)")
     if out.dry_run:
@@ -93,10 +140,10 @@ def render_launch(out: Any, *, tool: str, what: str) -> str:
         lines.append("Environment variables: " + ", ".join(out.env_names) + ".")
     if out.secret_names:
         lines.append("Secrets (values never shown): " + ", ".join(out.secret_names) + ".")
-    if out.hf_command:
+    if out.hf_command and out.hf_command != shlex.join(out.command):
         lines.append(f"Equivalent: {out.hf_command}")
-    if getattr(out, "output_dir", None):
-        lines.append(f"Results go to {out.output_dir}.")
+    if output_dir:
+        lines.append(f"Results go to {output_dir}.")
     if out.url:
         lines.append(f"Page: {out.url}")
     lines += out.notes

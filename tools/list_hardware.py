@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 
+from trl_jobs_mcp.jobs.backends.base import BackendTraits
 from trl_jobs_mcp.jobs.flavors import Flavor
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
 
@@ -23,6 +24,7 @@ class Output(BaseModel):
     backend: str
     flavors: list[Flavor] = Field(description="cheapest first; runnable says whether this backend can run it")
     runnable_count: int = Field(description="how many of all flavors this backend can run")
+    _traits: BackendTraits | None = PrivateAttr(default=None)  # for the text; not part of the structured result
 
 
 async def list_hardware(args: Input, ctx: ToolContext) -> Output:
@@ -31,7 +33,9 @@ async def list_hardware(args: Input, ctx: ToolContext) -> Output:
     chosen = [f for f in flavors
               if (args.kind == "all" or (args.kind == "gpu") == f.is_gpu) and (f.runnable or not args.runnable_only)]
     chosen.sort(key=lambda f: (f.price_per_hour, f.gpu_count, f.name))
-    return Output(backend=ctx.backend_name, flavors=chosen, runnable_count=runnable)
+    out = Output(backend=ctx.backend.name, flavors=chosen, runnable_count=runnable)
+    out._traits = ctx.backend.traits
+    return out
 
 
 def describe(flavor: Flavor) -> str:
@@ -42,17 +46,19 @@ def describe(flavor: Flavor) -> str:
 
 
 def render(out: Output) -> str:
+    traits = out._traits
     if not out.flavors:
         return (f"No flavor matches on the {out.backend} backend ({out.runnable_count} can run here). "
                 f"{next_call('list_hardware')} without filters to see them all.")
     lines = [f"{len(out.flavors)} flavor(s), cheapest first ({out.backend} backend; "
              f"{out.runnable_count} runnable here). Prices are Hugging Face Jobs' per hour, billed by the minute"
-             + ("; local runs cost nothing." if out.backend == "local" else ".")]
+             + (f"; runs on {traits.place} cost nothing." if traits is not None and not traits.billed else ".")]
     for flavor in out.flavors:
         mark = "" if flavor.runnable else " [not runnable on this backend]"
         lines.append(f"- {describe(flavor)}{mark}")
-    if out.backend == "local" and any(not f.runnable for f in out.flavors):
-        lines.append("GPU flavors this machine lacks run on Hugging Face Jobs (start the server with --backend hf).")
+    if traits is not None and any(not f.runnable for f in out.flavors):
+        lines.append(f"Flavors {traits.place} cannot run (GPUs it lacks) run on Hugging Face Jobs (start the server "
+                     "with --backend hf).")
     lines.append(f"{next_call('recommend_hardware', model='<model>', method='lora')} for the cheapest flavor that "
                  "fits a model, or launch_training with flavor=<name>.")
     return "\n".join(lines)

@@ -1,34 +1,20 @@
 """recommend_hardware: the memory a fine-tune needs and the cheapest flavors that hold it, with the timeout's cost.
 
-The parameter count comes, in this order, from: the caller (`params`); a local config.json (a model folder or the
-file); on the Hugging Face backend, the Hub's model info (safetensors parameter total); the local Hugging Face
-cache's config.json; and last, the size written in the model's name ("Qwen2.5-0.5B" -> 0.5B), flagged as a guess.
-The estimate itself is jobs.estimate's documented accounting.
+The parameter count comes from jobs.model_size (as given, config.json, the backend's look-up, the local cache, the
+model's name); the estimate itself is jobs.estimate's documented accounting.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import anyio
-import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
-from trl_jobs_mcp.jobs.estimate import (METHODS, MemoryEstimate, Method, estimate_memory, format_count, recommend,
-                           shape_from_config)
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, format_duration, parse_timeout
+from trl_jobs_mcp.jobs.estimate import METHODS, MemoryEstimate, Method, estimate_memory, format_count, recommend
+from trl_jobs_mcp.jobs.model_size import ParamsSource, find_parameter_count
+from trl_jobs_mcp.jobs.models import format_duration, parse_timeout
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
-
-HUB_LOOKUP_SECONDS = 20
-_SIZE = re.compile(r"(?:(\d+)x)?(\d+(?:\.\d+)?)\s*([BbMm])(?![A-Za-z0-9])")
-_UNITS = {"b": 1e9, "m": 1e6}
-
-ParamsSource = Literal["given", "config.json", "hub", "hub cache", "name"]
 
 
 class Input(ToolInput):
@@ -83,127 +69,10 @@ class Output(BaseModel):
     notes: list[str] = []
 
 
-# --- the parameter count ---
-
-
-def parse_size(value: float | str) -> float:
-    """7e9, '7e9', '7B', '1.5b', '500M', '8x7B' -> a parameter count."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        text = str(value).strip().replace("_", "").replace(",", "")
-        match = _SIZE.fullmatch(text)
-        try:
-            number = float(text) if match is None else (
-                float(match.group(2)) * _UNITS[match.group(3).lower()] * int(match.group(1) or 1))
-        except ValueError:
-            raise InvalidJobSpec(f"cannot read {value!r} as a parameter count; write 7e9, '7B' or '500M'.",
-                                 field="params") from None
-    if not math.isfinite(number) or number <= 0 or number > 1e13:
-        raise InvalidJobSpec(f"{value!r} is not a parameter count between 1 and 1e13.", field="params")
-    return number
-
-
-def size_from_name(model: str) -> float | None:
-    """The size a model's name states ('Llama-3.2-1B' -> 1e9, 'Mixtral-8x7B' -> 56e9), or None."""
-    matches = list(_SIZE.finditer(model.rsplit("/", 1)[-1]))
-    if not matches:
-        return None
-    last = matches[-1]
-    return float(last.group(2)) * _UNITS[last.group(3).lower()] * int(last.group(1) or 1)
-
-
-def _local_config(model: str) -> dict[str, Any] | None:
-    path = Path(model).expanduser()
-    if path.is_dir():
-        path = path / "config.json"
-    if path.name != "config.json" or not path.is_file():
-        return None
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InvalidJobSpec(f"{path} is not readable JSON ({exc.__class__.__name__}); give params instead.",
-                             field="model") from None
-    return config if isinstance(config, dict) else None
-
-
-def _cached_config(model: str) -> dict[str, Any] | None:
-    """config.json from the local Hugging Face cache, if a job or a download put it there. No network."""
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        found = try_to_load_from_cache(model, "config.json")
-    except Exception:  # an id the cache cannot even spell (HFValidationError and the like)
-        return None
-    return _local_config(str(found)) if isinstance(found, str) else None
-
-
-def hub_parameter_count(model: str, *, endpoint: str | None, token: str | None) -> float | None:
-    """The safetensors parameter total the Hub reports for `model`, or None when it has none. Blocking."""
-    from huggingface_hub import HfApi
-
-    info = HfApi(endpoint=endpoint, token=token, library_name="trl-jobs-mcp").model_info(
-        model, expand=["safetensors"])
-    total = getattr(info.safetensors, "total", None) if info.safetensors else None
-    return float(total) if total else None
-
-
-async def _params(args: Input, ctx: ToolContext) -> tuple[float, ParamsSource, dict[str, Any], list[str]]:
-    """(count, where it came from, shape keywords for estimate_memory, notes)."""
-    notes: list[str] = []
-    config = _local_config(args.model) if args.model else None
-    shape, count = _shape(config, required=args.params is None)
-    if args.params is not None:
-        return parse_size(args.params), "given", shape, notes
-    if count is not None:
-        return count, "config.json", shape, notes
-    if not args.model:
-        raise InvalidJobSpec("give the model (a Hub id or a local folder with config.json) or its parameter count "
-                             "as params (e.g. 7e9 or '7B').", field="model")
-    if ctx.backend_name == "hf":
-        try:
-            with anyio.fail_after(HUB_LOOKUP_SECONDS):
-                hub = await anyio.to_thread.run_sync(lambda: hub_parameter_count(
-                    args.model or "", endpoint=ctx.hf_endpoint, token=ctx.hf_token), abandon_on_cancel=True)
-            if hub:
-                return hub, "hub", shape, notes
-            notes.append("The Hub lists no safetensors parameter count for this model.")
-        except Exception as exc:  # the look-up is a convenience: any failure falls through to the cache and name
-            notes.append(f"The Hub look-up failed ({exc.__class__.__name__}).")
-    shape, count = _shape(_cached_config(args.model), required=False)
-    if count is not None:
-        return count, "hub cache", shape, notes
-    guessed = size_from_name(args.model)
-    if guessed is not None:
-        notes.append(f"The parameter count ({format_count(guessed)}) is read from the model's name; pass params for an "
-                     "exact estimate.")
-        return guessed, "name", shape, notes
-    where = "the Hub has no count for it" if ctx.backend_name == "hf" else (
-        "it is not a local folder with config.json and not in the local Hugging Face cache")
-    raise InvalidJobSpec(f"cannot find the parameter count of {args.model!r}: {where}. Give it as params "
-                         "(e.g. 7e9 or '7B'), or a local model folder.", field="params")
-
-
-def _shape(config: dict[str, Any] | None, *, required: bool) -> tuple[dict[str, Any], float | None]:
-    """estimate_memory's shape keywords and the parameter count from a config.json, when it has them."""
-    if config is None:
-        return {}, None
-    try:
-        found = shape_from_config(config)
-    except InvalidJobSpec as exc:
-        if required:
-            raise InvalidJobSpec(str(exc).removeprefix("config: "), field="model") from None
-        return {}, None
-    return {"hidden_size": found.hidden_size, "num_layers": found.num_layers,
-            "vocab_size": found.vocab_size}, found.params
-
-
-# --- the tool ---
-
-
 async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
     timeout = parse_timeout(args.timeout)
-    params, source, shape, notes = await _params(args, ctx)
+    found = await find_parameter_count(model=args.model, params=args.params, backend=ctx.backend)
+    params, shape, notes = found.count, found.shape, list(found.notes)
     flavors = await ctx.backend.hardware()
     common: dict[str, Any] = dict(params=params, max_length=args.max_length, batch_size=args.batch_size,
                                   gradient_checkpointing=args.gradient_checkpointing, lora_r=args.lora_r, **shape)
@@ -231,13 +100,13 @@ async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
                      + (f" ({', '.join(lighter)} fit)" if lighter else "")
                      + ", a shorter max_length, or batch_size=1 with gradient_checkpointing=true.")
     elif runnable is None:
-        notes.append(f"None of the flavors that fit runs on the {ctx.backend_name} backend: run it on Hugging Face "
+        notes.append(f"None of the flavors that fit runs on {ctx.backend.traits.place}: run it on Hugging Face "
                      "Jobs (server option --backend hf).")
     if chosen and chosen[0].needs_sharding:
         notes.append(f"{chosen[0].flavor} holds it only across its {chosen[0].gpu_count} GPUs: the run must shard "
                      "the model (FSDP or DeepSpeed ZeRO-3).")
-    return Output(model=args.model, params=params, params_source=source, method=args.method, estimate=estimate,
-                  timeout=format_duration(timeout), timeout_seconds=timeout, backend=ctx.backend_name,
+    return Output(model=args.model, params=params, params_source=found.source, method=args.method, estimate=estimate,
+                  timeout=format_duration(timeout), timeout_seconds=timeout, backend=ctx.backend.name,
                   flavors=chosen, by_method=by_method, notes=notes)
 
 

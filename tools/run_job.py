@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobSpec, JobStage, parse_timeout
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput
-from trl_jobs_mcp.tools.launching import planned, render_launch, submit
+from trl_jobs_mcp.tools.launching import plan, render_launch, submit
 
 _ARGV = Field(max_length=500)
 _NAME_MAP = Field(max_length=64)
@@ -81,14 +81,12 @@ async def run_job(args: Input, ctx: ToolContext) -> Output:
                    script_args=args.script_args, dependencies=args.dependencies, python=args.python, env=args.env,
                    secrets=args.secrets, flavor=flavor.name, timeout=parse_timeout(args.timeout),
                    labels=args.labels)
-    from trl_jobs_mcp.jobs.backends.hf import hf_command_line  # no network, no Hub state: only builds the argv
-
-    hub_note = ("Files the job writes stay in its container and disappear with it: have the job push what it must "
-                "keep (to a Hub repo or bucket, with the HF_TOKEN secret).")
-    out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note),
-                 kind="uv script" if spec.script else "command", image=spec.image,
-                 hf_command=shlex.join(hf_command_line(spec)))
-    return await submit(ctx, spec, out)
+    lost = ("Files the job writes stay in its container and disappear with it: have the job push what it must "
+            "keep (to a Hub repo or bucket, with the HF_TOKEN secret).")
+    launched = await submit(ctx, spec, plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost))
+    # A backend without a CLI of its own runs the command as it is: that is the line to type.
+    return launched.answer(Output, kind="uv script" if spec.script else "command", image=spec.image,
+                           hf_command=launched.hf_command or shlex.join(launched.command))
 
 
 def render(out: Output) -> str:

@@ -9,28 +9,19 @@ the stage in its message): clients show it, and those that reset their timeout o
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import anyio
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.diagnose import Diagnosis
-from trl_jobs_mcp.jobs.metrics import LogParser, logging_steps_from_command
-from trl_jobs_mcp.jobs.models import JobInfo, JobStage
+from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose_job
+from trl_jobs_mcp.jobs.metrics.job import JobWatch
+from trl_jobs_mcp.jobs.models import JobStage
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
-from trl_jobs_mcp.tools.fetch_logs import clip
-from trl_jobs_mcp.tools.inspect_job import diagnose_job
-from trl_jobs_mcp.tools.job_metrics import feed_log
-
-if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
 
 DEFAULT_WAIT = 50
 MAX_WAIT = 600
-# Local reads are cheap file reads; a remote backend's are HTTP calls.
-POLL_SECONDS = {"local": 1.0}
-DEFAULT_POLL_SECONDS = 5.0
 # Pages of the log read per poll to catch up with a long log (each page is a backend's bounded read).
 MAX_PAGES_PER_POLL = 50
 
@@ -69,41 +60,11 @@ class Output(BaseModel):
     diagnosis: Diagnosis | None = Field(default=None, description="for a job in ERROR: the recognised cause and fix")
 
 
-class _Watch:
-    """The job's log read incrementally from its start, so steps and the loss curve stay right."""
-
-    def __init__(self, backend: Backend, info: JobInfo) -> None:
-        self.backend = backend
-        self.job_id = info.id
-        self.parser = LogParser(logging_steps=logging_steps_from_command(info.command))
-        self.position = 0
-
-    async def read(self) -> None:
-        self.position, _ = await feed_log(self.backend, self.job_id, self.parser, since=self.position,
-                                          pages=MAX_PAGES_PER_POLL)
-
-    def progress(self, stage: JobStage) -> tuple[str, int | None, float | None]:
-        """The progress message ("RUNNING, step 40/100, loss 1.82"), the step reached and the latest loss."""
-        report = self.parser.report()
-        step = report.last_step if report.step_unit == "step" else None
-        if self.parser.progress is not None and (step is None or self.parser.progress > step):
-            step = self.parser.progress  # the progress bar runs ahead of the logged loss
-        loss = None
-        if report.main and report.series[report.main].values:
-            loss = report.series[report.main].values[-1]
-        parts = [stage.value]
-        if step is not None:
-            parts.append(f"step {step}" + (f"/{report.total_steps}" if report.total_steps else ""))
-        if loss is not None:
-            parts.append(f"{report.main} {loss:.4g}")
-        return ", ".join(parts), step, loss
-
-
 async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
     started = time.monotonic()
     info = await ctx.backend.inspect(args.job_id)
-    watch = _Watch(ctx.backend, info)
-    interval = POLL_SECONDS.get(ctx.backend_name, DEFAULT_POLL_SECONDS)
+    watch = JobWatch(ctx.backend, info, pages_per_read=MAX_PAGES_PER_POLL)
+    interval = ctx.backend.traits.poll_seconds
     reason: Literal["finished", "loss_plateau", "timeout"] = "timeout"
     with anyio.move_on_after(args.timeout):
         while True:
@@ -128,7 +89,7 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
     chunk = await ctx.backend.logs(args.job_id, tail=args.max_lines, since=args.since)
     return Output(job_id=info.id, stage=info.stage, finished=info.finished, reason=reason,
                   waited_seconds=round(time.monotonic() - started, 1), message=info.message,
-                  lines=clip(chunk.lines, args.max_lines, ctx.secrets), next_since=chunk.next_since,
+                  lines=ctx.secrets.clip(chunk.lines, args.max_lines), next_since=chunk.next_since,
                   truncated=chunk.truncated,
                   step=step, total_steps=report.total_steps, loss=loss,
                   metrics=report.text if report.series else None, plateau=report.plateau,

@@ -13,14 +13,14 @@ from trl_jobs_mcp.jobs.models import InvalidJobSpec
 if TYPE_CHECKING:
     from trl_jobs_mcp.jobs.backends.base import Backend
 
-BACKENDS = ("local", "hf")
-
-# Which keyword settings each backend's constructor takes; anything else given to make_backend is ignored, so a
-# caller can pass one settings dict for every backend.
+# The one list of backend names (server/settings.py checks TRL_JOBS_BACKEND against it), with the keyword settings
+# each backend's constructor takes; anything else given to make_backend is ignored, so a caller can pass one
+# settings dict for every backend.
 _ACCEPTS: dict[str, tuple[str, ...]] = {
     "local": ("home", "slots", "grace"),
     "hf": ("token", "namespace", "endpoint"),
 }
+BACKENDS = tuple(_ACCEPTS)
 
 
 def make_backend(name: str, **settings: Any) -> Backend:

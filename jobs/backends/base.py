@@ -1,11 +1,48 @@
-"""The Backend protocol: what every place that runs jobs (local, Hugging Face, later Ray) answers."""
+"""The Backend protocol: what every place that runs jobs (local, Hugging Face, Ray) answers.
+
+Tools and recipes speak to this protocol only; they never name a backend. What differs between backends is stated
+by the backend itself: a few facts in `traits` (a `BackendTraits`), and two questions it answers, `command_line`
+(the line a user would type to launch a spec by hand) and `parameter_count` (a model's size, asked wherever this
+backend can ask). A job's page (`JobInfo.url`) and where its results land (`JobInfo.output_dir`) come back in the
+JobInfo the backend returns.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.flavors import Flavor
+    from trl_jobs_mcp.jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk
+
+
+@dataclass(frozen=True)
+class BackendTraits:
+    """What a backend is, as far as tools and recipes must know.
+
+    Attributes:
+        place: where jobs run, for a reader: "this machine", "Hugging Face Jobs", "the Ray cluster at <address>".
+        runs_here: jobs run on this machine, with its files, its Python and its installed packages. Then a recipe
+            may take local model and dataset paths and runs TRL through this Python; otherwise it refuses local
+            paths, runs TRL's own script pinned to a release as a uv script (with its dependencies), and passes the
+            Hugging Face token as a secret (`$HF_TOKEN`, which the backend resolves), since the job cannot see this
+            machine's login.
+        billed: a run is billed by the flavor's price per hour (Flavor.price_per_hour, Hugging Face Jobs' prices)
+            for as long as it runs, so the server's spending ceiling applies. False: a run costs nothing here.
+        keeps_files: what a job writes (its output_dir) stays where the user can read it after the job ends.
+            False: the job's filesystem goes with it, and only what the job pushes (to the Hub) is kept.
+        poll_seconds: how often a waiting tool asks about a running job: a file read locally, an HTTP call remotely.
+
+    Example:
+        >>> BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0)
+    """
+
+    place: str
+    runs_here: bool
+    billed: bool
+    keeps_files: bool
+    poll_seconds: float = 5.0
 
 
 @runtime_checkable
@@ -17,6 +54,7 @@ class Backend(Protocol):
     """
 
     name: str
+    traits: BackendTraits
 
     async def start(self) -> None:
         """Open stores, reconcile jobs left from a previous run, start background work. Idempotent."""
@@ -26,7 +64,10 @@ class Backend(Protocol):
         """Stop background work. Running jobs keep running (a later start adopts them)."""
         ...
 
-    async def submit(self, spec: JobSpec) -> JobInfo: ...
+    async def submit(self, spec: JobSpec) -> JobInfo:
+        """Start `spec`; the JobInfo carries the job's id, its page (`url`) and where its results go
+        (`output_dir`), as this backend knows them."""
+        ...
 
     async def check(self, spec: JobSpec) -> None:
         """Raise InvalidJobSpec for what `submit` would refuse before creating anything, creating nothing: a dry
@@ -48,4 +89,17 @@ class Backend(Protocol):
 
     def check_flavor(self, flavor: str) -> Flavor:
         """The flavor, if this backend can run it; else InvalidJobSpec(field="flavor") that says what can."""
+        ...
+
+    def command_line(self, spec: JobSpec) -> list[str] | None:
+        """The argv a user would type to launch `spec` by hand with this backend's own CLI (hf: `hf jobs uv run
+        ...`; ray: `ray job submit ...`), secrets by name only and never by value. None for a backend without
+        such a line (local: the job's command is what runs). No network, no state: a dry run calls it."""
+        ...
+
+    async def parameter_count(self, model: str) -> float | None:
+        """The parameter count of the Hub model `model` (its safetensors total), asked the way this backend
+        reaches the Hub; None when it has no count or this backend does not ask (local: offline by design, the
+        caller then reads the local cache). May raise anything on a failed look-up: callers treat the look-up
+        as a convenience and fall back."""
         ...

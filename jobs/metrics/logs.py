@@ -1,4 +1,4 @@
-"""Training curves from a job's log: TRL/transformers log lines, or trackio's local store, summarised for a model to read.
+"""Training curves from a job's log: the dicts TRL/transformers print, and the progress bar, read line by line.
 
 Transformers prints one dict per logging step, e.g. (TRL 1.16, values as strings, after a tqdm fragment and '\\r'):
 

@@ -1,11 +1,11 @@
 """TRL trainers -> JobSpec: the one place that knows TRL's command line.
 
-`build_training_spec(TrainingRequest(...), backend=..., flavor=...)` checks a request against the installed TRL
-(without importing it here) and returns what to run: TRL's own script for the trainer, locally through
-`trl_jobs_mcp.jobs.recipes.entry` or on Hugging Face Jobs as a uv script pinned to TRL_VERSION.
+`build_training_spec(TrainingRequest(...), traits=backend.traits, flavor=...)` checks a request against the installed
+TRL (without importing it here) and returns what to run: TRL's own script for the trainer, through
+`trl_jobs_mcp.jobs.recipes.entry` on a backend that runs on this machine, else as a uv script pinned to TRL_VERSION.
 """
 
-from trl_jobs_mcp.jobs.recipes.build import build_training_spec, hf_jobs_command, script_url
+from trl_jobs_mcp.jobs.recipes.build import build_training_spec, script_url
 from trl_jobs_mcp.jobs.recipes.request import BUILTIN_REWARD_FUNCS, TRAINERS, TRL_VERSION, APPLIES_TO, TrainingRequest
 from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments
 
@@ -17,6 +17,5 @@ __all__ = [
     "TrainingRequest",
     "all_trainer_arguments",
     "build_training_spec",
-    "hf_jobs_command",
     "script_url",
 ]

@@ -1,4 +1,4 @@
-"""TrainingRequest -> JobSpec for the local backend or Hugging Face Jobs: the one place that writes TRL's command line.
+"""TrainingRequest -> JobSpec for any backend: the one place that writes (and reads back) TRL's command line.
 
 Every problem visible before a job exists is raised here as InvalidJobSpec naming the field and the fix, so a typo
 costs nothing. Nothing here imports torch, transformers or trl: TRL's argument table comes from a child process
@@ -10,10 +10,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shlex
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -22,25 +21,22 @@ from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
 from trl_jobs_mcp.jobs.recipes.request import (
     APPLIES_TO,
     BUILTIN_REWARD_FUNCS,
-    CLI_NAMES,
     DATA_FILE_SUFFIXES,
-    NOT_CLI,
     TRAINERS,
     TRL_VERSION,
     TrainingRequest,
-    closest,
     did_you_mean,
 )
-from trl_jobs_mcp.jobs.recipes.trl_args import ArgInfo, all_trainer_arguments
+from trl_jobs_mcp.jobs.recipes.arguments import extra_args, extra_names, lacks_bf16, sets_precision, typed_args
+from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments
+
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.base import BackendTraits
 
 ENTRY_MODULE = "trl_jobs_mcp.jobs.recipes.entry"
 SCRIPT_URL = "https://raw.githubusercontent.com/huggingface/trl/v{version}/trl/scripts/{trainer}.py"
 _LABEL_VALUE_MAX = 63
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-# GPUs older than Ampere have no bf16; TRL turns bf16 on by default and would stop at start-up on them.
-_NO_BF16_GPUS = {"t4", "v100", "p100", "k80", "m60"}
-_PRECISION_ARGS = ("bf16", "fp16", "use_cpu")
-_SECRET_LIKE = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY)$", re.IGNORECASE)
 # Report integrations -> the package each one needs in the job's environment.
 _TRACKER_PACKAGES = {"trackio": "trackio", "tensorboard": "tensorboard", "wandb": "wandb"}
 
@@ -53,7 +49,7 @@ def script_url(trainer: str, version: str = TRL_VERSION) -> str:
 def build_training_spec(
     request: TrainingRequest,
     *,
-    backend: Literal["local", "hf"],
+    traits: BackendTraits,
     flavor: Flavor,
     env: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
@@ -64,8 +60,9 @@ def build_training_spec(
 
     Args:
         request: the training request (any subclass; only TrainingRequest's fields are read).
-        backend: "local" runs `python -m trl_jobs_mcp.jobs.recipes.entry <trainer> ...` on this machine; "hf" runs TRL's
-            script, pinned to TRL_VERSION, as a uv script on Hugging Face Jobs.
+        traits: the backend's (`backend.traits`). One that runs here gets `python -P -m
+            trl_jobs_mcp.jobs.recipes.entry <trainer> ...` with this machine's paths; any other gets TRL's script,
+            pinned to TRL_VERSION, as a uv script, and local paths are refused.
         flavor: the hardware; without a GPU the recipe turns bf16 off so TRL does not refuse to start.
         env, secrets: the job's environment; secrets are kept apart (HF_TOKEN may be added for hf pushes).
         labels: the caller's labels; trainer, model and dataset are added unless already set.
@@ -79,34 +76,30 @@ def build_training_spec(
 
     Example:
         >>> spec = build_training_spec(TrainingRequest(trainer="sft", model="Qwen/Qwen2.5-0.5B",
-        ...     dataset="trl-lib/Capybara", max_steps=10), backend="local", flavor=get_flavor("cpu-basic"))
+        ...     dataset="trl-lib/Capybara", max_steps=10), traits=backend.traits, flavor=get_flavor("cpu-basic"))
     """
     req = _revalidated(request)
     if req.trainer not in TRAINERS:
         raise InvalidJobSpec(f"unknown trainer {req.trainer!r}.{did_you_mean(req.trainer, TRAINERS)} TRL's trainers "
                              f"here are: {', '.join(TRAINERS)}.", field="trainer")
-    if backend not in ("local", "hf"):
-        raise InvalidJobSpec(f"unknown backend {backend!r}; use 'local' or 'hf'.", field="backend")
     env = dict(env or {})
     secrets = dict(secrets or {})
-    _check_env_names(env)
     _check_fields(req)
-    model = _resolve_model(req.model, backend)
-    if backend == "local":
+    if traits.runs_here:
         _check_local_stack(req)
-    dataset, data_kind = _resolve_dataset(req.dataset, backend)
+    model = _resolve_model(req.model, traits)
+    dataset, data_kind = _resolve_dataset(req.dataset, traits)
     _check_splits(req, data_kind)
-    _check_rewards(req, backend)
-    _check_hub(req, backend, env, secrets)
-    _check_tracker(req, backend, secrets)
+    _check_rewards(req, traits)
+    _check_hub(req, traits, env, secrets)
+    _check_tracker(req, traits, secrets)
 
-    # A local job runs the TRL installed here; any other backend's job installs the pinned release.
-    tables = all_trainer_arguments(installed=backend == "local")
+    # A job that runs here runs the TRL installed here; any other installs the pinned release.
+    tables = all_trainer_arguments(installed=traits.runs_here)
     table = tables[req.trainer]
-    args = _typed_args(req, model, dataset, table)
-    extra = _extra_args(req, table, tables)
-    args += extra
-    if not _sets_precision(req.extra_args) and _lacks_bf16(flavor):
+    args = typed_args(req, model, dataset, table)
+    args += extra_args(req, table, tables)
+    if not sets_precision(req.extra_args) and lacks_bf16(flavor):
         args.append("--bf16=false")
 
     spec_labels = {"trainer": req.trainer, "model": _label_value(req.model), "dataset": _label_value(req.dataset)}
@@ -115,7 +108,7 @@ def build_training_spec(
     if timeout is not None:
         common["timeout"] = timeout
 
-    if backend == "local":
+    if traits.runs_here:
         common["env"] = {**env, "PYTHONUNBUFFERED": "1"}
         output_dir = str(Path(req.output_dir).expanduser().resolve()) if req.output_dir else None
         if output_dir:
@@ -127,16 +120,6 @@ def build_training_spec(
     args.append(f"--output_dir={output_dir}")
     return JobSpec(script=script_url(req.trainer), script_args=args, dependencies=_dependencies(req),
                    output_dir=output_dir, **common)
-
-
-def hf_jobs_command(spec: JobSpec) -> str:
-    """The `hf jobs uv run` command line equivalent to a uv-script spec (secrets by name only).
-
-    The Hugging Face backend owns that line (it is tested against the real CLI's parser); this is its text form.
-    """
-    from trl_jobs_mcp.jobs.backends.hf import hf_uv_command_line  # huggingface_hub: only when a dry run asks
-
-    return shlex.join(hf_uv_command_line(spec))
 
 
 # --- checks ---
@@ -153,13 +136,6 @@ def _revalidated(request: TrainingRequest) -> TrainingRequest:
         error = exc.errors()[0]
         field = ".".join(str(p) for p in error["loc"]) or None
         raise InvalidJobSpec(f"{error['msg']} (got {error.get('input')!r}).", field=field) from None
-
-
-def _check_env_names(env: dict[str, str]) -> None:
-    for name in env:
-        if _SECRET_LIKE.search(name):
-            raise InvalidJobSpec(f"{name} looks like a credential; pass it in secrets instead of env so its value "
-                                 "is never shown or stored.", field="env")
 
 
 def _check_fields(req: TrainingRequest) -> None:
@@ -188,7 +164,7 @@ def _looks_like_path(value: str) -> bool:
             or value.lower().endswith(DATA_FILE_SUFFIXES) or bool(re.match(r"^[A-Za-z]:[\\/]", value)))
 
 
-def _resolve_model(model: str, backend: str) -> str:
+def _resolve_model(model: str, traits: BackendTraits) -> str:
     if not _looks_like_path(model):
         if not _HUB_ID.match(model):
             raise InvalidJobSpec(f"{model!r} is neither a Hub model id ('org/name') nor an existing local folder.",
@@ -201,13 +177,13 @@ def _resolve_model(model: str, backend: str) -> str:
     if not path.is_dir():
         raise InvalidJobSpec(f"{model!r} is a file; a model is a folder holding config.json and the weights "
                              "(as save_pretrained writes it), or a Hub id.", field="model")
-    if backend == "hf":
-        raise InvalidJobSpec(f"{model!r} is on this machine, which a Hugging Face job cannot reach. Upload it "
+    if not traits.runs_here:
+        raise InvalidJobSpec(f"{model!r} is on this machine, which a job on {traits.place} cannot reach. Upload it "
                              "(`hf upload <user>/<name> <folder>`) and pass the Hub id.", field="model")
     return str(path.resolve())
 
 
-def _resolve_dataset(dataset: str, backend: str) -> tuple[str, Literal["hub", "dir", "file"]]:
+def _resolve_dataset(dataset: str, traits: BackendTraits) -> tuple[str, Literal["hub", "dir", "file"]]:
     if not _looks_like_path(dataset):
         if not _HUB_ID.match(dataset):
             raise InvalidJobSpec(f"{dataset!r} is neither a Hub dataset id ('org/name') nor an existing local file "
@@ -221,8 +197,8 @@ def _resolve_dataset(dataset: str, backend: str) -> tuple[str, Literal["hub", "d
     if path.is_file() and path.suffix.lower() not in DATA_FILE_SUFFIXES:
         raise InvalidJobSpec(f"cannot read a {path.suffix or 'suffix-less'} file as a dataset; use a "
                              f"{', '.join(DATA_FILE_SUFFIXES)} file or a folder of them.", field="dataset")
-    if backend == "hf":
-        raise InvalidJobSpec(f"{dataset!r} is on this machine, which a Hugging Face job cannot reach. Push it to "
+    if not traits.runs_here:
+        raise InvalidJobSpec(f"{dataset!r} is on this machine, which a job on {traits.place} cannot reach. Push it to "
                              "the Hub (`hf upload <user>/<name> <path> --repo-type dataset`) and pass the Hub id.",
                              field="dataset")
     return str(path.resolve()), "file" if path.is_file() else "dir"
@@ -248,7 +224,7 @@ def _reward_model_given(req: TrainingRequest) -> bool:
     return any(t.lstrip("-").split("=")[0].replace("-", "_") == "reward_model_name_or_path" for t in extra or [])
 
 
-def _check_rewards(req: TrainingRequest, backend: str) -> None:
+def _check_rewards(req: TrainingRequest, traits: BackendTraits) -> None:
     if req.trainer not in APPLIES_TO["reward_funcs"]:
         return
     if not req.reward_funcs and not _reward_model_given(req):
@@ -263,9 +239,9 @@ def _check_rewards(req: TrainingRequest, backend: str) -> None:
             raise InvalidJobSpec(f"{func!r} is neither a TRL built-in ({', '.join(BUILTIN_REWARD_FUNCS)})"
                                  f"{did_you_mean(func, BUILTIN_REWARD_FUNCS)} nor a dotted import path "
                                  "('package.module.function').", field="reward_funcs")
-        if backend == "hf" and func.split(".")[0] != "trl":
-            raise InvalidJobSpec(f"{func!r} would be imported inside the Hugging Face job's container, where only "
-                                 "TRL and its dependencies are installed. Use a TRL built-in "
+        if not traits.runs_here and func.split(".")[0] != "trl":
+            raise InvalidJobSpec(f"{func!r} would be imported inside the job's container on {traits.place}, where "
+                                 "only TRL and its dependencies are installed. Use a TRL built-in "
                                  f"({', '.join(BUILTIN_REWARD_FUNCS)}), or run on the local backend.",
                                  field="reward_funcs")
 
@@ -279,7 +255,7 @@ def _hf_token(env: dict[str, str], secrets: dict[str, str]) -> str | None:
     return get_token()
 
 
-def _check_hub(req: TrainingRequest, backend: str, env: dict[str, str], secrets: dict[str, str]) -> None:
+def _check_hub(req: TrainingRequest, traits: BackendTraits, env: dict[str, str], secrets: dict[str, str]) -> None:
     if not req.push_to_hub:
         return
     if not req.hub_model_id:
@@ -289,14 +265,14 @@ def _check_hub(req: TrainingRequest, backend: str, env: dict[str, str], secrets:
     if not token:
         raise InvalidJobSpec("push_to_hub needs a Hugging Face token with write access: pass it as the secret "
                              "HF_TOKEN, or log in on this machine (`hf auth login`).", field="push_to_hub")
-    if backend == "hf" and "HF_TOKEN" not in secrets:
-        # The container cannot see this machine's login, so the token travels as a secret. The placeholder lets
+    if not traits.runs_here and "HF_TOKEN" not in secrets:
+        # The job cannot see this machine's login, so the token travels as a secret. The placeholder lets
         # the backend put in the token it is configured with; the value never passes through the recipe.
         secrets["HF_TOKEN"] = "$HF_TOKEN"
 
 
-# What training on this machine imports, and where each comes from. A job elsewhere installs its own (its uv
-# dependencies), so only a local job needs them in this interpreter.
+# What training on this machine imports. A job elsewhere installs its own (its uv dependencies), so only a job that
+# runs here needs them in this interpreter.
 LOCAL_EXTRA_HINT = ("pip install 'trl-jobs-mcp[local]' (TRL, torch and peft) in the environment this server runs in, "
                     "then restart the server. On a machine without a GPU take the CPU build of torch first: "
                     "pip install torch --index-url https://download.pytorch.org/whl/cpu")
@@ -313,184 +289,27 @@ def _check_local_stack(req: TrainingRequest) -> None:
                              f"have: {LOCAL_EXTRA_HINT}. Nothing was created.", field="use_peft")
 
 
-def _check_tracker(req: TrainingRequest, backend: str, secrets: dict[str, str]) -> None:
+def _check_tracker(req: TrainingRequest, traits: BackendTraits, secrets: dict[str, str]) -> None:
     tracker = req.report_to
     if tracker in (None, "none"):
         return
     package = _TRACKER_PACKAGES[tracker]
-    if backend == "local" and importlib.util.find_spec(package) is None:
+    if traits.runs_here and importlib.util.find_spec(package) is None:
         raise InvalidJobSpec(f"report_to={tracker!r} needs the {package} package, which is not installed here: "
                              f"`pip install {package}`, or use report_to='none'.", field="report_to")
-    if backend == "hf" and tracker == "trackio" and "HF_TOKEN" not in secrets:
-        # trackio on Jobs logs to a Space of the user's, which needs their token inside the container.
+    if not traits.runs_here and tracker == "trackio" and "HF_TOKEN" not in secrets:
+        # trackio away from this machine logs to a Space of the user's, which needs their token inside the container.
         secrets["HF_TOKEN"] = "$HF_TOKEN"
-    if backend == "hf" and tracker == "wandb" and "WANDB_API_KEY" not in secrets:
-        raise InvalidJobSpec("report_to='wandb' on Hugging Face Jobs needs your W&B key as the secret "
+    if not traits.runs_here and tracker == "wandb" and "WANDB_API_KEY" not in secrets:
+        raise InvalidJobSpec(f"report_to='wandb' on {traits.place} needs your W&B key as the secret "
                              "WANDB_API_KEY.", field="report_to")
-
-
-# --- arguments ---
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))  # step counts are floats in TRL's schema; --logging_steps=10 reads better than 10.0
-    return str(value)
-
-
-def _option(name: str, value: Any, info: ArgInfo | None = None) -> list[str]:
-    if isinstance(value, list):
-        return [f"--{name}", *(_format(v) for v in value)]
-    if info is not None and info["nargs"] == "+":
-        return [f"--{name}", _format(value)]
-    # `--name=value` keeps a value that starts with "-" from being read as an option.
-    return [f"--{name}={_format(value)}"]
-
-
-def _typed_args(req: TrainingRequest, model: str, dataset: str, table: dict[str, ArgInfo]) -> list[str]:
-    fields = req.training_fields()
-    fields.update(model=model, dataset=dataset)
-    fields.pop("output_dir", None)  # placed by the caller, per backend
-    args: list[str] = []
-    for name, value in fields.items():
-        cli = CLI_NAMES.get(name, name)
-        info = table.get(cli)
-        if info is None:  # APPLIES_TO disagrees with the installed TRL; say so rather than launch a failing job
-            raise InvalidJobSpec(f"the installed TRL's {req.trainer} script has no --{cli} argument.", field=name)
-        _check_choices(name, value, info)
-        args += _option(cli, value, info)
-    return args
-
-
-def _check_choices(field: str, value: Any, info: ArgInfo, *, what: str = "") -> None:
-    if not info["choices"]:
-        return
-    for item in value if isinstance(value, list) else [value]:
-        if _format(item) not in info["choices"]:
-            raise InvalidJobSpec(f"{what}{item!r} is not one of {', '.join(info['choices'])}."
-                                 f"{did_you_mean(_format(item), info['choices'])}", field=field)
-
-
-def _typed_field_for(cli_name: str) -> str | None:
-    by_cli = {CLI_NAMES.get(f, f): f for f in TrainingRequest.model_fields if f not in NOT_CLI}
-    if cli_name in by_cli:
-        return by_cli[cli_name]
-    return cli_name if cli_name in TrainingRequest.model_fields and cli_name not in NOT_CLI else None
-
-
-def _unknown(name: str, trainer: str, table: dict[str, ArgInfo], tables: dict[str, dict[str, ArgInfo]]) -> str:
-    others = [t for t, tab in tables.items() if name in tab]
-    if others:
-        return (f"{name!r} is not an argument of TRL's {trainer} script; it belongs to {', '.join(others)}. "
-                "Remove it or pick one of those trainers.")
-    near = closest(name, list(table), cutoff=0.75)
-    if not near:
-        return f"{name!r} is not an argument of TRL's {trainer} script (TRL {_installed_trl()}). Check the name."
-    fixes = [f"{n!r} (its own field: set `{_typed_field_for(n)}`)" if _typed_field_for(n) else repr(n) for n in near]
-    return (f"{name!r} is not an argument of TRL's {trainer} script (TRL {_installed_trl()}). "
-            f"Did you mean {' or '.join(fixes)}?")
-
-
-def _installed_trl() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("trl")
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _check_name(name: str, trainer: str, table: dict[str, ArgInfo],
-                tables: dict[str, dict[str, ArgInfo]]) -> ArgInfo | None:
-    field = _typed_field_for(name)
-    if field is not None:
-        raise InvalidJobSpec(f"{name!r} has its own field: set `{field}` instead of passing it in extra_args.",
-                             field="extra_args")
-    if name not in table:
-        raise InvalidJobSpec(_unknown(name, trainer, table, tables), field="extra_args")
-    return table[name]
-
-
-def _extra_args(req: TrainingRequest, table: dict[str, ArgInfo],
-                tables: dict[str, dict[str, ArgInfo]]) -> list[str]:
-    extra = req.extra_args
-    if not extra:
-        return []
-    if isinstance(extra, list):
-        if not extra[0].startswith("--"):
-            raise InvalidJobSpec(f"command-line words must start with an option such as '--warmup_steps', got "
-                                 f"{extra[0]!r}.", field="extra_args")
-        for word in extra:
-            if word.startswith("--"):
-                _check_name(word[2:].split("=", 1)[0].replace("-", "_"), req.trainer, table, tables)
-            elif word.startswith("-") and not re.fullmatch(r"-[\d.]+(e-?\d+)?", word):
-                raise InvalidJobSpec(f"{word!r}: TRL's options are long ones, such as '--seed'.", field="extra_args")
-        return list(extra)
-    args: list[str] = []
-    for key, value in extra.items():
-        name = key.lstrip("-").replace("-", "_")
-        info = _check_name(name, req.trainer, table, tables)
-        assert info is not None
-        _check_value(name, value, info)
-        if info["kind"] == "flag":
-            args.append(f"--{name}")  # `no_<name>` switches take no value; _check_value allowed only true
-        else:
-            args += _option(name, value, info)
-    return args
-
-
-def _check_value(name: str, value: Any, info: ArgInfo) -> None:
-    def bad(expected: str) -> InvalidJobSpec:
-        return InvalidJobSpec(f"extra_args[{name!r}] expects {expected}, got {value!r}.", field="extra_args")
-
-    items = value if isinstance(value, list) else [value]
-    if isinstance(value, list) and info["nargs"] != "+":
-        raise bad("a single value")
-    kind = info["kind"]
-    for item in items:
-        text = _format(item).lower()
-        if kind == "flag" and item is not True:
-            raise bad(f"true (it is a switch that turns {name[3:]!r} off; to keep that on, leave it out)")
-        if kind == "bool" and not (isinstance(item, bool) or text in ("true", "false", "yes", "no", "1", "0")):
-            raise bad("true or false")
-        if kind == "int" and (isinstance(item, bool) or not re.fullmatch(r"-?\d+|none|null", text)):
-            raise bad("a whole number")
-        if kind == "float" and (isinstance(item, bool) or not _is_number(text)):
-            raise bad("a number")
-    _check_choices("extra_args", value, info, what=f"extra_args[{name!r}]: ")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return text in ("none", "null")
-    return True
-
-
-def _extra_names(extra: dict[str, Any] | list[str] | None) -> set[str]:
-    if isinstance(extra, dict):
-        return {k.lstrip("-").replace("-", "_") for k in extra}
-    return {w[2:].split("=", 1)[0].replace("-", "_") for w in extra or [] if w.startswith("--")}
-
-
-def _sets_precision(extra: dict[str, Any] | list[str] | None) -> bool:
-    return bool(_extra_names(extra) & set(_PRECISION_ARGS))
-
-
-def _lacks_bf16(flavor: Flavor) -> bool:
-    if not flavor.is_gpu:
-        return True
-    return bool(set((flavor.gpu or "").lower().split()) & _NO_BF16_GPUS)
 
 
 def _dependencies(req: TrainingRequest) -> list[str]:
     deps = [f"trl=={TRL_VERSION}"]
     if req.use_peft:
         deps.append("peft")
-    if _extra_names(req.extra_args) & {"load_in_4bit", "load_in_8bit"}:
+    if extra_names(req.extra_args) & {"load_in_4bit", "load_in_8bit"}:
         deps.append("bitsandbytes")  # QLoRA: transformers quantizes through it
     if req.report_to in _TRACKER_PACKAGES:
         deps.append(_TRACKER_PACKAGES[req.report_to])

@@ -17,24 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from trl_jobs_mcp.jobs.recipes.argv import find_option
+from trl_jobs_mcp.jobs.recipes.request import DATA_FILE_SUFFIXES, TRAINER_CLASSES
+
 OUTPUT_DIR_ENV = "TRL_JOBS_OUTPUT_DIR"
-DATA_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
-TRAINER_CLASSES = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "grpo": "GRPOTrainer", "kto": "KTOTrainer",
-                   "reward": "RewardTrainer", "rloo": "RLOOTrainer"}
-
-
-def _find(args: list[str], name: str) -> tuple[int, str] | None:
-    """(index of the value, value) of `--name` in either `--name=v` or `--name v` form, last one winning."""
-    found = None
-    spellings = {f"--{name}", f"--{name.replace('_', '-')}"}
-    for i, word in enumerate(args):
-        flag, eq, value = word.partition("=")
-        if flag in spellings:
-            if eq:
-                found = (i, value)
-            elif i + 1 < len(args):
-                found = (i + 1, args[i + 1])
-    return found
 
 
 def _replace(args: list[str], index: int, value: str) -> None:
@@ -43,7 +29,7 @@ def _replace(args: list[str], index: int, value: str) -> None:
 
 
 def with_output_dir(args: list[str]) -> list[str]:
-    if _find(args, "output_dir"):
+    if find_option(args, "output_dir"):
         return args
     default = os.environ.get(OUTPUT_DIR_ENV)
     if not default:
@@ -54,7 +40,7 @@ def with_output_dir(args: list[str]) -> list[str]:
 def with_data_folder(args: list[str], tmp_root: Path) -> list[str]:
     """If --dataset_name is a single data file, point it at a folder holding (a link to) that file as the train
     split; the folder lives under `tmp_root`, which the caller removes."""
-    found = _find(args, "dataset_name")
+    found = find_option(args, "dataset_name")
     if not found:
         return args
     index, value = found

@@ -2,7 +2,7 @@
 
 The MCP tool's input model subclasses `TrainingRequest`, so its JSON schema is what an assistant reads. Pydantic
 checks types and bounds; the checks that need context (which trainer a field belongs to, whether a path exists)
-live in `problems()` and are raised by `build_training_spec` as `InvalidJobSpec`, never from a validator: the MCP
+live in recipes/build.py and are raised by `build_training_spec` as `InvalidJobSpec`, never from a validator: the MCP
 SDK reports an exception other than a ValidationError raised while it validates arguments as a crash and hides it.
 """
 
@@ -13,7 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-TRAINERS = ("sft", "dpo", "grpo", "kto", "reward", "rloo")
+# The trainers, each with the TRL class its script trains (the job-side entry point runs that class).
+TRAINER_CLASSES = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "grpo": "GRPOTrainer", "kto": "KTOTrainer",
+                   "reward": "RewardTrainer", "rloo": "RLOOTrainer"}
+TRAINERS = tuple(TRAINER_CLASSES)
 TRL_VERSION = "1.16.0"
 
 # The reward functions TRL's grpo.py and rloo.py scripts know by name (their `reward_funcs_registry`).

@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from trl_jobs_mcp.jobs.models import JobsError
-from trl_jobs_mcp.jobs.recipes.request import TRL_VERSION
+from trl_jobs_mcp.jobs.recipes.request import TRAINERS, TRL_VERSION
 
 SHIPPED_TABLE = Path(__file__).with_name("trl_args.json")
-TRAINER_SCRIPTS = ("sft", "dpo", "grpo", "kto", "reward", "rloo")
 
 
 class ArgInfo(TypedDict):
@@ -110,7 +109,7 @@ def _read(path: Path) -> dict[str, dict[str, ArgInfo]] | None:
         table = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(table, dict) or set(table) != set(TRAINER_SCRIPTS):
+    if not isinstance(table, dict) or set(table) != set(TRAINERS):
         return None
     return table
 
@@ -129,7 +128,8 @@ def _write(path: Path, table: dict[str, dict[str, ArgInfo]]) -> None:
 
 def _introspect() -> dict[str, dict[str, ArgInfo]]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.recipes.trl_args"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.recipes.trl_args"], capture_output=True,
+                          text=True,
                           env=env, timeout=300)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
@@ -181,7 +181,7 @@ def _main() -> None:
     if args.write and _version("trl") != TRL_VERSION:
         sys.exit(f"the shipped table is for trl=={TRL_VERSION}; this interpreter has trl {_version('trl')}")
     table = {}
-    for trainer in TRAINER_SCRIPTS:
+    for trainer in TRAINERS:
         table[trainer] = _describe_parser(importlib.import_module(f"trl.scripts.{trainer}").make_parser())
     if args.write:
         SHIPPED_TABLE.write_text(render_table(table))

@@ -1,8 +1,24 @@
 """Hugging Face Jobs: the managed GPU backend (backend.py), its error translation (errors.py), log reader (logs.py),
 mapping to and from the Hub's shapes (mapping.py), and the equivalent `hf jobs` command line (command_line.py).
+
+`HFBackend` is imported lazily: huggingface_hub's HTTP stack costs a server that runs another backend for nothing.
 """
 
-from trl_jobs_mcp.jobs.backends.hf.backend import HFBackend
-from trl_jobs_mcp.jobs.backends.hf.command_line import LAUNCH_LABEL, hf_command_line, hf_uv_command_line, label_value
+from __future__ import annotations
 
-__all__ = ["HFBackend", "LAUNCH_LABEL", "hf_command_line", "hf_uv_command_line", "label_value"]
+from typing import TYPE_CHECKING, Any
+
+from trl_jobs_mcp.jobs.backends.hf.command_line import LAUNCH_LABEL, hf_command_line, label_value
+
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.hf.backend import HFBackend
+
+__all__ = ["HFBackend", "LAUNCH_LABEL", "hf_command_line", "label_value"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HFBackend":
+        from trl_jobs_mcp.jobs.backends.hf.backend import HFBackend
+
+        return HFBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

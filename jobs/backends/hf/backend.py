@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 import anyio
 from huggingface_hub import HfApi, constants, get_token
 
-from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, label_value
+from trl_jobs_mcp.jobs.backends.base import BackendTraits
+from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, hf_command_line, label_value
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
 from trl_jobs_mcp.jobs.backends.hf.mapping import hub_labels, job_info
@@ -63,6 +64,8 @@ class HFBackend:
     """
 
     name = "hf"
+    traits = BackendTraits(place="Hugging Face Jobs", runs_here=False, billed=True, keeps_files=False,
+                           poll_seconds=5.0)
 
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
@@ -295,6 +298,19 @@ class HFBackend:
         if live is not None:
             return live.model_copy()
         return get_flavor(flavor).model_copy(update={"runnable": True})
+
+    # --- what differs from other backends ---
+
+    def command_line(self, spec: JobSpec) -> list[str] | None:
+        """The `hf jobs uv run ...` or `hf jobs run ...` line that launches `spec` by hand (secrets by name)."""
+        return hf_command_line(spec)
+
+    async def parameter_count(self, model: str) -> float | None:
+        """The safetensors parameter total the Hub reports for `model`, asked with this backend's token and
+        endpoint; None when it lists none. Errors are not translated: the caller only notes that it failed."""
+        info = await self._in_thread(functools.partial(self._api.model_info, model, expand=["safetensors"]))
+        total = getattr(info.safetensors, "total", None) if info.safetensors else None
+        return float(total) if total else None
 
     # --- token, namespace, references ---
 

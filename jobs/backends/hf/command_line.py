@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from trl_jobs_mcp.jobs.models import TOKEN_PLACEHOLDERS, InvalidJobSpec, JobSpec, format_duration
+from trl_jobs_mcp.jobs.models import TOKEN_PLACEHOLDERS, JobSpec, format_duration
 from trl_jobs_mcp.jobs.redact import Redactor
 
 LAUNCH_LABEL = "trl-jobs-launch"
@@ -54,10 +54,3 @@ def hf_command_line(spec: JobSpec, *, namespace: str | None = None) -> list[str]
         # `--` so that a script argument that looks like one of hf's own options (--timeout, -e) stays the script's.
         return argv + ["--", spec.script, *redactor.argv(spec.script_args)]
     return argv + ["--", spec.image or DEFAULT_IMAGE, *redactor.argv(spec.command or [])]
-
-
-def hf_uv_command_line(spec: JobSpec, *, namespace: str | None = None) -> list[str]:
-    """`hf_command_line` for a uv script spec (the dry run of launch_training). Raises InvalidJobSpec otherwise."""
-    if not spec.script:
-        raise InvalidJobSpec("a uv command line needs a script; this spec runs a command.", field="script")
-    return hf_command_line(spec, namespace=namespace)

@@ -67,7 +67,3 @@ class LogReader:
         """(lines so far, whether the stream ended by itself, the error that ended it)."""
         with self._cond:
             return list(self._lines), self._ended, self._error
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import anyio
 
+from trl_jobs_mcp.jobs.backends.base import BackendTraits
 from trl_jobs_mcp.jobs.backends.local.logs import read_log
 from trl_jobs_mcp.jobs.backends.local.monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
 from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
@@ -31,8 +32,6 @@ from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, I
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
-HOME_ENV = "TRL_JOBS_HOME"
-SLOTS_ENV = "TRL_JOBS_LOCAL_SLOTS"
 MAX_LIST_LIMIT = 1000
 _TERMINAL = {stage.value for stage in TERMINAL_JOB_STAGES}
 
@@ -45,8 +44,9 @@ class LocalBackend:
     """Runs jobs on this machine.
 
     Args:
-        home: the state directory; default $TRL_JOBS_HOME, else the platform's user data dir for "trl-jobs-mcp".
-        slots: how many jobs run at once; default $TRL_JOBS_LOCAL_SLOTS, else 1. Further jobs wait in SCHEDULING.
+        home: the state directory; default the platform's user data dir for "trl-jobs-mcp" (the server passes
+            TRL_JOBS_HOME from its Settings).
+        slots: how many jobs run at once (the server passes TRL_JOBS_LOCAL_SLOTS). Further jobs wait in SCHEDULING.
         grace: seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
 
     Example:
@@ -57,21 +57,16 @@ class LocalBackend:
     """
 
     name = "local"
+    # Local reads are cheap file reads: poll often.
+    traits = BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0)
 
-    def __init__(self, home: Path | str | None = None, slots: int | None = None, grace: float = 10.0) -> None:
-        if home is None:
-            home = os.environ.get(HOME_ENV) or None
+    def __init__(self, home: Path | str | None = None, slots: int = 1, grace: float = 10.0) -> None:
+        # The server's Settings read TRL_JOBS_HOME and TRL_JOBS_LOCAL_SLOTS and pass them here: read once, there.
         if home is None:
             import platformdirs
 
             home = platformdirs.user_data_dir("trl-jobs-mcp")
         self.home = Path(home).expanduser().absolute()
-        if slots is None:
-            raw = os.environ.get(SLOTS_ENV, "").strip() or "1"
-            try:
-                slots = int(raw)
-            except ValueError:
-                raise ValueError(f"{SLOTS_ENV}={raw!r} is not a whole number of job slots; set it to 1 or more.")
         if slots < 1:
             raise ValueError(f"slots must be 1 or more, got {slots}.")
         if grace < 0:
@@ -139,10 +134,6 @@ class LocalBackend:
         """The job's files. Raises JobNotFoundError for a string that is not one of our ids (no path is built)."""
         return JobPaths(self.home, job_id)
 
-    def job_dir(self, job_id: str) -> Path:
-        """The job's folder: spec.json, log, output/ (its default output dir)."""
-        return self.paths(job_id).root
-
     # --- flavors ---
 
     def check_flavor(self, flavor: str) -> Flavor:
@@ -164,6 +155,16 @@ class LocalBackend:
         for flavor in flavors:
             flavor.runnable = flavor.gpu_count <= gpus
         return flavors
+
+    # --- what differs from other backends ---
+
+    def command_line(self, spec: JobSpec) -> list[str] | None:
+        """None: there is no CLI between the user and this machine; the job's command is what runs."""
+        return None
+
+    async def parameter_count(self, model: str) -> float | None:
+        """None: the local backend stays offline; callers read the local Hugging Face cache instead."""
+        return None
 
     # --- submit ---
 

@@ -39,6 +39,11 @@ def is_job_id(value: object) -> bool:
     return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
 
 
+def jobs_root(home: Path) -> Path:
+    """The folder that holds one folder per job."""
+    return home / "jobs"
+
+
 @dataclass(frozen=True)
 class JobPaths:
     """The files of one job: <home>/jobs/<id>/{spec.json, log, output/, exit.json, proc.json}."""
@@ -52,7 +57,7 @@ class JobPaths:
 
     @property
     def root(self) -> Path:
-        return self.home / "jobs" / self.job_id
+        return jobs_root(self.home) / self.job_id
 
     @property
     def spec(self) -> Path:

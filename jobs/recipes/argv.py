@@ -1,4 +1,6 @@
-"""What a job's command line says about its metrics: logging_steps, and whether it reports to trackio."""
+"""Reading TRL's command line back: an option's value as argparse sees it, and what a job's command says about
+its metrics (logging_steps, whether it reports to trackio). The recipe writes that command line; this reads it.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +8,29 @@ import math
 from collections.abc import Sequence
 
 
-def _option(argv: Sequence[str], name: str) -> str | None:
-    """The value of `--name value` or `--name=value` in an argv (the last one wins, as argparse does)."""
+def find_option(args: Sequence[str], name: str) -> tuple[int, str] | None:
+    """(index of the value, value) of `--name` in either `--name=v` or `--name v` form, last one winning."""
     found = None
-    for i, arg in enumerate(argv):
-        if arg == f"--{name}" and i + 1 < len(argv):
-            found = argv[i + 1]
-        elif arg.startswith(f"--{name}="):
-            found = arg.split("=", 1)[1]
+    spellings = {f"--{name}", f"--{name.replace('_', '-')}"}
+    for i, word in enumerate(args):
+        flag, eq, value = word.partition("=")
+        if flag in spellings:
+            if eq:
+                found = (i, value)
+            elif i + 1 < len(args):
+                found = (i + 1, args[i + 1])
     return found
+
+
+def option_value(argv: Sequence[str], name: str) -> str | None:
+    """The value of `--name value` or `--name=value` (or `--na-me`) in an argv, the last one winning; else None."""
+    found = find_option(argv, name)
+    return found[1] if found else None
 
 
 def logging_steps_from_command(argv: Sequence[str]) -> float | None:
     """The `--logging_steps` a job's command passes, or None."""
-    raw = _option(argv, "logging_steps")
+    raw = option_value(argv, "logging_steps")
     try:
         value = float(raw) if raw is not None else None
     except ValueError:
@@ -43,4 +54,4 @@ def trackio_target(argv: Sequence[str]) -> tuple[str, str | None] | None:
             report_to.append(arg)
     if not any(v.strip() in ("trackio", "all") for value in report_to for v in value.split(",")):
         return None
-    return _option(argv, "project") or "huggingface", _option(argv, "run_name")
+    return option_value(argv, "project") or "huggingface", option_value(argv, "run_name")

@@ -1,4 +1,5 @@
 """Logs like a TRL trainer whose loss falls, then flattens; then keeps running until it is stopped."""
+
 import math
 import sys
 import time

@@ -5,6 +5,7 @@ against a fake Hub ($HF_ENDPOINT) that answers by repo name: 'gated-*' is gated 
 token (401), anything else does not exist (404). One process serves every case so the imports are paid once;
 `library_failures.py DIR CASE` runs one case and lets it end the process, as it would end a job.
 """
+
 import sys
 import traceback
 

@@ -1,4 +1,5 @@
 """Dies the way the kernel's OOM killer ends a process: SIGKILL, nothing written."""
+
 import os
 import signal
 

@@ -1,6 +1,7 @@
 """A job that reports to trackio the way transformers' TrackioCallback does, without trackio installed: it writes
 trackio's SQLite store ($TRACKIO_DIR/<project>.db, trackio 0.x schema) itself. Takes the Trainer's own flags
 (--report_to trackio --project P --run_name R) so the job's command says where its metrics are."""
+
 import argparse
 import json
 import os

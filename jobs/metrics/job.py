@@ -1,0 +1,98 @@
+"""A job's metrics through a backend: its log read a page at a time into a LogParser, or its trackio store.
+
+What tools ask of a job's curves (job_metrics, wait_for_job) lives here, so that a tool only shapes the answer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import anyio.to_thread
+
+from trl_jobs_mcp.jobs.metrics.logs import LogParser
+from trl_jobs_mcp.jobs.metrics.trackio import read_trackio
+from trl_jobs_mcp.jobs.recipes.argv import logging_steps_from_command, trackio_target
+
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.base import Backend
+    from trl_jobs_mcp.jobs.metrics.models import MetricsReport
+    from trl_jobs_mcp.jobs.models import JobInfo, JobStage
+
+
+def parser_for(job: JobInfo) -> LogParser:
+    """A LogParser that knows the job's `--logging_steps`, when its command says."""
+    return LogParser(logging_steps=logging_steps_from_command(job.command))
+
+
+async def feed_log(backend: Backend, job_id: str, parser: LogParser, *, since: int = 0,
+                   pages: int) -> tuple[int, bool]:
+    """Feed `parser` the job's log after `since`, a backend's bounded page at a time, for at most `pages` pages.
+    Returns the offset reached and whether that is the end of what the log holds now."""
+    for _ in range(pages):
+        chunk = await backend.logs(job_id, since=since)
+        parser.feed(chunk.lines)
+        since = chunk.next_since
+        if not chunk.truncated or not chunk.lines:
+            return since, True
+    return since, False
+
+
+async def job_report(backend: Backend, job: JobInfo, *, source: Literal["auto", "logs", "trackio"] = "auto",
+                     max_pages: int) -> tuple[MetricsReport, list[str]]:
+    """The job's curves and notes for a reader: from trackio's local store when the job reports to trackio and the
+    store is on this machine (or `source="trackio"`), else from at most `max_pages` pages of its log."""
+    notes: list[str] = []
+    report: MetricsReport | None = None
+    target = trackio_target(job.command)
+    if source != "logs" and (target is not None or source == "trackio"):
+        project, run = target or ("huggingface", None)
+        report = await anyio.to_thread.run_sync(lambda: read_trackio(project=project, run=run))
+        if report is None:
+            notes.append(f"No trackio store for project {project!r} on this machine; read the job's log instead.")
+    if report is None:
+        parser = parser_for(job)
+        _, complete = await feed_log(backend, job.id, parser, pages=max_pages)
+        report = parser.report()
+        if not complete:
+            notes.append(f"The log is longer than {max_pages} pages; the curves stop where the reading did.")
+    if report.step_unit == "log":
+        notes.append("Steps count log lines until the run ends (pass --logging_steps to the job for real steps).")
+    return report, notes
+
+
+class JobWatch:
+    """A job's log read incrementally from its start, so that steps and the loss curve stay right while it runs.
+
+    Args:
+        backend: where the job runs.
+        job: the job as first inspected (its command gives logging_steps).
+        pages_per_read: at most this many pages of the log per `read`, to catch up with a long log.
+    """
+
+    def __init__(self, backend: Backend, job: JobInfo, *, pages_per_read: int) -> None:
+        self.backend = backend
+        self.job_id = job.id
+        self.parser = parser_for(job)
+        self.position = 0
+        self.pages_per_read = pages_per_read
+
+    async def read(self) -> None:
+        """Read what the log gained since the last read."""
+        self.position, _ = await feed_log(self.backend, self.job_id, self.parser, since=self.position,
+                                          pages=self.pages_per_read)
+
+    def progress(self, stage: JobStage) -> tuple[str, int | None, float | None]:
+        """The progress message ("RUNNING, step 40/100, loss 1.82"), the step reached and the latest loss."""
+        report = self.parser.report()
+        step = report.last_step if report.step_unit == "step" else None
+        if self.parser.progress is not None and (step is None or self.parser.progress > step):
+            step = self.parser.progress  # the progress bar runs ahead of the logged loss
+        loss = None
+        if report.main and report.series[report.main].values:
+            loss = report.series[report.main].values[-1]
+        parts = [stage.value]
+        if step is not None:
+            parts.append(f"step {step}" + (f"/{report.total_steps}" if report.total_steps else ""))
+        if loss is not None:
+            parts.append(f"{report.main} {loss:.4g}")
+        return ", ".join(parts), step, loss
