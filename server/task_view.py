@@ -104,9 +104,9 @@ class Progress:
 
     @classmethod
     def of(cls, job: JobInfo) -> Progress:
-        from trl_jobs_mcp.jobs.metrics import LogParser, logging_steps_from_command
+        from trl_jobs_mcp.jobs.metrics.job import parser_for
 
-        return cls(parser=LogParser(logging_steps=logging_steps_from_command(job.command)))
+        return cls(parser=parser_for(job))
 
     async def read(self, backend: Backend, job_id: str, *, budget: float = READ_BUDGET_SECONDS) -> None:
         """Feed the parser what the log holds after what was read, a page at a time, until the end or `budget`."""
