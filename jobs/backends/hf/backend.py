@@ -105,7 +105,7 @@ class HFBackend:
         """What `submit` refuses without asking the Hub (flavor, label keys); the token is asked for at launch, so
         that a dry run works before one is set up."""
         self.check_flavor(spec.flavor)
-        self._labels(spec.labels)
+        hub_labels(spec.labels)
 
     async def submit(self, spec: JobSpec) -> JobInfo:
         """Launch `spec` (a uv script or a command in an image) and return the job as the Hub created it.
