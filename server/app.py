@@ -25,6 +25,7 @@ from mcp_types import Tool as MCPTool
 from trl_jobs_mcp.jobs.models import BackendUnavailable
 from trl_jobs_mcp.jobs.redact import ambient_secrets
 from trl_jobs_mcp.prompts import register_prompts
+from trl_jobs_mcp.server.job_card import job_card_extension, stamp_card_on_tools
 from trl_jobs_mcp.server.resources import register_resources
 from trl_jobs_mcp.server.settings import Settings
 from trl_jobs_mcp.tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
@@ -180,6 +181,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         version=_version(),
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
+        extensions=[job_card_extension()],
+        middleware=[stamp_card_on_tools],
     )
     register_prompts(server)
     register_resources(server, state)
