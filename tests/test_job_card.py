@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
+from apps_host import apps_client
 from mcp import Client
 from mcp.client.extension import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp_client import call, connect, local_client, text_of
-
 from trl_jobs_mcp.server.app import build_server
 from trl_jobs_mcp.server.job_card import CARD_TOOLS, CARD_URI, card_html
 from trl_jobs_mcp.server.settings import Settings
@@ -24,13 +24,6 @@ from trl_jobs_mcp.server.settings import Settings
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
-
-
-def apps_client(home: Path, *, mime_types: list[str] | None = None) -> Client:
-    """The SDK's client declaring the UI extension, as an Apps host does (mimeTypes is the spec's one setting)."""
-    settings = {"mimeTypes": [APP_MIME_TYPE] if mime_types is None else mime_types}
-    return Client(build_server(Settings.from_env({}, backend="local", home=home)), mode="legacy",
-                  extensions=[advertise(EXTENSION_ID, settings)])
 
 
 async def test_an_apps_client_sees_the_card_on_the_three_job_tools_and_reads_it(state_dir: Path) -> None:
@@ -42,7 +35,7 @@ async def test_an_apps_client_sees_the_card_on_the_three_job_tools_and_reads_it(
 
     assert {name for name, uri in uris.items() if uri} == CARD_TOOLS == {"launch_training", "inspect_job",
                                                                          "wait_for_job"}
-    assert set(uris[name] for name in CARD_TOOLS) == {CARD_URI}
+    assert {uris[name] for name in CARD_TOOLS} == {CARD_URI}
     [content] = read.contents
     assert content.mime_type == APP_MIME_TYPE == "text/html;profile=mcp-app"
     assert content.text == card_html() and content.text.lstrip().lower().startswith("<!doctype html>")
