@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from apps_host import apps_client
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.extension import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
-from mcp_client import call, connect, local_client, text_of
+from mcp_client import call, connect, console_script, local_client, text_of
 from trl_jobs_mcp.server.app import build_server
 from trl_jobs_mcp.server.job_card import CARD_TOOLS, CARD_URI, card_html
 from trl_jobs_mcp.server.settings import Settings
@@ -97,3 +97,26 @@ async def test_one_server_answers_each_client_by_its_own_capabilities(state_dir:
     async with connect(server) as plain:
         unstamped = [t.name for t in (await plain.list_tools()).tools if t.meta]
     assert sorted(stamped) == sorted(CARD_TOOLS) and unstamped == []
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_the_stamp_follows_the_declared_capabilities_in_either_protocol_era(state_dir: Path, mode: str) -> None:
+    """2026-07-28 clients declare capabilities on every request rather than at a handshake; both are read."""
+    server = build_server(Settings.from_env({}, backend="local", home=state_dir))
+    ui = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
+    async with Client(server, mode=mode, extensions=[ui]) as apps:
+        stamped = sorted(t.name for t in (await apps.list_tools()).tools if t.meta)
+    async with Client(server, mode=mode) as plain:
+        unstamped = [t.name for t in (await plain.list_tools()).tools if t.meta]
+    assert stamped == sorted(CARD_TOOLS) and unstamped == []
+
+
+async def test_the_installed_console_script_serves_the_card_over_stdio(state_dir: Path) -> None:
+    """The HTML is package data: the installed server finds it, and stamps the tools for an Apps host."""
+    params = StdioServerParameters(command=console_script(), args=[], env={"TRL_JOBS_HOME": str(state_dir)})
+    async with Client(params, mode="legacy", extensions=[advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})]
+                      ) as client:
+        stamped = {t.name: t.meta for t in (await client.list_tools()).tools if t.meta}
+        read = await client.read_resource(CARD_URI)
+    assert stamped == {key: {"ui": {"resourceUri": CARD_URI}} for key in CARD_TOOLS}
+    assert read.contents[0].text == card_html()
