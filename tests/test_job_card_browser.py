@@ -192,4 +192,9 @@ async def test_failed_job_shows_its_diagnosis_in_the_dark(state_dir: Path, tiny:
         assert not await host.card.locator("#cancel").is_visible()
         theme = await host.card.locator("html").get_attribute("data-theme")
         assert theme == "dark"
+        # The spec's order: ui/initialize first, then initialized, and only then sizes and tool calls.
+        sent = [entry["method"] for entry in await host.page.evaluate("() => window.hostLog")
+                if entry["from"] == "view" and entry["method"]]
+        assert sent[:2] == ["ui/initialize", "ui/notifications/initialized"], sent[:5]
+        assert {"ui/notifications/size-changed", "tools/call"} <= set(sent[2:])
         await host.screenshot(screens / "failed-dark.png")
