@@ -25,6 +25,7 @@ from mcp_types import Tool as MCPTool
 from trl_jobs_mcp.jobs.models import BackendUnavailable, JobsError
 from trl_jobs_mcp.jobs.redact import ambient_secrets
 from trl_jobs_mcp.prompts import register_prompts
+from trl_jobs_mcp.server.job_card import job_card_extension, stamp_card_on_tools
 from trl_jobs_mcp.server.resources import register_resources
 from trl_jobs_mcp.server.settings import Settings
 from trl_jobs_mcp.tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
@@ -174,7 +175,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         return [as_mcp_tool(tool, state.tool_context, state.secrets)
                 for tool in load_tools(read_only=settings.read_only)]
 
-    extensions = []
+    extensions: list = [job_card_extension()]
     if settings.tasks:
         from trl_jobs_mcp.server.task_ids import TaskIds
         from trl_jobs_mcp.server.tasks import TasksExtension
@@ -190,6 +191,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         version=_version(),
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
+        middleware=[stamp_card_on_tools],
     )
     register_prompts(server)
     register_resources(server, state)
