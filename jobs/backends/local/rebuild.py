@@ -14,7 +14,6 @@ owner had cancelled.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import time
@@ -24,7 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends.local.paths import JobPaths, database_path, is_job_id, process_alive
+from trl_jobs_mcp.jobs.backends.local.paths import (
+    JobPaths,
+    database_path,
+    is_job_id,
+    process_alive,
+)
+from trl_jobs_mcp.jobs.backends.local.prepare import read_json
 from trl_jobs_mcp.jobs.backends.local.store import Store, StoreDamaged
 from trl_jobs_mcp.jobs.models import BackendUnavailable
 
@@ -138,7 +143,7 @@ def rebuild_index(home: Path) -> RebuildReport:
 
 
 def _restore(store: Store, paths: JobPaths) -> str | None:
-    record = _read_json(paths.spec)
+    record = read_json(paths.spec)
     try:
         spec = record["spec"]
         created_at = float(record["created_at"])
@@ -149,8 +154,8 @@ def _restore(store: Store, paths: JobPaths) -> str | None:
                      secret_names=list(record.get("secret_names") or []), owner=None)
     except (TypeError, KeyError, ValueError, AttributeError):
         return None
-    result = _read_json(paths.exit)
-    proc = _read_json(paths.proc) or {}
+    result = read_json(paths.exit)
+    proc = read_json(paths.proc) or {}
     if result is not None:
         stage, message = _outcome(result)
         finished = result.get("finished_at") or time.time()
@@ -186,12 +191,3 @@ def _rebuild_lock(home: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
