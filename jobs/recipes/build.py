@@ -1,4 +1,5 @@
-"""TrainingRequest -> JobSpec for the local backend or Hugging Face Jobs: the one place that writes TRL's command line.
+"""TrainingRequest -> JobSpec for the local backend, Hugging Face Jobs or Ray: the one place that writes TRL's command
+line.
 
 Every problem visible before a job exists is raised here as InvalidJobSpec naming the field and the fix, so a typo
 costs nothing. Nothing here imports torch, transformers or trl: TRL's argument table comes from a child process
@@ -53,7 +54,7 @@ def script_url(trainer: str, version: str = TRL_VERSION) -> str:
 def build_training_spec(
     request: TrainingRequest,
     *,
-    backend: Literal["local", "hf"],
+    backend: Literal["local", "hf", "ray"],
     flavor: Flavor,
     env: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
@@ -65,7 +66,8 @@ def build_training_spec(
     Args:
         request: the training request (any subclass; only TrainingRequest's fields are read).
         backend: "local" runs `python -m trl_jobs_mcp.jobs.recipes.entry <trainer> ...` on this machine; "hf" runs TRL's
-            script, pinned to TRL_VERSION, as a uv script on Hugging Face Jobs.
+            script, pinned to TRL_VERSION, as a uv script on Hugging Face Jobs; "ray" runs the same entry module on a
+            Ray node (shipped there by the backend), with the pinned packages as the job's dependencies.
         flavor: the hardware; without a GPU the recipe turns bf16 off so TRL does not refuse to start.
         env, secrets: the job's environment; secrets are kept apart (HF_TOKEN may be added for hf pushes).
         labels: the caller's labels; trainer, model and dataset are added unless already set.
@@ -85,8 +87,8 @@ def build_training_spec(
     if req.trainer not in TRAINERS:
         raise InvalidJobSpec(f"unknown trainer {req.trainer!r}.{did_you_mean(req.trainer, TRAINERS)} TRL's trainers "
                              f"here are: {', '.join(TRAINERS)}.", field="trainer")
-    if backend not in ("local", "hf"):
-        raise InvalidJobSpec(f"unknown backend {backend!r}; use 'local' or 'hf'.", field="backend")
+    if backend not in ("local", "hf", "ray"):
+        raise InvalidJobSpec(f"unknown backend {backend!r}; use 'local', 'hf' or 'ray'.", field="backend")
     env = dict(env or {})
     secrets = dict(secrets or {})
     _check_env_names(env)
@@ -119,6 +121,17 @@ def build_training_spec(
             args.append(f"--output_dir={output_dir}")
         return JobSpec(command=[sys.executable, "-P", "-m", ENTRY_MODULE, req.trainer, *args], output_dir=output_dir,
                        **common)
+
+    if backend == "ray":
+        # Paths are the nodes' own: a local model, dataset or output folder must be where the nodes see it (a head
+        # on this machine, a shared filesystem). Without output_dir the job writes to ~/trl-jobs/<job id> there.
+        from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE as RAY_ENTRY_MODULE
+
+        common["env"] = {**env, "PYTHONUNBUFFERED": "1"}
+        if req.output_dir:
+            args.append(f"--output_dir={req.output_dir}")
+        return JobSpec(command=["python", "-P", "-m", RAY_ENTRY_MODULE, req.trainer, *args],
+                       dependencies=_dependencies(req), output_dir=req.output_dir, **common)
 
     output_dir = req.output_dir or f"{req.model.rstrip('/').split('/')[-1]}-{req.trainer.upper()}"
     args.append(f"--output_dir={output_dir}")
@@ -289,8 +302,8 @@ def _check_hub(req: TrainingRequest, backend: str, env: dict[str, str], secrets:
     if not token:
         raise InvalidJobSpec("push_to_hub needs a Hugging Face token with write access: pass it as the secret "
                              "HF_TOKEN, or log in on this machine (`hf auth login`).", field="push_to_hub")
-    if backend == "hf" and "HF_TOKEN" not in secrets:
-        # The container cannot see this machine's login, so the token travels as a secret. The placeholder lets
+    if backend in ("hf", "ray") and "HF_TOKEN" not in secrets:
+        # The container (or Ray node) cannot see this machine's login, so the token travels as a secret. The placeholder lets
         # the backend put in the token it is configured with; the value never passes through the recipe.
         secrets["HF_TOKEN"] = "$HF_TOKEN"
 
