@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+# The session's Ray head (fixture `ray_head`), started only when a test asks for it.
+pytest_plugins = ["ray_head"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -262,7 +262,9 @@ class RayBackend:
                 if total <= start:
                     continue
                 if tail is not None:
-                    truncated = truncated or len(chosen) == tail
+                    # As on the local backend: a plain tail leaving out what came before is what was asked for; a
+                    # tail after `since` that leaves lines out has skipped some.
+                    truncated = truncated or (since is not None and len(chosen) == tail)
                     if tail:
                         chosen.append(line)
                     continue
@@ -272,8 +274,10 @@ class RayBackend:
                     break
                 chosen.append(line)
         next_since = total if tail is not None else start + len(chosen)
+        # `info` was read before the log: once terminal, nothing more is written.
+        at_end = tail is not None or not truncated
         return LogChunk(lines=[redactor.text(line) for line in chosen], next_since=max(next_since, start),
-                        finished=info.finished and not truncated, truncated=truncated)
+                        finished=info.finished and at_end, truncated=truncated)
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Cancel the job: one that waits for resources is marked so that it never runs its command, one that runs

@@ -34,8 +34,10 @@ def stage_of(details: dict[str, Any], record: Record | None) -> tuple[JobStage, 
         return JobStage.RUNNING, f"{status}: {message}" if message else status
     if record is not None and record.canceled is not None and stage is not JobStage.COMPLETED:
         # Canceled here: while PENDING Ray still shows it waiting (and later FAILED or STOPPED), but it will not run.
-        return JobStage.CANCELED, "Canceled on request; nothing of it runs (a job canceled while it waited for " \
-                                  "resources never starts its command)."
+        if stage is JobStage.SCHEDULING:
+            return JobStage.CANCELED, ("Canceled while it waited for resources: it will never run its command (Ray "
+                                       "lists it as PENDING until it gets them, then as STOPPED).")
+        return JobStage.CANCELED, "Canceled on request; its processes were stopped."
     text = str(message or "")
     if stage is JobStage.ERROR and TIMEOUT_NOTE in text and details.get("driver_exit_code") == TIMEOUT_EXIT:
         timeout = _float((details.get("metadata") or {}).get(META_TIMEOUT))
