@@ -1,0 +1,112 @@
+"""The ray backend's parts that need no head: the streaming decoder of Ray's `{"logs": "..."}` body, the shipped
+package, the wiring (settings, make_backend), and the recipe's training spec for Ray."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trl_jobs_mcp.jobs.backends import make_backend
+from trl_jobs_mcp.jobs.backends.ray.client import LogLines
+from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, PACKAGE, package
+from trl_jobs_mcp.jobs.flavors import get_flavor
+from trl_jobs_mcp.server.settings import Settings, SettingsError
+
+pytestmark = pytest.mark.anyio
+
+
+def decode(body: bytes, cuts: list[int]) -> list[str]:
+    decoder = LogLines()
+    lines: list[str] = []
+    last = 0
+    for cut in sorted(set(cuts)):
+        lines += decoder.feed(body[last:cut])
+        last = cut
+    return lines + decoder.feed(body[last:]) + decoder.close()
+
+
+# Text with what JSON escapes: quotes, backslashes, control characters, non-ASCII and non-BMP characters.
+_TEXT = st.text(alphabet=st.sampled_from(['a', ' ', '"', '\\', '\t', '\r', 'é', '€', '😀', 'u', '/', '\x01']),
+                max_size=30)
+
+
+@given(st.lists(_TEXT, max_size=20), st.lists(st.integers(min_value=0, max_value=2000), max_size=30),
+       st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_log_lines_match_json_whatever_the_cuts(lines: list[str], cuts: list[int], ensure_ascii: bool) -> None:
+    log = "".join(line + "\n" for line in lines)
+    body = json.dumps({"logs": log}, ensure_ascii=ensure_ascii).encode()
+    assert decode(body, cuts) == [line.rstrip("\r") for line in lines]
+
+
+def test_log_lines_keep_a_last_line_without_newline_and_ignore_what_follows() -> None:
+    body = json.dumps({"logs": "one\ntwo"}).encode() + b"  "
+    assert decode(body, [3, 9, 15]) == ["one", "two"]
+    assert decode(b'{"logs": ""}', []) == []
+
+
+def test_shipped_package_runs_the_wrapper_from_its_zip(tmp_path: Path) -> None:
+    """The zip alone (no trl_jobs_mcp on the path) runs a command under the wrapper, which enforces a timeout."""
+    name, data = package()
+    assert name == package()[0] and name.startswith("_ray_pkg_trl_jobs_") and name.endswith(".zip")
+    names = zipfile.ZipFile(BytesIO(data)).namelist()
+    assert {f"{PACKAGE}/__main__.py", f"{PACKAGE}/runner.py", f"{PACKAGE}/entry.py"} <= set(names)
+    assert ENTRY_MODULE == f"{PACKAGE}.entry"
+    archive = tmp_path / name
+    archive.write_bytes(data)
+    env = {"PYTHONPATH": str(archive), "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import runpy; "
+                         "sys.argv = sys.argv[1:]; runpy.run_module('trl_jobs_ray', run_name='__main__')",
+                         str(archive), "--job", "j1", "--timeout", "60", "--", sys.executable, "-c", "print('hi')"],
+                        capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert ok.returncode == 0 and ok.stdout.strip() == "hi", ok
+    slow = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import runpy; "
+                           "sys.argv = sys.argv[1:]; runpy.run_module('trl_jobs_ray', run_name='__main__')",
+                           str(archive), "--job", "j2", "--timeout", "0.5", "--grace", "0.5", "--",
+                           sys.executable, "-c", "import time; time.sleep(60)"],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert slow.returncode == 124 and "ran past its timeout of 0.5s" in slow.stdout, slow
+
+
+def test_settings_and_make_backend_choose_ray(tmp_path: Path) -> None:
+    chosen = Settings.from_env({"TRL_JOBS_BACKEND": "ray", "TRL_JOBS_RAY_ADDRESS": "head:8265",
+                                "TRL_JOBS_RAY_TOKEN": "tok-12345", "TRL_JOBS_RAY_CLUSTER_ENV": "1"}, home=tmp_path)
+    assert chosen.backend == "ray" and chosen.ray_cluster_env is True
+    assert "tok-12345" in chosen.secret_values() and "tok-12345" not in repr(chosen)
+    backend = make_backend("ray", **chosen.backend_settings())
+    assert backend.name == "ray" and backend.address == "http://head:8265" and backend.cluster_env is True
+    with pytest.raises(SettingsError, match="TRL_JOBS_RAY_CLUSTER_ENV"):
+        Settings.from_env({"TRL_JOBS_RAY_CLUSTER_ENV": "maybe"})
+
+
+async def test_unreachable_head_names_the_address_and_how_to_start_one(tmp_path: Path) -> None:
+    backend = make_backend("ray", ray_address="http://127.0.0.1:9", home=tmp_path)
+    await backend.start()
+    try:
+        with pytest.raises(Exception) as err:
+            await backend.list()
+        assert type(err.value).__name__ == "BackendUnavailable"
+        assert "http://127.0.0.1:9" in str(err.value) and "ray start --head" in str(err.value)
+        assert backend.check_flavor("a100-large").runnable is None  # unknown until the cluster has answered
+    finally:
+        await backend.aclose()
+
+
+def test_recipe_builds_the_ray_training_spec(tiny: dict[str, Path]) -> None:
+    from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec
+
+    request = TrainingRequest(trainer="sft", model=str(tiny["model"]), dataset=str(tiny["sft"]), max_steps=2,
+                              use_peft=True, output_dir="/data/out")
+    spec = build_training_spec(request, backend="ray", flavor=get_flavor("cpu-basic"))
+    assert spec.command[:5] == ["python", "-P", "-m", ENTRY_MODULE, "sft"]
+    assert "--output_dir=/data/out" in spec.command and spec.output_dir == "/data/out"
+    assert spec.dependencies[0].startswith("trl==") and "peft" in spec.dependencies
+    assert "--bf16=false" in spec.command
