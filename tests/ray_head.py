@@ -5,8 +5,8 @@ temp folder and free ports, so it cannot meet a head someone else runs, and `--n
 (logical): cpu-basic (2 CPUs, 16 GB) fits once, so a second job waits PENDING, and bigger flavors are refused.
 
 Ray's daemons ignore SIGTERM and `ray stop` finds heads by name; here every process the head starts (and every job
-process under it) inherits a marker variable, and stopping means SIGTERM to each process that carries it, then
-SIGKILL after a grace. Nothing else on the machine is touched.
+process under it) inherits a marker variable and the head's own folder as working folder, and stopping means
+SIGTERM to each process that carries either, then SIGKILL after a grace. Nothing else on the machine is touched.
 """
 
 from __future__ import annotations
@@ -43,20 +43,24 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
-def processes_with(needle: bytes) -> list[int]:
-    """Pids whose environment contains `needle` (a NAME=value entry), the calling process excluded."""
+def processes_with(needle: bytes, *, cwd: str | None = None) -> list[int]:
+    """Live pids whose environment contains `needle` (a NAME=value entry) or, given `cwd`, whose working folder is
+    in it; the calling process excluded."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
             continue
         try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                environ = f.read()
             with open(f"/proc/{name}/stat", "rb") as f:
                 state = f.read().rsplit(b")", 1)[1].split()[0]
+            with open(f"/proc/{name}/environ", "rb") as f:
+                environ = f.read()
+            where = os.readlink(f"/proc/{name}/cwd") if cwd else ""
         except OSError:
             continue
-        if state not in (b"Z", b"X") and needle in b"\0" + environ + b"\0":
+        if state in (b"Z", b"X"):
+            continue
+        if needle in b"\0" + environ + b"\0" or (cwd and (where + "/").startswith(cwd.rstrip("/") + "/")):
             found.append(int(name))
     return found
 
@@ -106,7 +110,9 @@ class RayHead:
             return False
 
     def processes(self) -> list[int]:
-        return processes_with(f"{MARKER_VAR}={self.marker}".encode())
+        # The marker is inherited by every process, but Ray's agents rename themselves (setproctitle), which
+        # overwrites what /proc shows of their environment: their working folder, the head's root, finds them.
+        return processes_with(f"{MARKER_VAR}={self.marker}".encode(), cwd=self.root)
 
     def stop(self, grace: float = 3.0) -> None:
         """SIGTERM to every process of this head (its jobs included), SIGKILL to those left after `grace`."""

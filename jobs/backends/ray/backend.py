@@ -156,20 +156,23 @@ class RayBackend:
             await self._client.put_package(name, data)
         wrapper = [self.python, "-m", PACKAGE, "--job", job_id, "--timeout", f"{spec.timeout:g}",
                    "--grace", f"{self.grace:g}", "--cancel", _cancel_key(job_id)]
-        if spec.secrets:
-            # Secrets never go in the runtime_env's env_vars, which the REST API returns in plain text to anyone
-            # who asks. They wait in the GCS under a one-time key the wrapper deletes as it reads it.
-            key = f"trl_jobs_secrets_{job_id}_{secrets_module.token_hex(16)}.json"
-            await self._client.put_package(key, json.dumps(spec.secrets).encode())
-            wrapper += ["--secrets", f"gcs://{key}"]
-        if spec.working_dir:
-            wrapper += ["--cwd", spec.working_dir]
         if spec.script:
             wrapper += ["--script", *[f"--with={dep}" for dep in spec.dependencies]]
             wrapper += ["--python", spec.python] if spec.python else []
             argv = [spec.script, *spec.script_args]
         else:
             argv = list(spec.command or [])
+        if spec.working_dir:
+            wrapper += ["--cwd", spec.working_dir]
+        shown = redactor.argv(argv)
+        if spec.secrets:
+            # Secrets never go in the runtime_env's env_vars, which the REST API returns in plain text to anyone
+            # who asks, nor in the entrypoint: a command that holds a secret's value travels with them. They wait
+            # in the GCS under a one-time key the wrapper deletes as it reads it.
+            key = f"trl_jobs_secrets_{job_id}_{secrets_module.token_hex(16)}.json"
+            payload = {"env": spec.secrets, "argv": argv if shown != argv else None}
+            await self._client.put_package(key, json.dumps(payload).encode())
+            wrapper += ["--secrets", f"gcs://{key}"]
         runtime_env: dict[str, Any] = {"py_modules": [f"gcs://{name}"],
                                        "env_vars": {**spec.env, "PYTHONUNBUFFERED": "1"}}
         if spec.dependencies and spec.command and not self.cluster_env:
@@ -178,7 +181,7 @@ class RayBackend:
                     META_COMMAND: json.dumps(command)}
         if spec.output_dir:
             metadata[META_OUTPUT] = redactor.text(spec.output_dir)
-        body = {"entrypoint": shlex.join([*wrapper, "--", *argv]), "submission_id": job_id,
+        body = {"entrypoint": shlex.join([*wrapper, "--", *shown]), "submission_id": job_id,
                 "runtime_env": runtime_env, "metadata": metadata, **resources.request(flavor)}
 
         records = self._recorded()

@@ -11,7 +11,8 @@ job still waiting for resources:
 - before anything runs, it looks in the cluster's GCS key-value store for the job's cancel marker (put there by the
   server when the job was canceled while PENDING) and, when found, leaves without running the command;
 - secrets are read from the GCS under a one-time key (uploaded by the server as a package, which Ray's REST API
-  never gives back) and the key is deleted at once, so they never appear in the job's runtime_env;
+  never gives back) and the key is deleted at once, so they never appear in the job's runtime_env; a command that
+  holds a secret's value comes the same way, the entrypoint showing it redacted;
 - the timeout comes from the command line, so it holds while no server runs; a job past it exits TIMEOUT_EXIT
   after a line that says so.
 
@@ -111,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                 _say("[trl-jobs] error: the job's secrets are gone from the cluster (a head restart, or a second run "
                      "of the same job); nothing was run. Launch the job again.")
                 return 1
-            secrets = json.loads(raw)
+            payload = json.loads(raw)
+            secrets = payload["env"]
+            if payload.get("argv"):  # the command held a secret's value: the entrypoint shows it redacted
+                command = payload["argv"]
     os.environ.update(secrets)
     os.environ[runner.JOB_ID_VAR] = args.job
     os.environ.setdefault(OUTPUT_DIR_ENV, os.path.join(os.path.expanduser("~"), "trl-jobs", args.job))
