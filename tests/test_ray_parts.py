@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from trl_jobs_mcp.jobs.backends import make_backend
 from trl_jobs_mcp.jobs.backends.ray.client import LogLines
 from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, PACKAGE, package
@@ -53,6 +52,10 @@ def test_log_lines_keep_a_last_line_without_newline_and_ignore_what_follows() ->
     assert decode(b'{"logs": ""}', []) == []
 
 
+RUN_ZIP = ("import runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[1:]; "
+           "runpy.run_module('trl_jobs_ray', run_name='__main__')")
+
+
 def test_shipped_package_runs_the_wrapper_from_its_zip(tmp_path: Path) -> None:
     """The zip alone (no trl_jobs_mcp on the path) runs a command under the wrapper, which enforces a timeout."""
     name, data = package()
@@ -62,15 +65,13 @@ def test_shipped_package_runs_the_wrapper_from_its_zip(tmp_path: Path) -> None:
     assert ENTRY_MODULE == f"{PACKAGE}.entry"
     archive = tmp_path / name
     archive.write_bytes(data)
-    env = {"PYTHONPATH": str(archive), "PATH": "/usr/bin:/bin"}
-    ok = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import runpy; "
-                         "sys.argv = sys.argv[1:]; runpy.run_module('trl_jobs_ray', run_name='__main__')",
-                         str(archive), "--job", "j1", "--timeout", "60", "--", sys.executable, "-c", "print('hi')"],
+    env = {"PATH": "/usr/bin:/bin"}
+    # -I: nothing but the zip on the path (sys.path gets it by hand, as Ray's py_modules puts it on PYTHONPATH).
+    run_zip = [sys.executable, "-I", "-c", RUN_ZIP, str(archive)]
+    ok = subprocess.run([*run_zip, "--job", "j1", "--timeout", "60", "--", sys.executable, "-c", "print('hi')"],
                         capture_output=True, text=True, env=env, timeout=60, check=False)
     assert ok.returncode == 0 and ok.stdout.strip() == "hi", ok
-    slow = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import runpy; "
-                           "sys.argv = sys.argv[1:]; runpy.run_module('trl_jobs_ray', run_name='__main__')",
-                           str(archive), "--job", "j2", "--timeout", "0.5", "--grace", "0.5", "--",
+    slow = subprocess.run([*run_zip, "--job", "j2", "--timeout", "0.5", "--grace", "0.5", "--",
                            sys.executable, "-c", "import time; time.sleep(60)"],
                           capture_output=True, text=True, env=env, timeout=60, check=False)
     assert slow.returncode == 124 and "ran past its timeout of 0.5s" in slow.stdout, slow

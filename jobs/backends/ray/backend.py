@@ -23,17 +23,39 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-
 from trl_jobs_mcp.jobs.backends.ray import resources
 from trl_jobs_mcp.jobs.backends.ray.client import DEFAULT_ADDRESS, RayClient
+from trl_jobs_mcp.jobs.backends.ray.paging import (
+    cursor_after,
+    matches,
+    order,
+    parse_cursor,
+)
 from trl_jobs_mcp.jobs.backends.ray.records import Record, Records
 from trl_jobs_mcp.jobs.backends.ray.shipped import PACKAGE, package
 from trl_jobs_mcp.jobs.backends.ray.status import (
-    META, META_COMMAND, META_FLAVOR, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
+    META,
+    META_COMMAND,
+    META_FLAVOR,
+    META_OUTPUT,
+    META_TIMEOUT,
+    job_info,
+    labels_of,
+    lost_info,
+)
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
 from trl_jobs_mcp.jobs.models import (
-    TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
-    JobStage, LogChunk)
+    TOKEN_PLACEHOLDERS,
+    BackendUnavailable,
+    InvalidJobSpec,
+    JobInfo,
+    JobNotFoundError,
+    JobPage,
+    JobsError,
+    JobSpec,
+    JobStage,
+    LogChunk,
+)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 ADDRESS_ENV = "TRL_JOBS_RAY_ADDRESS"
@@ -219,25 +241,25 @@ class RayBackend:
         position after the last job of the previous page), so a job that ends or vanishes does not break paging."""
         if limit < 1:
             raise InvalidJobSpec(f"must be at least 1, got {limit}.", field="limit")
-        after = _parse_cursor(cursor)
+        after = parse_cursor(cursor)
         jobs = await self._client.jobs()
         records = self._recorded()
         known = records.get_many([str(job["submission_id"]) for job in jobs])
         redactor = self._redactor()
         infos = [self._info(job, known.get(str(job["submission_id"]))) for job in jobs
-                 if not labels or _matches(labels_of(job.get("metadata") or {}), labels)]
+                 if not labels or matches(labels_of(job.get("metadata") or {}), labels)]
         seen = {info.id for info in infos}
         infos += [lost_info(record, backend=self.name, address=self.address, redactor=redactor)
                   for record in records.all()
-                  if record.id not in seen and (not labels or _matches(record.labels, labels))]
+                  if record.id not in seen and (not labels or matches(record.labels, labels))]
         if stages:
             infos = [info for info in infos if info.stage in stages]
-        infos.sort(key=_order, reverse=True)
+        infos.sort(key=order, reverse=True)
         if after is not None:
-            infos = [info for info in infos if _order(info) < after]
+            infos = [info for info in infos if order(info) < after]
         page = infos[:limit]
         more = len(infos) > limit
-        return JobPage(jobs=page, next_cursor=_cursor(page[-1]) if more else None)
+        return JobPage(jobs=page, next_cursor=cursor_after(page[-1]) if more else None)
 
     async def logs(self, job_id: str, *, tail: int | None = None, since: int | None = None) -> LogChunk:
         """Lines of the job's log, read as a stream: a tail keeps `tail` lines in memory, a forward read stops
@@ -368,32 +390,10 @@ def _plain_id(job_id: str) -> str:
     return ref
 
 
-def _matches(have: dict[str, str], wanted: dict[str, str]) -> bool:
-    return all(have.get(key) == value for key, value in wanted.items())
-
-
-def _order(info: JobInfo) -> tuple[float, str]:
-    return (info.created_at.timestamp() if info.created_at else 0.0, info.id)
-
-
-def _cursor(info: JobInfo) -> str:
-    created, job_id = _order(info)
-    return f"{created!r}:{job_id}"
-
-
-def _parse_cursor(cursor: str | None) -> tuple[float, str] | None:
-    if cursor is None:
-        return None
-    created, sep, job_id = cursor.partition(":")
-    try:
-        return float(created), job_id
-    except ValueError:
-        raise InvalidJobSpec(f"{cursor!r} is not a cursor from list_jobs; call list_jobs without a cursor to start "
-                             "again.", field="cursor") from None
-
-
 def _caller_token() -> str:
-    from huggingface_hub import get_token  # only for the specs that ask: the server starts without it
+    from huggingface_hub import (
+        get_token,  # only for the specs that ask: the server starts without it
+    )
 
     token = os.environ.get("HF_TOKEN") or get_token()
     if not token:
