@@ -315,11 +315,12 @@ class RayBackend:
         if records.get(job_id) is None:  # a job submitted from elsewhere: remember that it was canceled here
             records.add(Record(id=job_id, created=time.time(), flavor=info.flavor, labels=info.labels,
                                command=info.command, timeout=info.timeout, output_dir=info.output_dir))
-        records.mark_canceled(job_id)
         # The marker first: a PENDING job that starts from now on finds it and runs nothing. Then Ray's stop, which
-        # reaches a job that is already running (its wrapper stops the tree) and one that starts later.
+        # reaches a job that is already running (its wrapper stops the tree) and one that starts later. Recorded
+        # last, so that a head that stops answering midway never leaves a running job reported CANCELED.
         await self._client.put_package(_cancel_key(job_id).removeprefix("gcs://"), b"canceled")
         await self._client.stop(job_id)
+        records.mark_canceled(job_id)
         if info.stage is JobStage.RUNNING:
             with anyio.move_on_after(self.grace + 10):
                 while True:
