@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -111,3 +112,42 @@ def test_recipe_builds_the_ray_training_spec(tiny: dict[str, Path]) -> None:
     assert "--output_dir=/data/out" in spec.command and spec.output_dir == "/data/out"
     assert spec.dependencies[0].startswith("trl==") and "peft" in spec.dependencies
     assert "--bf16=false" in spec.command
+
+
+async def test_console_script_serves_the_ray_backend_and_says_when_the_head_is_down(tmp_path: Path) -> None:
+    from mcp import Client, StdioServerParameters
+    from mcp_client import console_script
+
+    address = "http://127.0.0.1:9"  # the discard port: nothing listens
+    params = StdioServerParameters(command=console_script(), args=["--backend", "ray", "--ray-address", address],
+                                   env={"TRL_JOBS_HOME": str(tmp_path)})
+    async with Client(params, mode="legacy") as client:
+        listed = await client.call_tool("list_jobs", {})
+        assert listed.is_error
+        assert address in listed.content[0].text and "ray start --head" in listed.content[0].text
+        dry = await client.call_tool("run_job", {"command": ["true"], "dry_run": True})
+        assert not dry.is_error and dry.structured_content["backend"] == "ray"
+
+
+def test_the_ray_backend_never_imports_ray(tmp_path: Path) -> None:
+    """ray is installed here, so an import of it anywhere on the backend's paths would show."""
+    program = textwrap.dedent("""
+        import sys, anyio
+        from trl_jobs_mcp.jobs.backends import make_backend
+        from trl_jobs_mcp.jobs.models import JobSpec
+        async def main():
+            backend = make_backend("ray", ray_address="http://127.0.0.1:9", home=sys.argv[1])
+            await backend.start()
+            for call in (backend.list(), backend.inspect("trl-x"), backend.hardware(),
+                         backend.submit(JobSpec(command=["true"]))):
+                try:
+                    await call
+                except Exception:
+                    pass
+            await backend.aclose()
+        anyio.run(main)
+        print(sorted(name for name in sys.modules if name == "ray" or name.startswith("ray.")))
+    """)
+    out = subprocess.run([sys.executable, "-P", "-c", program, str(tmp_path)], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
