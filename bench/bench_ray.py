@@ -8,7 +8,7 @@ Without --address it starts a head of its own (as the tests do: own temp dir, fr
    (it writes the time), for a job that then sleeps a moment; median of --runs, one job at a time.
 2. fetch_logs tail 100 on a 100 MB log (a job printing 1.25 M lines of 80 bytes): median time of the read, and the
    peak of Python allocations during one read (tracemalloc), which shows the O(tail) memory. Ray sends the whole
-   log on every read; the local backend seeks to the end of its file.
+   log on every read (its answer alone is timed too); the local backend seeks to the end of its file.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import tracemalloc
 from pathlib import Path
 
 import anyio
+import httpx2
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -67,6 +68,17 @@ async def tail_100(backend, writer: Path, runs: int) -> tuple[float, float, int]
         chunk = await backend.logs(info.id, tail=100)
         times.append(time.perf_counter() - start)
     assert len(chunk.lines) == 100 and chunk.lines[-1].startswith("{'loss': '001249999'"), chunk.lines[-1:]
+    if isinstance(backend, RayBackend):
+        # What Ray's answer alone costs: the same GET, its bytes read and dropped.
+        raw = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            async with httpx2.AsyncClient(base_url=backend.address, timeout=300) as http:
+                async with http.stream("GET", f"/api/jobs/{info.id}/logs") as response:
+                    async for _ in response.aiter_bytes(1 << 16):
+                        pass
+            raw.append(time.perf_counter() - start)
+        print(f"  (Ray's answer alone, read and dropped: {statistics.median(raw) * 1000:.0f} ms)")
     tracemalloc.start()
     await backend.logs(info.id, tail=100)
     peak = tracemalloc.get_traced_memory()[1]
