@@ -107,8 +107,10 @@ async def main(address: str | None, runs: int) -> None:
                 print(f"ray head {address}; {runs} runs each; one job at a time")
                 r_run, r_cmd = await submit_to_running(ray, folder, runs)
                 l_run, l_cmd = await submit_to_running(local, folder, runs)
-                print(f"submit -> RUNNING        ray {r_run:8.0f} ms   local {l_run:7.0f} ms   ratio {r_run / l_run:6.1f}")
-                print(f"submit -> command runs   ray {r_cmd:8.0f} ms   local {l_cmd:7.0f} ms   ratio {r_cmd / l_cmd:6.1f}")
+                print(f"submit -> RUNNING        ray {r_run:8.0f} ms   local {l_run:7.0f} ms   "
+                      f"ratio {r_run / l_run:6.1f}")
+                print(f"submit -> command runs   ray {r_cmd:8.0f} ms   local {l_cmd:7.0f} ms   "
+                      f"ratio {r_cmd / l_cmd:6.1f}")
                 r_tail, r_peak, r_lines = await tail_100(ray, writer, runs)
                 l_tail, l_peak, _ = await tail_100(local, writer, runs)
                 print(f"fetch_logs tail 100 of a 100 MB log ({r_lines:,} lines on ray)")

@@ -22,6 +22,7 @@ import pytest
 from mcp_client import call, call_error, connect
 from polling import eventually
 from ray_head import RayHead, processes_with
+
 from trl_jobs_mcp.jobs.backends.ray import RayBackend
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage
 from trl_jobs_mcp.server.settings import Settings

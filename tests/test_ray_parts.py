@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from trl_jobs_mcp.jobs.backends import make_backend
 from trl_jobs_mcp.jobs.backends.ray.client import LogLines
 from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, PACKAGE, package

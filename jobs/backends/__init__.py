@@ -1,7 +1,8 @@
 """Backends: the places that run jobs. `make_backend` picks one by name and imports it only then.
 
 The import is deferred because each backend pulls in its own world (SQLite and process control for `local`,
-`huggingface_hub`'s HTTP stack for `hf`, httpx and a small record for `ray`), and a server that runs one should not pay for the other at start-up.
+`huggingface_hub`'s HTTP stack for `hf`, an HTTP client and a small record for `ray`), and a server that runs one
+should not pay for the others at start-up.
 """
 
 from __future__ import annotations

@@ -303,8 +303,9 @@ def _check_hub(req: TrainingRequest, backend: str, env: dict[str, str], secrets:
         raise InvalidJobSpec("push_to_hub needs a Hugging Face token with write access: pass it as the secret "
                              "HF_TOKEN, or log in on this machine (`hf auth login`).", field="push_to_hub")
     if backend in ("hf", "ray") and "HF_TOKEN" not in secrets:
-        # The container (or Ray node) cannot see this machine's login, so the token travels as a secret. The placeholder lets
-        # the backend put in the token it is configured with; the value never passes through the recipe.
+        # The container (or Ray node) cannot see this machine's login, so the token travels as a secret. The
+        # placeholder lets the backend put in the token it is configured with; the value never passes through the
+        # recipe.
         secrets["HF_TOKEN"] = "$HF_TOKEN"
 
 

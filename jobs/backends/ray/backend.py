@@ -23,39 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
 from trl_jobs_mcp.jobs.backends.ray import resources
 from trl_jobs_mcp.jobs.backends.ray.client import DEFAULT_ADDRESS, RayClient
-from trl_jobs_mcp.jobs.backends.ray.paging import (
-    cursor_after,
-    matches,
-    order,
-    parse_cursor,
-)
+from trl_jobs_mcp.jobs.backends.ray.paging import cursor_after, matches, order, parse_cursor
 from trl_jobs_mcp.jobs.backends.ray.records import Record, Records
 from trl_jobs_mcp.jobs.backends.ray.shipped import PACKAGE, package
 from trl_jobs_mcp.jobs.backends.ray.status import (
-    META,
-    META_COMMAND,
-    META_FLAVOR,
-    META_OUTPUT,
-    META_TIMEOUT,
-    job_info,
-    labels_of,
-    lost_info,
-)
+    META, META_COMMAND, META_FLAVOR, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
 from trl_jobs_mcp.jobs.models import (
-    TOKEN_PLACEHOLDERS,
-    BackendUnavailable,
-    InvalidJobSpec,
-    JobInfo,
-    JobNotFoundError,
-    JobPage,
-    JobsError,
-    JobSpec,
-    JobStage,
-    LogChunk,
-)
+    TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
+    JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 ADDRESS_ENV = "TRL_JOBS_RAY_ADDRESS"
