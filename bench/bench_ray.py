@@ -14,6 +14,7 @@ Without --address it starts a head of its own (as the tests do: own temp dir, fr
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -123,6 +124,7 @@ async def main(address: str | None, runs: int) -> None:
     finally:
         if head is not None:
             head.stop()
+            shutil.rmtree(head.root, ignore_errors=True)  # the head's logs: the 100 MB one among them
 
 
 if __name__ == "__main__":
