@@ -20,8 +20,8 @@ COMMANDS = ("serve", "demo", "rebuild-index")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trl-jobs-mcp",
-        description="An MCP server that launches, watches and stops TRL training jobs, on this machine or on "
-                    "Hugging Face Jobs. With no command it serves MCP over stdio.")
+        description="An MCP server that launches, watches and stops TRL training jobs, on this machine, on "
+                    "Hugging Face Jobs or on a Ray cluster. With no command it serves MCP over stdio.")
     from trl_jobs_mcp import __version__
 
     parser.add_argument("--version", action="version", version=f"trl-jobs-mcp {__version__}")
