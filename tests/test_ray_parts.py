@@ -193,3 +193,26 @@ def test_the_ray_backend_never_imports_ray(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-P", "-c", program, str(tmp_path)], capture_output=True, text=True,
                          timeout=120, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+async def test_a_damaged_record_is_kept_aside_and_a_new_one_begun(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """The record is the server's memory of what the cluster forgets; a file SQLite cannot read must not stop the
+    server from answering for the jobs the cluster still holds."""
+    from trl_jobs_mcp.jobs.backends.ray.records import Record
+
+    state = tmp_path / "ray"
+    state.mkdir()
+    (state / "jobs.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    backend = make_backend("ray", ray_address="http://127.0.0.1:9", home=tmp_path)
+    await backend.start()
+    try:
+        records = backend._recorded()
+        assert records.all() == []
+        records.add(Record(id="trl-1", created=1.0, flavor="cpu-basic"))
+        assert [r.id for r in records.all()] == ["trl-1"]
+    finally:
+        await backend.aclose()
+    kept = [p.name for p in state.iterdir() if ".damaged-" in p.name]
+    assert kept and kept[0].startswith("jobs.sqlite.damaged-")
+    assert "could not be read" in caplog.text and "kept it as" in caplog.text

@@ -99,7 +99,7 @@ class RayBackend:
     async def start(self) -> None:
         """Open the record of submitted jobs. The cluster is not contacted: a server starts while the head is down."""
         if self._records is None:
-            self._records = Records(self.home / "ray" / "jobs.sqlite", address=self.address)
+            self._records = Records.open(self.home / "ray" / "jobs.sqlite", address=self.address)
 
     async def aclose(self) -> None:
         await self._client.aclose()

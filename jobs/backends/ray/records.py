@@ -8,11 +8,14 @@ canceled while it waited for resources (Ray's stop does nothing to a PENDING job
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger("trl_jobs_mcp.jobs.backends.ray")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -56,8 +59,34 @@ class Records:
         self.address = address
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            # A file whose header is intact can still fail on the first page a query reads: found here, at start.
+            row = self._db.execute("PRAGMA quick_check(1)").fetchone()
+            if row is None or row[0] != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {row[0] if row else 'no answer'}")
+        except BaseException:
+            self._db.close()
+            raise
+
+    @classmethod
+    def open(cls, path: Path, *, address: str) -> Records:
+        """The record at `path`; when SQLite cannot read it, the file is kept aside (`<name>.damaged-<time>`) and a
+        new record begun, with one warning. Only what it alone knew is lost (jobs the cluster has forgotten, and
+        cancels of jobs that never started): the cluster still answers for every job it holds."""
+        try:
+            return cls(path, address=address)
+        except sqlite3.DatabaseError as exc:
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    Path(f"{path}{suffix}").rename(f"{aside}{suffix}")
+                except FileNotFoundError:
+                    pass  # no such file, or another server moved it first
+            log.warning("ray backend: the record of submitted jobs could not be read (%s); kept it as %s and began "
+                        "a new one. Jobs the cluster still holds are unaffected.", exc, aside)
+            return cls(path, address=address)
 
     def close(self) -> None:
         with self._lock:
