@@ -63,7 +63,8 @@ def test_shipped_package_runs_the_wrapper_from_its_zip(tmp_path: Path) -> None:
     name, data = package()
     assert name == package()[0] and name.startswith("_ray_pkg_trl_jobs_") and name.endswith(".zip")
     names = zipfile.ZipFile(BytesIO(data)).namelist()
-    assert {f"{PACKAGE}/__main__.py", f"{PACKAGE}/runner.py", f"{PACKAGE}/procs.py", f"{PACKAGE}/entry.py"} <= set(names)
+    shipped = ("__main__.py", "runner.py", "procs.py", "entry.py", "argv.py", "trainers.py")
+    assert {f"{PACKAGE}/{file}" for file in shipped} <= set(names)
     assert ENTRY_MODULE == f"{PACKAGE}.entry"
     archive = tmp_path / name
     archive.write_bytes(data)
