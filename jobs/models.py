@@ -168,7 +168,8 @@ class JobSpec(BaseModel):
     image: str | None = Field(default=None, description="Docker image to run `command` in")
     script: str | None = Field(default=None, description="a uv script: URL or local path")
     script_args: list[str] = Field(default_factory=list)
-    dependencies: list[str] = Field(default_factory=list, description="extra packages for a uv script")
+    dependencies: list[str] = Field(default_factory=list, description="extra packages for a uv script, or for a "
+                                    "command where the backend installs them (Ray's runtime environment)")
     python: str | None = Field(default=None, description="Python version for a uv script")
     env: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, str] = Field(default_factory=dict)

@@ -20,8 +20,8 @@ COMMANDS = ("serve", "demo", "rebuild-index")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trl-jobs-mcp",
-        description="An MCP server that launches, watches and stops TRL training jobs, on this machine or on "
-                    "Hugging Face Jobs. With no command it serves MCP over stdio.")
+        description="An MCP server that launches, watches and stops TRL training jobs, on this machine, on "
+                    "Hugging Face Jobs or on a Ray cluster. With no command it serves MCP over stdio.")
     from trl_jobs_mcp import __version__
 
     parser.add_argument("--version", action="version", version=f"trl-jobs-mcp {__version__}")
@@ -33,10 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="HTTP: port (default 8000)")
     serve.add_argument("--auth-token", dest="auth_token",
                        help="HTTP: bearer token every request must carry (or TRL_JOBS_AUTH_TOKEN)")
-    serve.add_argument("--backend", choices=BACKENDS, help="where jobs run: local (default) or hf")
+    serve.add_argument("--backend", choices=BACKENDS, help="where jobs run: local (default), hf or ray")
     serve.add_argument("--home", help="local backend: state directory (or TRL_JOBS_HOME)")
     serve.add_argument("--slots", dest="local_slots", type=int, help="local backend: jobs run at once")
     serve.add_argument("--namespace", dest="hf_namespace", help="hf backend: user or organisation to run jobs in")
+    serve.add_argument("--ray-address", dest="ray_address",
+                       help="ray backend: the cluster's dashboard URL (or TRL_JOBS_RAY_ADDRESS; default "
+                            "http://127.0.0.1:8265)")
     serve.add_argument("--read-only", dest="read_only", action="store_const", const=True,
                        help="register only the tools that change nothing")
     serve.add_argument("--max-cost-usd", dest="max_cost_usd", type=float,

@@ -39,6 +39,9 @@ class Settings:
     hf_token: str | None = field(default=None, repr=False, metadata={"env": "HF_TOKEN"})
     hf_namespace: str | None = field(default=None, metadata={"env": "TRL_JOBS_HF_NAMESPACE"})
     hf_endpoint: str | None = field(default=None, metadata={"env": "HF_ENDPOINT"})
+    ray_address: str | None = field(default=None, metadata={"env": "TRL_JOBS_RAY_ADDRESS"})
+    ray_token: str | None = field(default=None, repr=False, metadata={"env": "TRL_JOBS_RAY_TOKEN"})
+    ray_cluster_env: bool = field(default=False, metadata={"env": "TRL_JOBS_RAY_CLUSTER_ENV"})
     transport: str = field(default="stdio", metadata={"env": "TRL_JOBS_TRANSPORT"})
     host: str = field(default="127.0.0.1", metadata={"env": "TRL_JOBS_HOST"})
     port: int = field(default=8000, metadata={"env": "TRL_JOBS_PORT"})
@@ -94,7 +97,8 @@ class Settings:
     def backend_settings(self) -> dict[str, Any]:
         """Keyword settings for jobs.backends.make_backend; it keeps those the chosen backend takes."""
         return {"home": self.home, "slots": self.local_slots,
-                "token": self.hf_token, "namespace": self.hf_namespace, "endpoint": self.hf_endpoint}
+                "token": self.hf_token, "namespace": self.hf_namespace, "endpoint": self.hf_endpoint,
+                "ray_address": self.ray_address, "ray_token": self.ray_token, "ray_cluster_env": self.ray_cluster_env}
 
     def state_home(self) -> Path:
         """The server's own state directory (TRL_JOBS_HOME, else the platform's user data dir), as the local
@@ -107,7 +111,7 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         """Values that must never appear in anything the server returns."""
-        return [v for v in (self.hf_token, self.auth_token) if v]
+        return [v for v in (self.hf_token, self.auth_token, self.ray_token) if v]
 
 
 def is_loopback(host: str) -> bool:
@@ -128,7 +132,7 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
             return int(raw)
         if name == "max_cost_usd":
             return float(raw)
-        if name in ("read_only", "tasks"):
+        if name in ("read_only", "tasks", "ray_cluster_env"):
             if raw.lower() in _TRUE:
                 return True
             if raw.lower() in _FALSE:
@@ -141,6 +145,7 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
     except ValueError:
         expected = {"local_slots": "a whole number such as 2", "port": "a whole number such as 8000",
                     "max_cost_usd": "a number of dollars such as 5 or 0.5",
-                    "read_only": "1/true/yes/on or 0/false/no/off", "tasks": "1/true/yes/on or 0/false/no/off"}[name]
+                    "read_only": "1/true/yes/on or 0/false/no/off", "tasks": "1/true/yes/on or 0/false/no/off",
+                    "ray_cluster_env": "1/true/yes/on or 0/false/no/off"}[name]
         raise SettingsError(f"{source}: cannot read {raw!r}; give {expected}.") from None
     return raw

@@ -142,14 +142,17 @@ class Progress:
         return step, report.total_steps, loss
 
 
-def money(job: JobInfo, now: float, *, bills: bool, suffix: str = "") -> str:
+def money(job: JobInfo, now: float, *, bills: bool, place: str = "this machine", suffix: str = "") -> str:
+    """What the run has cost so far when the backend bills; else that it is free where it runs (`place`, the
+    backend's traits.place: "this machine", "the Ray cluster at ...")."""
     if not bills:
-        return "no charge (this machine)"
+        return f"no charge ({place})"
     cost = cost_usd(job, now)
     return f"{usd(cost)}{suffix}" if cost is not None else ""
 
 
-def status_message(job: JobInfo, progress: Progress | None, now: float, *, bills: bool) -> str:
+def status_message(job: JobInfo, progress: Progress | None, now: float, *, bills: bool,
+                   place: str = "this machine") -> str:
     """"RUNNING, step 120/500, loss 1.23, 14m, $0.58 so far" while it runs; the stage and message once it ended."""
     if job.stage == JobStage.SCHEDULING:
         return f"SCHEDULING on {job.flavor}: waiting for the job to start" if job.flavor else "SCHEDULING"
@@ -164,7 +167,7 @@ def status_message(job: JobInfo, progress: Progress | None, now: float, *, bills
             if loss:
                 parts.append(loss)
         parts.append(human_duration(ran_seconds(job, now)))
-        parts.append(money(job, now, bills=bills, suffix=" so far"))
+        parts.append(money(job, now, bills=bills, place=place, suffix=" so far"))
         return ", ".join(p for p in parts if p)
     ran = ran_seconds(job, now)
     tail = f" after {human_duration(ran)}" if ran is not None else ""
@@ -184,7 +187,7 @@ async def diagnosis_of(backend: Backend, job: JobInfo) -> Diagnosis | None:
 
 
 def launch_result(job: JobInfo, report: MetricsReport, diagnosis: Diagnosis | None, launched: dict[str, Any],
-                  now: float, *, bills: bool) -> CallToolResult:
+                  now: float, *, bills: bool, place: str = "this machine") -> CallToolResult:
     """The answer of launch_training or run_job once its job has ended: the final stage, where the results are,
     the loss in a sentence, the cost, and for ERROR the likely cause (then isError, as the spec wants a tool's
     failure told: a completed task whose result is an error, not a failed task).
@@ -195,7 +198,7 @@ def launch_result(job: JobInfo, report: MetricsReport, diagnosis: Diagnosis | No
     ran = ran_seconds(job, now)
     what = f"Job {job.id}" + (f" ({job.labels['trainer']})" if job.labels.get("trainer") else "")
     where = f" on {job.flavor}" if job.flavor else ""
-    spent = money(job, now, bills=bills)
+    spent = money(job, now, bills=bills, place=place)
     if bills and spent:
         flavor = CATALOG.get(job.flavor or "")
         spent = f"cost {spent}" + (f" ({_minutes(ran)} at {usd(flavor.price_per_hour)}/h)"

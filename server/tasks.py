@@ -203,12 +203,12 @@ class TasksExtension(Extension):
     async def _task(self, task_id: str, ref: TaskRef, job: JobInfo, *, detailed: bool = False) -> dict[str, Any]:
         now = time.time()
         ctx = await self._state.tool_context(None)
-        charged = ctx.backend.traits.billed
+        charged, place = ctx.backend.traits.billed, ctx.backend.traits.place
         status, extra = "working", {}
         if ref.tool == WAITING_TOOL and task_id in self._stopped_waits:
             status, message = "cancelled", f"Stopped waiting; job {job.id} is {job.stage.value} and runs on."
         elif job.stage in (JobStage.CANCELED, JobStage.DELETED) and ref.tool != WAITING_TOOL:
-            status, message = "cancelled", view.status_message(job, None, now, bills=charged)
+            status, message = "cancelled", view.status_message(job, None, now, bills=charged, place=place)
         else:
             progress = self._progress.get(task_id)
             if progress is None:
@@ -219,7 +219,7 @@ class TasksExtension(Extension):
                 except JobsError:
                     pass  # the log is a bonus here: the status line goes without the step and the loss
             self._remember(self._progress, task_id, progress)
-            message = view.status_message(job, progress, now, bills=charged)
+            message = view.status_message(job, progress, now, bills=charged, place=place)
             plateau = ref.arguments.get("until") == "loss_plateau" and progress.report().plateau
             if job.finished or plateau:
                 status = "completed"
@@ -258,7 +258,8 @@ class TasksExtension(Extension):
                 await progress.read(ctx.backend, job.id, budget=view.FINAL_READ_BUDGET_SECONDS)
             launched = self._launched.get(task_id) or _rebuilt_launch(ref.tool, job, charged)
             diagnosis = await view.diagnosis_of(ctx.backend, job)
-            result = view.launch_result(job, progress.report(), diagnosis, launched, now, bills=charged)
+            result = view.launch_result(job, progress.report(), diagnosis, launched, now, bills=charged,
+                                        place=ctx.backend.traits.place)
             result = CallToolResult(
                 content=[block.model_copy(update={"text": self._state.secrets.redact(block.text)})
                          for block in result.content if block.type == "text"],

@@ -1,5 +1,6 @@
 """Fixtures every test layer shares. The fake Hugging Face Jobs API's fixtures (fake_hf, hf_backend) live in
-hf_fixtures.py, registered here as a plugin so that test modules ask for them by name and never import them.
+hf_fixtures.py and the session's Ray head (ray_head, started only when a test asks for it) in ray_head.py, both
+registered here as plugins so that test modules ask for them by name and never import them.
 
 Child programs that tests run as jobs live in tests/children/, one script each, its docstring first (what it does
 and its argv).
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["hf_fixtures"]
+pytest_plugins = ["hf_fixtures", "ray_head"]
 
 
 @pytest.fixture

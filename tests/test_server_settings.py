@@ -30,7 +30,8 @@ def test_environment_is_read_and_flags_win() -> None:
     assert sorted(settings.secret_values()) == ["bearer-value", "hf_tokenvalue"]
     assert "hf_tokenvalue" not in repr(settings) and "bearer-value" not in repr(settings)
     assert settings.backend_settings() == {"home": settings.home, "slots": 5, "token": "hf_tokenvalue",
-                                           "namespace": "my-org", "endpoint": None}
+                                           "namespace": "my-org", "endpoint": None, "ray_address": None,
+                                           "ray_token": None, "ray_cluster_env": False}
 
 
 def test_the_older_hub_token_variable_is_honoured() -> None:
@@ -42,7 +43,7 @@ def test_the_older_hub_token_variable_is_honoured() -> None:
     ({"TRL_JOBS_LOCAL_SLOTS": "0"}, ["TRL_JOBS_LOCAL_SLOTS", ">= 1"]),
     ({"TRL_JOBS_READ_ONLY": "maybe"}, ["TRL_JOBS_READ_ONLY", "true"]),
     ({"TRL_JOBS_MAX_COST_USD": "-1"}, ["TRL_JOBS_MAX_COST_USD", "0 or more"]),
-    ({"TRL_JOBS_BACKEND": "ray"}, ["TRL_JOBS_BACKEND", "local, hf"]),
+    ({"TRL_JOBS_BACKEND": "slurm"}, ["TRL_JOBS_BACKEND", "local, hf, ray"]),
     ({"TRL_JOBS_PORT": "70000"}, ["TRL_JOBS_PORT", "65535"]),
 ])
 def test_a_bad_value_names_its_variable_and_what_it_accepts(env: dict[str, str], names: list[str]) -> None:
@@ -82,5 +83,5 @@ def test_backend_factory_imports_the_chosen_backend_and_drops_foreign_settings(t
     backend = make_backend("local", home=tmp_path, slots=2, token="hf_unused", namespace=None)
     assert backend.name == "local"
     with pytest.raises(InvalidJobSpec) as caught:
-        make_backend("ray")
-    assert caught.value.field == "backend" and "local, hf" in str(caught.value)
+        make_backend("slurm")
+    assert caught.value.field == "backend" and "local, hf, ray" in str(caught.value)

@@ -501,6 +501,9 @@ def test_the_status_line_never_shows_the_bar_before_training_as_the_step_reached
     now = datetime.now(UTC).timestamp()
     assert view.status_message(running, progress, now, bills=False) == (
         "RUNNING, 40 steps, loss 5.944, 56s, no charge (this machine)")
+    # Another backend that does not bill (Ray) is named by its traits.place.
+    assert view.status_message(running, progress, now, bills=False, place="the Ray cluster at http://head:8265") == (
+        "RUNNING, 40 steps, loss 5.944, 56s, no charge (the Ray cluster at http://head:8265)")
     progress.parser.feed([" 75%|███████▌  | 30/40 [00:48<00:07,  1.39it/s]"])
     # On a billed backend: one started minute of cpu-basic at $0.01/h.
     assert view.status_message(running, progress, now, bills=True) == (

@@ -1,7 +1,8 @@
 """Backends: the places that run jobs. `make_backend` picks one by name and imports it only then.
 
 The import is deferred because each backend pulls in its own world (SQLite and process control for `local`,
-`huggingface_hub`'s HTTP stack for `hf`), and a server that runs one should not pay for the other at start-up.
+`huggingface_hub`'s HTTP stack for `hf`, an HTTP client and a small record for `ray`), and a server that runs one
+should not pay for the others at start-up.
 """
 
 from __future__ import annotations
@@ -19,17 +20,21 @@ if TYPE_CHECKING:
 _ACCEPTS: dict[str, tuple[str, ...]] = {
     "local": ("home", "slots", "grace"),
     "hf": ("token", "namespace", "endpoint"),
+    "ray": ("home", "ray_address", "ray_token", "ray_cluster_env"),
 }
 BACKENDS = tuple(_ACCEPTS)
+# Settings whose name is shared by several backends' worlds are prefixed; the constructor takes the plain name.
+_RENAMES = {"ray_address": "address", "ray_token": "token", "ray_cluster_env": "cluster_env"}
 
 
 def make_backend(name: str, **settings: Any) -> Backend:
     """Create the backend called `name`, importing its module only now.
 
     Args:
-        name: "local" (the embedded executor on this machine) or "hf" (Hugging Face Jobs).
+        name: "local" (the embedded executor on this machine), "hf" (Hugging Face Jobs) or "ray" (a Ray cluster).
         **settings: constructor settings; those the chosen backend does not take, and those that are None, are
-            dropped. local: home, slots, grace. hf: token, namespace, endpoint.
+            dropped. local: home, slots, grace. hf: token, namespace, endpoint. ray: home, ray_address, ray_token,
+            ray_cluster_env.
 
     Returns:
         The backend, not yet started: call `await backend.start()` once before use and `await backend.aclose()`
@@ -43,11 +48,16 @@ def make_backend(name: str, **settings: Any) -> Backend:
     """
     if name not in _ACCEPTS:
         raise InvalidJobSpec(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}.", field="backend")
-    kwargs = {key: value for key, value in settings.items() if key in _ACCEPTS[name] and value is not None}
+    kwargs = {_RENAMES.get(key, key): value for key, value in settings.items()
+              if key in _ACCEPTS[name] and value is not None}
     if name == "local":
         from trl_jobs_mcp.jobs.backends.local import LocalBackend
 
         return LocalBackend(**kwargs)
+    if name == "ray":
+        from trl_jobs_mcp.jobs.backends.ray import RayBackend
+
+        return RayBackend(**kwargs)
     from trl_jobs_mcp.jobs.backends.hf import HFBackend
 
     return HFBackend(**kwargs)

@@ -24,18 +24,30 @@ class BackendTraits:
     Attributes:
         place: where jobs run, for a reader: "this machine", "Hugging Face Jobs", "the Ray cluster at <address>".
         runs_here: jobs run on this machine, with its files, its Python and its installed packages. Then a recipe
-            may take local model and dataset paths and runs TRL through this Python; otherwise it refuses local
-            paths, runs TRL's own script pinned to a release as a uv script (with its dependencies), and passes the
-            Hugging Face token as a secret (`$HF_TOKEN`, which the backend resolves), since the job cannot see this
-            machine's login.
+            checks the request against the installed TRL and its packages; otherwise against TRL's pinned release,
+            and it passes the Hugging Face token as a secret (`$HF_TOKEN`, which the backend resolves), since the
+            job cannot see this machine's login. What the job runs, and whether it takes local paths, are
+            `entry_command` and `local_paths`.
         billed: a run is billed by the flavor's price per hour (Flavor.price_per_hour, Hugging Face Jobs' prices)
             for as long as it runs, so the server's spending ceiling applies. False: a run costs nothing here.
         keeps_files: what a job writes (its output_dir) stays where the user can read it after the job ends.
             False: the job's filesystem goes with it, and only what the job pushes (to the Hub) is kept.
         poll_seconds: how often a waiting tool asks about a running job: a file read locally, an HTTP call remotely.
+        entry_command: the argv that starts our training entry module (jobs/recipes/entry.py) in a job; a recipe
+            appends the trainer and TRL's arguments. Here: this Python's `-m trl_jobs_mcp.jobs.recipes.entry`;
+            elsewhere, the copy the backend ships with each job, run by the job's own Python (Ray: `python -m
+            trl_jobs_ray.entry` on a node), and then the recipe lists TRL pinned to a release (and what the request
+            needs) as the job's dependencies. None: the job runs TRL's own script for the trainer, pinned to a
+            release, as a uv script.
+        local_paths: a path the user gives (a local model, dataset or output folder, a reward function imported
+            from the job's environment) is taken as the job's own: the job runs here, or on machines the user set
+            up to see the same files (a Ray head on this machine, a shared filesystem). The recipe checks that a
+            model or dataset exists here and passes paths on. False: the job's world is a fresh container, and the
+            recipe refuses them. True wherever runs_here is.
 
     Example:
-        >>> BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0)
+        >>> BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0,
+        ...               entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True)
     """
 
     place: str
@@ -43,6 +55,8 @@ class BackendTraits:
     billed: bool
     keeps_files: bool
     poll_seconds: float = 5.0
+    entry_command: tuple[str, ...] | None = None
+    local_paths: bool = False
 
 
 @runtime_checkable

@@ -1,8 +1,9 @@
 """TRL trainers -> JobSpec: the one place that knows TRL's command line.
 
 `build_training_spec(TrainingRequest(...), traits=backend.traits, flavor=...)` checks a request against the installed
-TRL (without importing it here) and returns what to run: TRL's own script for the trainer, through
-`trl_jobs_mcp.jobs.recipes.entry` on a backend that runs on this machine, else as a uv script pinned to TRL_VERSION.
+TRL (without importing it here) and returns what to run: TRL's own script for the trainer, through our entry module
+where the backend runs it (`traits.entry_command`: `trl_jobs_mcp.jobs.recipes.entry` with this Python here, the copy
+Ray ships on a node), else as a uv script pinned to TRL_VERSION.
 """
 
 from trl_jobs_mcp.jobs.recipes.build import build_training_spec, script_url

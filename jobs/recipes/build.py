@@ -33,7 +33,7 @@ from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments
 if TYPE_CHECKING:
     from trl_jobs_mcp.jobs.backends.base import BackendTraits
 
-ENTRY_MODULE = "trl_jobs_mcp.jobs.recipes.entry"
+ENTRY_MODULE = "trl_jobs_mcp.jobs.recipes.entry"  # what the local backend's entry_command runs
 SCRIPT_URL = "https://raw.githubusercontent.com/huggingface/trl/v{version}/trl/scripts/{trainer}.py"
 _LABEL_VALUE_MAX = 63
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -60,11 +60,13 @@ def build_training_spec(
 
     Args:
         request: the training request (any subclass; only TrainingRequest's fields are read).
-        traits: the backend's (`backend.traits`). One that runs here gets `python -P -m
-            trl_jobs_mcp.jobs.recipes.entry <trainer> ...` with this machine's paths; any other gets TRL's script,
-            pinned to TRL_VERSION, as a uv script, and local paths are refused.
+        traits: the backend's (`backend.traits`). One with an `entry_command` gets that command (this Python's
+            `-P -m trl_jobs_mcp.jobs.recipes.entry` here; a copy the backend ships elsewhere, such as Ray's, with
+            TRL's pinned release as the job's dependencies) followed by `<trainer> ...`; any other gets TRL's
+            script, pinned to TRL_VERSION, as a uv script. Local paths are taken only where `traits.local_paths`.
         flavor: the hardware; without a GPU the recipe turns bf16 off so TRL does not refuse to start.
-        env, secrets: the job's environment; secrets are kept apart (HF_TOKEN may be added for hf pushes).
+        env, secrets: the job's environment; secrets are kept apart (`$HF_TOKEN` may be added for a push or trackio
+            from a job that does not run here).
         labels: the caller's labels; trainer, model and dataset are added unless already set.
         timeout: "30m"-style duration or seconds (default 30 minutes).
 
@@ -108,13 +110,18 @@ def build_training_spec(
     if timeout is not None:
         common["timeout"] = timeout
 
-    if traits.runs_here:
+    if traits.entry_command:
         common["env"] = {**env, "PYTHONUNBUFFERED": "1"}
-        output_dir = str(Path(req.output_dir).expanduser().resolve()) if req.output_dir else None
+        output_dir = req.output_dir
+        if output_dir and traits.runs_here:
+            output_dir = str(Path(output_dir).expanduser().resolve())
+        # Without output_dir the backend gives the job a folder through TRL_JOBS_OUTPUT_DIR (entry.py reads it).
         if output_dir:
             args.append(f"--output_dir={output_dir}")
-        return JobSpec(command=[sys.executable, "-P", "-m", ENTRY_MODULE, req.trainer, *args], output_dir=output_dir,
-                       **common)
+        # A job here runs the TRL installed here; elsewhere the job's Python gets the pinned release.
+        dependencies = [] if traits.runs_here else _dependencies(req)
+        return JobSpec(command=[*traits.entry_command, req.trainer, *args], dependencies=dependencies,
+                       output_dir=output_dir, **common)
 
     output_dir = req.output_dir or f"{req.model.rstrip('/').split('/')[-1]}-{req.trainer.upper()}"
     args.append(f"--output_dir={output_dir}")
@@ -177,7 +184,7 @@ def _resolve_model(model: str, traits: BackendTraits) -> str:
     if not path.is_dir():
         raise InvalidJobSpec(f"{model!r} is a file; a model is a folder holding config.json and the weights "
                              "(as save_pretrained writes it), or a Hub id.", field="model")
-    if not traits.runs_here:
+    if not traits.local_paths:
         raise InvalidJobSpec(f"{model!r} is on this machine, which a job on {traits.place} cannot reach. Upload it "
                              "(`hf upload <user>/<name> <folder>`) and pass the Hub id.", field="model")
     return str(path.resolve())
@@ -197,7 +204,7 @@ def _resolve_dataset(dataset: str, traits: BackendTraits) -> tuple[str, Literal[
     if path.is_file() and path.suffix.lower() not in DATA_FILE_SUFFIXES:
         raise InvalidJobSpec(f"cannot read a {path.suffix or 'suffix-less'} file as a dataset; use a "
                              f"{', '.join(DATA_FILE_SUFFIXES)} file or a folder of them.", field="dataset")
-    if not traits.runs_here:
+    if not traits.local_paths:
         raise InvalidJobSpec(f"{dataset!r} is on this machine, which a job on {traits.place} cannot reach. Push it to "
                              "the Hub (`hf upload <user>/<name> <path> --repo-type dataset`) and pass the Hub id.",
                              field="dataset")
@@ -239,7 +246,8 @@ def _check_rewards(req: TrainingRequest, traits: BackendTraits) -> None:
             raise InvalidJobSpec(f"{func!r} is neither a TRL built-in ({', '.join(BUILTIN_REWARD_FUNCS)})"
                                  f"{did_you_mean(func, BUILTIN_REWARD_FUNCS)} nor a dotted import path "
                                  "('package.module.function').", field="reward_funcs")
-        if not traits.runs_here and func.split(".")[0] != "trl":
+        # Like a path, a dotted function names something in the job's environment: a fresh container has TRL only.
+        if not traits.local_paths and func.split(".")[0] != "trl":
             raise InvalidJobSpec(f"{func!r} would be imported inside the job's container on {traits.place}, where "
                                  "only TRL and its dependencies are installed. Use a TRL built-in "
                                  f"({', '.join(BUILTIN_REWARD_FUNCS)}), or run on the local backend.",

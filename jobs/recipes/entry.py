@@ -1,7 +1,9 @@
-"""The job-side entry point: `python -m trl_jobs_mcp.jobs.recipes.entry <trainer> [TRL arguments...]`.
+"""The job-side entry point: `python -m trl_jobs_mcp.jobs.recipes.entry <trainer> [TRL arguments...]` (on a Ray
+node, `python -m trl_jobs_ray.entry ...`: the same file, shipped with the job).
 
 Runs in the JOB's process (heavy imports are fine here), around TRL's own script `trl.scripts.<trainer>`:
-- `--output_dir` defaults to $TRL_JOBS_OUTPUT_DIR, the folder the local backend gives each job;
+- `--output_dir` defaults to $TRL_JOBS_OUTPUT_DIR, the folder the backend gives each job (Ray: ~/trl-jobs/<job id>
+  on the node);
 - a single .jsonl/.json/.parquet/.csv file given as `--dataset_name` is presented to TRL as a folder holding it
   (TRL passes dataset_name to `datasets.load_dataset`, which takes a folder but not a lone file);
 - a model card tagged with the trainer's name is written to the output folder if TRL did not write one (TRL writes
@@ -17,8 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from trl_jobs_mcp.jobs.recipes.argv import find_option
-from trl_jobs_mcp.jobs.recipes.request import DATA_FILE_SUFFIXES, TRAINER_CLASSES
+# Relative: this module also runs as trl_jobs_ray.entry on a Ray node, from the copy shipped with the job, where
+# these two siblings are shipped beside it and this package is not installed.
+from .argv import find_option
+from .trainers import DATA_FILE_SUFFIXES, TRAINER_CLASSES
 
 OUTPUT_DIR_ENV = "TRL_JOBS_OUTPUT_DIR"
 
@@ -94,7 +98,8 @@ def ensure_model_card(trainer: str, script_args, training_args, model_args) -> P
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in TRAINER_CLASSES:
-        sys.exit(f"usage: python -m trl_jobs_mcp.jobs.recipes.entry {{{','.join(TRAINER_CLASSES)}}} [TRL arguments...]")
+        sys.exit(f"usage: python -m {__spec__.name if __spec__ else 'trl_jobs_mcp.jobs.recipes.entry'} "
+                 f"{{{','.join(TRAINER_CLASSES)}}} [TRL arguments...]")
     trainer, args = argv[0], with_output_dir(argv[1:])
     # TRL's grpo/rloo scripts import dotted reward functions relative to the working directory, as `trl` does.
     with tempfile.TemporaryDirectory(prefix="trl-jobs-") as tmp:

@@ -13,10 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-# The trainers, each with the TRL class its script trains (the job-side entry point runs that class).
-TRAINER_CLASSES = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "grpo": "GRPOTrainer", "kto": "KTOTrainer",
-                   "reward": "RewardTrainer", "rloo": "RLOOTrainer"}
-TRAINERS = tuple(TRAINER_CLASSES)
+from trl_jobs_mcp.jobs.recipes.trainers import DATA_FILE_SUFFIXES, TRAINER_CLASSES, TRAINERS  # noqa: F401 - re-exported
+
 TRL_VERSION = "1.16.0"
 
 # The reward functions TRL's grpo.py and rloo.py scripts know by name (their `reward_funcs_registry`).
@@ -44,8 +42,6 @@ CLI_NAMES = {"model": "model_name_or_path", "dataset": "dataset_name", "dataset_
 
 # Not TRL arguments: the recipe turns these into the spec in its own way.
 NOT_CLI = ("trainer", "extra_args")
-
-DATA_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 ExtraValue = str | int | float | bool | list[str | int | float]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
 from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk)
+from trl_jobs_mcp.jobs.recipes.build import ENTRY_MODULE
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 MAX_LIST_LIMIT = 1000
@@ -57,8 +59,9 @@ class LocalBackend:
     """
 
     name = "local"
-    # Local reads are cheap file reads: poll often.
-    traits = BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0)
+    # Local reads are cheap file reads: poll often. Training runs the entry module with this server's own Python.
+    traits = BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0,
+                           entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True)
 
     def __init__(self, home: Path | str | None = None, slots: int = 1, grace: float = 10.0) -> None:
         # The server's Settings read TRL_JOBS_HOME and TRL_JOBS_LOCAL_SLOTS and pass them here: read once, there.

@@ -30,9 +30,9 @@ import subprocess
 import sys
 import time
 
-if __package__:
-    from trl_jobs_mcp.jobs.backends.local.procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live,
-                                                        proc_start, reap_orphans, signal_job)
+if __package__:  # imported: as trl_jobs_mcp.jobs.backends.local.runner, or as trl_jobs_ray.runner on a Ray node
+    from .procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live, proc_start, reap_orphans,
+                        signal_job)
 else:  # run by path as the supervisor (`python -I -S runner.py`), where -I keeps this folder off sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live, proc_start,  # type: ignore

@@ -1,0 +1,385 @@
+"""Ray: jobs on the user's own cluster, through the Job Submission REST API (see client.py; ray is not imported).
+
+A job's id is its Ray submission id, chosen here so that a launch whose answer is lost can be looked up rather than
+sent twice. Every job runs `python -m trl_jobs_ray ... -- <command>` (wrapper.py, shipped as a GCS package): Ray has
+no run-time limit, no secret store, and its stop does not reach a job still waiting for resources, so the wrapper
+enforces the timeout, takes the secrets from a one-time GCS key, checks a cancel marker before running anything,
+and stops the whole process tree (detached children included) at the end.
+
+What tools and recipes must know of it is in `traits`: nothing is billed (the cluster is the user's), what a job
+writes stays on its node, and training runs the entry module shipped with each job, with paths taken as the nodes'
+own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets as secrets_module
+import shlex
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from trl_jobs_mcp.jobs.backends.base import BackendTraits
+from trl_jobs_mcp.jobs.backends.ray import resources
+from trl_jobs_mcp.jobs.backends.ray.client import DEFAULT_ADDRESS, RayClient
+from trl_jobs_mcp.jobs.backends.ray.command_line import ray_command_line
+from trl_jobs_mcp.jobs.backends.ray.paging import cursor_after, matches, order, parse_cursor
+from trl_jobs_mcp.jobs.backends.ray.records import Record, Records
+from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, PACKAGE, package
+from trl_jobs_mcp.jobs.backends.ray.status import (
+    META, META_COMMAND, META_FLAVOR, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
+from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
+from trl_jobs_mcp.jobs.models import (
+    TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
+    JobStage, LogChunk)
+from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
+
+class RayBackend:
+    """Runs jobs on a Ray cluster.
+
+    Args:
+        address: the cluster's dashboard URL; default http://127.0.0.1:8265 (the server passes
+            TRL_JOBS_RAY_ADDRESS from its Settings).
+        token: the cluster's auth token (RAY_AUTH_MODE=token; the server passes TRL_JOBS_RAY_TOKEN).
+        home: the state directory for the record of submitted jobs; default the platform's user data dir (the
+            server passes TRL_JOBS_HOME).
+        cluster_env: True when the cluster's Python already has what a training job needs (TRL and its friends):
+            the job then runs in it as it is. False (the default) has Ray install the recipe's pinned packages in
+            the job's runtime environment (pip).
+        grace: seconds between SIGTERM and SIGKILL when a job is stopped; under Ray's own 3 s, after which Ray
+            kills what is left.
+        python: the Python on the nodes' PATH that runs the wrapper.
+        max_log_lines: the most lines one forward (`since`) read of the logs returns.
+        request_timeout: seconds to wait for the dashboard.
+
+    Example:
+        >>> backend = RayBackend(address="http://127.0.0.1:8265")
+        >>> await backend.start()
+        >>> info = await backend.submit(JobSpec(command=["python", "-c", "print(1)"], flavor="cpu-basic"))
+    """
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None, token: str | None = None, home: Path | str | None = None,
+                 cluster_env: bool = False, grace: float = 2.0, python: str = "python", max_log_lines: int = 1000,
+                 request_timeout: float = 30.0) -> None:
+        # The server's Settings read the environment and pass what it says here: read once, there.
+        self._client = RayClient(address=address or DEFAULT_ADDRESS, token=token or None, timeout=request_timeout)
+        self.address = self._client.address
+        # Not billed: the cluster is the user's, and Hugging Face's prices are a comparison, not a charge. A job's
+        # files stay on its node. A local path reaches the job only where the nodes see it (a head on this machine,
+        # a shared filesystem): the user's to arrange, as on any cluster.
+        self.traits = BackendTraits(place=f"the Ray cluster at {self.address}", runs_here=False, billed=False,
+                                    keeps_files=True, poll_seconds=2.0,
+                                    entry_command=(python, "-P", "-m", ENTRY_MODULE), local_paths=True)
+        if home is None:
+            import platformdirs
+
+            home = platformdirs.user_data_dir("trl-jobs-mcp")
+        self.home = Path(home).expanduser().absolute()
+        self.cluster_env = cluster_env
+        self.grace = grace
+        self.python = python
+        self._max_log_lines = max_log_lines
+        self._token = token or None
+        self._records: Records | None = None
+        self._nodes: list[dict[str, Any]] | None = None  # the last resources read from the cluster
+        # Secret values of jobs submitted from this process (memory only) and the credentials around us: scrubbed
+        # from everything returned. The wrapper has already scrubbed a job's own secrets from its log on the node.
+        self._secret_values: set[str] = set(ambient_secrets())
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        """Open the record of submitted jobs. The cluster is not contacted: a server starts while the head is down."""
+        if self._records is None:
+            self._records = Records.open(self.home / "ray" / "jobs.sqlite", address=self.address)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+        if self._records is not None:
+            self._records.close()
+            self._records = None
+
+    # --- what differs from other backends ---
+
+    def command_line(self, spec: JobSpec) -> list[str] | None:
+        """The `ray job submit` line that runs `spec`'s command by hand (see ray_command_line), secrets by name."""
+        return ray_command_line(spec, address=self.address, cluster_env=self.cluster_env)
+
+    async def parameter_count(self, model: str) -> float | None:
+        """None: this backend talks to the cluster, not to the Hub; callers read the local Hugging Face cache, then
+        the model's name."""
+        return None
+
+    # --- the protocol ---
+
+    async def check(self, spec: JobSpec) -> None:
+        """What `submit` refuses before it creates anything, without asking the cluster (a dry run works while the
+        head is down): an image, a reserved label key, `$HF_TOKEN` with no token here, and a flavor the cluster
+        cannot hold as last read (submit reads the cluster's resources again)."""
+        self.check_flavor(spec.flavor)
+        self._refuse(spec)
+        if spec.wants_token:
+            spec.with_token(_caller_token())
+
+    async def submit(self, spec: JobSpec) -> JobInfo:
+        """Submit `spec` and return the job as the cluster holds it (SCHEDULING until resources are free).
+
+        Raises:
+            InvalidJobSpec: a flavor the cluster cannot hold, an image, a reserved label key; nothing is created.
+            BackendUnavailable: the dashboard is unreachable or refused; the message says whether a job may exist.
+        """
+        flavor = await self._fit(spec.flavor)
+        self._refuse(spec)
+        if spec.wants_token:
+            spec = spec.with_token(_caller_token())
+        self._secret_values.update(spec.secrets.values())
+        redactor = self._redactor()
+        job_id = f"trl-{secrets_module.token_hex(6)}"
+        command = spec.redacted_command()
+
+        name, data = package()
+        if not await self._client.has_package(name):
+            await self._client.put_package(name, data)
+        wrapper = [self.python, "-m", PACKAGE, "--job", job_id, "--timeout", f"{spec.timeout:g}",
+                   "--grace", f"{self.grace:g}", "--cancel", _cancel_key(job_id)]
+        if spec.script:
+            wrapper += ["--script", *[f"--with={dep}" for dep in spec.dependencies]]
+            wrapper += ["--python", spec.python] if spec.python else []
+            argv = [spec.script, *spec.script_args]
+        else:
+            argv = list(spec.command or [])
+        if spec.working_dir:
+            wrapper += ["--cwd", spec.working_dir]
+        shown = redactor.argv(argv)
+        if spec.secrets:
+            # Secrets never go in the runtime_env's env_vars, which the REST API returns in plain text to anyone
+            # who asks, nor in the entrypoint: a command that holds a secret's value travels with them. They wait
+            # in the GCS under a one-time key the wrapper deletes as it reads it.
+            key = f"trl_jobs_secrets_{job_id}_{secrets_module.token_hex(16)}.json"
+            payload = {"env": spec.secrets, "argv": argv if shown != argv else None}
+            await self._client.put_package(key, json.dumps(payload).encode())
+            wrapper += ["--secrets", f"gcs://{key}"]
+        runtime_env: dict[str, Any] = {"py_modules": [f"gcs://{name}"],
+                                       "env_vars": {**spec.env, "PYTHONUNBUFFERED": "1"}}
+        if spec.dependencies and spec.command and not self.cluster_env:
+            runtime_env["pip"] = list(spec.dependencies)
+        metadata = {**redactor.mapping(spec.labels), META_FLAVOR: flavor.name, META_TIMEOUT: f"{spec.timeout:g}",
+                    META_COMMAND: json.dumps(command)}
+        if spec.output_dir:
+            metadata[META_OUTPUT] = redactor.text(spec.output_dir)
+        body = {"entrypoint": shlex.join([*wrapper, "--", *shown]), "submission_id": job_id,
+                "runtime_env": runtime_env, "metadata": metadata, **resources.request(flavor)}
+
+        records = self._recorded()
+        records.add(Record(id=job_id, created=time.time(), flavor=flavor.name, labels=redactor.mapping(spec.labels),
+                           command=command, timeout=spec.timeout, output_dir=metadata.get(META_OUTPUT)))
+        try:
+            await self._client.submit(body)
+        except JobsError as err:
+            # The answer may be lost after the cluster took the job: look before saying nothing was created.
+            try:
+                found = await self._client.job(job_id)
+            except JobsError:
+                raise BackendUnavailable(redactor.text(
+                    f"{err} The submission of job {job_id} may or may not have reached the cluster: call "
+                    f"inspect_job with job_id={job_id!r} once it answers, before launching again.")) from err
+            if found is None:
+                records.remove(job_id)
+                raise
+        return await self.inspect(job_id)
+
+    async def inspect(self, job_id: str) -> JobInfo:
+        job_id = _plain_id(job_id)
+        details = await self._client.job(job_id)
+        record = self._recorded().get(job_id)
+        if details is None:
+            if record is None:
+                raise JobNotFoundError(job_id, f"No job {job_id!r} on the Ray cluster at {self.address}. Call "
+                                               "list_jobs to see the jobs there.")
+            return lost_info(record, backend=self.name, address=self.address, redactor=self._redactor())
+        return self._info(details, record)
+
+    async def list(self, *, stages: set[JobStage] | None = None, labels: dict[str, str] | None = None,
+                   limit: int = 50, cursor: str | None = None) -> JobPage:
+        """Jobs newest first: the cluster's, and those submitted from here that it forgot. `cursor` is opaque (the
+        position after the last job of the previous page), so a job that ends or vanishes does not break paging."""
+        if limit < 1:
+            raise InvalidJobSpec(f"must be at least 1, got {limit}.", field="limit")
+        after = parse_cursor(cursor)
+        jobs = await self._client.jobs()
+        records = self._recorded()
+        known = records.get_many([str(job["submission_id"]) for job in jobs])
+        redactor = self._redactor()
+        infos = [self._info(job, known.get(str(job["submission_id"]))) for job in jobs
+                 if not labels or matches(labels_of(job.get("metadata") or {}), labels)]
+        seen = {info.id for info in infos}
+        infos += [lost_info(record, backend=self.name, address=self.address, redactor=redactor)
+                  for record in records.all()
+                  if record.id not in seen and (not labels or matches(record.labels, labels))]
+        if stages:
+            infos = [info for info in infos if info.stage in stages]
+        infos.sort(key=order, reverse=True)
+        if after is not None:
+            infos = [info for info in infos if order(info) < after]
+        page = infos[:limit]
+        more = len(infos) > limit
+        return JobPage(jobs=page, next_cursor=cursor_after(page[-1]) if more else None)
+
+    async def logs(self, job_id: str, *, tail: int | None = None, since: int | None = None) -> LogChunk:
+        """Lines of the job's log, read as a stream: a tail keeps `tail` lines in memory, a forward read stops
+        after `max_log_lines`. `since` counts the lines already seen; `next_since` the lines seen after this read."""
+        for name, value in (("tail", tail), ("since", since)):
+            if value is not None and value < 0:
+                raise InvalidJobSpec(f"must be 0 or more, got {value}.", field=name)
+        job_id = _plain_id(job_id)
+        start = since or 0
+        details = await self._client.job(job_id)
+        record = self._recorded().get(job_id)
+        if details is None:
+            if record is None:
+                raise JobNotFoundError(job_id, f"No job {job_id!r} on the Ray cluster at {self.address}. Call "
+                                               "list_jobs to see the jobs there.")
+            return LogChunk(lines=[], next_since=start, finished=True)  # forgotten by the cluster with its log
+        info = self._info(details, record)
+        redactor = self._redactor()
+        total = 0
+        truncated = False
+        chosen: deque[str] | list[str] = deque(maxlen=tail) if tail is not None else []
+        async with contextlib.aclosing(self._client.logs(job_id)) as lines:
+            async for line in lines:
+                total += 1
+                if total <= start:
+                    continue
+                if tail is not None:
+                    # As on the local backend: a plain tail leaving out what came before is what was asked for; a
+                    # tail after `since` that leaves lines out has skipped some.
+                    truncated = truncated or (since is not None and len(chosen) == tail)
+                    if tail:
+                        chosen.append(line)
+                    continue
+                if len(chosen) == self._max_log_lines:
+                    truncated = True
+                    total -= 1
+                    break
+                chosen.append(line)
+        next_since = total if tail is not None else start + len(chosen)
+        # `info` was read before the log: once terminal, nothing more is written.
+        at_end = tail is not None or not truncated
+        return LogChunk(lines=[redactor.text(line) for line in chosen], next_since=max(next_since, start),
+                        finished=info.finished and at_end, truncated=truncated)
+
+    async def cancel(self, job_id: str) -> JobInfo:
+        """Cancel the job: one that waits for resources is marked so that it never runs its command, one that runs
+        is stopped with its whole process tree. A job that has ended is returned as it is."""
+        info = await self.inspect(job_id)
+        if info.finished:
+            return info
+        job_id = info.id
+        records = self._recorded()
+        if records.get(job_id) is None:  # a job submitted from elsewhere: remember that it was canceled here
+            records.add(Record(id=job_id, created=time.time(), flavor=info.flavor, labels=info.labels,
+                               command=info.command, timeout=info.timeout, output_dir=info.output_dir))
+        # The marker first: a PENDING job that starts from now on finds it and runs nothing. Then Ray's stop, which
+        # reaches a job that is already running (its wrapper stops the tree) and one that starts later. Recorded
+        # last, so that a head that stops answering midway never leaves a running job reported CANCELED.
+        await self._client.put_package(_cancel_key(job_id).removeprefix("gcs://"), b"canceled")
+        await self._client.stop(job_id)
+        records.mark_canceled(job_id)
+        if info.stage is JobStage.RUNNING:
+            with anyio.move_on_after(self.grace + 10):
+                while True:
+                    details = await self._client.job(job_id)
+                    if details is None or details.get("status") in ("STOPPED", "SUCCEEDED", "FAILED"):
+                        break
+                    await anyio.sleep(0.2)
+        return await self.inspect(job_id)
+
+    async def hardware(self) -> list[Flavor]:
+        """Every flavor, `runnable` when one alive node of the cluster holds its CPUs, GPUs and memory."""
+        nodes = await self._read_nodes()
+        return [flavor.model_copy(update={"runnable": resources.fits(flavor, nodes)}) for flavor in all_flavors()]
+
+    def check_flavor(self, flavor: str) -> Flavor:
+        """The flavor; refused when the cluster's resources, as last read, cannot hold it. Before any read the
+        answer is runnable=None (unknown), and submit checks again against the cluster itself."""
+        found = get_flavor(flavor)
+        if self._nodes is None:
+            return found
+        self._refuse_unless_fits(found, self._nodes)
+        return found.model_copy(update={"runnable": True})
+
+    # --- helpers ---
+
+    def _refuse(self, spec: JobSpec) -> None:
+        if spec.image:
+            raise InvalidJobSpec("a Ray job runs in the cluster's own environment, not in a Docker image; remove "
+                                 "`image` (use a cluster whose nodes run that image instead).", field="image")
+        for key in spec.labels:
+            if key.startswith(META):
+                raise InvalidJobSpec(f"label key {key!r} starts with {META!r}, which this server keeps for itself. "
+                                     "Use another key.", field="labels")
+
+    async def _fit(self, flavor: str) -> Flavor:
+        found = get_flavor(flavor)
+        self._refuse_unless_fits(found, await self._read_nodes())
+        return found.model_copy(update={"runnable": True})
+
+    async def _read_nodes(self) -> list[dict[str, Any]]:
+        self._nodes = await self._client.nodes()
+        return self._nodes
+
+    def _refuse_unless_fits(self, flavor: Flavor, nodes: list[dict[str, Any]]) -> None:
+        if resources.fits(flavor, nodes):
+            return
+        need = (f"{flavor.cpu} CPUs, {flavor.gpu_count} GPUs, {flavor.ram_gb:g} GB memory on one node")
+        can = [f.name for f in resources.runnable_flavors(nodes)]
+        options = (f"Flavors it can hold: {', '.join(can)}." if can else
+                   "It can hold none of the flavors; add a node (or start the head with more --num-cpus/--memory).")
+        raise InvalidJobSpec(f"the Ray cluster at {self.address} cannot hold {flavor.name} ({need}): "
+                             f"{resources.describe_nodes(nodes)}. {options}", field="flavor")
+
+    def _info(self, details: dict[str, Any], record: Record | None) -> JobInfo:
+        info = job_info(details, record, backend=self.name, address=self.address, redactor=self._redactor())
+        if record is not None and record.last_stage != info.stage.value:
+            self._recorded().seen(info.id, info.stage.value, info.message)
+        return info
+
+    def _recorded(self) -> Records:
+        if self._records is None:
+            raise BackendUnavailable("The Ray backend is not started: call start() first.")
+        return self._records
+
+    def _redactor(self) -> Redactor:
+        return Redactor([self._token or "", *self._secret_values])
+
+
+def _cancel_key(job_id: str) -> str:
+    return f"gcs://trl_jobs_cancel_{job_id}"
+
+
+def _plain_id(job_id: str) -> str:
+    ref = (job_id or "").strip()
+    if not ref or any(c in ref for c in "/?#% ") or len(ref) > 200:
+        raise InvalidJobSpec(f"{job_id!r} is not a Ray submission id; use the id list_jobs shows.", field="job_id")
+    return ref
+
+
+def _caller_token() -> str:
+    from huggingface_hub import (
+        get_token,  # only for the specs that ask: the server starts without it
+    )
+
+    token = os.environ.get("HF_TOKEN") or get_token()
+    if not token:
+        raise InvalidJobSpec(f"{TOKEN_PLACEHOLDERS[0]} stands for your Hugging Face token, and none is set here: "
+                             "set HF_TOKEN or run `hf auth login`, or pass the value itself as a secret.",
+                             field="secrets")
+    return token

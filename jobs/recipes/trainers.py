@@ -1,0 +1,13 @@
+"""TRL's trainers and the data files TRL reads: the facts the job's entry module shares with the recipe.
+
+Standard library only, and no import of this package: the entry module runs in the job, and on a Ray node only the
+copy shipped with the job is there (jobs/backends/ray/shipped.py), with this file and argv.py beside it.
+"""
+
+# The trainers, each with the TRL class its script trains (the job-side entry point runs that class).
+TRAINER_CLASSES = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "grpo": "GRPOTrainer", "kto": "KTOTrainer",
+                   "reward": "RewardTrainer", "rloo": "RLOOTrainer"}
+TRAINERS = tuple(TRAINER_CLASSES)
+
+# What a local dataset file may be: what `datasets.load_dataset` reads from a folder of such files.
+DATA_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")

@@ -1,0 +1,144 @@
+"""A real local Ray head for the ray backend's tests (a pytest plugin: conftest lists it in pytest_plugins).
+
+One head per test session, started on the first test that asks for `ray_head` and stopped at the end. It gets its own
+temp folder and free ports, so it cannot meet a head someone else runs, and `--num-cpus 2` with `--memory 17 GB`
+(logical): cpu-basic (2 CPUs, 16 GB) fits once, so a second job waits PENDING, and bigger flavors are refused.
+
+Ray's daemons ignore SIGTERM and `ray stop` finds heads by name; here every process the head starts (and every job
+process under it) inherits a marker variable and the head's own folder as working folder, and stopping means
+SIGTERM to each process that carries either, then SIGKILL after a grace. Nothing else on the machine is touched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+from polling import wait_until
+
+MARKER_VAR = "TRL_JOBS_TEST_RAY_HEAD"
+HEAD_MEMORY = 17 * 10**9
+START_TIMEOUT_S = 120
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def processes_with(needle: bytes, *, cwd: str | None = None) -> list[int]:
+    """Live pids whose environment contains `needle` (a NAME=value entry) or, given `cwd`, whose working folder is
+    in it; the calling process excluded."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+            with open(f"/proc/{name}/environ", "rb") as f:
+                environ = f.read()
+            where = os.readlink(f"/proc/{name}/cwd") if cwd else ""
+        except OSError:
+            continue
+        if state in (b"Z", b"X"):
+            continue
+        if needle in b"\0" + environ + b"\0" or (cwd and (where + "/").startswith(cwd.rstrip("/") + "/")):
+            found.append(int(name))
+    return found
+
+
+class RayHead:
+    """A head on this machine: `address` is its dashboard; `stop()` and `start()` may be called again (same ports)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.marker = uuid.uuid4().hex
+        ports = _free_ports(10)
+        (self.gcs_port, self.dashboard_port, self.agent_port, self.agent_grpc_port, self.client_port,
+         self.node_manager_port, self.object_manager_port, self.metrics_port, self.runtime_env_port,
+         self.min_worker_port) = ports
+        self.address = f"http://127.0.0.1:{self.dashboard_port}"
+
+    def start(self) -> None:
+        env = {**os.environ, MARKER_VAR: self.marker, "RAY_USAGE_STATS_ENABLED": "0"}
+        env.pop("RAY_ADDRESS", None)
+        argv = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--num-cpus", "2",
+                "--memory", str(HEAD_MEMORY), "--object-store-memory", str(100 * 2**20),
+                "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
+                "--port", str(self.gcs_port), "--dashboard-port", str(self.dashboard_port),
+                "--dashboard-agent-listen-port", str(self.agent_port),
+                "--dashboard-agent-grpc-port", str(self.agent_grpc_port),
+                "--ray-client-server-port", str(self.client_port),
+                "--node-manager-port", str(self.node_manager_port),
+                "--object-manager-port", str(self.object_manager_port),
+                "--metrics-export-port", str(self.metrics_port),
+                "--runtime-env-agent-port", str(self.runtime_env_port),
+                "--min-worker-port", "0", "--max-worker-port", "0",
+                "--temp-dir", os.path.join(self.root, "t"), "--disable-usage-stats"]
+        started = subprocess.run(argv, env=env, cwd=self.root, capture_output=True, text=True,
+                                 timeout=START_TIMEOUT_S, check=False)
+        if started.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"ray start failed ({started.returncode}):\n{started.stdout}\n{started.stderr}")
+        wait_until(self._ready, timeout=START_TIMEOUT_S, what=f"the Ray head's job API at {self.address}",
+                   interval=0.3)
+
+    def _ready(self) -> bool:
+        try:
+            nodes = httpx2.get(f"{self.address}/api/v0/nodes", timeout=5).json()["data"]["result"]["result"]
+            return any(n.get("state") == "ALIVE" for n in nodes) and \
+                httpx2.get(f"{self.address}/api/jobs/", timeout=5).status_code == 200
+        except (httpx2.HTTPError, ValueError, KeyError):
+            return False
+
+    def processes(self) -> list[int]:
+        # The marker is inherited by every process, but Ray's agents rename themselves (setproctitle), which
+        # overwrites what /proc shows of their environment: their working folder, the head's root, finds them.
+        return processes_with(f"{MARKER_VAR}={self.marker}".encode(), cwd=self.root)
+
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM to every process of this head (its jobs included), SIGKILL to those left after `grace`."""
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+            for pid in self.processes():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait
+            while self.processes() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        left = self.processes()
+        assert not left, f"Ray head processes survived SIGKILL: {left}"
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
+    """The session's Ray head; the tests are skipped, saying why, when ray is not installed."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray is not installed: `pip install 'trl-jobs-mcp[ray]'` to run the Ray backend's tests")
+    # Under the session's tmp, kept short: Ray's unix sockets live below it, and a socket path has 107 bytes at most.
+    root = str(tmp_path_factory.mktemp("ray"))
+    head = RayHead(root)
+    try:
+        head.start()
+        yield head
+    finally:
+        head.stop()
