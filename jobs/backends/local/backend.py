@@ -48,6 +48,7 @@ class LocalBackend:
         home: the state directory; default $TRL_JOBS_HOME, else the platform's user data dir for "trl-jobs-mcp".
         slots: how many jobs run at once; default $TRL_JOBS_LOCAL_SLOTS, else 1. Further jobs wait in SCHEDULING.
         grace: seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
+        sample_every: seconds between system samples of a running job (CPU, memory, GPUs; the idle guard's eyes).
 
     Example:
         >>> backend = LocalBackend(home=Path("/tmp/trl-jobs"))
@@ -58,7 +59,8 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, home: Path | str | None = None, slots: int | None = None, grace: float = 10.0) -> None:
+    def __init__(self, home: Path | str | None = None, slots: int | None = None, grace: float = 10.0,
+                 sample_every: float = 5.0) -> None:
         if home is None:
             home = os.environ.get(HOME_ENV) or None
         if home is None:
@@ -87,7 +89,7 @@ class LocalBackend:
         self._ambient: set[str] = set(ambient_secrets())
         self._db: Store | None = None
         self._monitor = Monitor(home=self.home, slots=slots, grace=self.grace, plans=self._plans,
-                                redactor=self._redactor, ambient=self._ambient)
+                                redactor=self._redactor, ambient=self._ambient, sample_every=sample_every)
         self._start_lock = threading.Lock()
 
     # --- lifecycle ---
@@ -205,7 +207,8 @@ class LocalBackend:
         if spec.secrets:
             self._job_secrets[job_id] = list(spec.secrets.values())
         self._plans[job_id] = Plan(argv=argv, cwd=str(cwd), output_dir=output_dir, timeout=spec.timeout,
-                                    env=dict(spec.env), secrets=dict(spec.secrets))
+                                    env=dict(spec.env), secrets=dict(spec.secrets), idle_timeout=spec.idle_timeout,
+                                    gpu=flavor.gpu_count > 0)
         db.insert(job_id=job_id, created_at=now, flavor=flavor.name, labels=redactor.mapping(spec.labels),
                   command=public_argv, timeout=spec.timeout, output_dir=redactor.text(output_dir),
                   secret_names=sorted(spec.secrets), owner=self._owner if in_memory_only else None)
