@@ -109,7 +109,8 @@ class AppState:
 
     async def tool_context(self, request: Context | None = None) -> ToolContext:
         return ToolContext(backend=await self.backend(), backend_name=self.settings.backend, secrets=self.secrets,
-                           max_cost_usd=self.settings.max_cost_usd, request=request,
+                           max_cost_usd=self.settings.max_cost_usd, idle_timeout=self.settings.idle_timeout,
+                           request=request,
                            hf_token=self.settings.hf_token, hf_endpoint=self.settings.hf_endpoint)
 
     async def aclose(self) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hf_fixtures import fake_hf, make_hf_backend  # noqa: F401 - fixtures
 from polling import eventually
 
 from trl_jobs_mcp.jobs.backends.local import JobPaths
@@ -67,3 +68,74 @@ def test_idle_timeout_is_read_like_a_timeout_and_can_be_off() -> None:
         parse_idle_timeout("10s")
     with pytest.raises(InvalidJobSpec, match="idle_timeout: cannot read 'soon'"):
         parse_idle_timeout("soon")
+
+
+def test_the_hf_guard_stops_a_silent_command_where_the_job_runs(tmp_path: Path) -> None:
+    """The wrapper a Hugging Face job runs, run here for real, as the container would run it (sh, python3)."""
+    from trl_jobs_mcp.jobs.backends.hf.guard import guarded, unguarded
+
+    argv = guarded(SILENT, idle_timeout=1.0, flavor="a100-large", price_per_hour=2.5, sample_every=0.2)
+    assert unguarded(argv) == SILENT
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 124, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "loaded"
+    assert lines[-1].startswith("[trl-jobs] idle for 1 minute (no log output and CPU use under 5%)")
+    assert "cost so far about $0.04 (a100-large at $2.50/h)" in lines[-1]
+
+
+def test_the_hf_guard_passes_a_command_through(tmp_path: Path) -> None:
+    from trl_jobs_mcp.jobs.backends.hf.guard import guarded
+
+    argv = guarded([PY, "-c", "import sys; print('hi'); sys.exit(3)"], idle_timeout=60, flavor="t4-small",
+                   price_per_hour=0.4)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (3, "hi\n")
+
+
+async def test_an_hf_job_launches_under_the_guard_and_its_stop_is_diagnosed(fake_hf) -> None:
+    """Against the fake Jobs API: the job's command carries the guard, the job's details show the command alone,
+    and once the guard has stopped it (its last line in the log, exit 124) inspect_job's diagnosis says idle."""
+    from trl_jobs_mcp.jobs.backends.hf.guard import MARK
+    from trl_jobs_mcp.tools.inspect_job import diagnose_job
+
+    backend = make_hf_backend(fake_hf)
+    url = "https://raw.githubusercontent.com/huggingface/trl/v1.16.0/trl/scripts/sft.py"
+    info = await backend.submit(JobSpec(script=url, script_args=["--max_steps=5"], dependencies=["trl==1.16.0"],
+                                        flavor="a10g-large", idle_timeout="20m"))
+    sent = fake_hf.posted_specs[-1]
+    assert sent["dockerImage"] == "ghcr.io/astral-sh/uv:python3.12-bookworm"
+    assert sent["command"][:2] == ["sh", "-c"] and sent["command"][3].startswith(MARK)
+    assert json.loads(sent["command"][4]) == {"idle": 1200.0, "flavor": "a10g-large", "price": 1.5, "sample": 10.0}
+    assert sent["command"][6:] == ["uv", "run", "--with", "trl==1.16.0", url, "--max_steps=5"]
+    assert info.command == ["uv", "run", "--with", "trl==1.16.0", url, "--max_steps=5"]
+
+    line = ("[trl-jobs] idle for 20 minutes (no log output and GPU use under 5%), so the idle guard (idle_timeout "
+            "1200s) stopped it after running 1500s; cost so far about $0.62 (a10g-large at $1.50/h).")
+    fake_hf.append_log(info.id, "loading", line)
+    fake_hf.finish(info.id, "ERROR", "Job failed with exit code: 124")
+    job = await backend.inspect(info.id)
+    diagnosis = await diagnose_job(backend, job)
+    assert diagnosis is not None and diagnosis.cause == "idle" and "cost so far about $0.62" in diagnosis.evidence
+
+
+def test_the_server_default_comes_from_trl_jobs_idle_timeout() -> None:
+    from trl_jobs_mcp.server.settings import Settings, SettingsError
+
+    assert Settings.from_env({}).idle_timeout == 1800
+    assert Settings.from_env({"TRL_JOBS_IDLE_TIMEOUT": "20m"}).idle_timeout == 1200
+    assert Settings.from_env({"TRL_JOBS_IDLE_TIMEOUT": "off"}).idle_timeout is None
+    with pytest.raises(SettingsError, match="TRL_JOBS_IDLE_TIMEOUT: '5s' is shorter than 1m"):
+        Settings.from_env({"TRL_JOBS_IDLE_TIMEOUT": "5s"})
+
+
+async def test_run_job_takes_idle_timeout_or_the_server_default(tmp_path: Path) -> None:
+    from mcp_client import call, call_error, local_client
+
+    async with local_client(tmp_path / "home", idle_timeout=600.0) as client:
+        text, out = await call(client, "run_job", command=[PY, "-c", "pass"], dry_run=True)
+        assert out["idle_timeout"] == "10m" and "Idle guard: stopped (ERROR)" in text
+        _, out = await call(client, "run_job", command=[PY, "-c", "pass"], idle_timeout="off", dry_run=True)
+        assert out["idle_timeout"] is None
+        message = await call_error(client, "run_job", command=[PY, "-c", "pass"], idle_timeout="20 minutes")
+        assert "idle_timeout: cannot read '20 minutes'" in message

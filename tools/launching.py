@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import math
 import shlex
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from trl_jobs_mcp.jobs.flavors import Flavor
+from trl_jobs_mcp.jobs.guard import parse_idle_timeout
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, format_duration
 from trl_jobs_mcp.tools.base import ToolContext, next_call, usd
+
+IdleTimeout = Annotated[str | int | None, Field(
+    description="Stop the job once its log is silent and its GPU (no GPU: CPU) idle this long, e.g. '20m'; 'off' "
+                "disables. Default: the server's.")]
+
+
+def idle_timeout(value: str | int | None, ctx: ToolContext) -> float | None:
+    """The launch's idle_timeout in seconds (None: no guard): its own, else the server's default."""
+    return ctx.idle_timeout if value is None else parse_idle_timeout(value)
+
 
 LOCAL_NOTE = "Runs on this machine at no charge; the price is what Hugging Face Jobs bills for this flavor."
 
@@ -55,6 +68,7 @@ def planned(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool,
     return {"dry_run": dry_run, "backend": ctx.backend_name, "flavor": flavor.name,
             "price_per_hour": flavor.price_per_hour, "timeout": format_duration(spec.timeout),
             "timeout_seconds": spec.timeout, "cost_ceiling_usd": round(flavor.cost(spec.timeout), 4),
+            "idle_timeout": format_duration(spec.idle_timeout) if spec.idle_timeout else None,
             "command": spec.redacted_command(), "env_names": sorted(spec.env), "secret_names": sorted(spec.secrets),
             "labels": spec.labels, "notes": notes}
 
@@ -88,6 +102,9 @@ def render_launch(out: Any, *, tool: str, what: str) -> str:
         lines.append("Environment variables: " + ", ".join(out.env_names) + ".")
     if out.secret_names:
         lines.append("Secrets (values never shown): " + ", ".join(out.secret_names) + ".")
+    if out.idle_timeout:
+        lines.append(f"Idle guard: stopped (ERROR) once its log is silent and its GPU (no GPU: CPU) idle for "
+                     f"{out.idle_timeout}, even with no server running.")
     if out.hf_command:
         lines.append(f"Equivalent: {out.hf_command}")
     if getattr(out, "output_dir", None):

@@ -21,13 +21,16 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 from huggingface_hub import HfApi, constants, get_token
+from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
 
 from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, label_value
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
+from trl_jobs_mcp.jobs.backends.hf.guard import guarded
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
 from trl_jobs_mcp.jobs.backends.hf.mapping import hub_labels, job_info
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, from_hub_hardware, get_flavor
@@ -102,7 +105,7 @@ class HFBackend:
         """What `submit` refuses without asking the Hub (flavor, label keys); the token is asked for at launch, so
         that a dry run works before one is set up."""
         self.check_flavor(spec.flavor)
-        self._labels(spec.labels)
+        hub_labels(spec.labels)
 
     async def submit(self, spec: JobSpec) -> JobInfo:
         """Launch `spec` (a uv script or a command in an image) and return the job as the Hub created it.
@@ -124,15 +127,22 @@ class HFBackend:
         labels = {**hub_labels(spec.labels, Redactor([token, *secrets.values()])), LAUNCH_LABEL: launch_id}
         common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=spec.flavor, timeout=math.ceil(spec.timeout),
                                       labels=labels, namespace=namespace, token=token)
-        if spec.script:
+        guard = _guard(spec, self.check_flavor(spec.flavor))
+        if spec.script and guard is not None and _remote(spec):
+            # The guard goes in front of the command run_uv_job would build (`uv run ... script args`), in its image.
+            uv = [*[w for d in spec.dependencies for w in ("--with", d)], *(["--python", spec.python] if spec.python else [])]
+            launch = functools.partial(self._api.run_job, image=DEFAULT_UV_IMAGE,
+                                       command=guard(["uv", "run", *uv, spec.script, *spec.script_args]), **common)
+        elif spec.script:
             # run_uv_job is marked experimental and warns on every call; the wrapped function is the same code
             # without a warning that would reach our users (and fail a test run with warnings as errors).
             run_uv = getattr(HfApi.run_uv_job, "__wrapped__", HfApi.run_uv_job)
             launch = functools.partial(run_uv, self._api, spec.script, script_args=list(spec.script_args),
                                        dependencies=list(spec.dependencies) or None, python=spec.python, **common)
         else:
+            command = list(spec.command or [])
             launch = functools.partial(self._api.run_job, image=spec.image or DEFAULT_IMAGE,
-                                       command=list(spec.command or []), **common)
+                                       command=guard(command) if guard else command, **common)
 
         errors: list[BaseException] = []
         for attempt in range(len(self._retry_delays) + 1):
@@ -373,3 +383,17 @@ class HFBackend:
 
         # The client already retries each page (http_backoff); a second layer would only multiply the wait.
         return await self._call(lookup, what="look up the launch", namespace=namespace, retry=False)
+
+
+def _guard(spec: JobSpec, flavor: Flavor) -> Callable[[list[str]], list[str]] | None:
+    """What puts the idle guard around a command for this spec; None when it has no idle_timeout."""
+    if spec.idle_timeout is None:
+        return None
+    return functools.partial(guarded, idle_timeout=spec.idle_timeout, flavor=flavor.name,
+                             price_per_hour=flavor.price_per_hour)
+
+
+def _remote(spec: JobSpec) -> bool:
+    """Whether nothing the uv script names is a file here: run_uv_job would upload those, and only it knows how, so
+    a spec that has some runs through it, without the guard."""
+    return not any(Path(word).is_file() for word in [str(spec.script), *spec.script_args] if len(word) < 1024)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from trl_jobs_mcp.jobs.backends.hf.command_line import _LABEL_OK, LAUNCH_LABEL, label_value
+from trl_jobs_mcp.jobs.backends.hf.guard import unguarded
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo, JobSpec, JobStage
 from trl_jobs_mcp.jobs.redact import Redactor
 
@@ -48,7 +49,7 @@ def job_info(job: Any, *, backend: str, namespace: str | None, redactor: Redacto
         finished_at=job.finished_at,
         flavor=str(getattr(job.flavor, "value", job.flavor)) if job.flavor else None,
         labels=labels,
-        command=redactor.argv([*(job.command or []), *(job.arguments or [])]),
+        command=redactor.argv(unguarded([*(job.command or []), *(job.arguments or [])])),
         timeout=spec.timeout if spec else None,
         output_dir=spec.output_dir if spec else None,
         url=job.url,

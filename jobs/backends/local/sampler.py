@@ -64,13 +64,31 @@ class CpuMeter:
         return cpu, rss
 
 
+def descendants(root):
+    """The pids below `root` in the process tree, from /proc."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(name))
+    found, todo = [], [root]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
 class IdleClock:
     """How long a job has been idle: no output, and its GPUs (when it has some) or else its CPU under the floor."""
 
     def __init__(self, limit):
         self.limit = limit
         self.since = time.monotonic()
-        self.last_gpu_util = None
 
     def output(self):
         self.since = time.monotonic()
