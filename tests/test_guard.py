@@ -139,3 +139,69 @@ async def test_run_job_takes_idle_timeout_or_the_server_default(tmp_path: Path) 
         assert out["idle_timeout"] is None
         message = await call_error(client, "run_job", command=[PY, "-c", "pass"], idle_timeout="20 minutes")
         assert "idle_timeout: cannot read '20 minutes'" in message
+
+
+# --- system metrics ---
+
+
+def _hub_sample(util: float, memory_gb: float) -> dict:
+    """A metric event as Hugging Face sends it (huggingface_hub's fetch_job_metrics docstring), two GPUs."""
+    gpu = {"utilization": util, "memory_used_bytes": int(memory_gb * 1e9), "memory_total_bytes": 80_000_000_000}
+    return {"cpu_usage_pct": 97, "cpu_millicores": 12000, "memory_used_bytes": 30_000_000_000,
+            "memory_total_bytes": 142_000_000_000, "rx_bps": 0, "tx_bps": 0,
+            "gpus": {"882fa930": gpu, "d901cd7f": {**gpu, "utilization": util / 2}}, "replica": "57vr7"}
+
+
+async def test_hf_system_metrics_come_from_the_jobs_metrics_stream(fake_hf) -> None:
+    from trl_jobs_mcp.jobs.metrics.system import summarize_system, system_series
+
+    backend = make_hf_backend(fake_hf)
+    job_id = fake_hf.add_job(stage="RUNNING")
+    fake_hf.set_metrics(job_id, _hub_sample(12, 40), _hub_sample(20, 41), _hub_sample(16, 42))
+    metrics = await backend.system_metrics(job_id)
+    assert metrics.source == "hub stream" and len(metrics.samples) == 5  # metrics_samples: 5 by default
+    first = metrics.samples[0]
+    assert first.cpu_pct == 97 and first.memory_gb == 30 and [g.gpu for g in first.gpus] == ["882fa930", "d901cd7f"]
+    assert first.gpus[0].util_pct == 12 and first.gpus[1].memory_total_gb == 80
+    assert [s.t for s in metrics.samples] == sorted(s.t for s in metrics.samples)
+    series = system_series(metrics)
+    assert series["system/gpu882fa930_util_pct"].values == [12, 20, 16, 12, 20]
+    summary = summarize_system(metrics)
+    # (12+20+16+12+20)/5 = 16 on one GPU, 8 on the other: 12% on average, under 20%: called out with its causes.
+    assert summary.gpus == 2 and summary.mean_gpu_util_pct == 12 and summary.peak_gpu_memory_gb == 42
+    assert summary.low_gpu_use and "per_device_train_batch_size" in summary.text and "data loading" in summary.text
+    assert "keeps no history" in summary.text
+
+    fake_hf.finish(job_id)
+    ended = await backend.system_metrics(job_id)
+    assert ended.samples == [] and "only while a job runs" in (ended.note or "")
+
+
+async def test_job_metrics_plots_a_local_jobs_system_samples(tmp_path: Path) -> None:
+    """Through the tool: a job that logs TRL-style lines while it works gets its curves and its system samples."""
+    import base64
+
+    from mcp_client import call, local_client, text_of
+
+    script = ("import time\nfor i in range(3):\n    end = time.time() + 0.7\n    while time.time() < end: pass\n"
+              "    print({'loss': str(3.0 - i), 'learning_rate': '1e-3', 'epoch': str(i)}, flush=True)\n")
+    async with local_client(tmp_path / "home") as client:
+        _, out = await call(client, "run_job", command=[PY, "-c", script])
+        await eventually(lambda: _stage_done(client, out["job_id"]), timeout=WAIT, what="the job to end")
+        result = await client.call_tool("job_metrics", {"job_id": out["job_id"]})
+    assert not result.is_error, text_of(result)
+    metrics = result.structured_content or {}
+    assert metrics["series"]["loss"]["values"] == [3.0, 2.0, 1.0]
+    system = metrics["system"]
+    assert system["samples"] >= 1 and system["peak_memory_gb"] > 0.001 and system["gpus"] == 0
+    assert {"loss", "system/cpu_pct", "system/memory_gb"} <= set(metrics["plotted"])
+    png = base64.b64decode(next(b for b in result.content if b.type == "image").data)
+    assert png[:4] == b"\x89PNG"
+    assert "System: " in text_of(result)
+
+
+async def _stage_done(client, job_id):
+    from mcp_client import call
+
+    _, info = await call(client, "inspect_job", job_id=job_id)
+    return info["finished"]

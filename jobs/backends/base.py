@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from trl_jobs_mcp.jobs.flavors import Flavor
+from trl_jobs_mcp.jobs.metrics.system import SystemMetrics
 from trl_jobs_mcp.jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk
 
 
@@ -41,6 +42,11 @@ class Backend(Protocol):
     async def logs(self, job_id: str, *, tail: int | None = None, since: int | None = None) -> LogChunk: ...
 
     async def cancel(self, job_id: str) -> JobInfo: ...
+
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        """The job's CPU, memory and per-GPU samples, as far as this backend sees them (bounded in time); `note`
+        says why there are few or none."""
+        ...
 
     async def hardware(self) -> list[Flavor]:
         """Every flavor, with `runnable` set to whether this backend can run it."""

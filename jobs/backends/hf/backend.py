@@ -21,19 +21,19 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 from huggingface_hub import HfApi, constants, get_token
-from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
 
 from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, label_value
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
-from trl_jobs_mcp.jobs.backends.hf.guard import guarded
+from trl_jobs_mcp.jobs.backends.hf.guard import guarded_launch
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
 from trl_jobs_mcp.jobs.backends.hf.mapping import hub_labels, job_info
+from trl_jobs_mcp.jobs.backends.hf.metrics import listen
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, from_hub_hardware, get_flavor
+from trl_jobs_mcp.jobs.metrics.system import SystemMetrics, from_hub
 from trl_jobs_mcp.jobs.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
                                       JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
@@ -57,6 +57,8 @@ class HFBackend:
             between lines); a job that has written nothing yet is answered after this.
         max_log_lines: the most lines one `logs` call returns when reading forward (`since`); `truncated` then says
             there is more.
+        metrics_seconds, metrics_samples: `system_metrics` listens to the Hub's stream (one sample a second, no
+            history) until it has this many samples or for at most this long.
         request_timeout: the most seconds one call waits for the Hub (huggingface_hub's client itself never times
             out). A read that runs out of time is retried; a launch is looked up by its label and not retried.
 
@@ -70,7 +72,7 @@ class HFBackend:
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
                  logs_idle: float = 1.5, logs_first_wait: float = 3.0, max_log_lines: int = 1000,
-                 request_timeout: float = 60.0) -> None:
+                 request_timeout: float = 60.0, metrics_seconds: float = 5.0, metrics_samples: int = 5) -> None:
         self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
         self._token = token or None
         self._token_resolved = bool(token)
@@ -81,6 +83,7 @@ class HFBackend:
         self._logs_first_wait = logs_first_wait
         self._max_log_lines = max_log_lines
         self._request_timeout = request_timeout
+        self._metrics_seconds, self._metrics_samples = metrics_seconds, metrics_samples
         # Secret values of the jobs launched from this process, scrubbed from everything we return. They live in
         # memory only: after a restart, a job launched earlier is scrubbed of the token, of this machine's saved
         # tokens and of anything shaped like a Hugging Face token, but not of its other secrets (the Hub never
@@ -127,12 +130,9 @@ class HFBackend:
         labels = {**hub_labels(spec.labels, Redactor([token, *secrets.values()])), LAUNCH_LABEL: launch_id}
         common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=spec.flavor, timeout=math.ceil(spec.timeout),
                                       labels=labels, namespace=namespace, token=token)
-        guard = _guard(spec, self.check_flavor(spec.flavor))
-        if spec.script and guard is not None and _remote(spec):
-            # The guard goes in front of the command run_uv_job would build (`uv run ... script args`), in its image.
-            uv = [*[w for d in spec.dependencies for w in ("--with", d)], *(["--python", spec.python] if spec.python else [])]
-            launch = functools.partial(self._api.run_job, image=DEFAULT_UV_IMAGE,
-                                       command=guard(["uv", "run", *uv, spec.script, *spec.script_args]), **common)
+        guarded = guarded_launch(spec, self.check_flavor(spec.flavor))  # (image, command) under the idle guard
+        if guarded is not None:
+            launch = functools.partial(self._api.run_job, image=guarded[0], command=guarded[1], **common)
         elif spec.script:
             # run_uv_job is marked experimental and warns on every call; the wrapped function is the same code
             # without a warning that would reach our users (and fail a test run with warnings as errors).
@@ -140,9 +140,8 @@ class HFBackend:
             launch = functools.partial(run_uv, self._api, spec.script, script_args=list(spec.script_args),
                                        dependencies=list(spec.dependencies) or None, python=spec.python, **common)
         else:
-            command = list(spec.command or [])
             launch = functools.partial(self._api.run_job, image=spec.image or DEFAULT_IMAGE,
-                                       command=guard(command) if guard else command, **common)
+                                       command=list(spec.command or []), **common)
 
         errors: list[BaseException] = []
         for attempt in range(len(self._retry_delays) + 1):
@@ -276,6 +275,24 @@ class HFBackend:
                          what=f"cancel job {plain}", namespace=namespace, job_id=job_id)
         return await self.inspect(job_id)
 
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        """The samples Hugging Face streams while the job runs, listened to for up to `metrics_seconds`. The Hub
+        keeps no history: a job that is not running has none, and the note says so."""
+        info = await self.inspect(job_id)
+        if info.stage != JobStage.RUNNING:
+            return SystemMetrics(source="none", note=(
+                f"Hugging Face streams system metrics only while a job runs, and keeps none; this job is "
+                f"{info.stage.value}."))
+        namespace, plain = await self._ref(job_id)
+        token = await self._need_token()
+        events, error = await anyio.to_thread.run_sync(functools.partial(
+            listen, self._api, job_id=plain, namespace=namespace, token=token, seconds=self._metrics_seconds,
+            enough=self._metrics_samples), abandon_on_cancel=True)
+        if error is not None and not events:
+            raise self._translate(error, what=f"read the metrics of job {plain}", namespace=namespace, job_id=job_id)
+        return from_hub(events, note=f"Hugging Face keeps no history: these are the {len(events)} samples of the "
+                                     f"{self._metrics_seconds:g} s this call listened.")
+
     async def hardware(self) -> list[Flavor]:
         """Live flavors and prices from the Hub (all runnable), or the built-in catalog when the Hub cannot say."""
         try:
@@ -383,17 +400,3 @@ class HFBackend:
 
         # The client already retries each page (http_backoff); a second layer would only multiply the wait.
         return await self._call(lookup, what="look up the launch", namespace=namespace, retry=False)
-
-
-def _guard(spec: JobSpec, flavor: Flavor) -> Callable[[list[str]], list[str]] | None:
-    """What puts the idle guard around a command for this spec; None when it has no idle_timeout."""
-    if spec.idle_timeout is None:
-        return None
-    return functools.partial(guarded, idle_timeout=spec.idle_timeout, flavor=flavor.name,
-                             price_per_hour=flavor.price_per_hour)
-
-
-def _remote(spec: JobSpec) -> bool:
-    """Whether nothing the uv script names is a file here: run_uv_job would upload those, and only it knows how, so
-    a spec that has some runs through it, without the guard."""
-    return not any(Path(word).is_file() for word in [str(spec.script), *spec.script_args] if len(word) < 1024)

@@ -10,9 +10,16 @@ command (SIGTERM, then SIGKILL) and exits 124, which the Hub records as ERROR.
 
 from __future__ import annotations
 
+import functools
 import json
 from functools import cache
 from pathlib import Path
+
+from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
+
+from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE
+from trl_jobs_mcp.jobs.flavors import Flavor
+from trl_jobs_mcp.jobs.models import JobSpec
 
 # Read as text, not imported: importing the local backend's package would load the whole executor.
 SAMPLER = Path(__file__).parent.parent / "local" / "sampler.py"
@@ -106,3 +113,20 @@ def unguarded(command: list[str]) -> list[str]:
     if len(command) > 5 and command[:2] == ["sh", "-c"] and command[3].startswith(MARK) and command[5] == "--":
         return command[6:]
     return command
+
+
+def guarded_launch(spec: JobSpec, flavor: Flavor) -> tuple[str, list[str]] | None:
+    """(image, command) that run `spec` on Hugging Face under the idle guard; None when it has no idle_timeout, or
+    when its uv script names files on this machine (run_uv_job uploads those, and only it knows how: such a spec
+    runs through it, unguarded)."""
+    if spec.idle_timeout is None:
+        return None
+    guard = functools.partial(guarded, idle_timeout=spec.idle_timeout, flavor=flavor.name,
+                              price_per_hour=flavor.price_per_hour)
+    if not spec.script:
+        return spec.image or DEFAULT_IMAGE, guard(list(spec.command or []))
+    if any(Path(word).is_file() for word in [spec.script, *spec.script_args] if len(word) < 1024):
+        return None
+    # What run_uv_job would run (`uv run [--with dep]... [--python v] script args`), in its image, guarded.
+    uv = [*[w for d in spec.dependencies for w in ("--with", d)], *(["--python", spec.python] if spec.python else [])]
+    return DEFAULT_UV_IMAGE, guard(["uv", "run", *uv, spec.script, *spec.script_args])

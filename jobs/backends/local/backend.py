@@ -27,6 +27,7 @@ from trl_jobs_mcp.jobs.backends.local.prepare import (Plan, caller_token, comman
 from trl_jobs_mcp.jobs.backends.local.rebuild import open_store, prepare_home
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
+from trl_jobs_mcp.jobs.metrics.system import SystemMetrics, from_supervisor
 from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
@@ -34,6 +35,7 @@ from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 HOME_ENV = "TRL_JOBS_HOME"
 SLOTS_ENV = "TRL_JOBS_LOCAL_SLOTS"
 MAX_LIST_LIMIT = 1000
+_MAX_SYSTEM_BYTES = 4 << 20  # the newest samples of a long run: ~40000 lines
 _TERMINAL = {stage.value for stage in TERMINAL_JOB_STAGES}
 
 
@@ -60,7 +62,7 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, home: Path | str | None = None, slots: int | None = None, grace: float = 10.0,
-                 sample_every: float = 5.0) -> None:
+                 sample_every: float = 2.0) -> None:
         if home is None:
             home = os.environ.get(HOME_ENV) or None
         if home is None:
@@ -262,6 +264,24 @@ class LocalBackend:
         lines = self._redactor(job_id).argv(read.lines)
         return LogChunk(lines=lines, next_since=read.next_since, finished=done and read.at_end,
                         truncated=read.truncated)
+
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        """What the job's supervisor sampled (every `sample_every` seconds while it ran), from its folder."""
+        await self._row(job_id)
+        path = self.paths(job_id).system
+
+        def read() -> list[str]:
+            try:
+                with open(path, "rb") as f:
+                    f.seek(max(0, f.seek(0, os.SEEK_END) - _MAX_SYSTEM_BYTES))
+                    return f.read().decode(errors="replace").splitlines()
+            except FileNotFoundError:
+                return []
+
+        metrics = from_supervisor(await anyio.to_thread.run_sync(read))
+        if not metrics.samples:
+            metrics.note = "No system samples yet: the job has not started, or ended before the first one."
+        return metrics
 
     async def _row(self, job_id: str) -> JobRow:
         db = await self._store()

@@ -75,7 +75,7 @@ class Monitor:
     """
 
     def __init__(self, *, home: Path, slots: int, grace: float, plans: dict[str, Plan],
-                 redactor: Callable[[str], Redactor], ambient: set[str], sample_every: float = 5.0) -> None:
+                 redactor: Callable[[str], Redactor], ambient: set[str], sample_every: float = 2.0) -> None:
         self.home, self.slots, self.grace = home, slots, grace
         self.sample_every = sample_every
         self._plans = plans

@@ -131,7 +131,7 @@ class _Supervisor:
         # Sampling (system metrics, and the idle guard, which must work with no server running): how often, and
         # whether the job's flavor has GPUs (then "idle" means its GPUs idle, else its CPU).
         self.idle = IdleClock(config.get("idle"))
-        self.sample_every = max(0.2, min(float(config.get("sample", 5.0)), (config.get("idle") or 1e9) / 4))
+        self.sample_every = max(0.2, min(float(config.get("sample", 2.0)), (config.get("idle") or 1e9) / 4))
         self.meter = CpuMeter()
         self.next_sample = 0.0
         self.log_size = -1
@@ -267,7 +267,7 @@ class _Supervisor:
             except OSError:
                 pass
         self.samples += 1
-        # A long run keeps a short file: every 5000 samples the interval doubles (a week at 5 s is ~12000).
+        # A long run keeps a short file: every 5000 samples the interval doubles (a day at 2 s is ~43000: 9 doublings).
         slow = 2 ** (self.samples // 5000)
         self.next_sample = now + self.sample_every * slow
 
