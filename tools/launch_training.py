@@ -10,7 +10,8 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
-from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
+from trl_jobs_mcp.jobs.recipes import (TrainingRequest, build_training_spec, hf_jobs_command, parameter_hint,
+                                       plan_distribution)
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef
 from trl_jobs_mcp.tools.launching import IdleTimeout, idle_timeout, planned, render_launch, submit
 
@@ -72,10 +73,12 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     timeout = parse_timeout(args.timeout)
     request = TrainingRequest.model_validate(
         args.model_dump(include=set(TrainingRequest.model_fields), exclude_unset=True))
+    # A flavor with several GPUs trains on all of them; the memory estimate says whether the model is sharded.
+    distribution = plan_distribution(request, flavor=flavor, params=parameter_hint(request.model))
     # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds).
     spec = await anyio.to_thread.run_sync(functools.partial(
         build_training_spec, request, backend=ctx.backend_name, flavor=flavor, env=args.env, secrets=args.secrets,
-        labels=args.labels, timeout=timeout))
+        labels=args.labels, timeout=timeout, distribution=distribution))
     spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx)})
     hub_note = None if request.push_to_hub else (
         "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
@@ -83,6 +86,8 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note), trainer=request.trainer,
                  model=request.model, dataset=request.dataset, output_dir=spec.output_dir,
                  hf_command=hf_jobs_command(spec) if spec.script else None)
+    if distribution is not None:
+        out.notes.append(distribution.text)
     return await submit(ctx, spec, out)
 
 
