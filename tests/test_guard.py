@@ -39,6 +39,10 @@ async def test_a_silent_job_is_stopped_by_its_supervisor_with_no_server_running(
     assert info.stage == JobStage.ERROR
     assert info.message.startswith("idle for 1 minute (no log output, CPU use near zero), stopped by the idle guard")
     assert "cost so far $0.00 on this machine" in info.message
+    from trl_jobs_mcp.jobs.diagnose import diagnose
+
+    # Its message names its idle_timeout, which must not read as the job's timeout.
+    assert diagnose(lines=[], message=info.message).cause == "idle"
     lines = (await second.logs(job.id)).lines
     assert lines[0] == "loaded" and lines[-1].startswith("[trl-jobs] idle for 1 minute (")
     # Its samples: CPU near zero, the memory of a Python process.
@@ -82,6 +86,10 @@ def test_the_hf_guard_stops_a_silent_command_where_the_job_runs(tmp_path: Path) 
     assert lines[0] == "loaded"
     assert lines[-1].startswith("[trl-jobs] idle for 1 minute (no log output and CPU use under 5%)")
     assert "cost so far about $0.04 (a100-large at $2.50/h)" in lines[-1]
+    from trl_jobs_mcp.jobs.diagnose import diagnose
+
+    found = diagnose(lines=lines, message="Job failed with exit code: 124", exit_code=124)
+    assert found is not None and found.cause == "idle" and "idle_timeout" in found.fix
 
 
 def test_the_hf_guard_passes_a_command_through(tmp_path: Path) -> None:
