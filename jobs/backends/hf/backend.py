@@ -276,13 +276,11 @@ class HFBackend:
         return await self.inspect(job_id)
 
     async def system_metrics(self, job_id: str) -> SystemMetrics:
-        """The samples Hugging Face streams while the job runs, listened to for up to `metrics_seconds`. The Hub
-        keeps no history: a job that is not running has none, and the note says so."""
+        """What Hugging Face streams while the job runs (no history), listened to for up to `metrics_seconds`."""
         info = await self.inspect(job_id)
         if info.stage != JobStage.RUNNING:
-            return SystemMetrics(source="none", note=(
-                f"Hugging Face streams system metrics only while a job runs, and keeps none; this job is "
-                f"{info.stage.value}."))
+            return SystemMetrics(source="none", note=f"Hugging Face streams system metrics only while a job runs, "
+                                                     f"and keeps none; this job is {info.stage.value}.")
         namespace, plain = await self._ref(job_id)
         token = await self._need_token()
         events, error = await anyio.to_thread.run_sync(functools.partial(
