@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from trl_jobs_mcp.jobs.flavors import Flavor
+    from trl_jobs_mcp.jobs.metrics.system import SystemMetrics
     from trl_jobs_mcp.jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk
 
 
@@ -83,6 +84,12 @@ class Backend(Protocol):
 
     async def cancel(self, job_id: str) -> JobInfo: ...
 
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        """The job's CPU, memory and per-GPU samples, as far as this backend sees them (bounded in time); `note`
+        says why there are few or none. Raises JobNotFoundError for an unknown id. A backend that cannot sample
+        yet inherits NoSystemMetrics' answer (none, with a note) rather than failing the metrics tool."""
+        ...
+
     async def hardware(self) -> list[Flavor]:
         """Every flavor, with `runnable` set to whether this backend can run it."""
         ...
@@ -103,3 +110,16 @@ class Backend(Protocol):
         caller then reads the local cache). May raise anything on a failed look-up: callers treat the look-up
         as a convenience and fall back."""
         ...
+
+
+class NoSystemMetrics:
+    """Mixin: `system_metrics` for a backend that does not sample its jobs (yet): no samples, and a note saying so,
+    so that job_metrics still shows the training curves. The job is looked up first, so an unknown id still fails.
+    """
+
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        from trl_jobs_mcp.jobs.metrics.system import SystemMetrics
+
+        await self.inspect(job_id)  # type: ignore[attr-defined]
+        return SystemMetrics(source="none", note=f"{self.traits.place} reports no system metrics "  # type: ignore
+                                                 "(CPU, memory, GPU) for its jobs.")
