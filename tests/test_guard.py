@@ -213,3 +213,28 @@ async def _stage_done(client, job_id):
 
     _, info = await call(client, "inspect_job", job_id=job_id)
     return info["finished"]
+
+
+async def test_a_backend_that_does_not_sample_answers_no_system_metrics_with_a_note(state_dir: Path) -> None:
+    """NoSystemMetrics, the default a new backend (Ray) can take before it samples: an empty answer with a note
+    for a known job, and an unknown id still refused."""
+    from trl_jobs_mcp.jobs.backends.base import NoSystemMetrics
+    from trl_jobs_mcp.jobs.backends.local import LocalBackend
+    from trl_jobs_mcp.jobs.models import JobNotFoundError
+
+    class Unsampled(NoSystemMetrics, LocalBackend):
+        pass
+
+    backend = Unsampled(home=state_dir, grace=2.0)
+    await backend.start()
+    try:
+        job = await backend.submit(JobSpec(command=[PY, "-c", "print('done')"], timeout="1m"))
+        metrics = await backend.system_metrics(job.id)
+        assert metrics.source == "none" and not metrics.samples
+        assert metrics.note == ("No system metrics (CPU, memory, GPU) from this machine: this backend does not "
+                                "sample its jobs.")
+        with pytest.raises(JobNotFoundError):
+            await backend.system_metrics("0" * 12)
+        await eventually(lambda: _ended(backend, job.id), timeout=WAIT, what="the job to end")
+    finally:
+        await backend.aclose()

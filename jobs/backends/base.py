@@ -4,7 +4,8 @@ Tools and recipes speak to this protocol only; they never name a backend. What d
 by the backend itself: a few facts in `traits` (a `BackendTraits`), and two questions it answers, `command_line`
 (the line a user would type to launch a spec by hand) and `parameter_count` (a model's size, asked wherever this
 backend can ask). A job's page (`JobInfo.url`) and where its results land (`JobInfo.output_dir`) come back in the
-JobInfo the backend returns.
+JobInfo the backend returns. `system_metrics` (CPU, memory, GPUs of a job) is each backend's own; one that does not
+sample its jobs takes NoSystemMetrics' empty answer.
 """
 
 from __future__ import annotations
@@ -121,5 +122,6 @@ class NoSystemMetrics:
         from trl_jobs_mcp.jobs.metrics.system import SystemMetrics
 
         await self.inspect(job_id)  # type: ignore[attr-defined]
-        return SystemMetrics(source="none", note=f"{self.traits.place} reports no system metrics "  # type: ignore
-                                                 "(CPU, memory, GPU) for its jobs.")
+        place = self.traits.place  # type: ignore[attr-defined]
+        return SystemMetrics(source="none", note=f"No system metrics (CPU, memory, GPU) from {place}: this backend "
+                                                 "does not sample its jobs.")
