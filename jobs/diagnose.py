@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from trl_jobs_mcp.jobs.guard import IDLE_LINE
 from trl_jobs_mcp.jobs.metrics import LogParser
 from trl_jobs_mcp.jobs.models import JobsError, JobStage
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 Cause = Literal[
     "timeout", "out_of_memory", "mixed_precision_on_cpu", "gated_repo", "bad_token", "dataset_not_found",
-    "model_not_found", "hub_unreachable", "missing_module", "disk_full", "nan_loss",
+    "model_not_found", "hub_unreachable", "missing_module", "disk_full", "nan_loss", "idle",
 ]
 
 # The end of a long log is where a failure explains itself; more lines only cost time.
@@ -237,6 +238,20 @@ def _nan(text: str, lines: Sequence[str]) -> Diagnosis | None:
     return None
 
 
+def _idle(message: str | None, lines: Sequence[str]) -> Diagnosis | None:
+    """The idle guard stopped it: the backend's message says so (local), or the guard's last words in the log (on
+    Hugging Face, where the Hub only records the exit code)."""
+    evidence = message if message and message.startswith("idle for ") else next(
+        (line.strip() for line in reversed(lines[-5:]) if IDLE_LINE.search(line)), None)
+    if evidence is None:
+        return None
+    return Diagnosis(cause="idle", title="Stopped by the idle guard: no log output and no GPU/CPU work",
+                     evidence=evidence[:_EVIDENCE_CHARS], fix=(
+                         "find what it waited on in fetch_logs (a prompt, a download, a dead data loader, a finished "
+                         "script that did not exit); relaunch with a longer idle_timeout, or idle_timeout='off', if "
+                         "long quiet phases are expected."))
+
+
 _RULES: tuple[Callable[[str], Diagnosis | None], ...] = (
     _out_of_memory, _mixed_precision, _gated, _bad_token, _dataset_missing, _model_missing, _unreachable,
     _missing_module, _disk_full,
@@ -257,6 +272,9 @@ def diagnose(*, lines: Sequence[str], message: str | None = None, exit_code: int
         >>> diagnose(lines=["Traceback (most recent call last):", "MemoryError"]).cause
         'out_of_memory'
     """
+    idle = _idle(message, lines)
+    if idle is not None:
+        return idle
     # Only the backend's own words: a quoted last log line ("ReadTimeout: ...") is not the job's timeout.
     if message and _TIMEOUT_MESSAGE.search(message.split("; last log line:")[0]):
         return Diagnosis(cause="timeout", title="The job hit its timeout", evidence=message[:_EVIDENCE_CHARS], fix=(

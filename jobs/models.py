@@ -175,6 +175,8 @@ class JobSpec(BaseModel):
     secrets: dict[str, str] = Field(default_factory=dict)
     flavor: str = "cpu-basic"
     timeout: float = Field(default_factory=lambda: parse_timeout(None), description="seconds; accepts '30m' forms")
+    idle_timeout: float | None = Field(default=None, description="seconds of silence and idle GPU/CPU before the "
+                                                                 "job is stopped; None: no idle guard")
     labels: dict[str, str] = Field(default_factory=dict)
     working_dir: str | None = None
     output_dir: str | None = Field(default=None, description="where the job writes its results, if it has one")
@@ -189,6 +191,13 @@ class JobSpec(BaseModel):
     @classmethod
     def _timeout(cls, value: Any) -> float:
         return parse_timeout(value)
+
+    @field_validator("idle_timeout", mode="before")
+    @classmethod
+    def _idle_timeout(cls, value: Any) -> float | None:
+        from trl_jobs_mcp.jobs.guard import parse_idle_timeout
+
+        return parse_idle_timeout(value, minimum=0.0)
 
     @field_validator("env", "secrets")
     @classmethod

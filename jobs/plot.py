@@ -20,10 +20,16 @@ _PANELS: tuple[tuple[str, str], ...] = (
     ("learning_rate", "learning rate"),
     ("grad_norm", "grad norm"),
     ("other", "other"),
+    # System metrics (jobs.metrics.system) are over seconds, not steps: their panels keep an x-axis of their own.
+    ("system_use", "use %"),
+    ("system_memory", "memory GB"),
 )
+_SYSTEM = ("system_use", "system_memory")
 
 
 def _panel_of(name: str) -> str:
+    if name.startswith("system/"):
+        return "system_memory" if name.endswith("_gb") else "system_use"
     if name.endswith("loss"):
         return "loss"
     if name == "learning_rate" or name.endswith("/learning_rate"):
@@ -36,11 +42,12 @@ def _panel_of(name: str) -> str:
 
 
 def default_names(series: Mapping[str, Series]) -> list[str]:
-    """The series worth a picture: losses, rewards and accuracies (top-level ones), learning rate, grad norm."""
+    """The series worth a picture: losses, rewards and accuracies (top-level ones), learning rate, grad norm, and the
+    system's use and memory."""
     picked = []
     for name in series:
         panel = _panel_of(name)
-        if panel in ("loss", "learning_rate", "grad_norm"):
+        if panel in ("loss", "learning_rate", "grad_norm", *_SYSTEM):
             picked.append(name)
         elif panel == "reward" and (name.count("/") == 0 or name.startswith("rewards/")
                                     and name.endswith("/mean") and name.count("/") == 2):
@@ -50,7 +57,8 @@ def default_names(series: Mapping[str, Series]) -> list[str]:
 
 def render_png(source: MetricsReport | Mapping[str, Series], *, names: Sequence[str] | None = None,
                title: str | None = None, width: float = 8.0, panel_height: float = 2.4, dpi: int = 100) -> bytes:
-    """Draw the chosen series, one panel per kind (loss, reward, learning rate, grad norm), as PNG bytes.
+    """Draw the chosen series, one panel per kind (loss, reward, learning rate, grad norm; system use and memory
+    over seconds), as PNG bytes.
 
     Args:
         source: a MetricsReport or a mapping of name -> Series.
@@ -90,8 +98,11 @@ def render_png(source: MetricsReport | Mapping[str, Series], *, names: Sequence[
         axes.text(0.5, 0.5, "no metrics logged yet", ha="center", va="center", transform=axes.transAxes)
         axes.set_axis_off()
     else:
-        all_axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+        all_axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
         for axes, (key, label) in zip(all_axes, panels, strict=True):
+            first = next(a for a, (k, _) in zip(all_axes, panels, strict=True) if (k in _SYSTEM) == (key in _SYSTEM))
+            if first is not axes:
+                axes.sharex(first)
             for one in grouped[key]:
                 points = one.points()
                 xs, ys = [p[0] for p in points], [p[1] for p in points]
@@ -107,8 +118,11 @@ def render_png(source: MetricsReport | Mapping[str, Series], *, names: Sequence[
             if key == "learning_rate":
                 axes.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
             axes.legend(loc="best", fontsize="small")
-        all_axes[-1].set_xlabel(step_label)
-        all_axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+        for axes, (key, _) in zip(all_axes, panels, strict=True):
+            last = [a for a, (k, _) in zip(all_axes, panels, strict=True) if (k in _SYSTEM) == (key in _SYSTEM)][-1]
+            if axes is last:
+                axes.set_xlabel("seconds since the first sample" if key in _SYSTEM else step_label)
+                axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         figure.suptitle(title)
     buffer = io.BytesIO()

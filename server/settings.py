@@ -36,6 +36,8 @@ class Settings:
     local_slots: int | None = field(default=None, metadata={"env": "TRL_JOBS_LOCAL_SLOTS"})
     read_only: bool = field(default=False, metadata={"env": "TRL_JOBS_READ_ONLY"})
     max_cost_usd: float | None = field(default=None, metadata={"env": "TRL_JOBS_MAX_COST_USD"})
+    # A job silent and idle this long is stopped (jobs/guard.py); a launch's idle_timeout overrides it, "off" disables.
+    idle_timeout: float | None = field(default=1800.0, metadata={"env": "TRL_JOBS_IDLE_TIMEOUT"})
     hf_token: str | None = field(default=None, repr=False, metadata={"env": "HF_TOKEN"})
     hf_namespace: str | None = field(default=None, metadata={"env": "TRL_JOBS_HF_NAMESPACE"})
     hf_endpoint: str | None = field(default=None, metadata={"env": "HF_ENDPOINT"})
@@ -125,6 +127,14 @@ def is_loopback(host: str) -> bool:
 
 def _parse(name: str, raw: str, *, source: str) -> Any:
     raw = raw.strip()
+    if name == "idle_timeout":
+        from trl_jobs_mcp.jobs.guard import parse_idle_timeout
+        from trl_jobs_mcp.jobs.models import InvalidJobSpec
+
+        try:
+            return parse_idle_timeout(raw)
+        except InvalidJobSpec as exc:
+            raise SettingsError(f"{source}: {str(exc).removeprefix('idle_timeout: ')}") from None
     try:
         if name == "home":
             return Path(raw).expanduser()

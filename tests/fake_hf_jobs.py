@@ -82,6 +82,7 @@ class FakeJob:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     events: list[dict[str, str]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # samples the metrics stream cycles through
 
     def to_api(self, owner_id: str) -> dict[str, Any]:
         now = _now()
@@ -231,6 +232,11 @@ class FakeHFJobs:
             for line in lines:
                 job.events.append({"timestamp": _iso(_now()) or "", "data": line})
             self._cond.notify_all()
+
+    def set_metrics(self, job_id: str, *samples: dict[str, Any]) -> None:
+        """What the job's metrics stream sends, one sample per interval, in turn (a default CPU sample otherwise)."""
+        with self._cond:
+            self.jobs[job_id].metrics = list(samples)
 
     def finish(self, job_id: str, stage: str = "COMPLETED", message: str | None = None) -> None:
         assert stage in TERMINAL, stage
@@ -481,6 +487,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         def samples() -> Iterator[dict[str, Any] | None]:
             # No history: one sample per interval while RUNNING, only keep-alives before (hardware not ready).
+            sent = [0]
             next_keepalive = time.monotonic() + fake.keepalive
             while True:
                 with fake._cond:
@@ -488,7 +495,10 @@ class _Handler(BaseHTTPRequestHandler):
                         return
                     running = job.stage == "RUNNING"
                     fake._cond.wait(fake.metrics_interval if running else 0.05)
-                if running:
+                if running and job.metrics:
+                    yield job.metrics[sent[0] % len(job.metrics)]
+                    sent[0] += 1
+                elif running:
                     yield {"cpu_usage_pct": 50, "cpu_millicores": 2000, "memory_used_bytes": 1 << 30,
                            "memory_total_bytes": 16 << 30, "rx_bps": 0, "tx_bps": 0, "gpus": {}, "replica": "fake1"}
                 elif time.monotonic() >= next_keepalive:

@@ -136,6 +136,12 @@ async def test_job_metrics_gives_a_decreasing_loss_and_a_png(sft: SftRun) -> Non
     assert width >= 400 and height >= 300
     assert "png" not in json.dumps(out).lower()  # the image travels as content, not inside the structured result
     assert text_of(result).startswith(f"Job {sft.job_id} (COMPLETED)")
+    # The supervisor's samples of the run: a Python with torch holds well over 100 MB; no GPU here.
+    system = out["system"]
+    assert system["samples"] >= 2 and system["peak_memory_gb"] > 0.1 and system["gpus"] == 0, system
+    assert system["mean_cpu_pct"] > 0 and not system["low_gpu_use"]
+    assert "system/memory_gb" in out["plotted"] and "system/cpu_pct" in out["series"]
+    assert f"System: {system['samples']} system samples" in text_of(result)
 
 
 async def test_a_second_wait_returns_only_new_lines(home: Path, sft: SftRun) -> None:

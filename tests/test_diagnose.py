@@ -170,14 +170,15 @@ def test_offline_hub(failures: dict[str, Outcome]) -> None:
 
 def test_every_cause_is_produced_for_real(failures: dict[str, Outcome]) -> None:
     """Pins the rule of this module: no cause is recognised that no real failure above produces (timeout aside:
-    it is the backend's own message, checked through inspect_job in test_conversation)."""
+    it is the backend's own message, checked through inspect_job in test_conversation; idle too: the idle guard
+    produces it for real in test_guard, on both backends)."""
     import typing
 
     from trl_jobs_mcp.jobs.diagnose import Cause
 
     seen = {found.cause for outcome in failures.values() if (found := diagnose(
         lines=outcome.lines, exit_code=outcome.returncode)) is not None}
-    assert seen | {"timeout"} == set(typing.get_args(Cause))
+    assert seen | {"timeout", "idle"} == set(typing.get_args(Cause))
 
 
 def test_timeout_is_read_from_the_message() -> None:

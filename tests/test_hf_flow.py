@@ -13,6 +13,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_client import call, console_script
 
+from trl_jobs_mcp.jobs.backends.hf.guard import unguarded
+
 pytestmark = pytest.mark.anyio
 
 TRL_SFT = "https://raw.githubusercontent.com/huggingface/trl/v1.16.0/trl/scripts/sft.py"
@@ -40,8 +42,9 @@ async def test_launch_list_inspect_logs_cancel_on_hf_over_stdio(fake_hf: FakeHFJ
         job = fake_hf.jobs[job_id]
         assert job.namespace == "acme"
         assert posted["flavor"] == "a10g-large" and posted["timeoutSeconds"] == 3600
-        assert posted["command"][:4] == ["uv", "run", "--with", "trl==1.16.0"]
-        assert TRL_SFT in posted["command"] and "--model_name_or_path=Qwen/Qwen2-0.5B" in posted["command"]
+        command = unguarded(posted["command"])  # the server's default idle guard wraps it
+        assert posted["command"][:2] == ["sh", "-c"] and command[:4] == ["uv", "run", "--with", "trl==1.16.0"]
+        assert TRL_SFT in command and "--model_name_or_path=Qwen/Qwen2-0.5B" in command
         assert posted["labels"]["trainer"] == "sft" and posted["labels"]["model"] == "Qwen-Qwen2-0-5B"
 
         _, listing = await call(client, "list_jobs", labels={"model": "Qwen/Qwen2-0.5B"})

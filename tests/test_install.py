@@ -20,6 +20,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_client import call
 
+from trl_jobs_mcp.jobs.backends.hf.guard import unguarded
+
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,8 +96,10 @@ async def test_core_install_serves_hf_lora_and_tells_what_a_local_launch_needs(
                                  flavor="a100-large", use_peft=True, lora_r=16, timeout="1h",
                                  extra_args={"load_in_4bit": True, "warmup_steps": 10})
     [posted] = fake_hf.posted_specs
-    command = posted["command"]
-    # What the job needs travels as its own uv dependencies; this install has none of it.
+    # The server's default idle guard wraps it (its source read from the installed package); inside, what the job
+    # needs travels as its own uv dependencies; this install has none of it.
+    assert posted["command"][:2] == ["sh", "-c"]
+    command = unguarded(posted["command"])
     assert command[:6] == ["uv", "run", "--with", "trl==1.16.0", "--with", "peft"], command
     assert "bitsandbytes" in command and "--use_peft=true" in command and "--load_in_4bit=true" in command
     assert launched["job_id"] in fake_hf.jobs

@@ -15,6 +15,8 @@ from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
 from mcp_client import call, call_error, hf_client, local_client
 from polling import eventually
 
+from trl_jobs_mcp.jobs.backends.hf.guard import unguarded
+
 pytestmark = pytest.mark.anyio
 
 SECRET = "sk-run-job-secret-0042"
@@ -32,7 +34,10 @@ async def test_uv_script_on_hf_sends_what_hf_jobs_uv_run_sends(fake_hf: FakeHFJo
                                timeout="1h", labels={"experiment": "eval"})
     [posted] = fake_hf.posted_specs
     assert posted["dockerImage"] == DEFAULT_UV_IMAGE
-    assert posted["command"] == ["uv", "run", "--with", "lighteval", "--python", "3.11", SCRIPT, "--limit", "10"]
+    # The server's default idle guard (30m) wraps the command the Hub runs; inside it is `hf jobs uv run`'s.
+    assert posted["command"][:2] == ["sh", "-c"] and out["idle_timeout"] == "30m"
+    assert unguarded(posted["command"]) == ["uv", "run", "--with", "lighteval", "--python", "3.11", SCRIPT, "--limit",
+                                            "10"]
     assert posted["secrets"] == {"HF_TOKEN": fake_hf.token, "API_KEY": SECRET}
     assert posted["flavor"] == "t4-small" and posted["timeoutSeconds"] == 3600
     assert posted["labels"]["experiment"] == "eval"
@@ -49,7 +54,8 @@ async def test_command_in_an_image_on_hf(fake_hf: FakeHFJobs) -> None:
         _, out = await call(client, "run_job", command=["nvidia-smi"], image="nvidia/cuda:12.4.0-base-ubuntu22.04",
                             flavor="a10g-small")
     [posted] = fake_hf.posted_specs
-    assert posted["dockerImage"] == "nvidia/cuda:12.4.0-base-ubuntu22.04" and posted["command"] == ["nvidia-smi"]
+    assert posted["dockerImage"] == "nvidia/cuda:12.4.0-base-ubuntu22.04"
+    assert unguarded(posted["command"]) == ["nvidia-smi"]
     assert out["kind"] == "command" and out["command"] == ["nvidia-smi"]
 
 

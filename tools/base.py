@@ -91,6 +91,8 @@ class ToolContext:
     `backend.traits` and its methods, never in a comparison of its name."""
     secrets: SecretBook
     max_cost_usd: float | None = None
+    idle_timeout: float | None = None
+    """Seconds of silence and idle GPU/CPU before a launched job is stopped, when the launch does not say; None: off."""
     request: Context | None = None
     """The MCP request context (progress notifications, client logging); None when called outside a request."""
 

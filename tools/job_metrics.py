@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 
 from trl_jobs_mcp.jobs.metrics import Series, SeriesSummary
 from trl_jobs_mcp.jobs.metrics.job import job_report
+from trl_jobs_mcp.jobs.metrics.system import SystemSummary, summarize_system, system_series
 from trl_jobs_mcp.jobs.models import JobStage
 from trl_jobs_mcp.jobs.plot import default_names, render_png
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
@@ -55,6 +56,7 @@ class Output(BaseModel):
     series: dict[str, Series] = Field(default_factory=dict, description="the chosen series, downsampled")
     available: list[str] = Field(default_factory=list, description="every series the job logged")
     plotted: list[str] = Field(default_factory=list, description="the series drawn in the image")
+    system: SystemSummary | None = Field(default=None, description="CPU, memory, GPU use and memory: means, peaks")
     notes: list[str] = Field(default_factory=list)
     _png: bytes | None = PrivateAttr(default=None)
 
@@ -63,18 +65,21 @@ async def job_metrics(args: Input, ctx: ToolContext) -> Output:
     info = await ctx.backend.inspect(args.job_id)
     report, notes = await job_report(ctx.backend, info, source=args.source, max_pages=MAX_LOG_PAGES)
 
+    logged = bool(report.series)
+    system = await ctx.backend.system_metrics(info.id)
+    report.series.update(system_series(system))  # system/... curves, over seconds, plotted in panels of their own
     wanted = args.names if args.names is not None else default_names(report.series)
     missing = [name for name in wanted if name not in report.series]
     if missing and args.names is not None:
         notes.append(f"Not logged: {', '.join(missing)}. Logged: {', '.join(report.series) or 'nothing yet'}.")
     chosen = [name for name in wanted if name in report.series]
     out = Output(
-        job_id=info.id, stage=info.stage, source=report.source if report.series else "none", summary=report.text,
+        job_id=info.id, stage=info.stage, source=report.source if logged else "none", summary=report.text,
         main=report.main, last_step=report.last_step, total_steps=report.total_steps, step_unit=report.step_unit,
         has_nan=report.has_nan, diverged=report.diverged, plateau=report.plateau, final=report.final,
-        summaries={name: report.summaries[name] for name in chosen},
+        summaries={name: report.summaries[name] for name in chosen if name in report.summaries},
         series={name: report.series[name].downsampled(args.max_points) for name in chosen},
-        available=list(report.series), notes=notes)
+        available=list(report.series), notes=notes, system=summarize_system(system))
     if args.plot and chosen:
         title = f"job {info.id} ({info.stage.value})"
         # matplotlib is CPU work of a second or so: keep it off the event loop.
@@ -87,8 +92,10 @@ def render(out: Output) -> str:
     lines = [f"Job {out.job_id} ({out.stage.value}), from its {'trackio store' if out.source == 'trackio' else 'log'}: "
              f"{out.summary}"]
     for name, summary in out.summaries.items():
-        if name != out.main:
+        if name != out.main and not name.startswith("system/"):
             lines.append(f"- {summary.text}")
+    if out.system is not None:
+        lines.append(f"System: {out.system.text}")
     if out.plotted:
         lines.append(f"The image plots {', '.join(out.plotted)}.")
     others = [name for name in out.available if name not in out.series]
@@ -119,8 +126,9 @@ TOOL = ToolDef(
     name="job_metrics",
     title="Training curves of a job",
     description="A job's logged curves (loss, eval loss, learning rate, grad norm, rewards, accuracies) from its "
-                "TRL log lines or its trackio store: the numbers, a summary (trend, best value, NaN or divergence, "
-                "whether the loss has flattened) and a PNG plot as image content.",
+                "TRL log lines or its trackio store, and its CPU, memory and per-GPU use: the numbers, a summary "
+                "(trend, best value, NaN or divergence, whether the loss has flattened, mean GPU use, peak memory) "
+                "and a PNG plot as image content.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

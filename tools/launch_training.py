@@ -10,9 +10,9 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
-from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec
+from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, distribution_for
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef
-from trl_jobs_mcp.tools.launching import plan, render_launch, submit
+from trl_jobs_mcp.tools.launching import IdleTimeout, idle_timeout, plan, render_launch, submit
 
 _NAME_MAP = Field(max_length=64)
 
@@ -37,6 +37,7 @@ class Input(TrainingRequest):
     labels: Annotated[dict[str, str], Field(
         max_length=32, description="Labels to find the job by later, e.g. {'experiment': 'lr-sweep'}; "
                                    "list_jobs filters on them.")] = {}
+    idle_timeout: IdleTimeout = None
     dry_run: Annotated[StrictBool, Field(
         description="true: create nothing; return the exact command, the environment variable names, the "
                     "flavor with its price and the cost ceiling for the timeout.")] = False
@@ -54,6 +55,7 @@ class Output(BaseModel):
     price_per_hour: float = Field(description="USD per hour for this flavor on Hugging Face Jobs")
     timeout: str
     timeout_seconds: float
+    idle_timeout: str | None = Field(default=None, description="the idle guard's limit; null: off")
     cost_ceiling_usd: float = Field(description="price_per_hour x timeout: the most this run can cost")
     command: list[str] = Field(description="the job's command, secret values redacted")
     env_names: list[str]
@@ -67,15 +69,21 @@ class Output(BaseModel):
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
     flavor = ctx.backend.check_flavor(args.flavor)
+    # A flavor with several GPUs trains on all of them; the memory estimate says whether the model is sharded.
+    distribution = await distribution_for(args, flavor=flavor, backend=ctx.backend)
     # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds).
     # `args` is the request itself (Input subclasses TrainingRequest, validated once by the tool's plumbing).
     spec = await anyio.to_thread.run_sync(functools.partial(
         build_training_spec, args, traits=ctx.backend.traits, flavor=flavor, env=args.env, secrets=args.secrets,
-        labels=args.labels, timeout=parse_timeout(args.timeout)))
+        labels=args.labels, timeout=parse_timeout(args.timeout), distribution=distribution))
+    spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx)})
     lost = None if args.push_to_hub else (
         "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
         "hub_model_id to keep it.")
-    launched = await submit(ctx, spec, plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost))
+    planned = plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost)
+    if distribution is not None:
+        planned.notes.append(distribution.text)
+    launched = await submit(ctx, spec, planned)
     return launched.answer(Output, trainer=args.trainer, model=args.model, dataset=args.dataset)
 
 

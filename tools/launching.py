@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import math
 import shlex
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from trl_jobs_mcp.jobs.flavors import Flavor
+from trl_jobs_mcp.jobs.guard import parse_idle_timeout
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage, format_duration
 from trl_jobs_mcp.tools.base import ToolContext, next_call, usd
+
+
+IdleTimeout = Annotated[str | int | None, Field(
+    description="Stop the job once its log is silent and its GPU (no GPU: CPU) idle this long, e.g. '20m'; 'off' "
+                "disables. Default: the server's.")]
+
+
+def idle_timeout(value: str | int | None, ctx: ToolContext) -> float | None:
+    """The launch's idle_timeout in seconds (None: no guard): its own, else the server's default."""
+    return ctx.idle_timeout if value is None else parse_idle_timeout(value)
 
 
 class LaunchPlan(BaseModel):
@@ -31,6 +42,7 @@ class LaunchPlan(BaseModel):
     timeout: str
     timeout_seconds: float
     cost_ceiling_usd: float
+    idle_timeout: str | None = None
     command: list[str]
     env_names: list[str]
     secret_names: list[str]
@@ -57,6 +69,7 @@ class LaunchAnswer(Protocol):
     price_per_hour: float
     timeout: str
     cost_ceiling_usd: float
+    idle_timeout: str | None
     command: list[str]
     env_names: list[str]
     secret_names: list[str]
@@ -108,6 +121,7 @@ def plan(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool,
     return LaunchPlan(dry_run=dry_run, backend=ctx.backend.name, flavor=flavor.name,
                       price_per_hour=flavor.price_per_hour, timeout=format_duration(spec.timeout),
                       timeout_seconds=spec.timeout, cost_ceiling_usd=round(flavor.cost(spec.timeout), 4),
+                      idle_timeout=format_duration(spec.idle_timeout) if spec.idle_timeout else None,
                       command=spec.redacted_command(), env_names=sorted(spec.env), secret_names=sorted(spec.secrets),
                       labels=spec.labels, notes=notes, hf_command=shlex.join(line) if line else None,
                       output_dir=spec.output_dir)
@@ -140,6 +154,9 @@ def render_launch(out: LaunchAnswer, *, tool: str, what: str, output_dir: str | 
         lines.append("Environment variables: " + ", ".join(out.env_names) + ".")
     if out.secret_names:
         lines.append("Secrets (values never shown): " + ", ".join(out.secret_names) + ".")
+    if out.idle_timeout:
+        lines.append(f"Idle guard: stopped (ERROR) once its log is silent and its GPU (no GPU: CPU) idle for "
+                     f"{out.idle_timeout}, even with no server running.")
     if out.hf_command and out.hf_command != shlex.join(out.command):
         lines.append(f"Equivalent: {out.hf_command}")
     if output_dir:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobSpec, JobStage, parse_timeout
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput
-from trl_jobs_mcp.tools.launching import plan, render_launch, submit
+from trl_jobs_mcp.tools.launching import IdleTimeout, idle_timeout, plan, render_launch, submit
 
 _ARGV = Field(max_length=500)
 _NAME_MAP = Field(max_length=64)
@@ -49,6 +49,7 @@ class Input(ToolInput):
         description="Stop the job after this long: '90s', '30m', '1.5h', '2d', or a number of seconds.")] = "30m"
     labels: Annotated[dict[str, str], Field(
         max_length=32, description="Labels to find the job by later, e.g. {'experiment': 'eval'}.")] = {}
+    idle_timeout: IdleTimeout = None
     dry_run: Annotated[StrictBool, Field(
         description="true: create nothing; return the command, the flavor's price, the cost ceiling and the "
                     "equivalent hf jobs command line.")] = False
@@ -64,6 +65,7 @@ class Output(BaseModel):
     price_per_hour: float = Field(description="USD per hour for this flavor on Hugging Face Jobs")
     timeout: str
     timeout_seconds: float
+    idle_timeout: str | None = Field(default=None, description="the idle guard's limit; null: off")
     cost_ceiling_usd: float = Field(description="price_per_hour x timeout: the most this run can cost on the Hub")
     command: list[str] = Field(description="what the job runs, secret values redacted")
     image: str | None = None
@@ -80,7 +82,7 @@ async def run_job(args: Input, ctx: ToolContext) -> Output:
     spec = JobSpec(command=args.command or None, image=args.image, script=args.script,
                    script_args=args.script_args, dependencies=args.dependencies, python=args.python, env=args.env,
                    secrets=args.secrets, flavor=flavor.name, timeout=parse_timeout(args.timeout),
-                   labels=args.labels)
+                   idle_timeout=idle_timeout(args.idle_timeout, ctx), labels=args.labels)
     lost = ("Files the job writes stay in its container and disappear with it: have the job push what it must "
             "keep (to a Hub repo or bucket, with the HF_TOKEN secret).")
     launched = await submit(ctx, spec, plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost))

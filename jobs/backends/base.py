@@ -4,7 +4,8 @@ Tools and recipes speak to this protocol only; they never name a backend. What d
 by the backend itself: a few facts in `traits` (a `BackendTraits`), and two questions it answers, `command_line`
 (the line a user would type to launch a spec by hand) and `parameter_count` (a model's size, asked wherever this
 backend can ask). A job's page (`JobInfo.url`) and where its results land (`JobInfo.output_dir`) come back in the
-JobInfo the backend returns.
+JobInfo the backend returns. `system_metrics` (CPU, memory, GPUs of a job) is each backend's own; one that does not
+sample its jobs takes NoSystemMetrics' empty answer.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from trl_jobs_mcp.jobs.flavors import Flavor
+    from trl_jobs_mcp.jobs.metrics.system import SystemMetrics
     from trl_jobs_mcp.jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk
 
 
@@ -97,6 +99,12 @@ class Backend(Protocol):
 
     async def cancel(self, job_id: str) -> JobInfo: ...
 
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        """The job's CPU, memory and per-GPU samples, as far as this backend sees them (bounded in time); `note`
+        says why there are few or none. Raises JobNotFoundError for an unknown id. A backend that cannot sample
+        yet inherits NoSystemMetrics' answer (none, with a note) rather than failing the metrics tool."""
+        ...
+
     async def hardware(self) -> list[Flavor]:
         """Every flavor, with `runnable` set to whether this backend can run it."""
         ...
@@ -117,3 +125,17 @@ class Backend(Protocol):
         caller then reads the local cache). May raise anything on a failed look-up: callers treat the look-up
         as a convenience and fall back."""
         ...
+
+
+class NoSystemMetrics:
+    """Mixin: `system_metrics` for a backend that does not sample its jobs (yet): no samples, and a note saying so,
+    so that job_metrics still shows the training curves. The job is looked up first, so an unknown id still fails.
+    """
+
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        from trl_jobs_mcp.jobs.metrics.system import SystemMetrics
+
+        await self.inspect(job_id)  # type: ignore[attr-defined]
+        place = self.traits.place  # type: ignore[attr-defined]
+        return SystemMetrics(source="none", note=f"No system metrics (CPU, memory, GPU) from {place}: this backend "
+                                                 "does not sample its jobs.")

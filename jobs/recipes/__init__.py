@@ -7,16 +7,20 @@ Ray ships on a node), else as a uv script pinned to TRL_VERSION.
 """
 
 from trl_jobs_mcp.jobs.recipes.build import build_training_spec, script_url
+from trl_jobs_mcp.jobs.recipes.distributed import Distribution, distribution_for, plan_distribution
 from trl_jobs_mcp.jobs.recipes.request import BUILTIN_REWARD_FUNCS, TRAINERS, TRL_VERSION, APPLIES_TO, TrainingRequest
 from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments
 
 __all__ = [
     "APPLIES_TO",
     "BUILTIN_REWARD_FUNCS",
+    "Distribution",
     "TRAINERS",
     "TRL_VERSION",
     "TrainingRequest",
     "all_trainer_arguments",
     "build_training_spec",
+    "distribution_for",
+    "plan_distribution",
     "script_url",
 ]

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from trl_jobs_mcp.jobs.flavors import Flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
+from trl_jobs_mcp.jobs.recipes.distributed import Distribution, hub_launcher, local_launcher
 from trl_jobs_mcp.jobs.recipes.request import (
     APPLIES_TO,
     BUILTIN_REWARD_FUNCS,
@@ -55,6 +56,7 @@ def build_training_spec(
     secrets: dict[str, str] | None = None,
     labels: dict[str, str] | None = None,
     timeout: str | float | None = None,
+    distribution: Distribution | None = None,
 ) -> JobSpec:
     """Turn a training request into a JobSpec that runs TRL's script for its trainer.
 
@@ -69,6 +71,8 @@ def build_training_spec(
             from a job that does not run here).
         labels: the caller's labels; trainer, model and dataset are added unless already set.
         timeout: "30m"-style duration or seconds (default 30 minutes).
+        distribution: for a flavor with several GPUs, how to use them all (distributed.plan_distribution): TRL
+            then runs under accelerate launch with that many processes and that config.
 
     Returns:
         The JobSpec, not yet submitted.
@@ -120,11 +124,20 @@ def build_training_spec(
             args.append(f"--output_dir={output_dir}")
         # A job here runs the TRL installed here; elsewhere the job's Python gets the pinned release.
         dependencies = [] if traits.runs_here else _dependencies(req)
-        return JobSpec(command=[*traits.entry_command, req.trainer, *args], dependencies=dependencies,
+        command = [*traits.entry_command, req.trainer, *args]
+        if distribution is not None and traits.runs_here and "-m" in command:
+            # accelerate launch starts one process per GPU, each running the entry module (`--module`).
+            at = command.index("-m")
+            command[at:at + 1] = local_launcher(distribution)
+            common["env"]["PYTHONSAFEPATH"] = "1"  # accelerate's workers: no module from the working folder either
+        return JobSpec(command=command, dependencies=dependencies,
                        output_dir=output_dir, **common)
 
     output_dir = req.output_dir or f"{req.model.rstrip('/').split('/')[-1]}-{req.trainer.upper()}"
     args.append(f"--output_dir={output_dir}")
+    if distribution is not None:  # TRL's own CLI: accelerate launch with TRL's shipped config
+        return JobSpec(script="trl", script_args=[*hub_launcher(req.trainer, distribution), *args],
+                       dependencies=_dependencies(req), output_dir=output_dir, **common)
     return JobSpec(script=script_url(req.trainer), script_args=args, dependencies=_dependencies(req),
                    output_dir=output_dir, **common)
 

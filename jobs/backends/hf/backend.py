@@ -29,9 +29,11 @@ from huggingface_hub import HfApi, constants, get_token
 from trl_jobs_mcp.jobs.backends.base import BackendTraits
 from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, hf_command_line, label_value
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
+from trl_jobs_mcp.jobs.backends.hf.guard import guarded_launch
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
-from trl_jobs_mcp.jobs.backends.hf.mapping import hub_labels, job_info
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, from_hub_hardware, get_flavor
+from trl_jobs_mcp.jobs.backends.hf.mapping import hub_flavors, hub_labels, job_info
+from trl_jobs_mcp.jobs.backends.hf.metrics import SystemMetrics, not_running, read_metrics
+from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
 from trl_jobs_mcp.jobs.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
                                       JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
@@ -55,6 +57,7 @@ class HFBackend:
             between lines); a job that has written nothing yet is answered after this.
         max_log_lines: the most lines one `logs` call returns when reading forward (`since`); `truncated` then says
             there is more.
+        metrics_seconds, metrics_samples: system_metrics listens to the Hub's 1/s stream this long, for this many.
         request_timeout: the most seconds one call waits for the Hub (huggingface_hub's client itself never times
             out). A read that runs out of time is retried; a launch is looked up by its label and not retried.
 
@@ -70,7 +73,7 @@ class HFBackend:
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
                  logs_idle: float = 1.5, logs_first_wait: float = 3.0, max_log_lines: int = 1000,
-                 request_timeout: float = 60.0) -> None:
+                 request_timeout: float = 60.0, metrics_seconds: float = 5.0, metrics_samples: int = 5) -> None:
         self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
         self._token = token or None
         self._token_resolved = bool(token)
@@ -81,6 +84,7 @@ class HFBackend:
         self._logs_first_wait = logs_first_wait
         self._max_log_lines = max_log_lines
         self._request_timeout = request_timeout
+        self._metrics_seconds, self._metrics_samples = metrics_seconds, metrics_samples
         # Secret values of the jobs launched from this process, scrubbed from everything we return. They live in
         # memory only: after a restart, a job launched earlier is scrubbed of the token, of this machine's saved
         # tokens and of anything shaped like a Hugging Face token, but not of its other secrets (the Hub never
@@ -127,7 +131,10 @@ class HFBackend:
         labels = {**hub_labels(spec.labels, Redactor([token, *secrets.values()])), LAUNCH_LABEL: launch_id}
         common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=spec.flavor, timeout=math.ceil(spec.timeout),
                                       labels=labels, namespace=namespace, token=token)
-        if spec.script:
+        guarded = guarded_launch(spec, self.check_flavor(spec.flavor))  # (image, command) under the idle guard
+        if guarded is not None:
+            launch = functools.partial(self._api.run_job, image=guarded[0], command=guarded[1], **common)
+        elif spec.script:
             # run_uv_job is marked experimental and warns on every call; the wrapped function is the same code
             # without a warning that would reach our users (and fail a test run with warnings as errors).
             run_uv = getattr(HfApi.run_uv_job, "__wrapped__", HfApi.run_uv_job)
@@ -269,24 +276,26 @@ class HFBackend:
                          what=f"cancel job {plain}", namespace=namespace, job_id=job_id)
         return await self.inspect(job_id)
 
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        """What Hugging Face streams while the job runs (no history), listened to for up to `metrics_seconds`."""
+        if (stage := (await self.inspect(job_id)).stage) != JobStage.RUNNING:
+            return not_running(stage)
+        namespace, plain = await self._ref(job_id)
+        metrics, error = await anyio.to_thread.run_sync(functools.partial(
+            read_metrics, self._api, job_id=plain, namespace=namespace, token=await self._need_token(),
+            seconds=self._metrics_seconds, enough=self._metrics_samples), abandon_on_cancel=True)
+        if metrics is None:
+            raise self._translate(error, what=f"read the metrics of job {plain}", namespace=namespace, job_id=job_id)
+        return metrics
+
     async def hardware(self) -> list[Flavor]:
         """Live flavors and prices from the Hub (all runnable), or the built-in catalog when the Hub cannot say."""
         try:
             token = await self._need_token()
-            hub = await self._call(functools.partial(self._api.list_jobs_hardware, token=token),
-                                   what="list the Jobs hardware")
+            flavors = hub_flavors(await self._call(functools.partial(self._api.list_jobs_hardware, token=token),
+                                                   what="list the Jobs hardware"))
         except JobsError:
-            return [flavor.model_copy(update={"runnable": True}) for flavor in all_flavors()]
-        flavors: list[Flavor] = []
-        for item in hub:
-            try:
-                flavor = from_hub_hardware(item)
-            except ValueError:
-                try:
-                    flavor = get_flavor(str(item.name))  # unreadable live numbers: the catalog's are still right
-                except InvalidJobSpec:
-                    continue
-            flavors.append(flavor.model_copy(update={"runnable": True}))
+            flavors = []
         if not flavors:
             return [flavor.model_copy(update={"runnable": True}) for flavor in all_flavors()]
         self._live_flavors = {flavor.name: flavor for flavor in flavors}

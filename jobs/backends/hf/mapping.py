@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from trl_jobs_mcp.jobs.backends.hf.command_line import _LABEL_OK, LAUNCH_LABEL, label_value
+from trl_jobs_mcp.jobs.backends.hf.guard import unguarded
+from trl_jobs_mcp.jobs.flavors import Flavor, from_hub_hardware, get_flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo, JobSpec, JobStage
 from trl_jobs_mcp.jobs.redact import Redactor
 
@@ -48,8 +51,23 @@ def job_info(job: Any, *, backend: str, namespace: str | None, redactor: Redacto
         finished_at=job.finished_at,
         flavor=str(getattr(job.flavor, "value", job.flavor)) if job.flavor else None,
         labels=labels,
-        command=redactor.argv([*(job.command or []), *(job.arguments or [])]),
+        command=redactor.argv(unguarded([*(job.command or []), *(job.arguments or [])])),
         timeout=spec.timeout if spec else None,
         output_dir=spec.output_dir if spec else None,
         url=job.url,
     )
+
+
+def hub_flavors(items: Iterable[Any]) -> list[Flavor]:
+    """The Hub's hardware list as runnable flavors; empty when none is readable (the caller falls back)."""
+    flavors: list[Flavor] = []
+    for item in items:
+        try:
+            flavor = from_hub_hardware(item)
+        except ValueError:
+            try:
+                flavor = get_flavor(str(item.name))  # unreadable live numbers: the catalog's are still right
+            except InvalidJobSpec:
+                continue
+        flavors.append(flavor.model_copy(update={"runnable": True}))
+    return flavors

@@ -29,12 +29,14 @@ from trl_jobs_mcp.jobs.backends.local.prepare import (Plan, caller_token, comman
 from trl_jobs_mcp.jobs.backends.local.rebuild import open_store, prepare_home
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
+from trl_jobs_mcp.jobs.metrics.system import SystemMetrics, from_supervisor
 from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk)
 from trl_jobs_mcp.jobs.recipes.build import ENTRY_MODULE
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 MAX_LIST_LIMIT = 1000
+_MAX_SYSTEM_BYTES = 4 << 20  # the newest samples of a long run: ~40000 lines
 _TERMINAL = {stage.value for stage in TERMINAL_JOB_STAGES}
 
 
@@ -50,6 +52,7 @@ class LocalBackend:
             TRL_JOBS_HOME from its Settings).
         slots: how many jobs run at once (the server passes TRL_JOBS_LOCAL_SLOTS). Further jobs wait in SCHEDULING.
         grace: seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
+        sample_every: seconds between system samples of a running job (CPU, memory, GPUs; the idle guard's eyes).
 
     Example:
         >>> backend = LocalBackend(home=Path("/tmp/trl-jobs"))
@@ -63,7 +66,8 @@ class LocalBackend:
     traits = BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0,
                            entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True)
 
-    def __init__(self, home: Path | str | None = None, slots: int = 1, grace: float = 10.0) -> None:
+    def __init__(self, home: Path | str | None = None, slots: int = 1, grace: float = 10.0,
+                 sample_every: float = 2.0) -> None:
         # The server's Settings read TRL_JOBS_HOME and TRL_JOBS_LOCAL_SLOTS and pass them here: read once, there.
         if home is None:
             import platformdirs
@@ -85,7 +89,7 @@ class LocalBackend:
         self._ambient: set[str] = set(ambient_secrets())
         self._db: Store | None = None
         self._monitor = Monitor(home=self.home, slots=slots, grace=self.grace, plans=self._plans,
-                                redactor=self._redactor, ambient=self._ambient)
+                                redactor=self._redactor, ambient=self._ambient, sample_every=sample_every)
         self._start_lock = threading.Lock()
 
     # --- lifecycle ---
@@ -209,7 +213,8 @@ class LocalBackend:
         if spec.secrets:
             self._job_secrets[job_id] = list(spec.secrets.values())
         self._plans[job_id] = Plan(argv=argv, cwd=str(cwd), output_dir=output_dir, timeout=spec.timeout,
-                                    env=dict(spec.env), secrets=dict(spec.secrets))
+                                    env=dict(spec.env), secrets=dict(spec.secrets), idle_timeout=spec.idle_timeout,
+                                    gpu=flavor.gpu_count > 0)
         db.insert(job_id=job_id, created_at=now, flavor=flavor.name, labels=redactor.mapping(spec.labels),
                   command=public_argv, timeout=spec.timeout, output_dir=redactor.text(output_dir),
                   secret_names=sorted(spec.secrets), owner=self._owner if in_memory_only else None)
@@ -263,6 +268,24 @@ class LocalBackend:
         lines = self._redactor(job_id).argv(read.lines)
         return LogChunk(lines=lines, next_since=read.next_since, finished=done and read.at_end,
                         truncated=read.truncated)
+
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        """What the job's supervisor sampled (every `sample_every` seconds while it ran), from its folder."""
+        await self._row(job_id)
+        path = self.paths(job_id).system
+
+        def read() -> list[str]:
+            try:
+                with open(path, "rb") as f:
+                    f.seek(max(0, f.seek(0, os.SEEK_END) - _MAX_SYSTEM_BYTES))
+                    return f.read().decode(errors="replace").splitlines()
+            except FileNotFoundError:
+                return []
+
+        metrics = from_supervisor(await anyio.to_thread.run_sync(read))
+        if not metrics.samples:
+            metrics.note = "No system samples yet: the job has not started, or ended before the first one."
+        return metrics
 
     async def _row(self, job_id: str) -> JobRow:
         db = await self._store()

@@ -28,6 +28,8 @@ from trl_jobs_mcp.jobs.backends.local.prepare import Plan, read_json
 from trl_jobs_mcp.jobs.backends.local.procs import JOB_ID_VAR, job_processes, signal_job
 from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
+from trl_jobs_mcp.jobs.flavors import get_flavor
+from trl_jobs_mcp.jobs.guard import idle_message
 from trl_jobs_mcp.jobs.models import JobsError, format_duration
 from trl_jobs_mcp.jobs.redact import Redactor
 
@@ -69,11 +71,13 @@ class Monitor:
             has started the job.
         redactor: the redactor of a job, by id.
         ambient: the credentials any job can reach, scrubbed from its log by the supervisor.
+        sample_every: seconds between the supervisor's system samples (metrics, idle guard).
     """
 
     def __init__(self, *, home: Path, slots: int, grace: float, plans: dict[str, Plan],
-                 redactor: Callable[[str], Redactor], ambient: set[str]) -> None:
+                 redactor: Callable[[str], Redactor], ambient: set[str], sample_every: float = 2.0) -> None:
         self.home, self.slots, self.grace = home, slots, grace
+        self.sample_every = sample_every
         self._plans = plans
         self._redactor = redactor
         self._ambient = ambient
@@ -194,6 +198,11 @@ class Monitor:
                              f"SIGKILL after {grace:g}s). Give it a longer timeout if it needs more time.")
         if reason == "cancel":
             return "CANCELED", "stopped by a signal sent to its supervisor process"
+        if reason == "idle":
+            ran = float(result.get("finished_at") or 0) - float(result.get("started_at") or 0)
+            return "ERROR", idle_message(idle_s=float(result.get("idle_for") or 0), gpu=bool(result.get("idle_gpu")),
+                                         idle_timeout=float(result.get("idle_timeout") or 0), flavor=row.flavor,
+                                         ran_s=max(0.0, ran), billed=False)
         if reason == "spawn_error":
             return "ERROR", self._redactor(row.id).text(f"could not start the command: {result.get('error')}")
         if reason == "supervisor_error":
@@ -247,8 +256,10 @@ class Monitor:
     def _load_plan(self, row: JobRow) -> Plan | None:
         record = read_json(self.paths(row.id).spec)
         try:
+            idle = record["spec"].get("idle_timeout")
             return Plan(argv=list(record["argv"]), cwd=record["cwd"], output_dir=record["output_dir"],
-                         timeout=float(record["spec"]["timeout"]), env=dict(record["spec"].get("env") or {}))
+                         timeout=float(record["spec"]["timeout"]), env=dict(record["spec"].get("env") or {}),
+                         idle_timeout=float(idle) if idle else None, gpu=_has_gpu(row.flavor))
         except (TypeError, KeyError, ValueError):
             return None
 
@@ -258,6 +269,7 @@ class Monitor:
             "dir": str(paths.root), "proc": str(paths.proc), "exit": str(paths.exit),
             "argv": plan.argv, "cwd": plan.cwd, "timeout": plan.timeout, "grace": self.grace,
             "secret_names": sorted(plan.secrets), "scrub": sorted(self._ambient),
+            "idle": plan.idle_timeout, "gpu": plan.gpu, "metrics": str(paths.system), "sample": self.sample_every,
         }
         inherited = {k: v for k, v in os.environ.items() if k not in _SERVER_ONLY_VARIABLES}
         env = {**inherited, **plan.env, **plan.secrets, "PYTHONUNBUFFERED": "1",
@@ -301,6 +313,13 @@ class Monitor:
         _kill_escaped(row.id)
 
     # --- the monitor thread ---
+
+def _has_gpu(flavor: str | None) -> bool:
+    try:
+        return bool(flavor) and get_flavor(flavor).gpu_count > 0
+    except JobsError:
+        return False
+
 
 def _kill_escaped(job_id: str) -> None:
     """SIGKILL every process whose environment names the job: what is left of it once its supervisor is gone

@@ -46,7 +46,7 @@ def jobs_root(home: Path) -> Path:
 
 @dataclass(frozen=True)
 class JobPaths:
-    """The files of one job: <home>/jobs/<id>/{spec.json, log, output/, exit.json, proc.json}."""
+    """The files of one job: <home>/jobs/<id>/{spec.json, log, output/, exit.json, proc.json, system.jsonl}."""
 
     home: Path
     job_id: str
@@ -83,6 +83,11 @@ class JobPaths:
     def proc(self) -> Path:
         """Written by the supervisor as it starts: its pid and the command's pid, with their start times."""
         return self.root / "proc.json"
+
+    @property
+    def system(self) -> Path:
+        """System samples the supervisor appends while the job runs (CPU, memory, GPUs), one JSON line each."""
+        return self.root / "system.jsonl"
 
 
 def database_path(home: Path) -> Path:

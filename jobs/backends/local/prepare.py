@@ -32,6 +32,8 @@ class Plan:
     timeout: float
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    idle_timeout: float | None = None
+    gpu: bool = False  # the flavor has GPUs: the idle guard watches them rather than the CPU
 
 
 def working_dir(spec: JobSpec, paths: JobPaths, redactor: Redactor) -> Path:

@@ -33,10 +33,12 @@ import time
 if __package__:  # imported: as trl_jobs_mcp.jobs.backends.local.runner, or as trl_jobs_ray.runner on a Ray node
     from .procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live, proc_start, reap_orphans,
                         signal_job)
+    from .sampler import CpuMeter, IdleClock, gpu_sample, idle_note, record
 else:  # run by path as the supervisor (`python -I -S runner.py`), where -I keeps this folder off sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live, proc_start,  # type: ignore
                        reap_orphans, signal_job)
+    from sampler import CpuMeter, IdleClock, gpu_sample, idle_note, record  # type: ignore
 
 CONFIG_VAR = "_TRL_JOBS_SUPERVISOR"
 # Must match jobs.redact (a test checks): shorter values are not scrubbed, and this is what replaces them.
@@ -126,6 +128,15 @@ class _Supervisor:
         self.give_up_at: float | None = None
         self.drain_until: float | None = None  # after the group is gone, how long to wait for the pipe's end
         self.selector = selectors.DefaultSelector()
+        # Sampling (system metrics, and the idle guard, which must work with no server running): how often, and
+        # whether the job's flavor has GPUs (then "idle" means its GPUs idle, else its CPU).
+        self.idle = IdleClock(config.get("idle"))
+        self.sample_every = max(0.2, min(float(config.get("sample", 2.0)), (config.get("idle") or 1e9) / 4))
+        self.meter = CpuMeter()
+        self.next_sample = 0.0
+        self.log_size = -1
+        self.samples = 0
+        self.last_gpus = None
 
     def setup(self) -> None:
         try:
@@ -198,6 +209,8 @@ class _Supervisor:
             if self.orphaned and self.subreaper:
                 self.orphaned = False
                 reap_orphans(self.child.pid)
+            if returncode is None and self.reason is None and now >= self.next_sample:
+                self.sample(now)
             self._enforce(now, returncode)
             if self.give_up_at is not None and now >= self.give_up_at and returncode is not None:
                 return
@@ -217,6 +230,10 @@ class _Supervisor:
                 self.reason = "cancel"
             elif now >= self.deadline:
                 self.reason = "timeout"
+            elif self.idle.expired():
+                self.reason = "idle"
+                self.idle_s = self.idle.idle_for()
+                _write_all(1, f"{NOTE} {idle_note(self.idle_s, self.last_gpus, self.idle.limit)}.\n".encode())
             if self.reason is not None:
                 self.stop_job(signal.SIGTERM)
                 self.kill_at = now + self.grace
@@ -230,10 +247,35 @@ class _Supervisor:
             # Killed processes that nobody reaps (a container whose pid 1 is no init) stay in the group as zombies.
             self.give_up_at = now + 5.0
 
+    def sample(self, now: float) -> None:
+        """One system sample into the job's metrics file, and the idle clock: output since the last sample (the log
+        grew; the command may write to it directly) or use over the floor is activity."""
+        try:
+            size = os.fstat(1).st_size
+        except OSError:
+            size = self.log_size
+        if size != self.log_size:
+            self.log_size = size
+            self.idle.output()
+        pids = job_processes(self.pgid, root=self.me) or {}
+        cpu, rss = self.meter.sample(pids)
+        self.last_gpus = gpu_sample() if self.config.get("gpu") else None
+        self.idle.sample(cpu, self.last_gpus)
+        if self.config.get("metrics"):
+            try:
+                record(self.config["metrics"], cpu, rss, self.last_gpus)
+            except OSError:
+                pass
+        self.samples += 1
+        # A long run keeps a short file: every 5000 samples the interval doubles (a day at 2 s is ~43000: 9 doublings).
+        slow = 2 ** (self.samples // 5000)
+        self.next_sample = now + self.sample_every * slow
+
     def _next_wait(self, now: float, returncode: int | None, group_done: bool) -> float:
         wait = [1.0]
         if self.reason is None:
             wait.append(self.deadline - now)
+            wait.append(self.next_sample - now)
         if self.kill_at is not None and self.kill_at != float("inf"):
             wait.append(self.kill_at - now)
         if self.kill_at is not None or (returncode is not None and not group_done):
@@ -273,7 +315,9 @@ class _Supervisor:
         _write_all(1, self.scrubber.flush())
         _write_json(self.config["exit"], {"returncode": self.child.returncode, "reason": self.reason or "exit",
                                           "grace": self.grace, "timeout": self.timeout, "started_at": self.started,
-                                          "finished_at": time.time()})
+                                          "finished_at": time.time(), "idle_for": getattr(self, "idle_s", None),
+                                          "idle_timeout": self.idle.limit,
+                                          "idle_gpu": bool(self.last_gpus)})
 
 
 def _record_own_failure(config: dict, exc: BaseException) -> None:

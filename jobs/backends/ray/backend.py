@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 
-from trl_jobs_mcp.jobs.backends.base import BackendTraits
+from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoSystemMetrics
 from trl_jobs_mcp.jobs.backends.ray import resources
 from trl_jobs_mcp.jobs.backends.ray.client import DEFAULT_ADDRESS, RayClient
 from trl_jobs_mcp.jobs.backends.ray.command_line import ray_command_line
@@ -40,7 +40,7 @@ from trl_jobs_mcp.jobs.models import (
     JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
-class RayBackend:
+class RayBackend(NoSystemMetrics):
     """Runs jobs on a Ray cluster.
 
     Args:

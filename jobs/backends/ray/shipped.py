@@ -24,6 +24,7 @@ _FILES = {
     "__main__.py": _JOBS / "backends" / "ray" / "wrapper.py",
     "runner.py": _JOBS / "backends" / "local" / "runner.py",
     "procs.py": _JOBS / "backends" / "local" / "procs.py",
+    "sampler.py": _JOBS / "backends" / "local" / "sampler.py",
     "entry.py": _JOBS / "recipes" / "entry.py",
     "argv.py": _JOBS / "recipes" / "argv.py",
     "trainers.py": _JOBS / "recipes" / "trainers.py",
