@@ -44,6 +44,8 @@ TOOL_MODULES = (
     "trl_jobs_mcp.tools.fetch_logs",
     "trl_jobs_mcp.tools.cancel_job",
     "trl_jobs_mcp.tools.run_job",
+    "trl_jobs_mcp.tools.rerun_job",
+    "trl_jobs_mcp.tools.scheduled_jobs",
     "trl_jobs_mcp.tools.list_hardware",
     "trl_jobs_mcp.tools.recommend_hardware",
     "trl_jobs_mcp.tools.wait_for_job",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Annotated
 
 import anyio.to_thread
@@ -11,8 +12,9 @@ from pydantic import BaseModel, Field
 
 from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
+from trl_jobs_mcp.jobs.uploads import LocalUpload, stage_local_inputs
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef
-from trl_jobs_mcp.tools.launching import planned, render_launch, submit
+from trl_jobs_mcp.tools.launching import checked_schedule, planned, render_launch, submit
 
 _NAME_MAP = Field(max_length=64)
 
@@ -40,6 +42,12 @@ class Input(TrainingRequest):
     dry_run: Annotated[bool, Field(
         description="true: create nothing; return the exact command, the environment variable names, the "
                     "flavor with its price and the cost ceiling for the timeout.")] = False
+    upload_local_data: Annotated[bool, Field(
+        description="true: a local dataset or model goes to a private Hub repo of yours first (once per "
+                    "content), for backends whose jobs cannot read this machine.")] = False
+    schedule: Annotated[str | None, Field(
+        max_length=100, description="Run on a schedule instead of now (hf): '@hourly', '@daily', or cron "
+                                    "'0 9 * * 1' (UTC).")] = None
 
 
 class Output(BaseModel):
@@ -63,23 +71,36 @@ class Output(BaseModel):
     output_dir: str | None = None
     url: str | None = None
     notes: list[str] = []
+    uploads: list[LocalUpload] = Field(default=[], description="local inputs and the private repos they go to")
+    schedule: str | None = None
+    scheduled_job_id: str | None = None
+    next_run_at: datetime | None = None
 
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
     flavor = ctx.backend.check_flavor(args.flavor)
     timeout = parse_timeout(args.timeout)
+    schedule = checked_schedule(ctx, args.schedule)
     request = TrainingRequest.model_validate(
         args.model_dump(include=set(TrainingRequest.model_fields), exclude_unset=True))
+    # Planned only (hashes, repo names): nothing is uploaded before the request has passed every check below.
+    uploads = await stage_local_inputs(ctx.backend, model=request.model, dataset=request.dataset,
+                                       consent=args.upload_local_data, dry_run=True)
     # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds).
     spec = await anyio.to_thread.run_sync(functools.partial(
         build_training_spec, request, backend=ctx.backend_name, flavor=flavor, env=args.env, secrets=args.secrets,
-        labels=args.labels, timeout=timeout))
-    hub_note = None if request.push_to_hub else (
-        "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
-        "hub_model_id to keep it.")
+        labels=args.labels, timeout=timeout, staged={u.field: u.repo_id for u in uploads}))
+    if request.push_to_hub:
+        hub_note = (f"Checkpoints are pushed to {request.hub_model_id} as they are saved (hub_strategy="
+                    "'checkpoint'): if the run is stopped, rerun_job with resume=true continues from the last one.")
+    else:
+        hub_note = ("The trained model lives only in the job's container and disappears with it: set "
+                    "push_to_hub=true and hub_model_id to keep it (and its checkpoints, to resume a stopped run).")
     out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note), trainer=request.trainer,
                  model=request.model, dataset=request.dataset, output_dir=spec.output_dir,
-                 hf_command=hf_jobs_command(spec) if spec.script else None)
+                 hf_command=hf_jobs_command(spec) if spec.script else None, uploads=uploads, schedule=schedule)
+    if uploads and not args.dry_run:
+        out.uploads = await ctx.backend.upload_inputs(uploads, dry_run=False)
     return await submit(ctx, spec, out)
 
 

@@ -13,10 +13,23 @@ import shlex
 from typing import Any
 
 from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, format_duration
+from trl_jobs_mcp.jobs.models import DEFAULT_TIMEOUT, InvalidJobSpec, JobSpec, format_duration, parse_timeout
+from trl_jobs_mcp.jobs.schedules import SchedulesUnsupported, check_schedule
 from trl_jobs_mcp.tools.base import ToolContext, next_call, usd
 
 LOCAL_NOTE = "Runs on this machine at no charge; the price is what Hugging Face Jobs bills for this flavor."
+DEFAULT_TIMEOUT_NOTE = ("The timeout is the default {timeout}: at its end the job is stopped (stage ERROR, "
+                        "\"timeout\") and what it has not saved or pushed is lost. Pass a longer timeout for a "
+                        "longer run.")
+
+
+def checked_schedule(ctx: ToolContext, schedule: str | None) -> str | None:
+    """The schedule, checked, when the backend keeps schedules; SchedulesUnsupported when it does not."""
+    if schedule is None:
+        return None
+    if not getattr(ctx.backend, "supports_schedules", False):
+        raise SchedulesUnsupported(ctx.backend_name)
+    return check_schedule(schedule)
 
 
 def budget_problem(ctx: ToolContext, flavor: Flavor, seconds: float) -> str | None:
@@ -47,6 +60,8 @@ def planned(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool,
         InvalidJobSpec: (field timeout) the run may cost more than the server's ceiling, and this is no dry run.
     """
     notes = [LOCAL_NOTE] if ctx.backend_name == "local" else [hub_note] if hub_note else []
+    if spec.timeout == parse_timeout(None):
+        notes.append(DEFAULT_TIMEOUT_NOTE.format(timeout=DEFAULT_TIMEOUT))
     over_budget = budget_problem(ctx, flavor, spec.timeout)
     if over_budget and not dry_run:
         raise InvalidJobSpec(over_budget, field="timeout")
@@ -64,6 +79,11 @@ async def submit(ctx: ToolContext, spec: JobSpec, out: Any) -> Any:
     what the backend reports for the command, labels and output folder over the plan. A dry run's comes back as is."""
     if out.dry_run:
         return out
+    if getattr(out, "schedule", None):
+        scheduled = await ctx.backend.schedule(spec, schedule=out.schedule)
+        return out.model_copy(update={"scheduled_job_id": scheduled.id, "next_run_at": scheduled.next_run_at,
+                                      "command": scheduled.command or out.command,
+                                      "labels": scheduled.labels or out.labels})
     info = await ctx.backend.submit(spec)
     update = {"job_id": info.id, "stage": info.stage, "url": info.url, "command": info.command or out.command,
               "labels": info.labels or out.labels}
@@ -77,8 +97,12 @@ def render_launch(out: Any, *, tool: str, what: str) -> str:
     names of env and secrets, the equivalent hf line, where results go, the notes, and the next call."""
     price = (f"{out.flavor} ({usd(out.price_per_hour)}/h; at most {usd(out.cost_ceiling_usd)} for the "
              f"{out.timeout} timeout)")
+    schedule = getattr(out, "schedule", None)
     if out.dry_run:
         lines = [f"Dry run, nothing was created: {what}, flavor {price}."]
+    elif schedule:
+        lines = [f"Scheduled job {out.scheduled_job_id}: {what}, runs {schedule} (UTC), next at "
+                 f"{out.next_run_at or '?'}; each run on flavor {price}. Nothing runs until then."]
     else:
         lines = [f"Launched job {out.job_id}: {what}, flavor {price}. Stage: {out.stage.value if out.stage else '?'}."]
     lines.append("Command: " + shlex.join(out.command))
@@ -93,8 +117,13 @@ def render_launch(out: Any, *, tool: str, what: str) -> str:
     if out.url:
         lines.append(f"Page: {out.url}")
     lines += out.notes
+    for upload in getattr(out, "uploads", None) or []:
+        lines.append(f"Local {upload.field}: {upload.describe()} [{upload.status}].")
     if out.dry_run:
         lines.append(f"Call {tool} with the same arguments and dry_run=false to start it.")
+    elif schedule:
+        lines.append(f"{next_call('scheduled_jobs', action='inspect', scheduled_job_id=out.scheduled_job_id)}, or "
+                     "action='trigger' to run it now, 'suspend' to pause it.")
     else:
         lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to follow its log, or "
                      f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for its stage.")

@@ -59,6 +59,7 @@ def build_training_spec(
     secrets: dict[str, str] | None = None,
     labels: dict[str, str] | None = None,
     timeout: str | float | None = None,
+    staged: dict[str, str] | None = None,
 ) -> JobSpec:
     """Turn a training request into a JobSpec that runs TRL's script for its trainer.
 
@@ -70,6 +71,8 @@ def build_training_spec(
         env, secrets: the job's environment; secrets are kept apart (HF_TOKEN may be added for hf pushes).
         labels: the caller's labels; trainer, model and dataset are added unless already set.
         timeout: "30m"-style duration or seconds (default 30 minutes).
+        staged: "model"/"dataset" -> the private Hub repo a local input was uploaded to (jobs/uploads.py); the job
+            reads it with the HF_TOKEN secret.
 
     Returns:
         The JobSpec, not yet submitted.
@@ -91,10 +94,13 @@ def build_training_spec(
     secrets = dict(secrets or {})
     _check_env_names(env)
     _check_fields(req)
-    model = _resolve_model(req.model, backend)
+    staged = staged or {}
+    model = staged.get("model") or _resolve_model(req.model, backend)
     if backend == "local":
         _check_local_stack(req)
-    dataset, data_kind = _resolve_dataset(req.dataset, backend)
+    dataset, data_kind = _resolve_dataset(req.dataset, backend, staged.get("dataset"))
+    if staged and backend == "hf" and "HF_TOKEN" not in secrets:
+        secrets["HF_TOKEN"] = "$HF_TOKEN"  # the uploaded repo is private
     _check_splits(req, data_kind)
     _check_rewards(req, backend)
     _check_hub(req, backend, env, secrets)
@@ -108,6 +114,10 @@ def build_training_spec(
     args += extra
     if not _sets_precision(req.extra_args) and _lacks_bf16(flavor):
         args.append("--bf16=false")
+    if req.push_to_hub and "hub_strategy" not in _extra_names(req.extra_args):
+        # Each checkpoint goes to the Hub as it is saved (and the latest to last-checkpoint/), so a run stopped
+        # by its timeout or a cancel loses only the steps since; rerun_job(resume=true) continues from it.
+        args.append("--hub_strategy=checkpoint")
 
     spec_labels = {"trainer": req.trainer, "model": _label_value(req.model), "dataset": _label_value(req.dataset)}
     spec_labels.update(labels or {})
@@ -202,12 +212,15 @@ def _resolve_model(model: str, backend: str) -> str:
         raise InvalidJobSpec(f"{model!r} is a file; a model is a folder holding config.json and the weights "
                              "(as save_pretrained writes it), or a Hub id.", field="model")
     if backend == "hf":
-        raise InvalidJobSpec(f"{model!r} is on this machine, which a Hugging Face job cannot reach. Upload it "
-                             "(`hf upload <user>/<name> <folder>`) and pass the Hub id.", field="model")
+        raise InvalidJobSpec(f"{model!r} is on this machine, which a Hugging Face job cannot reach. Set "
+                             "upload_local_data=true to upload it to a private repo, or pass a Hub id.", field="model")
     return str(path.resolve())
 
 
-def _resolve_dataset(dataset: str, backend: str) -> tuple[str, Literal["hub", "dir", "file"]]:
+def _resolve_dataset(dataset: str, backend: str,
+                     staged: str | None = None) -> tuple[str, Literal["hub", "dir", "file"]]:
+    if staged:
+        return staged, "file" if Path(dataset).expanduser().is_file() else "dir"
     if not _looks_like_path(dataset):
         if not _HUB_ID.match(dataset):
             raise InvalidJobSpec(f"{dataset!r} is neither a Hub dataset id ('org/name') nor an existing local file "
@@ -222,8 +235,8 @@ def _resolve_dataset(dataset: str, backend: str) -> tuple[str, Literal["hub", "d
         raise InvalidJobSpec(f"cannot read a {path.suffix or 'suffix-less'} file as a dataset; use a "
                              f"{', '.join(DATA_FILE_SUFFIXES)} file or a folder of them.", field="dataset")
     if backend == "hf":
-        raise InvalidJobSpec(f"{dataset!r} is on this machine, which a Hugging Face job cannot reach. Push it to "
-                             "the Hub (`hf upload <user>/<name> <path> --repo-type dataset`) and pass the Hub id.",
+        raise InvalidJobSpec(f"{dataset!r} is on this machine, which a Hugging Face job cannot reach. Set "
+                             "upload_local_data=true to upload it to a private dataset repo, or pass a Hub id.",
                              field="dataset")
     return str(path.resolve()), "file" if path.is_file() else "dir"
 

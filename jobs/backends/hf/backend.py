@@ -27,6 +27,7 @@ import anyio
 from huggingface_hub import HfApi, constants, get_token
 
 from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, label_value
+from trl_jobs_mcp.jobs.backends.hf.extras import HubExtras
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
 from trl_jobs_mcp.jobs.backends.hf.mapping import hub_labels, job_info
@@ -38,7 +39,7 @@ from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 T = TypeVar("T")
 
 
-class HFBackend:
+class HFBackend(HubExtras):
     """Runs jobs on Hugging Face Jobs.
 
     Args:
