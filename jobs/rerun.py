@@ -28,6 +28,7 @@ class RerunPlan:
     job_id: str
     spec: JobSpec
     native: bool = False
+    unchanged: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -97,7 +98,7 @@ async def plan_rerun(backend: Any, job_id: str, *, flavor: str | None = None, ti
     record: RunRecord = await backend.run_record(job_id)
     changed = any(v is not None for v in (flavor, timeout, env, labels)) or resume or bool(secrets)
     if not changed and getattr(backend, "native_rerun", False):
-        plan = RerunPlan(job_id=job_id, spec=record.spec, native=True)
+        plan = RerunPlan(job_id=job_id, spec=record.spec, native=True, unchanged=True)
         if not record.timeout_known:
             plan.notes.append("The timeout is the job's own (the Hub does not report it; the cost ceiling shown is "
                               "for the default 30m).")
@@ -118,7 +119,7 @@ async def plan_rerun(backend: Any, job_id: str, *, flavor: str | None = None, ti
     if timeout is not None:
         update["timeout"] = timeout
     spec = JobSpec.model_validate({**record.spec.model_dump(), **update})
-    plan = RerunPlan(job_id=job_id, spec=spec)
+    plan = RerunPlan(job_id=job_id, spec=spec, unchanged=not changed)
     if timeout is None and not record.timeout_known:
         plan.notes.append("The Hub does not report the job's timeout: this rerun gets the default 30m unless you "
                           "pass timeout.")

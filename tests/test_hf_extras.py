@@ -186,3 +186,69 @@ async def test_resume_needs_pushed_checkpoints(fake_hf: FakeHFJobs) -> None:
         assert not any("default 30m" in note for note in out["notes"])
         error = await call_error(client, "rerun_job", job_id=out["job_id"], resume=True)
     assert "resume: " in error and "push_to_hub" in error
+
+
+# --- rerun on the local backend, for real ---
+
+async def _finished(client, job_id: str) -> dict:  # type: ignore[no-untyped-def]
+    from polling import eventually
+
+    async def done() -> dict | None:
+        _, out = await call(client, "inspect_job", job_id=job_id)
+        return out["job"] if out["job"]["stage"] in ("COMPLETED", "ERROR", "CANCELED") else None
+
+    return await eventually(done, timeout=60, interval=0.1, what=f"job {job_id} to finish")
+
+
+async def test_rerun_on_the_local_backend_from_its_stored_spec(state_dir: Path) -> None:
+    import sys
+
+    secret = "local-secret-value-0042"
+    code = "import os; print('run', os.environ['GREETING'], len(os.environ['API_KEY']))"
+    async with local_client(state_dir) as client:
+        _, first = await call(client, "run_job", command=[sys.executable, "-u", "-c", code],
+                              env={"GREETING": "hi"}, secrets={"API_KEY": secret}, timeout="2m")
+        assert (await _finished(client, first["job_id"]))["stage"] == "COMPLETED"
+
+        asks = await call_error(client, "rerun_job", job_id=first["job_id"])
+        assert "API_KEY" in asks and "secrets" in asks  # stripped from spec.json: asked for by name
+        _, again = await call(client, "rerun_job", job_id=first["job_id"], env={"GREETING": "again"},
+                              secrets={"API_KEY": secret})
+        assert again["as_it_was"] is False and again["job_id"] != first["job_id"]
+        job = await _finished(client, again["job_id"])
+        _, logs = await call(client, "fetch_logs", job_id=again["job_id"], tail=10)
+    assert job["stage"] == "COMPLETED" and job["labels"]["rerun-of"] == first["job_id"]
+    assert f"run again {len(secret)}" in logs["lines"]
+    spec_json = (state_dir / "jobs" / again["job_id"] / "spec.json").read_text()
+    assert secret not in spec_json and "API_KEY" in spec_json
+
+
+async def test_rerun_as_it_was_on_the_local_backend_and_resume_without_checkpoints(state_dir: Path) -> None:
+    import sys
+
+    async with local_client(state_dir) as client:
+        _, first = await call(client, "run_job", command=[sys.executable, "-u", "-c", "print('same')"])
+        await _finished(client, first["job_id"])
+        _, again = await call(client, "rerun_job", job_id=first["job_id"])
+        assert (await _finished(client, again["job_id"]))["stage"] == "COMPLETED"
+        _, logs = await call(client, "fetch_logs", job_id=again["job_id"], tail=5)
+        error = await call_error(client, "rerun_job", job_id=first["job_id"], resume=True)
+        missing = await call_error(client, "rerun_job", job_id="0123456789abcdef")
+    assert logs["lines"] == ["same"] and again["as_it_was"] is True
+    assert "resume: no checkpoint-N folder" in error and "list_jobs" in missing
+
+
+async def test_a_local_rerun_resumes_from_the_newest_checkpoint(state_dir: Path) -> None:
+    import sys
+
+    code = ("import os, sys; [os.makedirs(f'output/checkpoint-{n}', exist_ok=True) for n in (3, 12)]; "
+            "print(sys.argv[1:])")
+    async with local_client(state_dir) as client:
+        _, first = await call(client, "run_job", command=[sys.executable, "-u", "-c", code])
+        await _finished(client, first["job_id"])
+        text, resumed = await call(client, "rerun_job", job_id=first["job_id"], resume=True)
+        await _finished(client, resumed["job_id"])
+        _, logs = await call(client, "fetch_logs", job_id=resumed["job_id"], tail=5)
+    checkpoint = state_dir / "jobs" / first["job_id"] / "output" / "checkpoint-12"
+    assert logs["lines"] == [str([f"--resume_from_checkpoint={checkpoint}"])]
+    assert f"Resumes from {checkpoint}" in text

@@ -33,7 +33,7 @@ class Output(BaseModel):
     rerun_of: str
     job_id: str | None = Field(default=None, description="the new job; null for a dry run")
     stage: JobStage | None = None
-    as_it_was: bool = Field(description="true: the backend's own rerun, unchanged, secrets included")
+    as_it_was: bool = Field(description="true: nothing changed (on hf the Hub's own rerun, secrets included)")
     flavor: str
     timeout: str
     cost_ceiling_usd: float = Field(description="billed per minute, for the whole timeout")
@@ -55,7 +55,7 @@ async def rerun_job(args: Input, ctx: ToolContext) -> Output:
         raise InvalidJobSpec(over, field="timeout")
     if over:
         notes.append(f"A rerun would be refused: {over}")
-    out = Output(dry_run=args.dry_run, rerun_of=args.job_id, as_it_was=plan.native, flavor=chosen.name,
+    out = Output(dry_run=args.dry_run, rerun_of=args.job_id, as_it_was=plan.unchanged, flavor=chosen.name,
                  timeout=format_duration(spec.timeout), cost_ceiling_usd=round(chosen.cost(spec.timeout), 4),
                  command=spec.redacted_command(), secret_names=sorted(spec.secrets), notes=notes)
     if args.dry_run:
@@ -65,7 +65,7 @@ async def rerun_job(args: Input, ctx: ToolContext) -> Output:
 
 
 def render(out: Output) -> str:
-    how = "as it was (secrets included)" if out.as_it_was else "with the changes"
+    how = "as it was" if out.as_it_was else "with the changes"
     head = (f"Dry run, nothing was created: a rerun of {out.rerun_of} {how}" if out.dry_run
             else f"Reran {out.rerun_of} {how}: new job {out.job_id} ({out.stage.value if out.stage else '?'})")
     lines = [f"{head}, on {out.flavor} with a {out.timeout} timeout (at most {usd(out.cost_ceiling_usd)}).",
