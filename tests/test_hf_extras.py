@@ -252,3 +252,22 @@ async def test_a_local_rerun_resumes_from_the_newest_checkpoint(state_dir: Path)
     checkpoint = state_dir / "jobs" / first["job_id"] / "output" / "checkpoint-12"
     assert logs["lines"] == [str([f"--resume_from_checkpoint={checkpoint}"])]
     assert f"Resumes from {checkpoint}" in text
+
+
+def test_scheduled_command_lines_parse_back_with_hf_jobs_scheduled() -> None:
+    from test_hf_backend import _parse_with_hf_cli
+
+    from trl_jobs_mcp.jobs.backends.hf import hf_command_line
+    from trl_jobs_mcp.jobs.models import JobSpec
+
+    command = JobSpec(command=["python", "-c", "print(1)"], flavor="t4-small", timeout=600)
+    argv = hf_command_line(command, schedule="0 9 * * 1")
+    assert argv[:4] == ["hf", "jobs", "scheduled", "run"]
+    params = _parse_with_hf_cli(argv)
+    assert params["schedule"] == "0 9 * * 1" and list(params["command"]) == ["python", "-c", "print(1)"]
+    assert params["flavor"] == "t4-small" and params["timeout"] == "10m"
+
+    script = JobSpec(script="https://x/sft.py", script_args=["--max_steps", "5"])
+    params = _parse_with_hf_cli(hf_command_line(script, schedule="@daily"))
+    assert params["schedule"] == "@daily" and params["script"] == "https://x/sft.py"
+    assert list(params["script_args"]) == ["--max_steps", "5"]

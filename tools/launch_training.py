@@ -98,7 +98,8 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
                     "push_to_hub=true and hub_model_id to keep it (and its checkpoints, to resume a stopped run).")
     out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note), trainer=request.trainer,
                  model=request.model, dataset=request.dataset, output_dir=spec.output_dir,
-                 hf_command=hf_jobs_command(spec) if spec.script else None, uploads=uploads, schedule=schedule)
+                 hf_command=hf_jobs_command(spec, schedule=schedule) if spec.script else None, uploads=uploads,
+                 schedule=schedule)
     if uploads and not args.dry_run:
         out.uploads = await ctx.backend.upload_inputs(uploads, dry_run=False)
     return await submit(ctx, spec, out)

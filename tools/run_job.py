@@ -95,7 +95,7 @@ async def run_job(args: Input, ctx: ToolContext) -> Output:
                 "keep (to a Hub repo or bucket, with the HF_TOKEN secret).")
     out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note),
                  kind="uv script" if spec.script else "command", image=spec.image,
-                 hf_command=shlex.join(hf_command_line(spec)), schedule=schedule)
+                 hf_command=shlex.join(hf_command_line(spec, schedule=schedule)), schedule=schedule)
     return await submit(ctx, spec, out)
 
 

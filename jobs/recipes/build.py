@@ -139,14 +139,14 @@ def build_training_spec(
                    output_dir=output_dir, **common)
 
 
-def hf_jobs_command(spec: JobSpec) -> str:
+def hf_jobs_command(spec: JobSpec, *, schedule: str | None = None) -> str:
     """The `hf jobs uv run` command line equivalent to a uv-script spec (secrets by name only).
 
     The Hugging Face backend owns that line (it is tested against the real CLI's parser); this is its text form.
     """
     from trl_jobs_mcp.jobs.backends.hf import hf_uv_command_line  # huggingface_hub: only when a dry run asks
 
-    return shlex.join(hf_uv_command_line(spec))
+    return shlex.join(hf_uv_command_line(spec, schedule=schedule))
 
 
 # --- checks ---
