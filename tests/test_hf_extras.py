@@ -271,3 +271,15 @@ def test_scheduled_command_lines_parse_back_with_hf_jobs_scheduled() -> None:
     params = _parse_with_hf_cli(hf_command_line(script, schedule="@daily"))
     assert params["schedule"] == "@daily" and params["script"] == "https://x/sft.py"
     assert list(params["script_args"]) == ["--max_steps", "5"]
+
+
+async def test_launch_prices_come_from_the_live_hardware_list_billed_per_minute(fake_hf: FakeHFJobs) -> None:
+    fake_hf.hardware[0]["unitCostMicroUSD"] = 1_000_000  # cpu-basic at $1 a minute today (the table says $0.01/h)
+    fake_hf.hardware[0]["unitCostUSD"] = 1.0
+    async with hf_client(fake_hf) as client:
+        _, dry = await call(client, "run_job", command=["true"], timeout="90s", dry_run=True)
+        _, trained_dry = await call(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset="trl-lib/Capybara",
+                                  timeout=61, dry_run=True)
+    assert dry["price_per_hour"] == 60.0 and dry["cost_ceiling_usd"] == 2.0  # 90 s is billed as 2 minutes
+    assert trained_dry["cost_ceiling_usd"] == 2.0
+    assert sum(1 for _, path, _ in fake_hf.requests if path == "/api/jobs/hardware") == 1  # kept a while

@@ -14,7 +14,7 @@ from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, hf_jobs_command
 from trl_jobs_mcp.jobs.uploads import LocalUpload, stage_local_inputs
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef
-from trl_jobs_mcp.tools.launching import checked_schedule, planned, render_launch, submit
+from trl_jobs_mcp.tools.launching import checked_schedule, priced_flavor, planned, render_launch, submit
 
 _NAME_MAP = Field(max_length=64)
 
@@ -78,7 +78,7 @@ class Output(BaseModel):
 
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
-    flavor = ctx.backend.check_flavor(args.flavor)
+    flavor = await priced_flavor(ctx, args.flavor)
     timeout = parse_timeout(args.timeout)
     schedule = checked_schedule(ctx, args.schedule)
     request = TrainingRequest.model_validate(

@@ -23,6 +23,14 @@ DEFAULT_TIMEOUT_NOTE = ("The timeout is the default {timeout}: at its end the jo
                         "longer run.")
 
 
+async def priced_flavor(ctx: ToolContext, name: str) -> Flavor:
+    """The flavor at the price its backend bills today: list_jobs_hardware's live price where the backend has one
+    (refreshed every few minutes), the built-in table otherwise. A bad name is refused before any network call."""
+    ctx.backend.check_flavor(name)
+    await ctx.backend.hardware()
+    return ctx.backend.check_flavor(name)
+
+
 def checked_schedule(ctx: ToolContext, schedule: str | None) -> str | None:
     """The schedule, checked, when the backend keeps schedules; SchedulesUnsupported when it does not."""
     if schedule is None:

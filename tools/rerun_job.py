@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobStage, format_duration, parse_timeout
 from trl_jobs_mcp.jobs.rerun import plan_rerun, submit_rerun
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call, usd
-from trl_jobs_mcp.tools.launching import budget_problem
+from trl_jobs_mcp.tools.launching import budget_problem, priced_flavor
 
 _NAME_MAP = Field(max_length=64)
 
@@ -48,7 +48,7 @@ async def rerun_job(args: Input, ctx: ToolContext) -> Output:
     plan = await plan_rerun(ctx.backend, args.job_id, flavor=flavor, timeout=timeout, env=args.env,
                             secrets=args.secrets, labels=args.labels, resume=args.resume)
     spec = plan.spec
-    chosen = ctx.backend.check_flavor(spec.flavor)
+    chosen = await priced_flavor(ctx, spec.flavor)
     over = budget_problem(ctx, chosen, spec.timeout)
     notes = list(plan.notes)
     if over and not args.dry_run:

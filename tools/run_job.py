@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from trl_jobs_mcp.jobs.models import JobSpec, JobStage, parse_timeout
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput
-from trl_jobs_mcp.tools.launching import checked_schedule, planned, render_launch, submit
+from trl_jobs_mcp.tools.launching import checked_schedule, priced_flavor, planned, render_launch, submit
 
 _ARGV = Field(max_length=500)
 _NAME_MAP = Field(max_length=64)
@@ -83,7 +83,7 @@ class Output(BaseModel):
 
 
 async def run_job(args: Input, ctx: ToolContext) -> Output:
-    flavor = ctx.backend.check_flavor(args.flavor)
+    flavor = await priced_flavor(ctx, args.flavor)
     schedule = checked_schedule(ctx, args.schedule)
     spec = JobSpec(command=args.command or None, image=args.image, script=args.script,
                    script_args=args.script_args, dependencies=args.dependencies, python=args.python, env=args.env,

@@ -37,6 +37,7 @@ from trl_jobs_mcp.jobs.models import (BackendUnavailable, InvalidJobSpec, JobInf
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 T = TypeVar("T")
+LIVE_PRICES_TTL = 600.0
 
 
 class HFBackend(HubExtras):
@@ -85,6 +86,7 @@ class HFBackend(HubExtras):
         # sends their values back), should its log or command print them.
         self._secret_values: set[str] = set(ambient_secrets())
         self._live_flavors: dict[str, Flavor] = {}
+        self._live_at = -math.inf
         self._readers: set[LogReader] = set()
         self._api = HfApi(endpoint=self.endpoint, token=token or None, library_name="trl-jobs-mcp")
 
@@ -262,7 +264,10 @@ class HFBackend(HubExtras):
         return await self.inspect(job_id)
 
     async def hardware(self) -> list[Flavor]:
-        """Live flavors and prices from the Hub (all runnable), or the built-in catalog when the Hub cannot say."""
+        """Live flavors and prices from the Hub (all runnable), or the built-in catalog when the Hub cannot say.
+        A live answer is kept for LIVE_PRICES_TTL seconds: every launch prices itself through here."""
+        if self._live_flavors and time.monotonic() - self._live_at < LIVE_PRICES_TTL:
+            return [flavor.model_copy() for flavor in self._live_flavors.values()]
         try:
             token = await self._need_token()
             hub = await self._call(functools.partial(self._api.list_jobs_hardware, token=token),
@@ -282,6 +287,7 @@ class HFBackend(HubExtras):
         if not flavors:
             return [flavor.model_copy(update={"runnable": True}) for flavor in all_flavors()]
         self._live_flavors = {flavor.name: flavor for flavor in flavors}
+        self._live_at = time.monotonic()
         return flavors
 
     def check_flavor(self, flavor: str) -> Flavor:
