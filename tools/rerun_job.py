@@ -19,10 +19,10 @@ class Input(ToolInput):
     job_id: JobId
     flavor: Annotated[str | None, Field(min_length=1, max_length=64, description="Other hardware.")] = None
     timeout: Annotated[str | int | None, Field(description="Another timeout, e.g. '2h'.")] = None
-    env: Annotated[dict[str, str] | None, _NAME_MAP, Field(description="Variables to add or change.")] = None
-    secrets: Annotated[dict[str, str] | None, _NAME_MAP, Field(
-        description="Secret values: needed again whenever anything changes (they are never stored).")] = None
-    labels: Annotated[dict[str, str] | None, Field(max_length=32, description="Labels to add or change.")] = None
+    env: Annotated[dict[str, str], _NAME_MAP, Field(description="Variables to add or change.")] = {}
+    secrets: Annotated[dict[str, str], _NAME_MAP, Field(
+        description="Secret values: needed again whenever anything changes (they are never stored).")] = {}
+    labels: Annotated[dict[str, str], Field(max_length=32, description="Labels to add or change.")] = {}
     resume: Annotated[bool, Field(
         description="Continue a training run from its last checkpoint (pushed ones on Hugging Face).")] = False
     dry_run: Annotated[bool, Field(description="true: show what would run; create nothing.")] = False
@@ -45,8 +45,8 @@ class Output(BaseModel):
 async def rerun_job(args: Input, ctx: ToolContext) -> Output:
     timeout = parse_timeout(args.timeout) if args.timeout is not None else None
     flavor = ctx.backend.check_flavor(args.flavor).name if args.flavor is not None else None
-    plan = await plan_rerun(ctx.backend, args.job_id, flavor=flavor, timeout=timeout, env=args.env,
-                            secrets=args.secrets, labels=args.labels, resume=args.resume)
+    plan = await plan_rerun(ctx.backend, args.job_id, flavor=flavor, timeout=timeout, env=args.env or None,
+                            secrets=args.secrets or None, labels=args.labels or None, resume=args.resume)
     spec = plan.spec
     chosen = await priced_flavor(ctx, spec.flavor)
     over = budget_problem(ctx, chosen, spec.timeout)
