@@ -40,10 +40,12 @@ def check_schedule(value: str, *, field: str = "schedule") -> str:
 class SchedulesUnsupported(InvalidJobSpec):
     """This backend has no scheduled jobs (the local executor runs only while its server does)."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, *, field: str = "schedule") -> None:
+        # field: `schedule` on a launch (drop it to run once now); `action` on scheduled_jobs (nothing to manage).
+        fix = ("Drop `schedule` to run it once now, or start the server with --backend hf." if field == "schedule"
+               else "There is nothing to list or change here; start the server with --backend hf to manage them.")
         super().__init__(f"the {backend} backend has no scheduled jobs: only Hugging Face Jobs runs a job on a "
-                         "schedule. Drop `schedule` to run it once now, or start the server with --backend hf.",
-                         field="schedule")
+                         f"schedule. {fix}", field=field)
 
 
 class ScheduledJob(BaseModel):

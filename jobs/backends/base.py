@@ -166,13 +166,13 @@ class NoSchedules:
         raise SchedulesUnsupported(self.name)
 
     async def list_scheduled(self, *, labels: dict[str, str] | None = None) -> list[ScheduledJob]:
-        raise SchedulesUnsupported(self.name)
+        raise SchedulesUnsupported(self.name, field="action")
 
     async def inspect_scheduled(self, scheduled_id: str) -> ScheduledJob:
-        raise SchedulesUnsupported(self.name)
+        raise SchedulesUnsupported(self.name, field="action")
 
     async def change_scheduled(self, scheduled_id: str, *, action: str) -> ScheduledJob | None:
-        raise SchedulesUnsupported(self.name)
+        raise SchedulesUnsupported(self.name, field="action")
 
     async def trigger_scheduled(self, scheduled_id: str) -> JobInfo:
-        raise SchedulesUnsupported(self.name)
+        raise SchedulesUnsupported(self.name, field="action")
