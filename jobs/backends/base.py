@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from trl_jobs_mcp.jobs.models import InvalidJobSpec
 from trl_jobs_mcp.jobs.schedules import SchedulesUnsupported
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class Backend(Protocol):
     id), InvalidJobSpec (bad input, nothing created) and BackendUnavailable (cannot reach or use the backend).
 
     The rerun, scheduled-job and upload methods below are answered as `traits` says (see BackendTraits' Hub
-    extras); a backend without schedules inherits NoSchedules.
+    extras); a backend without any of them inherits NoHubExtras and writes only `run_record`.
     """
 
     name: str
@@ -176,3 +177,19 @@ class NoSchedules:
 
     async def trigger_scheduled(self, scheduled_id: str) -> JobInfo:
         raise SchedulesUnsupported(self.name, field="action")
+
+
+class NoHubExtras(NoSchedules):
+    """The Hub extras' half of the protocol for a backend with none of them (all three traits False): no schedules,
+    no rerun of its own (the caller submits `run_record`'s spec), and nothing to upload (its jobs read local files
+    or the recipe refuses them)."""
+
+    async def rerun(self, job_id: str) -> JobInfo | None:
+        return None
+
+    async def upload_namespace(self, *, dry_run: bool) -> str:
+        raise InvalidJobSpec(f"the {self.name} backend uploads nothing; drop upload_local_data.",
+                             field="upload_local_data")
+
+    async def upload_inputs(self, uploads: list[LocalUpload], *, dry_run: bool) -> list[LocalUpload]:
+        return []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import anyio
 
-from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoSchedules
+from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoHubExtras
 from trl_jobs_mcp.jobs.backends.local.logs import read_log
 from trl_jobs_mcp.jobs.backends.local.monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
 from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
@@ -32,7 +32,6 @@ from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu
 from trl_jobs_mcp.jobs.models import (REDACTED, TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk, RunRecord)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
-from trl_jobs_mcp.jobs.uploads import LocalUpload
 
 MAX_LIST_LIMIT = 1000
 _TERMINAL = {stage.value for stage in TERMINAL_JOB_STAGES}
@@ -42,7 +41,7 @@ def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
-class LocalBackend(NoSchedules):
+class LocalBackend(NoHubExtras):
     """Runs jobs on this machine.
 
     Args:
@@ -60,7 +59,7 @@ class LocalBackend(NoSchedules):
 
     name = "local"
     # Local reads are cheap file reads: poll often. No Hub extras: its jobs read this machine's files directly
-    # (nothing to upload), a rerun is rebuilt from spec.json, and there are no schedules (NoSchedules).
+    # (nothing to upload), a rerun is rebuilt from spec.json, and there are no schedules (NoHubExtras).
     traits = BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0)
 
     def __init__(self, home: Path | str | None = None, slots: int = 1, grace: float = 10.0) -> None:
@@ -299,16 +298,6 @@ class LocalBackend(NoSchedules):
                                  "from what was stored; launch it again with the secret in secrets.", field="job_id")
         spec = JobSpec.model_validate({**data["spec"], "secrets": {}})
         return RunRecord(spec=spec, secret_names=list(data.get("secret_names") or []))
-
-    async def rerun(self, job_id: str) -> JobInfo | None:
-        return None  # no native rerun: the caller submits run_record's spec
-
-    async def upload_namespace(self, *, dry_run: bool) -> str:
-        raise InvalidJobSpec("the local backend reads local files directly; nothing is uploaded.",
-                             field="upload_local_data")
-
-    async def upload_inputs(self, uploads: list[LocalUpload], *, dry_run: bool) -> list[LocalUpload]:
-        return []
 
     # --- cancel ---
 
