@@ -43,8 +43,8 @@ class Input(TrainingRequest):
         description="true: create nothing; return the exact command, the environment variable names, the "
                     "flavor with its price and the cost ceiling for the timeout.")] = False
     upload_local_data: Annotated[StrictBool, Field(
-        description="true: upload a local dataset or model to a private Hub repo first (once per content) where "
-                    "jobs cannot read this machine.")] = False
+        description="true: upload a local dataset or model to a private Hub repo (once per content) for jobs "
+                    "that cannot read this machine.")] = False
     schedule: Annotated[str | None, Field(
         max_length=100, description="Run on a schedule instead of now: '@daily', or cron '0 9 * * 1' (UTC).")] = None
 

@@ -21,11 +21,11 @@ class Input(ToolInput):
     timeout: Annotated[str | int | None, Field(description="Another timeout, e.g. '2h'.")] = None
     env: Annotated[dict[str, str], _NAME_MAP, Field(description="Variables to add or change.")] = {}
     secrets: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Secret values: needed again whenever anything changes (they are never stored).")] = {}
+        description="Secret values, needed again for any change (never stored).")] = {}
     labels: Annotated[dict[str, str], Field(max_length=32, description="Labels to add or change.")] = {}
     resume: Annotated[StrictBool, Field(
-        description="Continue a training run from its last checkpoint (pushed ones on Hugging Face).")] = False
-    dry_run: Annotated[StrictBool, Field(description="true: show what would run; create nothing.")] = False
+        description="Continue a training run from its last checkpoint.")] = False
+    dry_run: Annotated[StrictBool, Field(description="true: show what would run, create nothing.")] = False
 
 
 class Output(BaseModel):

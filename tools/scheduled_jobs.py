@@ -101,8 +101,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="scheduled_jobs",
     title="Manage scheduled jobs",
-    description="List scheduled jobs (created by launch_training or run_job with schedule), or inspect, suspend, "
-                "resume, trigger (one run now) or delete one. Hugging Face backend only.",
+    description="List scheduled jobs (made by launch_training or run_job with schedule), or inspect, suspend, "
+                "resume, trigger (one run now) or delete one.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
