@@ -15,9 +15,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trl_jobs_mcp.jobs.models import TOKEN_PLACEHOLDERS, InvalidJobSpec, JobInfo, JobSpec, RunRecord
+
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.base import Backend
 
 RERUN_LABEL = "rerun-of"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -85,7 +88,7 @@ def _resume(spec: JobSpec, *, runs_here: bool, output_dir: str | None) -> tuple[
             f"Downloads {repo}'s last-checkpoint (pushed by hub_strategy='checkpoint') and resumes from it.")
 
 
-async def plan_rerun(backend: Any, job_id: str, *, flavor: str | None = None, timeout: float | None = None,
+async def plan_rerun(backend: Backend, job_id: str, *, flavor: str | None = None, timeout: float | None = None,
                      env: dict[str, str] | None = None, secrets: dict[str, str] | None = None,
                      labels: dict[str, str] | None = None, resume: bool = False) -> RerunPlan:
     """What a rerun of `job_id` will run.
@@ -131,7 +134,7 @@ async def plan_rerun(backend: Any, job_id: str, *, flavor: str | None = None, ti
     return plan
 
 
-async def submit_rerun(backend: Any, plan: RerunPlan) -> JobInfo:
+async def submit_rerun(backend: Backend, plan: RerunPlan) -> JobInfo:
     """Start the planned rerun: the backend's own rerun for an unchanged job where it has one, else a submit."""
     if plan.native:
         info = await backend.rerun(plan.job_id)

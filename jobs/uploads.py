@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from trl_jobs_mcp.jobs.models import InvalidJobSpec
+
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.base import Backend
 
 Kind = Literal["dataset", "model"]
 CONSENT_FIELD = "upload_local_data"
@@ -120,7 +123,7 @@ def refuse_without_consent(found: dict[Kind, Path], uploads: list[LocalUpload]) 
         field=CONSENT_FIELD)
 
 
-async def stage_local_inputs(backend: Any, *, model: str, dataset: str, consent: bool,
+async def stage_local_inputs(backend: Backend, *, model: str, dataset: str, consent: bool,
                              dry_run: bool) -> list[LocalUpload]:
     """Plan (and on a real launch, perform) the uploads a launch's local inputs need on `backend`.
 
