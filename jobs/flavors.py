@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import os
 import re
 import subprocess
@@ -41,7 +42,27 @@ class Flavor(BaseModel):
         return self.vram_gb / self.gpu_count if self.gpu_count else 0.0
 
     def cost(self, seconds: float) -> float:
-        return self.price_per_hour * seconds / 3600
+        """What a run of `seconds` on this flavor is billed (see billed_cost)."""
+        return billed_cost(self.price_per_hour, seconds)
+
+
+def billed_cost(price_per_hour: float, seconds: float) -> float:
+    """USD that Hugging Face bills for `seconds` of a flavor priced `price_per_hour`: per started minute.
+
+    The one billing rule of the project: ceilings, estimates and "cost so far" all go through it, so a figure we
+    show is the figure on the bill. A run is charged by the minute, every started minute in full (a 61 s run is two
+    minutes); no time costs nothing. The price comes from list_jobs_hardware when the Hub answered (its prices are
+    per minute), else from the table below.
+
+    Example:
+        >>> billed_cost(2.5, 61)  # two minutes of a100-large
+        0.08333333333333333
+    """
+    if not seconds or seconds <= 0 or not price_per_hour:
+        return 0.0
+    # The tolerance keeps 1800.0000001 s (float noise from a "30m" timeout) at 30 minutes, not 31.
+    minutes = math.ceil(seconds / 60 - 1e-6)
+    return price_per_hour * minutes / 60
 
 
 # From https://huggingface.co/docs/hub/jobs-pricing. CPU flavors first, then GPU flavors by price; VRAM is the

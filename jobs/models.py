@@ -290,6 +290,14 @@ class JobSpec(BaseModel):
         return Redactor(self.secrets.values()).argv(argv)
 
 
+class RunRecord(BaseModel):
+    """What a job ran, as far as its backend kept it: the spec without secret values, and their names."""
+
+    spec: JobSpec = Field(description="secrets empty: no backend keeps their values where we can read them")
+    secret_names: list[str] = Field(default_factory=list)
+    timeout_known: bool = Field(default=True, description="false when the backend did not keep the timeout")
+
+
 # --- what it is now ---
 
 

@@ -45,6 +45,8 @@ TOOL_MODULES = (
     "trl_jobs_mcp.tools.fetch_logs",
     "trl_jobs_mcp.tools.cancel_job",
     "trl_jobs_mcp.tools.run_job",
+    "trl_jobs_mcp.tools.rerun_job",
+    "trl_jobs_mcp.tools.scheduled_jobs",
     "trl_jobs_mcp.tools.list_hardware",
     "trl_jobs_mcp.tools.recommend_hardware",
     "trl_jobs_mcp.tools.wait_for_job",
@@ -57,7 +59,9 @@ Jobs or on a Ray cluster. A typical run: launch_training with dry_run=true to ch
 launch_training to start it (it returns a job_id), fetch_logs with since=next_since to follow it, inspect_job for its stage and where \
 the trained model is, cancel_job to stop it. list_jobs shows every job. wait_for_job waits while reporting progress \
 (and can return as soon as the loss flattens), job_metrics gives the loss curve with a plot, list_hardware and \
-recommend_hardware pick a flavor and its cost. Every answer ends with the next call to make.\
+recommend_hardware pick a flavor and its cost. rerun_job runs a job again (resume=true continues from its last \
+checkpoint); on Hugging Face, schedule= on a launch and scheduled_jobs run jobs on a schedule. Every answer ends \
+with the next call to make.\
 """
 
 

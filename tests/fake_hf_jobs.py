@@ -14,6 +14,14 @@ Written from huggingface_hub 2.4's own client (hf_api.py, _jobs_api.py, utils/_h
   (the client drops it).
 - `GET .../metrics` streams one `event: metric` sample per interval while the job runs, 406 once it has ended.
 - `GET /api/jobs/hardware` lists flavors with prices per minute in micro-dollars.
+- `POST /api/jobs/{namespace}/{id}/duplicate` (rerun_job) starts a new job with the same spec, secrets included.
+- Scheduled jobs under `/api/scheduled-jobs/{namespace}`: create (`{"jobSpec", "schedule", "suspend",
+  "concurrency"}`), list (`label=k=v`), inspect, `DELETE`, `.../suspend`, `.../resume`, `.../schedule`, and
+  `.../run` (trigger: a job now; 409 while one runs and concurrency is off). A test starts a scheduled run with
+  `trigger` too, as the Hub's clock would.
+- Repos, enough for create_repo + upload_file/upload_folder + repo_info: `POST /api/repos/create` (409 if it
+  exists), `GET /api/{models|datasets}/{repo_id}` (404 `X-Error-Code: RepoNotFound`), `.../preupload/{rev}` (every
+  file "regular", so no LFS/Xet) and `.../commit/{rev}` (NDJSON, base64 files). `repos` holds what was uploaded.
 - Errors are JSON `{"error": "..."}` with the status codes the Hub uses: 401 bad token, 402/403 plan, 403 for a
   namespace the token cannot use, 404 unknown job, 400 bad spec.
 
@@ -160,6 +168,9 @@ class FakeHFJobs:
             for name, pretty, cpu, ram, acc, micro in DEFAULT_HARDWARE
         ]
         self.jobs: dict[str, FakeJob] = {}
+        self.scheduled: dict[str, dict[str, Any]] = {}
+        # repo_id -> {"type", "private", "files": {path: bytes}, "commits": int}
+        self.repos: dict[str, dict[str, Any]] = {}
         # Every request as (method, path, query): tests assert on what the client really sent.
         self.requests: list[tuple[str, str, str]] = []
         self.posted_specs: list[dict[str, Any]] = []
@@ -280,7 +291,8 @@ class FakeHFJobs:
                                                "organizations. Subscribe to PRO or add credits to run Jobs.")
 
     def launches(self) -> int:
-        return sum(1 for method, path, _ in self.requests if method == "POST" and path.count("/") == 3)
+        return sum(1 for method, path, _ in self.requests
+                   if method == "POST" and path.startswith("/api/jobs/") and path.count("/") == 3)
 
     # --- internals used by the handler ---
 
@@ -323,6 +335,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
     def _dispatch(self, method: str) -> None:
         fake = self.owner
         parts = urlsplit(self.path)
@@ -343,7 +358,11 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._authorized():
                 return None
             return self._json(200, fake.hardware)
-        match = re.fullmatch(r"/api/jobs/([^/]+)(?:/([^/]+)(?:/(logs|metrics|cancel))?)?", path)
+        if path.startswith("/api/scheduled-jobs/"):
+            return self._scheduled(method, path, query, raw)
+        if path == "/api/repos/create" or re.match(r"/api/(models|datasets)/", path):
+            return self._repos(method, path, raw)
+        match = re.fullmatch(r"/api/jobs/([^/]+)(?:/([^/]+)(?:/(logs|metrics|cancel|duplicate))?)?", path)
         if not match:
             return self._json(404, {"error": f"Sorry, we can't find the page you are looking for: {path}"})
         namespace, job_id, action = match.groups()
@@ -362,6 +381,11 @@ class _Handler(BaseHTTPRequestHandler):
             if job.stage not in TERMINAL:
                 fake.set_stage(job.id, "CANCELED")
             return self._json(200, job.to_api(fake.user_id))
+        if action == "duplicate" and method == "POST":
+            copy = fake._create(namespace, dict(job.spec))
+            with fake._cond:
+                fake.posted_specs.append(copy.spec)
+            return self._json(200, copy.to_api(fake.user_id))
         if action == "logs" and method == "GET":
             return self._logs(job, dict(parse_qsl(query)))
         if action == "metrics" and method == "GET":
@@ -506,6 +530,117 @@ class _Handler(BaseHTTPRequestHandler):
                     yield None
 
         self._sse(samples(), lambda sample: "event: metric\ndata: " + json.dumps(sample, separators=(",", ":")))
+
+    # --- scheduled jobs ---
+
+    def _scheduled_api(self, item: dict[str, Any]) -> dict[str, Any]:
+        fake = self.owner
+        spec = dict(item["jobSpec"])
+        spec["secrets"] = {name: "********" for name in spec.get("secrets") or {}}
+        last = item.get("last")
+        return {"id": item["id"], "createdAt": item["createdAt"], "jobSpec": spec, "schedule": item["schedule"],
+                "suspend": item["suspend"], "concurrency": item["concurrency"],
+                "status": {"lastJob": {"id": last, "at": item["createdAt"]} if last else None,
+                           "nextJobRunAt": None if item["suspend"] else _iso(_now().replace(microsecond=0))},
+                "owner": {"id": fake.user_id, "name": item["namespace"],
+                          "type": "user" if item["namespace"] == fake.user else "org"}}
+
+    def _scheduled(self, method: str, path: str, query: str, raw: bytes) -> None:
+        fake = self.owner
+        match = re.fullmatch(r"/api/scheduled-jobs/([^/]+)(?:/([^/]+)(?:/(suspend|resume|run|schedule))?)?", path)
+        if not match:
+            return self._json(404, {"error": "Not found"})
+        namespace, sched_id, action = match.groups()
+        if not self._authorized() or not self._can_use(namespace):
+            return None
+        if sched_id is None and method == "POST":
+            body = json.loads(raw or b"{}")
+            problem = _check_spec(body.get("jobSpec") or {})
+            if not problem and not body.get("schedule"):
+                problem = "schedule is required"
+            if problem:
+                return self._json(400, {"error": problem})
+            item = {"id": _secrets.token_hex(12), "namespace": namespace, "createdAt": _iso(_now()),
+                    "jobSpec": body["jobSpec"], "schedule": body["schedule"], "suspend": bool(body.get("suspend")),
+                    "concurrency": bool(body.get("concurrency")), "last": None}
+            with fake._cond:
+                fake.scheduled[item["id"]] = item
+            return self._json(200, self._scheduled_api(item))
+        if sched_id is None:
+            wanted = [tuple(v.split("=", 1)) for k, v in parse_qsl(query) if k == "label" and "=" in v]
+            items = [i for i in fake.scheduled.values() if i["namespace"] == namespace
+                     and all((i["jobSpec"].get("labels") or {}).get(k) == v for k, v in wanted)]
+            return self._json(200, [self._scheduled_api(i) for i in items])
+        item = fake.scheduled.get(sched_id)
+        if item is None or item["namespace"] != namespace:
+            return self._json(404, {"error": "Scheduled job not found"})
+        if action is None and method == "GET":
+            return self._json(200, self._scheduled_api(item))
+        if action is None and method == "DELETE":
+            with fake._cond:
+                del fake.scheduled[sched_id]
+            return self._json(200, {})
+        if action in ("suspend", "resume") and method == "POST":
+            item["suspend"] = action == "suspend"
+            return self._json(200, {})
+        if action == "schedule" and method == "POST":
+            item["schedule"] = json.loads(raw or b"{}").get("schedule") or item["schedule"]
+            return self._json(200, self._scheduled_api(item))
+        if action == "run" and method == "POST":
+            last = fake.jobs.get(item["last"] or "")
+            if last is not None and last.stage not in TERMINAL and not item["concurrency"]:
+                return self._json(409, {"error": "A run of this scheduled job is still running"})
+            job = fake._create(namespace, dict(item["jobSpec"]))
+            item["last"] = job.id
+            return self._json(200, job.to_api(fake.user_id))
+        return self._json(405, {"error": "Method not allowed"})
+
+    # --- repos (create, info, upload) ---
+
+    def _repos(self, method: str, path: str, raw: bytes) -> None:
+        fake = self.owner
+        if not self._authorized():
+            return None
+        if path == "/api/repos/create" and method == "POST":
+            body = json.loads(raw or b"{}")
+            namespace = body.get("organization") or fake.user
+            if namespace not in (fake.user, *fake.orgs):
+                return self._json(403, {"error": f"You don't have the rights to create a repo under {namespace}"})
+            repo_id = f"{namespace}/{body['name']}"
+            repo_type = body.get("type") or "model"
+            with fake._cond:
+                if repo_id in fake.repos:
+                    return self._json(409, {"error": "You already created this repo", "url": ""})
+                fake.repos[repo_id] = {"type": repo_type, "private": body.get("visibility") == "private",
+                                       "files": {}, "commits": 0}
+            prefix = "" if repo_type == "model" else f"{repo_type}s/"
+            return self._json(200, {"url": f"{fake.url}/{prefix}{repo_id}"})
+        match = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/(preupload|commit)/([^/]+))?", path)
+        if not match:
+            return self._json(404, {"error": "Not found"})
+        kind, repo_id, action, _revision = match.groups()
+        repo = fake.repos.get(repo_id)
+        if repo is None or f"{repo['type']}s" != kind:
+            return self._json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+        if action is None and method == "GET":
+            return self._json(200, {"id": repo_id, "private": repo["private"], "sha": f"{repo['commits']:040x}",
+                                    "siblings": [{"rfilename": name} for name in sorted(repo["files"])]})
+        if action == "preupload" and method == "POST":
+            files = json.loads(raw or b"{}").get("files", [])
+            return self._json(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                                               "oid": None} for f in files]})
+        if action == "commit" and method == "POST":
+            import base64
+
+            with fake._cond:
+                for line in raw.splitlines():
+                    item = json.loads(line)
+                    if item["key"] == "file":
+                        repo["files"][item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+                repo["commits"] += 1
+            return self._json(200, {"commitUrl": f"{fake.url}/{repo_id}/commit/{repo['commits']:040x}",
+                                    "commitOid": f"{repo['commits']:040x}"})
+        return self._json(405, {"error": "Method not allowed"})
 
     # --- writing ---
 

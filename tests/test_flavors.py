@@ -236,3 +236,14 @@ def test_unreadable_hub_records_name_the_flavor_and_field(field: str, kwargs: di
     args = {"cpu": "2 vCPU", "ram": "16 GB", **kwargs}
     with pytest.raises(ValueError, match=rf"'odd-one'.*{field}"):
         from_hub_hardware(_api("odd-one", "Odd", args["cpu"], args["ram"], 167, unit=kwargs.get("unit", "minute")))
+
+
+def test_billing_is_per_started_minute() -> None:
+    from trl_jobs_mcp.jobs.flavors import billed_cost
+
+    assert billed_cost(6.0, 60) == pytest.approx(0.10)  # one minute of a 6 $/h flavor
+    assert billed_cost(6.0, 61) == pytest.approx(0.20)  # a started minute is billed in full
+    assert billed_cost(6.0, 1) == pytest.approx(0.10)
+    assert billed_cost(6.0, 1800.0000001) == pytest.approx(3.0)  # float noise is not a 31st minute
+    assert billed_cost(6.0, 0) == 0 and billed_cost(0, 3600) == 0
+    assert get_flavor("a10g-large").cost(90) == billed_cost(1.5, 120)

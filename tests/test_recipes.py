@@ -275,9 +275,9 @@ def test_hf_spec_runs_trls_script_pinned_to_the_release(monkeypatch: pytest.Monk
 
 
 def test_hf_refuses_what_lives_on_this_machine(data_file: Path, model_dir: Path) -> None:
-    refused(request(dataset=str(data_file)), "dataset", "Push it to the Hub", "hf upload", backend="hf")
-    refused(request(dataset=str(data_file.parent)), "dataset", "Push it to the Hub", backend="hf")
-    refused(request(model=str(model_dir)), "model", "hf upload", backend="hf")
+    refused(request(dataset=str(data_file)), "dataset", "upload_local_data=true", backend="hf")
+    refused(request(dataset=str(data_file.parent)), "dataset", "upload_local_data=true", backend="hf")
+    refused(request(model=str(model_dir)), "model", "upload_local_data=true", backend="hf")
     refused(request(trainer="grpo", reward_funcs=["tests.rewards.length_reward"]), "reward_funcs",
             "container", "local backend", backend="hf")
     refused(request(report_to="wandb"), "report_to", "WANDB_API_KEY", backend="hf")

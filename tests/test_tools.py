@@ -21,6 +21,17 @@ def test_secret_book_scrubs_text_and_nested_data_including_keys() -> None:
     assert book.redact("hf_firstSecret/second-secret-value") == "<redacted>/<redacted>"
 
 
+def test_a_secret_that_spells_a_field_name_leaves_the_structured_answer_valid() -> None:
+    # Found by the fuzz suite: a run_job secret "model" turned the key "model" into "<redacted>" in every later
+    # answer, which then failed its own output schema.
+    book = SecretBook(["model", "stage", "lr-sweep"])
+    info = JobInfo(id="j1", backend="local", stage=JobStage.RUNNING, labels={"lr-sweep": "model run"})
+    answer = inspect_job.Output(job=info, finished=False)
+    dumped = book.redact_model(answer)
+    assert inspect_job.Output.model_validate(dumped).job.stage is JobStage.RUNNING
+    assert dumped["job"]["labels"] == {"<redacted>": "<redacted> run"}  # the caller's keys are data: scrubbed
+
+
 def _validation_error(tool: object, **arguments: object) -> ValidationError:
     with pytest.raises(ValidationError) as caught:
         tool.input.model_validate(arguments)  # type: ignore[attr-defined]

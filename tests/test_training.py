@@ -158,3 +158,32 @@ def test_lora_run_saved_an_adapter_not_a_full_model(trained: dict[str, Run]) -> 
 
 def test_grpo_used_the_dotted_reward_function(trained: dict[str, Run]) -> None:
     assert "rewards/length_reward" in trained["grpo"].log
+
+
+@pytest.mark.anyio
+async def test_a_stopped_sft_run_is_rerun_from_its_last_checkpoint(tiny: dict[str, Path], state_dir: Path) -> None:
+    """rerun_job(resume=true) on a real TRL run: the rerun starts from the newest checkpoint-N the first one saved,
+    and TRL accepts it (a wrong path would end the job in ERROR)."""
+    from mcp_client import call, local_client
+
+    env = {k: v for k, v in JOB_ENV.items() if k != "PYTHONPATH"}
+    async with local_client(state_dir) as client:
+        _, first = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft_text"]),
+                              max_steps=2, per_device_train_batch_size=2, logging_steps=1, save_strategy="steps",
+                              save_steps=1, env=env)
+
+        async def ended(job_id: str) -> dict | None:
+            _, out = await call(client, "inspect_job", job_id=job_id)
+            return out["job"] if out["job"]["stage"] in ("COMPLETED", "ERROR", "CANCELED") else None
+
+        done = await eventually(lambda: ended(first["job_id"]), timeout=DEADLINE_S, interval=0.5,
+                                what="the first run to end")
+        assert done["stage"] == "COMPLETED", done["message"]
+        checkpoint = Path(done["output_dir"]) / "checkpoint-2"
+        assert checkpoint.is_dir()
+
+        _, again = await call(client, "rerun_job", job_id=first["job_id"], resume=True)
+        rerun = await eventually(lambda: ended(again["job_id"]), timeout=DEADLINE_S, interval=0.5,
+                                 what="the resumed run to end")
+    assert rerun["stage"] == "COMPLETED", rerun["message"]
+    assert f"--resume_from_checkpoint={checkpoint}" in rerun["command"]

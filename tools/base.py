@@ -77,6 +77,24 @@ class SecretBook:
             return [self.redact_data(v) for v in data]
         return data
 
+    def redact_model(self, model: BaseModel) -> dict[str, Any]:
+        """`model.model_dump(mode="json")` with every string redacted, but its field names kept: they are the output
+        schema's, and a secret that happens to spell one ("model", "notes") must not break the answer's validation.
+        The keys of a dict field (labels, env names) are the caller's data and are redacted as redact_data does."""
+        def walk(value: Any) -> Any:
+            if isinstance(value, BaseModel):
+                return value.model_copy(update={name: walk(getattr(value, name)) for name in type(value).model_fields})
+            if isinstance(value, str):
+                clean = self._redactor.text(value)
+                return value if clean == value else clean  # unchanged: keep the type (a str enum stays one)
+            if isinstance(value, dict):
+                return {walk(k): walk(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [walk(v) for v in value]
+            return value
+
+        return walk(model).model_dump(mode="json")
+
 
 @dataclass
 class ToolContext:
@@ -269,7 +287,7 @@ async def invoke(tool: ToolDef[Any, Any], arguments: dict[str, Any],
         text = tool.render(result)
     except Exception as exc:
         raise translate(tool, exc, secrets) from None
-    structured = secrets.redact_data(result.model_dump(mode="json"))
+    structured = secrets.redact_model(result)
     content: list[ContentBlock] = [TextContent(type="text", text=secrets.redact(text))]
     if tool.attachments is not None:
         content += tool.attachments(result)

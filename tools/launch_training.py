@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Annotated
 
 import anyio.to_thread
@@ -11,8 +12,10 @@ from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, distribution_for
+from trl_jobs_mcp.jobs.uploads import LocalUpload, stage_local_inputs
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef
-from trl_jobs_mcp.tools.launching import IdleTimeout, idle_timeout, plan, render_launch, submit
+from trl_jobs_mcp.tools.launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
+                                          submit)
 
 _NAME_MAP = Field(max_length=64)
 
@@ -41,6 +44,11 @@ class Input(TrainingRequest):
     dry_run: Annotated[StrictBool, Field(
         description="true: create nothing; return the exact command, the environment variable names, the "
                     "flavor with its price and the cost ceiling for the timeout.")] = False
+    upload_local_data: Annotated[StrictBool, Field(
+        description="true: upload a local dataset or model to a private Hub repo (once per content) for jobs "
+                    "that cannot read this machine.")] = False
+    schedule: Annotated[str | None, Field(
+        max_length=100, description="Run on a schedule instead of now: '@daily', or cron '0 9 * * 1' (UTC).")] = None
 
 
 class Output(BaseModel):
@@ -65,30 +73,45 @@ class Output(BaseModel):
     output_dir: str | None = None
     url: str | None = None
     notes: list[str] = []
+    uploads: list[LocalUpload] = Field(default=[], description="local inputs and the private repos they go to")
+    schedule: str | None = None
+    scheduled_job_id: str | None = None
+    next_run_at: datetime | None = None
 
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
-    flavor = ctx.backend.check_flavor(args.flavor)
+    flavor = await priced_flavor(ctx, args.flavor)
+    schedule = checked_schedule(ctx, args.schedule)
     # A flavor with several GPUs trains on all of them; the memory estimate says whether the model is sharded.
     distribution = await distribution_for(args, flavor=flavor, backend=ctx.backend)
+    # Planned only (hashes, repo names): nothing is uploaded before the request has passed every check below.
+    uploads = await stage_local_inputs(ctx.backend, model=args.model, dataset=args.dataset,
+                                       consent=args.upload_local_data, dry_run=True)
     # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds).
     # `args` is the request itself (Input subclasses TrainingRequest, validated once by the tool's plumbing).
     spec = await anyio.to_thread.run_sync(functools.partial(
         build_training_spec, args, traits=ctx.backend.traits, flavor=flavor, env=args.env, secrets=args.secrets,
-        labels=args.labels, timeout=parse_timeout(args.timeout), distribution=distribution))
+        labels=args.labels, timeout=parse_timeout(args.timeout), distribution=distribution,
+        staged={u.field: u.repo_id for u in uploads}))
     spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx)})
     lost = None if args.push_to_hub else (
         "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
-        "hub_model_id to keep it.")
-    planned = plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost)
+        "hub_model_id to keep it (and its checkpoints, to resume a stopped run).")
+    pushed = (f"Checkpoints are pushed to {args.hub_model_id} as they are saved (hub_strategy='checkpoint'): if "
+              "the run is stopped, rerun_job with resume=true continues from the last one.")
+    planned = plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost,
+                   notes=[pushed] if args.push_to_hub else [], schedule=schedule)
     if distribution is not None:
         planned.notes.append(distribution.text)
+    planned.uploads = uploads
+    if uploads and not args.dry_run:  # the plan passed the spending ceiling: now the uploads happen
+        planned.uploads = await ctx.backend.upload_inputs(uploads, dry_run=False)
     launched = await submit(ctx, spec, planned)
     return launched.answer(Output, trainer=args.trainer, model=args.model, dataset=args.dataset)
 
 
 def render(out: Output) -> str:
-    return render_launch(out, tool="launch_training", output_dir=out.output_dir,
+    return render_launch(out, tool="launch_training", output_dir=out.output_dir, uploads=out.uploads,
                          what=f"{out.trainer} on {out.model} with {out.dataset}, {out.backend} backend")
 
 

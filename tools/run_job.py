@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from datetime import datetime
 from typing import Annotated
 
 from mcp_types import ToolAnnotations
@@ -10,7 +11,8 @@ from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobSpec, JobStage, parse_timeout
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput
-from trl_jobs_mcp.tools.launching import IdleTimeout, idle_timeout, plan, render_launch, submit
+from trl_jobs_mcp.tools.launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
+                                          submit)
 
 _ARGV = Field(max_length=500)
 _NAME_MAP = Field(max_length=64)
@@ -53,6 +55,8 @@ class Input(ToolInput):
     dry_run: Annotated[StrictBool, Field(
         description="true: create nothing; return the command, the flavor's price, the cost ceiling and the "
                     "equivalent hf jobs command line.")] = False
+    schedule: Annotated[str | None, Field(
+        max_length=100, description="Run on a schedule instead of now: '@daily', or cron '0 9 * * 1' (UTC).")] = None
 
 
 class Output(BaseModel):
@@ -75,17 +79,22 @@ class Output(BaseModel):
     labels: dict[str, str] = {}
     url: str | None = None
     notes: list[str] = []
+    schedule: str | None = None
+    scheduled_job_id: str | None = None
+    next_run_at: datetime | None = None
 
 
 async def run_job(args: Input, ctx: ToolContext) -> Output:
-    flavor = ctx.backend.check_flavor(args.flavor)
+    flavor = await priced_flavor(ctx, args.flavor)
+    schedule = checked_schedule(ctx, args.schedule)
     spec = JobSpec(command=args.command or None, image=args.image, script=args.script,
                    script_args=args.script_args, dependencies=args.dependencies, python=args.python, env=args.env,
                    secrets=args.secrets, flavor=flavor.name, timeout=parse_timeout(args.timeout),
                    idle_timeout=idle_timeout(args.idle_timeout, ctx), labels=args.labels)
     lost = ("Files the job writes stay in its container and disappear with it: have the job push what it must "
             "keep (to a Hub repo or bucket, with the HF_TOKEN secret).")
-    launched = await submit(ctx, spec, plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost))
+    planned = plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost, schedule=schedule)
+    launched = await submit(ctx, spec, planned)
     # A backend without a CLI of its own runs the command as it is: that is the line to type.
     return launched.answer(Output, kind="uv script" if spec.script else "command", image=spec.image,
                            hf_command=launched.hf_command or shlex.join(launched.command))

@@ -13,10 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from trl_jobs_mcp.jobs.schedules import SchedulesUnsupported
+
 if TYPE_CHECKING:
     from trl_jobs_mcp.jobs.flavors import Flavor
     from trl_jobs_mcp.jobs.metrics.system import SystemMetrics
-    from trl_jobs_mcp.jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk
+    from trl_jobs_mcp.jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk, RunRecord
+    from trl_jobs_mcp.jobs.schedules import ScheduledJob
+    from trl_jobs_mcp.jobs.uploads import LocalUpload
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,14 @@ class BackendTraits:
             model or dataset exists here and passes paths on. False: the job's world is a fresh container, and the
             recipe refuses them. True wherever runs_here is.
 
+    Hub extras (issue 15; each False unless the backend has it):
+        supports_schedules: keeps scheduled jobs (`schedule`, `list_scheduled`, ...); else each of those calls
+            raises SchedulesUnsupported, which names the field to drop (inherit NoSchedules).
+        uploads_local_inputs: its jobs cannot read this machine's files, and with the user's consent a local
+            dataset or model goes to a private repo through `upload_inputs`, the job then reading that repo.
+        native_rerun: `rerun` reruns a job exactly as it was, secrets included, by the backend's own means; else a
+            rerun is rebuilt from `run_record`'s spec and asks for secret values again.
+
     Example:
         >>> BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0,
         ...               entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True)
@@ -59,6 +72,10 @@ class BackendTraits:
     poll_seconds: float = 5.0
     entry_command: tuple[str, ...] | None = None
     local_paths: bool = False
+    # --- Hub extras (issue 15) ---
+    supports_schedules: bool = False
+    uploads_local_inputs: bool = False
+    native_rerun: bool = False
 
 
 @runtime_checkable
@@ -67,6 +84,9 @@ class Backend(Protocol):
 
     A job that fails is a normal result (stage ERROR with a message). Methods raise only JobNotFoundError (unknown
     id), InvalidJobSpec (bad input, nothing created) and BackendUnavailable (cannot reach or use the backend).
+
+    The rerun, scheduled-job and upload methods below are answered as `traits` says (see BackendTraits' Hub
+    extras); a backend without any of them inherits NoHubExtras and writes only `run_record`.
     """
 
     name: str
@@ -116,7 +136,9 @@ class Backend(Protocol):
     def command_line(self, spec: JobSpec) -> list[str] | None:
         """The argv a user would type to launch `spec` by hand with this backend's own CLI (hf: `hf jobs uv run
         ...`; ray: `ray job submit ...`), secrets by name only and never by value. None for a backend without
-        such a line (local: the job's command is what runs). No network, no state: a dry run calls it."""
+        such a line (local: the job's command is what runs). No network, no state: a dry run calls it.
+        A backend with `traits.supports_schedules` also takes `schedule=` (a checked schedule) and answers the
+        line that schedules `spec` (hf: `hf jobs scheduled (uv) run <schedule> ...`); others are never passed it."""
         ...
 
     async def parameter_count(self, model: str) -> float | None:
@@ -125,6 +147,74 @@ class Backend(Protocol):
         caller then reads the local cache). May raise anything on a failed look-up: callers treat the look-up
         as a convenience and fall back."""
         ...
+
+    # --- reruns ---
+
+    async def run_record(self, job_id: str) -> RunRecord:
+        """What the job ran (secrets by name only), to run it again with changes."""
+        ...
+
+    async def rerun(self, job_id: str) -> JobInfo | None:
+        """Run the job again exactly as it was, by the backend's own means; None when it has none (the caller
+        then submits `run_record`'s spec)."""
+        ...
+
+    # --- scheduled jobs (traits.supports_schedules) ---
+
+    async def schedule(self, spec: JobSpec, *, schedule: str) -> ScheduledJob: ...
+
+    async def list_scheduled(self, *, labels: dict[str, str] | None = None) -> list[ScheduledJob]: ...
+
+    async def inspect_scheduled(self, scheduled_id: str) -> ScheduledJob: ...
+
+    async def change_scheduled(self, scheduled_id: str, *, action: str) -> ScheduledJob | None:
+        """action: suspend, resume or delete. Returns the scheduled job after, None once deleted."""
+        ...
+
+    async def trigger_scheduled(self, scheduled_id: str) -> JobInfo: ...
+
+    # --- local inputs (traits.uploads_local_inputs) ---
+
+    async def upload_namespace(self, *, dry_run: bool) -> str: ...
+
+    async def upload_inputs(self, uploads: list[LocalUpload], *, dry_run: bool) -> list[LocalUpload]: ...
+
+
+class NoSchedules:
+    """The scheduled-job half of the protocol for a backend without schedules: each call says so, naming the field."""
+
+    name: str
+
+    async def schedule(self, spec: JobSpec, *, schedule: str) -> ScheduledJob:
+        raise SchedulesUnsupported(self.name)
+
+    async def list_scheduled(self, *, labels: dict[str, str] | None = None) -> list[ScheduledJob]:
+        raise SchedulesUnsupported(self.name, field="action")
+
+    async def inspect_scheduled(self, scheduled_id: str) -> ScheduledJob:
+        raise SchedulesUnsupported(self.name, field="action")
+
+    async def change_scheduled(self, scheduled_id: str, *, action: str) -> ScheduledJob | None:
+        raise SchedulesUnsupported(self.name, field="action")
+
+    async def trigger_scheduled(self, scheduled_id: str) -> JobInfo:
+        raise SchedulesUnsupported(self.name, field="action")
+
+
+class NoHubExtras(NoSchedules):
+    """The Hub extras' half of the protocol for a backend with none of them (all three traits False): no schedules,
+    no rerun of its own (the caller submits `run_record`'s spec), and nothing to upload (its jobs read local files
+    or the recipe refuses them)."""
+
+    async def rerun(self, job_id: str) -> JobInfo | None:
+        return None
+
+    async def upload_namespace(self, *, dry_run: bool) -> str:
+        raise InvalidJobSpec(f"the {self.name} backend uploads nothing; drop upload_local_data.",
+                             field="upload_local_data")
+
+    async def upload_inputs(self, uploads: list[LocalUpload], *, dry_run: bool) -> list[LocalUpload]:
+        return []
 
 
 class NoSystemMetrics:

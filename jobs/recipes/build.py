@@ -29,6 +29,7 @@ from trl_jobs_mcp.jobs.recipes.request import (
     did_you_mean,
 )
 from trl_jobs_mcp.jobs.recipes.arguments import extra_args, extra_names, lacks_bf16, sets_precision, typed_args
+from trl_jobs_mcp.jobs.recipes.hub import checkpoint_push, stage_token, unreachable
 from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def build_training_spec(
     labels: dict[str, str] | None = None,
     timeout: str | float | None = None,
     distribution: Distribution | None = None,
+    staged: dict[str, str] | None = None,
 ) -> JobSpec:
     """Turn a training request into a JobSpec that runs TRL's script for its trainer.
 
@@ -73,6 +75,8 @@ def build_training_spec(
         timeout: "30m"-style duration or seconds (default 30 minutes).
         distribution: for a flavor with several GPUs, how to use them all (distributed.plan_distribution): TRL
             then runs under accelerate launch with that many processes and that config.
+        staged: "model"/"dataset" -> the private Hub repo a local input was uploaded to (jobs/uploads.py); the job
+            reads it with the HF_TOKEN secret.
 
     Returns:
         The JobSpec, not yet submitted.
@@ -91,10 +95,12 @@ def build_training_spec(
     env = dict(env or {})
     secrets = dict(secrets or {})
     _check_fields(req)
+    staged = staged or {}
     if traits.runs_here:
         _check_local_stack(req)
-    model = _resolve_model(req.model, traits)
-    dataset, data_kind = _resolve_dataset(req.dataset, traits)
+    model = staged.get("model") or _resolve_model(req.model, traits)
+    dataset, data_kind = _resolve_dataset(req.dataset, traits, staged.get("dataset"))
+    stage_token(secrets, staged, traits)
     _check_splits(req, data_kind)
     _check_rewards(req, traits)
     _check_hub(req, traits, env, secrets)
@@ -107,6 +113,7 @@ def build_training_spec(
     args += extra_args(req, table, tables)
     if not sets_precision(req.extra_args) and lacks_bf16(flavor):
         args.append("--bf16=false")
+    args += checkpoint_push(req.push_to_hub, extra_names(req.extra_args))
 
     spec_labels = {"trainer": req.trainer, "model": _label_value(req.model), "dataset": _label_value(req.dataset)}
     spec_labels.update(labels or {})
@@ -198,12 +205,14 @@ def _resolve_model(model: str, traits: BackendTraits) -> str:
         raise InvalidJobSpec(f"{model!r} is a file; a model is a folder holding config.json and the weights "
                              "(as save_pretrained writes it), or a Hub id.", field="model")
     if not traits.local_paths:
-        raise InvalidJobSpec(f"{model!r} is on this machine, which a job on {traits.place} cannot reach. Upload it "
-                             "(`hf upload <user>/<name> <folder>`) and pass the Hub id.", field="model")
+        raise unreachable(model, field="model", traits=traits)
     return str(path.resolve())
 
 
-def _resolve_dataset(dataset: str, traits: BackendTraits) -> tuple[str, Literal["hub", "dir", "file"]]:
+def _resolve_dataset(dataset: str, traits: BackendTraits,
+                     staged: str | None = None) -> tuple[str, Literal["hub", "dir", "file"]]:
+    if staged:
+        return staged, "file" if Path(dataset).expanduser().is_file() else "dir"
     if not _looks_like_path(dataset):
         if not _HUB_ID.match(dataset):
             raise InvalidJobSpec(f"{dataset!r} is neither a Hub dataset id ('org/name') nor an existing local file "
@@ -218,9 +227,7 @@ def _resolve_dataset(dataset: str, traits: BackendTraits) -> tuple[str, Literal[
         raise InvalidJobSpec(f"cannot read a {path.suffix or 'suffix-less'} file as a dataset; use a "
                              f"{', '.join(DATA_FILE_SUFFIXES)} file or a folder of them.", field="dataset")
     if not traits.local_paths:
-        raise InvalidJobSpec(f"{dataset!r} is on this machine, which a job on {traits.place} cannot reach. Push it to "
-                             "the Hub (`hf upload <user>/<name> <path> --repo-type dataset`) and pass the Hub id.",
-                             field="dataset")
+        raise unreachable(dataset, field="dataset", traits=traits)
     return str(path.resolve()), "file" if path.is_file() else "dir"
 
 

@@ -28,6 +28,7 @@ from huggingface_hub import HfApi, constants, get_token
 
 from trl_jobs_mcp.jobs.backends.base import BackendTraits
 from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, hf_command_line, label_value
+from trl_jobs_mcp.jobs.backends.hf.extras import HubExtras
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
 from trl_jobs_mcp.jobs.backends.hf.guard import guarded_launch
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
@@ -39,9 +40,10 @@ from trl_jobs_mcp.jobs.models import (BackendUnavailable, InvalidJobSpec, JobInf
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
 T = TypeVar("T")
+LIVE_PRICES_TTL = 600.0
 
 
-class HFBackend:
+class HFBackend(HubExtras):
     """Runs jobs on Hugging Face Jobs.
 
     Args:
@@ -68,7 +70,9 @@ class HFBackend:
 
     name = "hf"
     traits = BackendTraits(place="Hugging Face Jobs", runs_here=False, billed=True, keeps_files=False,
-                           poll_seconds=5.0)
+                           poll_seconds=5.0,
+                           # Hub extras (issue 15): HubExtras implements them.
+                           supports_schedules=True, uploads_local_inputs=True, native_rerun=True)
 
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
@@ -91,6 +95,7 @@ class HFBackend:
         # sends their values back), should its log or command print them.
         self._secret_values: set[str] = set(ambient_secrets())
         self._live_flavors: dict[str, Flavor] = {}
+        self._live_at = -math.inf
         self._readers: set[LogReader] = set()
         self._api = HfApi(endpoint=self.endpoint, token=token or None, library_name="trl-jobs-mcp")
 
@@ -289,7 +294,10 @@ class HFBackend:
         return metrics
 
     async def hardware(self) -> list[Flavor]:
-        """Live flavors and prices from the Hub (all runnable), or the built-in catalog when the Hub cannot say."""
+        """Live flavors and prices from the Hub (all runnable), or the built-in catalog when the Hub cannot say.
+        A live answer is kept for LIVE_PRICES_TTL seconds: every launch prices itself through here."""
+        if self._live_flavors and time.monotonic() - self._live_at < LIVE_PRICES_TTL:
+            return [flavor.model_copy() for flavor in self._live_flavors.values()]
         try:
             token = await self._need_token()
             flavors = hub_flavors(await self._call(functools.partial(self._api.list_jobs_hardware, token=token),
@@ -299,6 +307,7 @@ class HFBackend:
         if not flavors:
             return [flavor.model_copy(update={"runnable": True}) for flavor in all_flavors()]
         self._live_flavors = {flavor.name: flavor for flavor in flavors}
+        self._live_at = time.monotonic()
         return flavors
 
     def check_flavor(self, flavor: str) -> Flavor:
@@ -310,9 +319,9 @@ class HFBackend:
 
     # --- what differs from other backends ---
 
-    def command_line(self, spec: JobSpec) -> list[str] | None:
-        """The `hf jobs uv run ...` or `hf jobs run ...` line that launches `spec` by hand (secrets by name)."""
-        return hf_command_line(spec)
+    def command_line(self, spec: JobSpec, *, schedule: str | None = None) -> list[str] | None:
+        """The `hf jobs (scheduled) (uv) run ...` line that launches (or schedules) `spec` by hand, secrets by name."""
+        return hf_command_line(spec, schedule=schedule)
 
     async def parameter_count(self, model: str) -> float | None:
         """The safetensors parameter total the Hub reports for `model`, asked with this backend's token and

@@ -20,19 +20,20 @@ def label_value(value: str) -> str:
     return _LABEL_BAD_CHARS.sub("-", value)[:100]
 
 
-def hf_command_line(spec: JobSpec, *, namespace: str | None = None) -> list[str]:
+def hf_command_line(spec: JobSpec, *, namespace: str | None = None, schedule: str | None = None) -> list[str]:
     """The `hf jobs uv run ...` (script) or `hf jobs run ...` (command) argv that launches `spec` by hand.
 
     Secrets appear by name only (`-s NAME` reads the value from the environment of whoever runs the line), and any
     secret value that occurs in an argument is replaced with `<redacted>`. The launch label is not included: it is
-    made fresh for each launch.
+    made fresh for each launch. With `schedule`, the `hf jobs scheduled (uv) run <schedule> ...` line instead.
 
     Example:
         >>> shlex.join(hf_command_line(JobSpec(script="https://x/sft.py", script_args=["--lr", "1e-5"])))
         'hf jobs uv run --flavor cpu-basic --timeout 30m -- https://x/sft.py --lr 1e-5'
     """
     redactor = Redactor(spec.secrets.values())
-    argv = ["hf", "jobs", "uv", "run"] if spec.script else ["hf", "jobs", "run"]
+    argv = ["hf", "jobs", *(["scheduled"] if schedule else []), *(["uv", "run"] if spec.script else ["run"]),
+            *([schedule] if schedule else [])]
     argv += ["--flavor", spec.flavor, "--timeout", format_duration(spec.timeout)]
     if namespace:
         argv += ["--namespace", namespace]

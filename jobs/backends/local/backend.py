@@ -8,6 +8,7 @@ methods here only make quick SQLite calls and bounded file reads.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -19,19 +20,19 @@ from pathlib import Path
 
 import anyio
 
-from trl_jobs_mcp.jobs.backends.base import BackendTraits
+from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoHubExtras
 from trl_jobs_mcp.jobs.backends.local.logs import read_log
 from trl_jobs_mcp.jobs.backends.local.monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
 from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
                                                    signal_process)
-from trl_jobs_mcp.jobs.backends.local.prepare import (Plan, caller_token, command_argv, refuse_image, scrub, working_dir,
-                                                     write_json)
+from trl_jobs_mcp.jobs.backends.local.prepare import (Plan, caller_token, command_argv, read_json, refuse_image, scrub,
+                                                     working_dir, write_json)
 from trl_jobs_mcp.jobs.backends.local.rebuild import open_store, prepare_home
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
 from trl_jobs_mcp.jobs.metrics.system import SystemMetrics, from_supervisor
-from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
-                                      JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk)
+from trl_jobs_mcp.jobs.models import (REDACTED, TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
+                                      JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk, RunRecord)
 from trl_jobs_mcp.jobs.recipes.build import ENTRY_MODULE
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
@@ -44,7 +45,7 @@ def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
-class LocalBackend:
+class LocalBackend(NoHubExtras):
     """Runs jobs on this machine.
 
     Args:
@@ -63,6 +64,8 @@ class LocalBackend:
 
     name = "local"
     # Local reads are cheap file reads: poll often. Training runs the entry module with this server's own Python.
+    # No Hub extras: its jobs read this machine's files directly (nothing to upload), a rerun is rebuilt from
+    # spec.json, and there are no schedules (NoHubExtras).
     traits = BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0,
                            entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True)
 
@@ -307,6 +310,21 @@ class LocalBackend:
             command=redactor.argv(row.command), timeout=row.timeout,
             output_dir=redactor.text(row.output_dir) if row.output_dir else row.output_dir,
         )
+
+    # --- rerun ---
+
+    async def run_record(self, job_id: str) -> RunRecord:
+        """The spec.json the job was started from (secret values were never written there, only their names)."""
+        await self._row(job_id)
+        data = await anyio.to_thread.run_sync(read_json, self.paths(job_id).spec)
+        if not data or not isinstance(data.get("spec"), dict):
+            raise InvalidJobSpec(f"job {job_id} has no readable spec.json, so it cannot be rerun; launch it again "
+                                 "with launch_training or run_job.", field="job_id")
+        if REDACTED in json.dumps(data["spec"]):
+            raise InvalidJobSpec(f"job {job_id}'s command or environment held a secret's value, which was scrubbed "
+                                 "from what was stored; launch it again with the secret in secrets.", field="job_id")
+        spec = JobSpec.model_validate({**data["spec"], "secrets": {}})
+        return RunRecord(spec=spec, secret_names=list(data.get("secret_names") or []))
 
     # --- cancel ---
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 
-from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoSystemMetrics
+from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoHubExtras, NoSystemMetrics
 from trl_jobs_mcp.jobs.backends.ray import resources
 from trl_jobs_mcp.jobs.backends.ray.client import DEFAULT_ADDRESS, RayClient
 from trl_jobs_mcp.jobs.backends.ray.command_line import ray_command_line
@@ -37,10 +37,10 @@ from trl_jobs_mcp.jobs.backends.ray.status import (
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
 from trl_jobs_mcp.jobs.models import (
     TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
-    JobStage, LogChunk)
+    JobStage, LogChunk, RunRecord)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
 
-class RayBackend(NoSystemMetrics):
+class RayBackend(NoHubExtras, NoSystemMetrics):
     """Runs jobs on a Ray cluster.
 
     Args:
@@ -275,6 +275,13 @@ class RayBackend(NoSystemMetrics):
         at_end = tail is not None or not truncated
         return LogChunk(lines=[redactor.text(line) for line in chosen], next_since=max(next_since, start),
                         finished=info.finished and at_end, truncated=truncated)
+
+    async def run_record(self, job_id: str) -> RunRecord:
+        """Ray keeps a job's entrypoint but not the spec it came from (the wrapper, the shipped package and the
+        secrets' key are woven into it), so a rerun is refused rather than rebuilt wrongly."""
+        await self.inspect(job_id)  # an unknown id still answers JobNotFoundError
+        raise InvalidJobSpec(f"the ray backend cannot rerun job {job_id}: it keeps no spec to rebuild it from. "
+                             "Launch it again with launch_training or run_job.", field="job_id")
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Cancel the job: one that waits for resources is marked so that it never runs its command, one that runs
