@@ -27,12 +27,11 @@ import anyio
 from huggingface_hub import HfApi, constants, get_token
 
 from trl_jobs_mcp.jobs.backends.base import BackendTraits
-from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, hf_command_line, label_value
-from trl_jobs_mcp.jobs.backends.hf.extras import HubExtras
+from trl_jobs_mcp.jobs.backends.hf.command_line import LAUNCH_LABEL, hf_command_line, label_value
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
-from trl_jobs_mcp.jobs.backends.hf.guard import guarded_launch
+from trl_jobs_mcp.jobs.backends.hf.extras import HubExtras
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
-from trl_jobs_mcp.jobs.backends.hf.mapping import hub_flavors, hub_labels, job_info
+from trl_jobs_mcp.jobs.backends.hf.mapping import hub_flavors, hub_labels, job_info, launch_call
 from trl_jobs_mcp.jobs.backends.hf.metrics import SystemMetrics, not_running, read_metrics
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
 from trl_jobs_mcp.jobs.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
@@ -136,18 +135,7 @@ class HFBackend(HubExtras):
         labels = {**hub_labels(spec.labels, Redactor([token, *secrets.values()])), LAUNCH_LABEL: launch_id}
         common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=spec.flavor, timeout=math.ceil(spec.timeout),
                                       labels=labels, namespace=namespace, token=token)
-        guarded = guarded_launch(spec, self.check_flavor(spec.flavor))  # (image, command) under the idle guard
-        if guarded is not None:
-            launch = functools.partial(self._api.run_job, image=guarded[0], command=guarded[1], **common)
-        elif spec.script:
-            # run_uv_job is marked experimental and warns on every call; the wrapped function is the same code
-            # without a warning that would reach our users (and fail a test run with warnings as errors).
-            run_uv = getattr(HfApi.run_uv_job, "__wrapped__", HfApi.run_uv_job)
-            launch = functools.partial(run_uv, self._api, spec.script, script_args=list(spec.script_args),
-                                       dependencies=list(spec.dependencies) or None, python=spec.python, **common)
-        else:
-            launch = functools.partial(self._api.run_job, image=spec.image or DEFAULT_IMAGE,
-                                       command=list(spec.command or []), **common)
+        launch = launch_call(self._api, spec, self.check_flavor(spec.flavor), common)
 
         errors: list[BaseException] = []
         for attempt in range(len(self._retry_delays) + 1):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends.hf.command_line import _LABEL_OK, LAUNCH_LABEL, label_value
-from trl_jobs_mcp.jobs.backends.hf.guard import unguarded
+from trl_jobs_mcp.jobs.backends.hf.command_line import _LABEL_OK, DEFAULT_IMAGE, LAUNCH_LABEL, label_value
+from trl_jobs_mcp.jobs.backends.hf.guard import guarded_launch, unguarded
 from trl_jobs_mcp.jobs.flavors import Flavor, from_hub_hardware, get_flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo, JobSpec, JobStage
 from trl_jobs_mcp.jobs.redact import Redactor
@@ -71,3 +72,22 @@ def hub_flavors(items: Iterable[Any]) -> list[Flavor]:
                 continue
         flavors.append(flavor.model_copy(update={"runnable": True}))
     return flavors
+
+
+def launch_call(api: Any, spec: JobSpec, flavor: Flavor, common: dict[str, Any]) -> Callable[[], Any]:
+    """The HfApi call that launches `spec` (arguments bound, not yet called): under the idle guard when the spec
+    has one (a command in an image), else as a uv script or a command in an image. `common` holds the arguments
+    every launch takes (env, secrets, flavor, timeout, labels, namespace, token)."""
+    guarded = guarded_launch(spec, flavor)  # (image, command) under the idle guard
+    if guarded is not None:
+        return functools.partial(api.run_job, image=guarded[0], command=guarded[1], **common)
+    if spec.script:
+        from huggingface_hub import HfApi
+
+        # run_uv_job is marked experimental and warns on every call; the wrapped function is the same code without
+        # a warning that would reach our users (and fail a test run with warnings as errors).
+        run_uv = getattr(HfApi.run_uv_job, "__wrapped__", HfApi.run_uv_job)
+        return functools.partial(run_uv, api, spec.script, script_args=list(spec.script_args),
+                                 dependencies=list(spec.dependencies) or None, python=spec.python, **common)
+    return functools.partial(api.run_job, image=spec.image or DEFAULT_IMAGE, command=list(spec.command or []),
+                             **common)
