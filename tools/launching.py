@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 
 from trl_jobs_mcp.jobs.flavors import Flavor
 from trl_jobs_mcp.jobs.guard import parse_idle_timeout
-from trl_jobs_mcp.jobs.models import (DEFAULT_TIMEOUT, InvalidJobSpec, JobSpec, JobStage, format_duration,
-                                      parse_timeout)
+from trl_jobs_mcp.jobs.models import (DEFAULT_TIMEOUT, BackendUnavailable, InvalidJobSpec, JobSpec, JobStage,
+                                      format_duration, parse_timeout)
 from trl_jobs_mcp.jobs.schedules import SchedulesUnsupported, check_schedule
 from trl_jobs_mcp.jobs.uploads import LocalUpload
 from trl_jobs_mcp.tools.base import ToolContext, next_call, usd
@@ -97,8 +97,13 @@ class LaunchAnswer(Protocol):
 async def priced_flavor(ctx: ToolContext, name: str) -> Flavor:
     """The flavor at the price its backend bills today: list_jobs_hardware's live price where the backend has one
     (kept a few minutes), the built-in table otherwise. A bad name is refused before any network call."""
-    ctx.backend.check_flavor(name)
-    await ctx.backend.hardware()
+    flavor = ctx.backend.check_flavor(name)
+    if not ctx.backend.traits.billed:
+        return flavor  # the price only informs; nothing to ask a backend that may be unreachable (a dry run)
+    try:
+        await ctx.backend.hardware()
+    except BackendUnavailable:
+        return flavor  # the built-in table's price; the launch itself will say what is unreachable
     return ctx.backend.check_flavor(name)
 
 
