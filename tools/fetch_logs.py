@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from trl_jobs_mcp.jobs.logtidy import tidy_lines
 from trl_jobs_mcp.tools.base import JobId, SecretBook, ToolContext, ToolDef, ToolInput, next_call
 
 DEFAULT_TAIL = 100
@@ -24,6 +25,8 @@ class Input(ToolInput):
     since: Annotated[int | None, Field(
         ge=0, description="Return only the lines after this offset: pass the next_since of the previous "
                           "fetch_logs answer to read what is new. 0 reads from the start.")] = None
+    tidy: Annotated[bool, Field(description="Each progress bar at its last state, a repeated warning once with "
+                                            "a count (as wait_for_job gives them).")] = False
 
 
 class Output(BaseModel):
@@ -49,7 +52,8 @@ def clip(lines: list[str], most: int, secrets: SecretBook) -> list[str]:
 async def fetch_logs(args: Input, ctx: ToolContext) -> Output:
     tail = args.tail if args.tail is not None or args.since is not None else DEFAULT_TAIL
     chunk = await ctx.backend.logs(args.job_id, tail=tail, since=args.since)
-    return Output(job_id=args.job_id, lines=clip(chunk.lines, MAX_LINES, ctx.secrets),
+    lines = tidy_lines(chunk.lines) if args.tidy else chunk.lines
+    return Output(job_id=args.job_id, lines=clip(lines, MAX_LINES, ctx.secrets),
                   next_since=chunk.next_since,
                   finished=chunk.finished, truncated=chunk.truncated or len(chunk.lines) > MAX_LINES)
 

@@ -8,7 +8,7 @@ from TRL's log lines otherwise (always available, on every backend).
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import anyio.to_thread
 from mcp_types import ContentBlock, ImageContent, ToolAnnotations
@@ -23,12 +23,12 @@ from trl_jobs_mcp.jobs.metrics import (
     read_trackio,
     trackio_target,
 )
+from trl_jobs_mcp.jobs.metrics.trainers import shown_series
+from trl_jobs_mcp.jobs.metrics.watch import feed_log
 from trl_jobs_mcp.jobs.models import JobStage
 from trl_jobs_mcp.jobs.plot import default_names, render_png
+from trl_jobs_mcp.jobs.recipes.readback import trainer_of
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
-
-if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
 
 # A log this long (pages of at most a few thousand lines each) is read no further: the curves are long enough.
 MAX_LOG_PAGES = 200
@@ -37,8 +37,9 @@ MAX_LOG_PAGES = 200
 class Input(ToolInput):
     job_id: JobId
     names: Annotated[list[Annotated[str, Field(max_length=200)]] | None, Field(
-        max_length=30, description="Series to return and plot, e.g. ['loss', 'eval_loss', 'learning_rate']; "
-                                   "default: losses, rewards, accuracies, learning rate and grad norm.")] = None
+        max_length=30, description="Series to return and plot, e.g. ['loss', 'eval_loss']; default: what "
+                                   "matters for the trainer (DPO: rewards/accuracies and margins, GRPO: reward "
+                                   "and reward_std, reward model: accuracy, ...).")] = None
     plot: Annotated[bool, Field(description="Also return the curves as a PNG image.")] = True
     max_points: Annotated[int, Field(ge=10, le=5000, description="Points per series in the result (evenly "
                                                                  "spread, first and last kept).")] = 200
@@ -69,39 +70,28 @@ class Output(BaseModel):
     _png: bytes | None = PrivateAttr(default=None)
 
 
-async def feed_log(backend: Backend, job_id: str, parser: LogParser, *, since: int = 0,
-                   pages: int) -> tuple[int, bool]:
-    """Feed `parser` the job's log after `since`, a backend's bounded page at a time, for at most `pages` pages.
-    Returns the offset reached and whether that is the end of what the log holds now."""
-    for _ in range(pages):
-        chunk = await backend.logs(job_id, since=since)
-        parser.feed(chunk.lines)
-        since = chunk.next_since
-        if not chunk.truncated or not chunk.lines:
-            return since, True
-    return since, False
-
-
 async def job_metrics(args: Input, ctx: ToolContext) -> Output:
     info = await ctx.backend.inspect(args.job_id)
+    trainer = trainer_of(info)
     notes: list[str] = []
     report: MetricsReport | None = None
     target = trackio_target(info.command)
     if args.source != "logs" and (target is not None or args.source == "trackio"):
         project, run = target or ("huggingface", None)
-        report = await anyio.to_thread.run_sync(lambda: read_trackio(project=project, run=run))
+        report = await anyio.to_thread.run_sync(lambda: read_trackio(project=project, run=run, trainer=trainer))
         if report is None:
             notes.append(f"No trackio store for project {project!r} on this machine; read the job's log instead.")
     if report is None:
         parser = LogParser(logging_steps=logging_steps_from_command(info.command))
         _, complete = await feed_log(ctx.backend, info.id, parser, pages=MAX_LOG_PAGES)
-        report = parser.report()
+        report = parser.report(trainer=trainer)
         if not complete:
             notes.append(f"The log is longer than {MAX_LOG_PAGES} pages; the curves stop where the reading did.")
     if report.step_unit == "log":
         notes.append("Steps count log lines until the run ends (pass --logging_steps to the job for real steps).")
 
-    wanted = args.names if args.names is not None else default_names(report.series)
+    wanted = args.names if args.names is not None else (
+        shown_series(report.series, trainer=trainer) or default_names(report.series))
     missing = [name for name in wanted if name not in report.series]
     if missing and args.names is not None:
         notes.append(f"Not logged: {', '.join(missing)}. Logged: {', '.join(report.series) or 'nothing yet'}.")

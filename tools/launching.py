@@ -96,6 +96,6 @@ def render_launch(out: Any, *, tool: str, what: str) -> str:
     if out.dry_run:
         lines.append(f"Call {tool} with the same arguments and dry_run=false to start it.")
     else:
-        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to follow its log, or "
-                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for its stage.")
+        lines.append(f"{next_call('wait_for_job', job_id=out.job_id)} to follow it to the end (step, loss, "
+                     "where the model lands).")
     return "\n".join(lines)

@@ -9,22 +9,21 @@ the stage in its message): clients show it, and those that reset their timeout o
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import anyio
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
+from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
 from trl_jobs_mcp.jobs.diagnose import Diagnosis
-from trl_jobs_mcp.jobs.metrics import LogParser, logging_steps_from_command
-from trl_jobs_mcp.jobs.models import JobInfo, JobStage
-from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
+from trl_jobs_mcp.jobs.logtidy import tidy_lines
+from trl_jobs_mcp.jobs.metrics.watch import JobWatch
+from trl_jobs_mcp.jobs.models import JobStage
+from trl_jobs_mcp.jobs.recipes.readback import ModelLocation, model_location
+from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call, usd
 from trl_jobs_mcp.tools.fetch_logs import clip
 from trl_jobs_mcp.tools.inspect_job import diagnose_job
-from trl_jobs_mcp.tools.job_metrics import feed_log
-
-if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
 
 DEFAULT_WAIT = 50
 MAX_WAIT = 600
@@ -58,51 +57,27 @@ class Output(BaseModel):
         description="why the wait ended: the job finished, the loss flattened, or the bound was reached")
     waited_seconds: float
     message: str | None = None
-    lines: list[str] = Field(description="the last max_lines log lines after `since`")
+    line_count: int = Field(description="log lines given in the text (the last max_lines after `since`, each "
+                                        "progress bar at its last state, a repeated warning once)")
     next_since: int = Field(description="pass as since to get only later lines")
     truncated: bool = Field(description="more lines were written than returned")
-    step: int | None = Field(default=None, description="the training step reached, when the log shows it")
+    trainer: str | None = Field(default=None, description="the TRL trainer; null for a job that does not train")
+    step: int | None = Field(default=None, description="the training step reached, from the newest log lines")
     total_steps: int | None = None
-    loss: float | None = Field(default=None, description="the latest training loss")
-    metrics: str | None = Field(default=None, description="the loss curve in one paragraph (as job_metrics says)")
+    loss: float | None = Field(default=None, description="the newest training loss")
+    metrics: str | None = Field(default=None, description="the curves in one paragraph (as job_metrics says)")
     plateau: bool = False
+    model: ModelLocation | None = Field(default=None, description="where the trained model is, once ended")
+    cost: CostSoFar | None = Field(default=None, description="what the job has cost so far, on a billed backend")
     diagnosis: Diagnosis | None = Field(default=None, description="for a job in ERROR: the recognised cause and fix")
-
-
-class _Watch:
-    """The job's log read incrementally from its start, so steps and the loss curve stay right."""
-
-    def __init__(self, backend: Backend, info: JobInfo) -> None:
-        self.backend = backend
-        self.job_id = info.id
-        self.parser = LogParser(logging_steps=logging_steps_from_command(info.command))
-        self.position = 0
-
-    async def read(self) -> None:
-        self.position, _ = await feed_log(self.backend, self.job_id, self.parser, since=self.position,
-                                          pages=MAX_PAGES_PER_POLL)
-
-    def progress(self, stage: JobStage) -> tuple[str, int | None, float | None]:
-        """The progress message ("RUNNING, step 40/100, loss 1.82"), the step reached and the latest loss."""
-        report = self.parser.report()
-        step = report.last_step if report.step_unit == "step" else None
-        if self.parser.progress is not None and (step is None or self.parser.progress > step):
-            step = self.parser.progress  # the progress bar runs ahead of the logged loss
-        loss = None
-        if report.main and report.series[report.main].values:
-            loss = report.series[report.main].values[-1]
-        parts = [stage.value]
-        if step is not None:
-            parts.append(f"step {step}" + (f"/{report.total_steps}" if report.total_steps else ""))
-        if loss is not None:
-            parts.append(f"{report.main} {loss:.4g}")
-        return ", ".join(parts), step, loss
+    # The log lines go in the text only: a host that shows both would otherwise show every line twice.
+    _lines: list[str] = PrivateAttr(default_factory=list)
 
 
 async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
     started = time.monotonic()
     info = await ctx.backend.inspect(args.job_id)
-    watch = _Watch(ctx.backend, info)
+    watch = JobWatch(ctx.backend, info, pages_per_read=MAX_PAGES_PER_POLL)
     interval = POLL_SECONDS.get(ctx.backend_name, DEFAULT_POLL_SECONDS)
     reason: Literal["finished", "loss_plateau", "timeout"] = "timeout"
     with anyio.move_on_after(args.timeout):
@@ -117,22 +92,25 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
             if info.finished:
                 reason = "finished"
                 break
-            if args.until == "loss_plateau" and watch.parser.report().plateau:
+            if args.until == "loss_plateau" and watch.report().plateau:
                 reason = "loss_plateau"
                 break
             await anyio.sleep(interval)
-    if reason == "finished":
-        await watch.read()  # what it wrote after the poll that saw it end
-    report = watch.parser.report()
+    await watch.read()  # what it wrote since the last poll: the answer is as fresh as the log
+    report = watch.report()
     _, step, loss = watch.progress(info.stage)
     chunk = await ctx.backend.logs(args.job_id, tail=args.max_lines, since=args.since)
-    return Output(job_id=info.id, stage=info.stage, finished=info.finished, reason=reason,
-                  waited_seconds=round(time.monotonic() - started, 1), message=info.message,
-                  lines=clip(chunk.lines, args.max_lines, ctx.secrets), next_since=chunk.next_since,
-                  truncated=chunk.truncated,
-                  step=step, total_steps=report.total_steps, loss=loss,
-                  metrics=report.text if report.series else None, plateau=report.plateau,
-                  diagnosis=await diagnose_job(ctx.backend, info))
+    lines = clip(tidy_lines(chunk.lines), args.max_lines, ctx.secrets)
+    out = Output(job_id=info.id, stage=info.stage, finished=info.finished, reason=reason,
+                 waited_seconds=round(time.monotonic() - started, 1), message=info.message,
+                 line_count=len(lines), next_since=chunk.next_since, truncated=chunk.truncated,
+                 trainer=watch.trainer, step=step, total_steps=report.total_steps, loss=loss,
+                 metrics=report.text if report.series else None, plateau=report.plateau,
+                 model=model_location(info, keeps_files=ctx.backend.keeps_files) if info.finished else None,
+                 cost=cost_so_far(info, billed=ctx.backend.billed),
+                 diagnosis=await diagnose_job(ctx.backend, info))
+    out._lines = lines
+    return out
 
 
 def render(out: Output) -> str:
@@ -150,37 +128,43 @@ def render(out: Output) -> str:
     else:
         head = f"Job {out.job_id} is still {out.stage.value}{where} after waiting {waited}."
     lines = [head]
+    if out.model is not None and out.model.text:
+        lines.append(out.model.text)
+    if out.cost is not None:
+        lines.append(f"Cost {'in all' if out.cost.final else 'so far'}: {usd(out.cost.usd)} "
+                     f"({out.cost.billed_minutes} billed minute(s) at {usd(out.cost.price_per_hour)}/h).")
     if out.metrics:
         lines.append(f"Metrics: {out.metrics}")
     if out.diagnosis is not None:
         lines.append(f"Likely cause: {out.diagnosis.text}")
     lines.append("Log" + (" (the last lines)" if out.truncated else "") + ":")
-    lines += out.lines or ["(no new lines)"]
+    lines += out._lines or ["(no new lines)"]
+    metrics = f"{next_call('job_metrics', job_id=out.job_id)} for the curves and a plot" if out.trainer else None
     if out.reason == "timeout":
-        lines.append(f"{next_call('wait_for_job', job_id=out.job_id, since=out.next_since)} to keep waiting, or "
-                     f"{next_call('job_metrics', job_id=out.job_id).removeprefix('Call ')} for the curves so far.")
+        lines.append(f"{next_call('wait_for_job', job_id=out.job_id, since=out.next_since)} to keep waiting"
+                     + (f", or {metrics.removeprefix('Call ')} so far." if metrics else "."))
     elif out.reason == "loss_plateau":
         lines.append(f"{next_call('cancel_job', job_id=out.job_id)} to stop it here, or "
                      f"{next_call('wait_for_job', job_id=out.job_id, since=out.next_since).removeprefix('Call ')} "
                      "to let it run on.")
     elif out.stage == JobStage.COMPLETED:
-        lines.append(f"{next_call('job_metrics', job_id=out.job_id)} for the loss curve and a plot, or "
-                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for where the model is.")
+        lines.append(f"{metrics}." if metrics else
+                     f"{next_call('fetch_logs', job_id=out.job_id, tail=100)} for more of its log.")
     elif out.stage == JobStage.ERROR:
-        lines.append(f"{next_call('inspect_job', job_id=out.job_id)} for the details, or fetch_logs with "
-                     f"job_id={out.job_id} tail=100 for more of the log.")
+        lines.append(f"{next_call('fetch_logs', job_id=out.job_id, tail=100)} for more of the log, or "
+                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for the details.")
     else:
-        lines.append(f"{next_call('inspect_job', job_id=out.job_id)} for its details.")
+        lines.append(f"{next_call('list_jobs')} to see the others.")
     return "\n".join(lines)
 
 
 TOOL = ToolDef(
     name="wait_for_job",
     title="Wait for a training job",
-    description=f"Wait up to timeout seconds (default {DEFAULT_WAIT}) for a job to finish, sending progress "
-                "notifications with the step and the latest loss while it runs; until='loss_plateau' returns as "
-                "soon as the loss flattens. Returns the stage, the new log lines (pass next_since as since next "
-                "time), the loss curve in a sentence, and for a failed job the likely cause and fix.",
+    description=f"Wait up to timeout seconds (default {DEFAULT_WAIT}) for a job to end, with progress "
+                "notifications (step, loss). until='loss_plateau' returns once the loss flattens. Returns the "
+                "stage, step, curves in a sentence, tidied new log lines, where the model is, the cost so far, "
+                "and for a failed job the likely cause.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

@@ -17,6 +17,10 @@ class Backend(Protocol):
     """
 
     name: str
+    billed: bool
+    """A run is billed at its flavor's price per hour for as long as it runs (jobs/cost.py); False: free."""
+    keeps_files: bool
+    """A job's output_dir stays readable by the user after it ends; False: only what the job pushes is kept."""
 
     async def start(self) -> None:
         """Open stores, reconcile jobs left from a previous run, start background work. Idempotent."""

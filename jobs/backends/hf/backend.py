@@ -63,6 +63,8 @@ class HFBackend:
     """
 
     name = "hf"
+    billed = True  # by the minute, at the flavor's price per hour
+    keeps_files = False  # the job's container goes with it; only what it pushes stays
 
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,

@@ -55,6 +55,8 @@ class LocalBackend:
     """
 
     name = "local"
+    billed = False
+    keeps_files = True
 
     def __init__(self, home: Path | str | None = None, slots: int | None = None, grace: float = 10.0) -> None:
         if home is None:
