@@ -7,7 +7,8 @@ Each figure of a SeriesSummary is defined here, once:
 - change: last - first; change_pct: that in percent of |first|, or None when first is too close to zero for a
   percentage to mean anything (GRPO's surrogate loss starts at 0).
 - trend, over windows against noise: with 3 or more points, a series that moved the same way at every logged step
-  is decreasing or increasing however little it moved. Otherwise the mean of the last window (a third of the points,
+  is decreasing or increasing however little it moved (unless its last window holds under 5% of its whole change:
+  then it has flattened). Otherwise the mean of the last window (a third of the points,
   at least 2) is compared with the mean of the window before it; the noise is the spread of the step-to-step changes
   (their standard deviation over sqrt 2, so a steady slope is not counted as noise). A difference beyond twice its
   standard error is a trend; within it, "flat". `trend_points` says how many points that comparison used.
@@ -28,6 +29,9 @@ from trl_jobs_mcp.jobs.metrics.trainers import goal_of, lead_series, shown_serie
 # A learning rate at or below this share of its peak has decayed "to about zero": a loss that stops moving then has
 # run out of schedule, which is not the same as having converged.
 LR_NEAR_ZERO = 0.05
+# A series that moved the same way at every step still counts as moving while its last window holds at least this
+# share of its whole change; below it, it has all but stopped (the tail of an exponential).
+MONOTONIC_SHARE = 0.05
 
 
 def _fmt(value: float | None) -> str:
@@ -92,12 +96,17 @@ def summarize(series: Series, *, trainer: str | None = None, step_word: str = "s
     n = len(values)
     if n >= 3:
         diffs = [b - a for a, b in zip(values, values[1:], strict=False)]
-        if all(d < 0 for d in diffs) or all(d > 0 for d in diffs):
+        width = _window(n)
+        monotonic = all(d < 0 for d in diffs) or all(d > 0 for d in diffs)
+        if monotonic and abs(values[-1] - values[-1 - width]) >= MONOTONIC_SHARE * abs(values[-1] - values[0]):
             summary.trend = "decreasing" if diffs[0] < 0 else "increasing"
             summary.monotonic = True
             summary.trend_points = n
+        elif monotonic:
+            # Still moving the same way, but its last window holds a negligible share of the whole move.
+            summary.trend, summary.trend_points, summary.noise = "flat", 2 * width, 0.0
+            summary.plateau = goal is not None and n >= 6 and (diffs[0] < 0) == (goal == "min")
         else:
-            width = _window(n)
             recent, before = values[-width:], values[-2 * width:-width]
             noise = _std(diffs) / math.sqrt(2)
             summary.noise = noise
@@ -111,11 +120,11 @@ def summarize(series: Series, *, trainer: str | None = None, step_word: str = "s
                 overall = _mean(recent) - _mean(values[:width])
                 improved = overall < 0 if goal == "min" else overall > 0
                 summary.plateau = improved and _beyond_noise(overall, noise, width)
-            if goal == "min" and n >= 4:
-                early_min = min(values[:-width])
-                climb = _mean(recent) - early_min
-                summary.diverged = (climb > 0.5 * max(abs(early_min), values[0] - early_min, 1e-8)
-                                    and climb > 3 * noise)
+        if goal == "min" and n >= 4:
+            early_min = min(values[:-width])
+            climb = _mean(values[-width:]) - early_min
+            summary.diverged = (climb > 0.5 * max(abs(early_min), values[0] - early_min, 1e-8)
+                                and climb > 3 * _std(diffs) / math.sqrt(2))
     summary.diverged = summary.diverged or bool(non_finite)
     summary.text = series_text(summary, step_word=step_word)
     return summary
@@ -127,7 +136,7 @@ def series_text(s: SeriesSummary, span: str = "", *, step_word: str = "step") ->
         return s.text or f"{s.name}: no finite values"
     if s.points == 1:
         return f"{s.name} {_fmt(s.last)} at {step_word} {s.last_step}{span} (one logged point: no trend yet)"
-    pct = f" ({s.change_pct:+.3g}%)" if s.change_pct is not None else ""
+    pct = f" ({s.change_pct:+.3g}%)" if s.change_pct is not None and s.change else ""
     text = f"{s.name} {_fmt(s.first)} -> {_fmt(s.last)}{pct}{span}"
     if s.best is not None and s.best != s.last:
         text += f" (best {_fmt(s.best)} at {step_word} {s.best_step})"
@@ -135,6 +144,8 @@ def series_text(s: SeriesSummary, span: str = "", *, step_word: str = "step") ->
         text += f", {s.points} points: too few for a trend"
     elif s.monotonic:
         text += f", {s.trend} at every logged {step_word} ({s.points} points)"
+    elif s.min == s.max:
+        text += ", constant"
     elif s.plateau:
         text += f", flattened: the last {s.trend_points // 2} points are level with the {s.trend_points // 2} " \
                 f"before them (noise ±{_fmt(s.noise)})"
