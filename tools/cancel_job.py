@@ -55,8 +55,8 @@ def _render(out: Output) -> str:
 TOOL = ToolDef(
     name="cancel_job",
     title="Cancel a training job",
-    description="Stop a job that is SCHEDULING or RUNNING (its whole process group, so launchers and trainers "
-                "stop together). On a job that has already finished it changes nothing and says so.",
+    description="Stop a SCHEDULING or RUNNING job (its whole process group). On a finished job it changes nothing "
+                "and says so.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,

@@ -20,13 +20,11 @@ class Input(ToolInput):
     job_id: JobId
     tail: Annotated[int | None, Field(
         ge=1, le=MAX_LINES,
-        description=f"Return only the last N lines (1 to {MAX_LINES}). Default {DEFAULT_TAIL} when since is not "
-                    "given; with since, the last N of the lines after it.")] = None
+        description=f"The last N lines; default {DEFAULT_TAIL} without since.")] = None
     since: Annotated[int | None, Field(
-        ge=0, description="Return only the lines after this offset: pass the next_since of the previous "
-                          "fetch_logs answer to read what is new. 0 reads from the start.")] = None
-    tidy: Annotated[bool, Field(description="Each progress bar at its last state, a repeated warning once with "
-                                            "a count (as wait_for_job gives them).")] = False
+        ge=0, description="A previous next_since: only the lines after it. 0: from the start.")] = None
+    tidy: Annotated[bool, Field(description="Progress bars at their last state, repeated warnings once (as "
+                                            "wait_for_job).")] = False
 
 
 class Output(BaseModel):
@@ -75,9 +73,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="fetch_logs",
     title="Fetch a job's log",
-    description="Read a job's log (stdout and stderr together), bounded: by default its last "
-                f"{DEFAULT_TAIL} lines; with since, only the lines written after that offset. Returns next_since "
-                "for the next call and whether the job has finished. Secret values are scrubbed.",
+    description=f"A job's raw log, bounded: its last {DEFAULT_TAIL} lines, or the lines after since. Returns "
+                f"next_since and whether the job has finished. Secrets scrubbed.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

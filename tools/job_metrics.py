@@ -37,15 +37,12 @@ MAX_LOG_PAGES = 200
 class Input(ToolInput):
     job_id: JobId
     names: Annotated[list[Annotated[str, Field(max_length=200)]] | None, Field(
-        max_length=30, description="Series to return and plot, e.g. ['loss', 'eval_loss']; default: what "
-                                   "matters for the trainer (DPO: rewards/accuracies and margins, GRPO: reward "
-                                   "and reward_std, reward model: accuracy, ...).")] = None
+        max_length=30, description="Series to return and plot; default: what matters for the trainer.")] = None
     plot: Annotated[bool, Field(description="Also return the curves as a PNG image.")] = True
-    max_points: Annotated[int, Field(ge=10, le=5000, description="Points per series in the result (evenly "
-                                                                 "spread, first and last kept).")] = 200
+    max_points: Annotated[int, Field(ge=10, le=5000, description="Per series (evenly spread).")] = 200
     source: Annotated[Literal["auto", "logs", "trackio"], Field(
-        description="'auto': trackio's local store when the job reported to trackio and it is on this machine, "
-                    "else the log; or force one.")] = "auto"
+        description="auto: trackio's store when the job reported there and it is on this machine, "
+                    "else the log.")] = "auto"
 
 
 class Output(BaseModel):
@@ -146,9 +143,8 @@ def attachments(out: Output) -> list[ContentBlock]:
 TOOL = ToolDef(
     name="job_metrics",
     title="Training curves of a job",
-    description="A job's logged curves (loss, eval loss, learning rate, grad norm, rewards, accuracies) from its "
-                "TRL log lines or its trackio store: the numbers, a summary (trend, best value, NaN or divergence, "
-                "whether the loss has flattened) and a PNG plot as image content.",
+    description="A training job's curves from its log or trackio store, led by what matters for its trainer: the "
+                "numbers, a summary (trend against noise, best, NaN, divergence, plateau) and a PNG plot.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

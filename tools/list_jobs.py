@@ -13,13 +13,12 @@ from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, human_durat
 
 class Input(ToolInput):
     stage: Annotated[JobStage | list[JobStage] | None, Field(
-        description="Only jobs in this stage, or in any of these stages, e.g. 'RUNNING' or "
-                    "['SCHEDULING', 'RUNNING']. Default: every stage.")] = None
+        description="One stage or a list, e.g. ['SCHEDULING', 'RUNNING'].")] = None
     labels: Annotated[dict[str, str] | None, Field(
-        max_length=20, description="Only jobs that carry all of these labels, e.g. {'trainer': 'sft'}.")] = None
-    limit: Annotated[int, Field(ge=1, le=200, description="Most jobs to return in this page (1 to 200).")] = 20
+        max_length=20, description="Jobs carrying all of these, e.g. {'trainer': 'sft'}.")] = None
+    limit: Annotated[int, Field(ge=1, le=200, description="Jobs per page.")] = 20
     cursor: Annotated[str | None, Field(
-        max_length=500, description="The next_cursor of a previous list_jobs answer, to read the next page.")] = None
+        max_length=500, description="A previous answer's next_cursor.")] = None
 
     @field_validator("stage", mode="before")
     @classmethod
@@ -90,8 +89,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="list_jobs",
     title="List training jobs",
-    description="List jobs, newest first: id, stage (SCHEDULING, RUNNING, COMPLETED, CANCELED, ERROR), flavor, "
-                "age and labels. Filter by stage and labels; page with cursor.",
+    description="Jobs newest first (id, stage, flavor, age, labels) and how many run now. Filter by stage and "
+                "labels; page with cursor.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

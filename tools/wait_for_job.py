@@ -37,16 +37,13 @@ MAX_PAGES_PER_POLL = 50
 class Input(ToolInput):
     job_id: JobId
     timeout: Annotated[int, Field(
-        ge=1, le=MAX_WAIT, description=f"Wait at most this many seconds (default {DEFAULT_WAIT}, under the 60 s "
-                                       "many clients allow a call). Call again to keep waiting.")] = DEFAULT_WAIT
+        ge=1, le=MAX_WAIT, description=f"Seconds (default {DEFAULT_WAIT}, under many clients' 60 s call limit); call "
+                                       f"again to wait more.")] = DEFAULT_WAIT
     since: Annotated[int | None, Field(
-        ge=0, description="Return only the log lines after this offset (the next_since of the previous answer); "
-                          "default: the last max_lines lines of the log.")] = None
+        ge=0, description="A previous next_since: only the log after it.")] = None
     until: Annotated[Literal["finished", "loss_plateau"], Field(
-        description="'finished': return when the job ends; 'loss_plateau': also return as soon as the training "
-                    "loss has flattened.")] = "finished"
-    max_lines: Annotated[int, Field(ge=1, le=500, description="Return at most this many log lines (the last "
-                                                               "ones).")] = 40
+        description="loss_plateau: also return once the training loss flattens.")] = "finished"
+    max_lines: Annotated[int, Field(ge=1, le=500, description="Log lines to return (the last).")] = 40
 
 
 class Output(BaseModel):
@@ -161,10 +158,9 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="wait_for_job",
     title="Wait for a training job",
-    description=f"Wait up to timeout seconds (default {DEFAULT_WAIT}) for a job to end, with progress "
-                "notifications (step, loss). until='loss_plateau' returns once the loss flattens. Returns the "
-                "stage, step, curves in a sentence, tidied new log lines, where the model is, the cost so far, "
-                "and for a failed job the likely cause.",
+    description=f"Wait up to timeout seconds (default {DEFAULT_WAIT}) for a job to end, with progress notifications. "
+                f"Returns stage, step, the curves in a sentence, the tidied new log, where the model is, cost so "
+                f"far, a failure's likely cause.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
