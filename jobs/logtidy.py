@@ -13,6 +13,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # "Map:  40%|####      | 4/10 [00:01<00:02, 3.1it/s]" or "Generating train split: 64 examples [00:00, 8484 examples/s]":
 # what comes before the count names the bar.
 _BAR = re.compile(r"^(?P<name>.*?)\s*(?:\d{1,3}%\|[^|]*\|\s*\d+/\d+|\d+\s+\w+)\s*\[[^\]]*\]\s*$")
+_LEADING_BAR = re.compile(r"^(?P<bar>.*?\d{1,3}%\|[^|]*\|\s*\d+/\d+\s*\[[^\]]*\])(?P<rest>.*)$")
 _WARNING = re.compile(r"\b\w*Warning\b|^\s*warnings\.warn\(|\bWARNING\b|^\[?W\d{4}|\bwarn\(")
 
 
@@ -27,9 +28,21 @@ def _bar_name(line: str) -> str | None:
     return match.group("name").strip() if match else None
 
 
+def _split_bar(line: str) -> list[str]:
+    """A bar and what another stream wrote after it on the same line (a warning on stderr after tqdm's bar)."""
+    match = _LEADING_BAR.match(line)
+    if match and match.group("rest").strip():
+        return [match.group("bar"), match.group("rest")]
+    return [line]
+
+
 def tidy_lines(lines: Sequence[str]) -> list[str]:
     """`lines` with each progress bar collapsed to its last state and each repeated warning line kept once, its
-    first occurrence followed by "[repeated N times]". Other lines are kept as they are, in order.
+    first occurrence followed by "[repeated N times]" (without the source line Python prints under a warning).
+    Blank lines go; other lines are kept as they are, in order.
+
+    A bar's new state replaces its last one when nothing but warnings came between them (a warning printed at
+    every step interleaves with the bar).
 
     Example:
         >>> tidy_lines(["a:  10%|#  | 1/10 [00:01<00:09, 1it/s]", "a: 100%|###| 10/10 [00:10<00:00, 1it/s]",
@@ -39,23 +52,33 @@ def tidy_lines(lines: Sequence[str]) -> list[str]:
     out: list[str] = []
     counts: dict[str, int] = {}
     where: dict[str, int] = {}
+    warnings: set[int] = set()
+    bars: dict[str, int] = {}
     previous_warning = False
     for raw in lines:
-        line = last_state(raw)
-        name = _bar_name(line)
-        if name is not None and out and _bar_name(out[-1]) == name:
-            out[-1] = line  # the same bar, further on
-            previous_warning = False
-            continue
-        # A warning and the source line Python prints under it ("  warnings.warn(...)") repeat together.
-        is_warning = bool(_WARNING.search(line)) or (previous_warning and line.startswith((" ", "\t")))
-        previous_warning = is_warning
-        if is_warning and line in where:
-            counts[line] += 1
-            continue
-        if is_warning:
-            where[line], counts[line] = len(out), 1
-        out.append(line)
+        for line in _split_bar(last_state(raw)):
+            name = _bar_name(line)
+            if name is not None:
+                at = bars.get(name)
+                if at is not None and all(i in warnings for i in range(at + 1, len(out))):
+                    out[at] = line  # the same bar, further on
+                else:
+                    bars[name] = len(out)
+                    out.append(line)
+                previous_warning = False
+                continue
+            if not line.strip():
+                continue  # a bar cleared to blanks, an empty line
+            if previous_warning and line.startswith((" ", "\t")):
+                continue  # the source line Python's warnings print under a warning: it tells nothing more
+            is_warning = previous_warning = bool(_WARNING.search(line))
+            if is_warning and line in where:
+                counts[line] += 1
+                continue
+            if is_warning:
+                where[line], counts[line] = len(out), 1
+                warnings.add(len(out))
+            out.append(line)
     for line, count in counts.items():
         if count > 1:
             out[where[line]] = f"{line} [repeated {count} times]"
