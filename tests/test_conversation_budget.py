@@ -76,7 +76,10 @@ async def test_local_sft_then_dpo_then_everything_stopped(state_dir: Path, data:
         text, done, _ = await me.ask("wait_for_job", job_id=job, timeout=WAIT)
         assert done["stage"] == "COMPLETED", text
         # The answer, from this result alone: how the loss went, and where the model is.
-        assert re.search(r"loss \d[\d.]* -> \d[\d.]* \([+-][\d.]+%\) over 12 steps", text), text
+        # (How many points the curve has is TRL's logging_steps: its default of 10 gives one point in 12 steps, and
+        # the summary then says so rather than invent a trend; a default fitted to the run's length gives a curve.)
+        assert re.search(r"Metrics: loss \d[\d.]* (-> \d[\d.]* \([+-][\d.]+%\) over 12 steps|at step \d+ \(one "
+                         r"logged point: no trend yet\))", text), text
         assert done["model"]["saved"] and done["model"]["output_dir"] in text
         first_model = done["model"]["output_dir"]
         assert len(me.calls) <= 3, me.calls
