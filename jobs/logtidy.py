@@ -41,30 +41,27 @@ def tidy_lines(lines: Sequence[str]) -> list[str]:
     first occurrence followed by "[repeated N times]" (without the source line Python prints under a warning).
     Blank lines go; other lines are kept as they are, in order.
 
-    A bar's new state replaces its last one when nothing but warnings came between them (a warning printed at
-    every step interleaves with the bar).
+    A bar is kept once, at its last state, where that state was written (a bar of the same name drawn again
+    later, a second save's "Writing model shards", counts as the same bar).
 
     Example:
         >>> tidy_lines(["a:  10%|#  | 1/10 [00:01<00:09, 1it/s]", "a: 100%|###| 10/10 [00:10<00:00, 1it/s]",
         ...             "UserWarning: x", "{'loss': 1.0}", "UserWarning: x"])
         ['a: 100%|###| 10/10 [00:10<00:00, 1it/s]', 'UserWarning: x [repeated 2 times]', "{'loss': 1.0}"]
     """
-    out: list[str] = []
+    out: list[str | None] = []
     counts: dict[str, int] = {}
     where: dict[str, int] = {}
-    warnings: set[int] = set()
     bars: dict[str, int] = {}
     previous_warning = False
     for raw in lines:
         for line in _split_bar(last_state(raw)):
             name = _bar_name(line)
             if name is not None:
-                at = bars.get(name)
-                if at is not None and all(i in warnings for i in range(at + 1, len(out))):
-                    out[at] = line  # the same bar, further on
-                else:
-                    bars[name] = len(out)
-                    out.append(line)
+                if name in bars:
+                    out[bars[name]] = None  # the same bar, further on: only its last state is kept
+                bars[name] = len(out)
+                out.append(line)
                 previous_warning = False
                 continue
             if not line.strip():
@@ -77,9 +74,8 @@ def tidy_lines(lines: Sequence[str]) -> list[str]:
                 continue
             if is_warning:
                 where[line], counts[line] = len(out), 1
-                warnings.add(len(out))
             out.append(line)
     for line, count in counts.items():
         if count > 1:
             out[where[line]] = f"{line} [repeated {count} times]"
-    return out
+    return [line for line in out if line is not None]

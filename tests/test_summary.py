@@ -22,7 +22,7 @@ def test_a_loss_that_fell_at_every_logged_step_is_decreasing_not_flat() -> None:
     assert s.trend == "decreasing" and s.monotonic and not s.plateau and s.points == 6
     assert s.first == 5.779 and s.last == 5.723 and s.best == 5.723 and s.best_step == 24
     assert s.change == pytest.approx(-0.056) and s.change_pct == pytest.approx(-0.969, abs=1e-3)
-    assert "decreasing at every logged step (6 points)" in s.text and "-0.969%" in s.text
+    assert "decreasing at every logged point (6 points)" in s.text and "-0.969%" in s.text
     report = build_report({"loss": _series(values, stride=4)}, trainer="sft")
     assert "flat" not in report.text and "plateau" not in report.text and not report.plateau
 

@@ -131,7 +131,7 @@ def summarize(series: Series, *, trainer: str | None = None, step_word: str = "s
 
 
 def series_text(s: SeriesSummary, span: str = "", *, step_word: str = "step") -> str:
-    """'loss 5.779 -> 5.723 (-0.97%) over 24 steps, decreasing at every logged step (6 points)', and so on."""
+    """'loss 5.779 -> 5.723 (-0.969%) over 24 steps, decreasing at every logged point (6 points)', and so on."""
     if s.points == 0:
         return s.text or f"{s.name}: no finite values"
     if s.points == 1:
@@ -143,7 +143,7 @@ def series_text(s: SeriesSummary, span: str = "", *, step_word: str = "step") ->
     if s.trend is None:
         text += f", {s.points} points: too few for a trend"
     elif s.monotonic:
-        text += f", {s.trend} at every logged {step_word} ({s.points} points)"
+        text += f", {s.trend} at every logged point ({s.points} points)"
     elif s.min == s.max:
         text += ", constant"
     elif s.plateau:
