@@ -69,9 +69,14 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     hub_note = None if request.push_to_hub else (
         "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
         "hub_model_id to keep it.")
+    if request.push_to_hub and request.hub_model_id:
+        hub_note = f"The trained model will be pushed to https://huggingface.co/{request.hub_model_id}."
     out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note), trainer=request.trainer,
                  model=request.model, dataset=request.dataset, output_dir=spec.output_dir,
                  hf_command=hf_jobs_command(spec) if spec.script else None)
+    if args.dry_run and not out.output_dir and ctx.backend.keeps_files:
+        out.notes.append("The trained model will be saved in the job's own output folder, named with its job_id "
+                         "at launch; wait_for_job and inspect_job give its path once it is done.")
     return await submit(ctx, spec, out)
 
 
