@@ -99,6 +99,8 @@ def test_plateau_is_flat_now_after_progress_beyond_the_noise() -> None:
 def test_divergence_is_a_loss_climbing_far_above_its_early_minimum() -> None:
     assert summarize(_series([6, 5, 4, 3, 2.5, 2.4, 3, 5, 7, 9])).diverged
     assert summarize(_series([1, 2, 3, 4, 5, 6])).diverged
+    # A blow-up in six steps (a learning rate of 1.0): its own huge steps are not the noise it is measured against.
+    assert summarize(_series([6.013, 32.65, 45.23, 37.29, 31.67, 24.32])).diverged
     assert not summarize(_series([6, 5, 4, 3, 2.5, 2.4, 2.45, 2.5, 2.42, 2.44])).diverged
     assert not summarize(_series([0, 1, 2, 3, 4, 5], name="reward")).diverged
 

@@ -14,7 +14,8 @@ Each figure of a SeriesSummary is defined here, once:
   standard error is a trend; within it, "flat". `trend_points` says how many points that comparison used.
 - plateau: a series with a goal that improved beyond noise from its first window to its last and is flat now.
 - diverged: NaN/inf, or a loss whose last window sits far above its earlier minimum (by more than half its level or
-  half the improvement it had made, and beyond the noise).
+  half the improvement it had made, and beyond three times the noise, taken here from the median absolute
+  deviation of the changes so that the blow-up itself does not count as noise).
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ def _slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     if var == 0:
         return 0.0
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var
+
+
+def _robust_noise(diffs: Sequence[float]) -> float:
+    """The spread of one step's change from the median absolute deviation of the changes: a blow-up's few huge
+    steps do not count as noise, as they would in a standard deviation."""
+    ordered = sorted(diffs)
+    middle = ordered[len(ordered) // 2]
+    deviations = sorted(abs(d - middle) for d in diffs)
+    return 1.4826 * deviations[len(deviations) // 2] / math.sqrt(2)
 
 
 def _window(n: int) -> int:
@@ -124,7 +134,7 @@ def summarize(series: Series, *, trainer: str | None = None, step_word: str = "s
             early_min = min(values[:-width])
             climb = _mean(values[-width:]) - early_min
             summary.diverged = (climb > 0.5 * max(abs(early_min), values[0] - early_min, 1e-8)
-                                and climb > 3 * _std(diffs) / math.sqrt(2))
+                                and climb > 3 * _robust_noise(diffs))
     summary.diverged = summary.diverged or bool(non_finite)
     summary.text = series_text(summary, step_word=step_word)
     return summary
