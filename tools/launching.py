@@ -85,9 +85,9 @@ def budget_problem(ctx: ToolContext, flavor: Flavor, seconds: float) -> str | No
 
 
 def plan(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool,
-         lost_files_note: str | None) -> LaunchPlan:
+         files_note: str | None) -> LaunchPlan:
     """The launch before the job exists: where, what it costs, what runs, the equivalent command line, the notes
-    (`lost_files_note` where the backend does not keep what a job writes).
+    (`files_note`, what becomes of the job's files, where the backend does not keep what a job writes).
 
     Raises:
         InvalidJobSpec: (field timeout) the run may cost more than the server's ceiling, and this is no dry run.
@@ -97,8 +97,8 @@ def plan(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool,
     if not traits.billed:
         notes.append(f"Runs on {traits.place} at no charge; the price is what Hugging Face Jobs bills for this "
                      "flavor.")
-    if not traits.keeps_files and lost_files_note:
-        notes.append(lost_files_note)
+    if not traits.keeps_files and files_note:
+        notes.append(files_note)
     over_budget = budget_problem(ctx, flavor, spec.timeout)
     if over_budget and not dry_run:
         raise InvalidJobSpec(over_budget, field="timeout")
@@ -150,6 +150,6 @@ def render_launch(out: LaunchAnswer, *, tool: str, what: str, output_dir: str | 
     if out.dry_run:
         lines.append(f"Call {tool} with the same arguments and dry_run=false to start it.")
     else:
-        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to follow its log, or "
-                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for its stage.")
+        lines.append(f"{next_call('wait_for_job', job_id=out.job_id)} to follow it to the end (step, loss, "
+                     "where the model lands).")
     return "\n".join(lines)
