@@ -1,6 +1,6 @@
 """What a job has cost so far: its billed runtime times its flavor's price, by the minute as Hugging Face bills.
 
-Keyed on what the backend states (`billed`, and the flavor's price from its catalog), never on its name.
+Keyed on what the backend states (`traits.billed`, and the flavor's price from its catalog), never on its name.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def cost_so_far(job: JobInfo, *, billed: bool, flavor: Flavor | None = None,
     """The job's cost so far, or None when the backend does not bill (or the flavor's price is unknown).
 
     Args:
-        billed: the backend bills runs (Backend.billed).
+        billed: the backend bills runs (its BackendTraits.billed).
         flavor: the job's flavor with the backend's price; default the catalog's entry for `job.flavor`.
 
     Example:

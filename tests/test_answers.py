@@ -29,7 +29,7 @@ def _job(stage: JobStage, **fields: object) -> JobInfo:
     return JobInfo(**base)  # type: ignore[arg-type]
 
 
-# --- cost: billed minutes x price, keyed on Backend.billed ---
+# --- cost: billed minutes x price, keyed on BackendTraits.billed ---
 
 
 def test_cost_is_started_minutes_times_the_price() -> None:
