@@ -95,6 +95,7 @@ class Progress:
     """A job's log read incrementally from its start (the parser needs all of it for steps and the loss curve)."""
 
     parser: LogParser
+    trainer: str | None = None
     position: int = 0
     complete: bool = False
     last_message: str | None = None
@@ -105,8 +106,9 @@ class Progress:
     @classmethod
     def of(cls, job: JobInfo) -> Progress:
         from trl_jobs_mcp.jobs.metrics.job import parser_for
+        from trl_jobs_mcp.jobs.recipes.readback import trainer_of
 
-        return cls(parser=parser_for(job))
+        return cls(parser=parser_for(job), trainer=trainer_of(job))
 
     async def read(self, backend: Backend, job_id: str, *, budget: float = READ_BUDGET_SECONDS) -> None:
         """Feed the parser what the log holds after what was read, a page at a time, until the end or `budget`."""
@@ -121,10 +123,14 @@ class Progress:
             self.position = chunk.next_since
             self.complete = not chunk.truncated or not chunk.lines
             if self.complete or time.monotonic() > deadline:
-                return
+                break
+        # The live progress bar is in the line still being written, which a complete line no longer shows.
+        from trl_jobs_mcp.jobs.metrics.job import NEWEST_LINES
+
+        self.parser.observe_progress((await backend.logs(job_id, tail=NEWEST_LINES)).lines)
 
     def report(self) -> MetricsReport:
-        return self.parser.report()
+        return self.parser.report(trainer=self.trainer)
 
     def step_and_loss(self) -> tuple[int | None, int | None, str | None]:
         """The step reached (None when the log does not show it), the total, and the latest loss as "loss 1.23".

@@ -45,7 +45,7 @@ async def test_sft_from_launch_to_a_trained_model_with_its_card(state_dir: Path,
                                     labels={"flow": "complete"})
         job_id = launched["job_id"]
         assert job_id and launched["stage"] in ("SCHEDULING", "RUNNING")
-        assert f"fetch_logs with job_id={job_id}" in text
+        assert f"Call wait_for_job with job_id={job_id}" in text
 
         text, listed = await call(client, "list_jobs", labels={"flow": "complete"})
         assert [job["id"] for job in listed["jobs"]] == [job_id]

@@ -14,12 +14,10 @@ import pytest
 
 from trl_jobs_mcp.jobs.metrics import (
     LogParser,
-    Series,
     lr_schedule_shape,
     metrics_from_log,
     parse_log_dict,
     read_trackio,
-    summarize,
 )
 
 # Its module fixture runs real TRL training (measured up to 211 s under a loaded shared machine): more than
@@ -64,7 +62,8 @@ def test_real_sft_log_gives_the_loss_curve(sft_log: list[str]) -> None:
     assert summary.trend == "decreasing"
     assert report.summaries["mean_token_accuracy"].goal == "max"
     assert not report.has_nan and report.main == "loss"
-    assert report.text.startswith(f"loss {values[0]:.4g} -> {values[-1]:.4g} over {MAX_STEPS} steps")
+    assert report.text.startswith(f"loss {values[0]:.4g} -> {values[-1]:.4g} (")
+    assert f"over {MAX_STEPS} steps" in report.text
     assert "no NaN" in report.text and "linear decay" in report.text and "Training finished" in report.text
 
 
@@ -140,33 +139,6 @@ def test_what_is_not_a_log_dict() -> None:
     assert parse_log_dict("{'loss': __import__('os').system('true')}") is None
     assert parse_log_dict("{'loss': '" + "1" * 30_000 + "'}") is None
     assert parse_log_dict("{'loss': '1.5', 'flag': True, 'name': 'x'}") == {"loss": 1.5}
-
-
-def _series(values: list[float], name: str = "loss") -> Series:
-    return Series(name=name, steps=list(range(1, len(values) + 1)), values=list(values))
-
-
-def test_plateau_is_flat_recent_progress_next_to_earlier_progress() -> None:
-    flattening = [2.0 + 4.0 * math.exp(-i / 8) for i in range(90)]
-    assert summarize(_series(flattening)).plateau
-    # The same curve earlier on is still falling: no plateau.
-    early = summarize(_series(flattening[:20]))
-    assert not early.plateau and early.trend == "decreasing"
-    # A straight line down never flattens, however shallow relative to its level.
-    straight = [100 - 0.05 * i for i in range(60)]
-    assert not summarize(_series(straight)).plateau
-    # Noise around a level is flat.
-    noisy = [1.0 + 0.002 * ((-1) ** i) for i in range(30)]
-    assert summarize(_series(noisy)).plateau
-    # Too few points to say.
-    assert not summarize(_series([1.0, 1.0, 1.0])).plateau
-
-
-def test_divergence_is_a_loss_climbing_far_above_its_early_minimum() -> None:
-    assert summarize(_series([6, 5, 4, 3, 2.5, 2.4, 3, 5, 7, 9])).diverged
-    assert not summarize(_series([6, 5, 4, 3, 2.5, 2.4, 2.45, 2.5, 2.42, 2.44])).diverged
-    # Rewards and learning rates going up are not divergence.
-    assert not summarize(_series([0, 1, 2, 3, 4, 5], name="reward")).diverged
 
 
 def test_learning_rate_shapes() -> None:

@@ -75,13 +75,50 @@ async def test_input_fields_are_at_the_top_level_with_descriptions_and_bounds(st
         assert name in launch["properties"], name
     assert set(launch["required"]) == {"model", "dataset"}
     assert launch["additionalProperties"] is False
-    assert set(tools["fetch_logs"].input_schema["properties"]) == {"job_id", "tail", "since"}
+    assert set(tools["fetch_logs"].input_schema["properties"]) == {"job_id", "tail", "since", "tidy"}
     assert set(tools["list_jobs"].input_schema["properties"]) == {"stage", "labels", "limit", "cursor"}
     for tool in tools.values():
         for name, prop in tool.input_schema["properties"].items():
             assert prop.get("description"), f"{tool.name}.{name} has no description"
     limit = tools["list_jobs"].input_schema["properties"]["limit"]
     assert (limit["minimum"], limit["maximum"]) == (1, 200)
+
+
+# What a host puts before the model from tools/list, paid by every conversation before its first word (issue 11:
+# 26.7 KB before, launch_training's input schema alone about 15 KB).
+TOOLS_LIST_BUDGET = 16_000
+
+
+async def test_what_tools_list_puts_before_the_model_weighs_under_16_kb(state_dir: Path) -> None:
+    async with local_client(state_dir) as client:
+        tools = (await client.list_tools()).tools
+    weight = sum(len(json.dumps({"name": t.name, "title": t.title, "description": t.description,
+                                 "inputSchema": t.input_schema}, separators=(",", ":"))) for t in tools)
+    assert weight < TOOLS_LIST_BUDGET, f"{weight} bytes"
+
+
+async def test_the_compact_schemas_keep_every_field_its_type_and_its_bounds(state_dir: Path) -> None:
+    """Lighter, not poorer: every Input field is listed with its JSON type(s), and no bound or enum is dropped."""
+    from trl_jobs_mcp.server.app import load_tools
+
+    async with local_client(state_dir) as client:
+        listed = {t.name: t.input_schema for t in (await client.list_tools()).tools}
+        outputs = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+    for tool in load_tools():
+        full = tool.input.model_json_schema()
+        shown = listed[tool.name]["properties"]
+        assert set(shown) == set(full["properties"]), tool.name
+        for name, prop in full["properties"].items():
+            text = json.dumps(shown[name])
+            assert '"type"' in text or "$ref" in text, f"{tool.name}.{name} lost its type"
+            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "maxLength", "minLength",
+                        "maxItems", "minItems", "maxProperties", "enum", "pattern"):
+                if key in json.dumps(prop):
+                    assert key in text, f"{tool.name}.{name} lost {key}"
+        # Output schemas stay as generated: complete, titles and all.
+        assert outputs[tool.name]["properties"].keys() == tool.output.model_json_schema()["properties"].keys()
+    assert listed["launch_training"]["properties"]["learning_rate"]["type"] == "number"
+    assert listed["launch_training"]["properties"]["timeout"]["type"] == ["string", "integer"]
 
 
 async def test_read_only_mode_registers_only_tools_that_change_nothing(state_dir: Path) -> None:

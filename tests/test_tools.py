@@ -89,7 +89,7 @@ def test_fetch_logs_rendering_ends_with_the_next_call() -> None:
 
 
 @pytest.mark.parametrize(("stage", "expected"), [
-    (JobStage.RUNNING, "Call fetch_logs with job_id=3f2a"),
+    (JobStage.RUNNING, "Call wait_for_job with job_id=3f2a"),
     (JobStage.SCHEDULING, "Call inspect_job with job_id=3f2a"),
     (JobStage.ERROR, "Call fetch_logs with job_id=3f2a tail=50 to see why it failed"),
     (JobStage.CANCELED, "was CANCELED"),
@@ -108,9 +108,13 @@ def test_completed_job_rendering_points_to_its_results() -> None:
 
 def test_list_jobs_rendering_offers_the_next_page_and_the_active_job() -> None:
     out = list_jobs.Output(jobs=[_job(JobStage.COMPLETED), _job(JobStage.RUNNING).model_copy(update={"id": "77"})],
-                           next_cursor="c2")
+                           next_cursor="c2", running=1)
     text = list_jobs.render(out)
-    assert "Call fetch_logs with job_id=77" in text and "Call list_jobs with cursor=c2" in text
+    assert text.startswith("1 job(s) running now. 2 job(s) listed")
+    assert "Call wait_for_job with job_id=77" in text and "cancel_job with job_id=77" in text
+    assert "Call list_jobs with cursor=c2" in text
+    idle = list_jobs.Output(jobs=[_job(JobStage.COMPLETED)])
+    assert list_jobs.render(idle).startswith("No job is running now. 1 job(s) listed")
     assert "created 1m30s ago" in text
 
 

@@ -253,6 +253,45 @@ def _schema(model: type[BaseModel], title: str) -> dict[str, Any]:
     return {**model.model_json_schema(), "title": title}
 
 
+def _compact(node: Any, *, in_properties: bool = False) -> Any:
+    """The same schema, lighter to read: what a host puts before the model at every conversation's start.
+
+    A property's generated title repeats its name. An optional field (`anyOf: [T, {type: null}]`, default null)
+    is shown as T: leaving it out is how a model says "none", and the server still accepts an explicit null. An
+    `anyOf` of bare types is a list of types; an empty default ({}, [], null) is what an absent key means. Every
+    type, bound, enum and description stays.
+    """
+    if isinstance(node, list):
+        return [_compact(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if in_properties:
+        return {name: _compact(prop) for name, prop in node.items()}
+    out = {k: _compact(v, in_properties=k in ("properties", "$defs")) for k, v in node.items() if k != "title"}
+    branches = out.get("anyOf")
+    if isinstance(branches, list) and {"type": "null"} in branches and out.get("default", None) is None:
+        rest = [b for b in branches if b != {"type": "null"}]
+        if len(rest) == 1 and not set(rest[0]) & (set(out) - {"anyOf"}):
+            del out["anyOf"]
+            out = {**rest[0], **out}
+        else:
+            out["anyOf"] = rest
+    branches = out.get("anyOf")
+    if isinstance(branches, list) and all(isinstance(b, dict) and set(b) == {"type"} for b in branches):
+        del out["anyOf"]  # a union of bare types is a list of types
+        out["type"] = [t for b in branches for t in (b["type"] if isinstance(b["type"], list) else [b["type"]])]
+    if "default" in out and out["default"] in (None, {}, []):
+        del out["default"]
+    return out
+
+
+def input_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    """`model`'s JSON schema as an assistant reads it (see _compact); output schemas stay as generated."""
+    schema = _compact(model.model_json_schema())
+    schema.pop("description", None)  # the Input class's docstring: the tool's description says it for a model
+    return {**schema, "title": title}
+
+
 def pre_parse_json(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
     """Some clients (Claude Desktop among them) send lists and objects as JSON text; parse those back.
 
@@ -310,7 +349,7 @@ def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awa
         title=tool.title,
         description=tool.description,
         # The Input model's fields at the top level of the schema an assistant sees.
-        parameters=_schema(tool.input, f"{tool.name}Arguments"),
+        parameters=input_schema(tool.input, f"{tool.name}Arguments"),
         fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=tool.output,
                                  output_schema=_schema(tool.output, f"{tool.name}Output")),
         is_async=True,
@@ -322,7 +361,7 @@ def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awa
 # --- shared field types and small helpers for renderings ---
 
 JobId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Field(
-    description="The job's id, as launch_training or list_jobs returned it.")]
+    description="From launch_training or list_jobs.")]
 
 
 def usd(amount: float) -> str:

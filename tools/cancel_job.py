@@ -5,8 +5,10 @@ from __future__ import annotations
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
 from trl_jobs_mcp.jobs.models import JobStage
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
+from trl_jobs_mcp.tools.inspect_job import cost_line
 
 
 class Input(ToolInput):
@@ -18,19 +20,27 @@ class Output(BaseModel):
     stage: JobStage = Field(description="the job's stage after the call")
     already_finished: bool = Field(description="true when the job had ended before this call; nothing changed")
     message: str | None = None
+    cost: CostSoFar | None = Field(default=None, description="what the job cost until now, on a billed backend")
 
 
 async def cancel_job(args: Input, ctx: ToolContext) -> Output:
     before = await ctx.backend.inspect(args.job_id)
     if before.finished:
-        return Output(job_id=before.id, stage=before.stage, already_finished=True, message=before.message)
+        return Output(job_id=before.id, stage=before.stage, already_finished=True, message=before.message,
+                      cost=cost_so_far(before, billed=ctx.backend.traits.billed))
     after = await ctx.backend.cancel(args.job_id)
     # It may have ended on its own between the two calls: then the cancel changed nothing either.
     ended_first = after.stage != JobStage.CANCELED and after.finished
-    return Output(job_id=after.id, stage=after.stage, already_finished=ended_first, message=after.message)
+    return Output(job_id=after.id, stage=after.stage, already_finished=ended_first, message=after.message,
+                  cost=cost_so_far(after, billed=ctx.backend.traits.billed))
 
 
 def render(out: Output) -> str:
+    cost = cost_line(out.cost)
+    return f"{_render(out)} {cost}" if cost else _render(out)
+
+
+def _render(out: Output) -> str:
     if out.already_finished:
         return (f"Job {out.job_id} had already finished ({out.stage.value}); nothing was changed. "
                 f"{next_call('inspect_job', job_id=out.job_id)} for its results.")
@@ -45,8 +55,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="cancel_job",
     title="Cancel a training job",
-    description="Stop a job that is SCHEDULING or RUNNING (its whole process group, so launchers and trainers "
-                "stop together). On a job that has already finished it changes nothing and says so.",
+    description="Stop a SCHEDULING or RUNNING job (its whole process group). On a finished job it changes nothing "
+                "and says so.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
+from trl_jobs_mcp.jobs.logtidy import tidy_lines
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
 
 DEFAULT_TAIL = 100
@@ -17,11 +18,11 @@ class Input(ToolInput):
     job_id: JobId
     tail: Annotated[int | None, Field(
         ge=1, le=MAX_LINES,
-        description=f"Return only the last N lines (1 to {MAX_LINES}). Default {DEFAULT_TAIL} when since is not "
-                    "given; with since, the last N of the lines after it.")] = None
+        description=f"The last N lines; default {DEFAULT_TAIL} without since.")] = None
     since: Annotated[int | None, Field(
-        ge=0, description="Return only the lines after this offset: pass the next_since of the previous "
-                          "fetch_logs answer to read what is new. 0 reads from the start.")] = None
+        ge=0, description="A previous next_since: only the lines after it. 0: from the start.")] = None
+    tidy: Annotated[StrictBool, Field(description="Progress bars at their last state, repeated warnings once (as "
+                                            "wait_for_job).")] = False
 
 
 class Output(BaseModel):
@@ -35,7 +36,8 @@ class Output(BaseModel):
 async def fetch_logs(args: Input, ctx: ToolContext) -> Output:
     tail = args.tail if args.tail is not None or args.since is not None else DEFAULT_TAIL
     chunk = await ctx.backend.logs(args.job_id, tail=tail, since=args.since)
-    return Output(job_id=args.job_id, lines=ctx.secrets.clip(chunk.lines, MAX_LINES),
+    lines = tidy_lines(chunk.lines) if args.tidy else chunk.lines
+    return Output(job_id=args.job_id, lines=ctx.secrets.clip(lines, MAX_LINES),
                   next_since=chunk.next_since,
                   finished=chunk.finished, truncated=chunk.truncated or len(chunk.lines) > MAX_LINES)
 
@@ -57,9 +59,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="fetch_logs",
     title="Fetch a job's log",
-    description="Read a job's log (stdout and stderr together), bounded: by default its last "
-                f"{DEFAULT_TAIL} lines; with since, only the lines written after that offset. Returns next_since "
-                "for the next call and whether the job has finished. Secret values are scrubbed.",
+    description=f"A job's raw log, bounded: its last {DEFAULT_TAIL} lines, or the lines after since. Returns "
+                f"next_since and whether the job has finished. Secrets scrubbed.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

@@ -7,9 +7,12 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
 from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose_job
 from trl_jobs_mcp.jobs.models import JobInfo, JobStage
-from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
+from trl_jobs_mcp.jobs.recipes.readback import ModelLocation, model_location
+from trl_jobs_mcp.tools.base import (JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call,
+                                     seconds_since, usd)
 
 
 class Input(ToolInput):
@@ -23,13 +26,29 @@ class Output(BaseModel):
         description="seconds it has run (until it finished, or until now)")] = None
     diagnosis: Annotated[Diagnosis | None, Field(
         description="for a job in ERROR: the cause recognised in its log and message, and the fix")] = None
+    model: Annotated[ModelLocation | None, Field(description="where a training job's model is")] = None
+    cost: Annotated[CostSoFar | None, Field(description="what it has cost so far, on a billed backend")] = None
 
 
 async def inspect_job(args: Input, ctx: ToolContext) -> Output:
     job = await ctx.backend.inspect(args.job_id)
     runtime = seconds_since(job.started_at, until=job.finished_at) if job.started_at else None
     return Output(job=job, finished=job.finished, runtime_seconds=runtime,
-                  diagnosis=await diagnose_job(ctx.backend, job))
+                  diagnosis=await diagnose_job(ctx.backend, job),
+                  model=model_location(job, keeps_files=ctx.backend.traits.keeps_files),
+                  cost=cost_so_far(job, billed=ctx.backend.traits.billed))
+
+
+def ended(text: str | None) -> str:
+    """A message as the end of a sentence: "canceled by request" -> ": canceled by request."."""
+    return f": {text.rstrip().rstrip('.')}." if text else "."
+
+
+def cost_line(cost: CostSoFar | None) -> str | None:
+    if cost is None:
+        return None
+    return (f"Cost {'in all' if cost.final else 'so far'}: {usd(cost.usd)} ({cost.billed_minutes} billed "
+            f"minute(s) at {usd(cost.price_per_hour)}/h).")
 
 
 def render(out: Output) -> str:
@@ -45,14 +64,15 @@ def render(out: Output) -> str:
                      "what is running ahead of it.")
     elif job.stage == JobStage.RUNNING:
         lines.append(f"{what} is RUNNING{where} for {human_duration(out.runtime_seconds)}{limit}.")
-        lines.append(f"{next_call('fetch_logs', job_id=job.id)} to read its log, or cancel_job to stop it.")
+        lines.append(f"{next_call('wait_for_job', job_id=job.id)} to follow it, or cancel_job to stop it.")
     elif job.stage == JobStage.COMPLETED:
         lines.append(f"{what} COMPLETED{where} in {human_duration(out.runtime_seconds)}.")
-        if job.output_dir:
-            lines.append(f"Its results (the trained model and README.md model card) are in {job.output_dir}.")
-        lines.append(f"{next_call('fetch_logs', job_id=job.id, tail=50)} to read the end of its log.")
+        if out.model is None and job.output_dir:
+            lines.append(f"Its results are in {job.output_dir}.")
+        lines.append(f"{next_call('job_metrics', job_id=job.id)} for its training curves." if out.model else
+                     f"{next_call('fetch_logs', job_id=job.id, tail=50)} to read the end of its log.")
     elif job.stage == JobStage.ERROR:
-        lines.append(f"{what} ended in ERROR{where}" + (f": {job.message}" if job.message else ".")
+        lines.append(f"{what} ended in ERROR{where}" + ended(job.message)
                      + (f" (exit code {job.exit_code})" if job.exit_code is not None else ""))
         if out.diagnosis is not None:
             lines.append(f"Likely cause: {out.diagnosis.text}")
@@ -60,12 +80,14 @@ def render(out: Output) -> str:
         else:
             lines.append(f"{next_call('fetch_logs', job_id=job.id, tail=50)} to see why it failed.")
     elif job.stage == JobStage.CANCELED:
-        lines.append(f"{what} was CANCELED{where}" + (f": {job.message}" if job.message else ".")
+        lines.append(f"{what} was CANCELED{where}" + ended(job.message)
                      + f" It ran {human_duration(out.runtime_seconds)}.")
         lines.append(f"{next_call('fetch_logs', job_id=job.id, tail=50)} to see how far it got.")
     else:
         lines.append(f"{what} is {job.stage.value}" + (f": {job.message}" if job.message else "."))
         lines.append(f"{next_call('list_jobs')} to see the jobs that remain.")
+    extra = [t for t in (out.model.text if out.model else None, cost_line(out.cost)) if t]
+    lines[1:1] = extra
     if job.command:
         lines.insert(1, "Command: " + " ".join(job.command))
     if job.url:
@@ -76,8 +98,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="inspect_job",
     title="Inspect a training job",
-    description="One job in detail: stage, message, start and end times, runtime, flavor, timeout, labels, the "
-                "command (secret values redacted), where its results are, and the next call to make.",
+    description="One job in detail: stage, message, times, runtime, flavor, labels, the command (secrets "
+                "redacted), where its trained model is, its cost so far, and for a failed job the likely cause.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

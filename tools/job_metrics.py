@@ -17,8 +17,10 @@ from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 from trl_jobs_mcp.jobs.metrics import Series, SeriesSummary
 from trl_jobs_mcp.jobs.metrics.job import job_report
 from trl_jobs_mcp.jobs.metrics.system import SystemSummary, summarize_system, system_series
+from trl_jobs_mcp.jobs.metrics.trainers import shown_series
 from trl_jobs_mcp.jobs.models import JobStage
 from trl_jobs_mcp.jobs.plot import default_names, render_png
+from trl_jobs_mcp.jobs.recipes.readback import trainer_of
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
 
 # A log this long (pages of at most a few thousand lines each) is read no further: the curves are long enough.
@@ -28,14 +30,12 @@ MAX_LOG_PAGES = 200
 class Input(ToolInput):
     job_id: JobId
     names: Annotated[list[Annotated[str, Field(max_length=200)]] | None, Field(
-        max_length=30, description="Series to return and plot, e.g. ['loss', 'eval_loss', 'learning_rate']; "
-                                   "default: losses, rewards, accuracies, learning rate and grad norm.")] = None
+        max_length=30, description="Series to return and plot; default: what matters for the trainer.")] = None
     plot: Annotated[StrictBool, Field(description="Also return the curves as a PNG image.")] = True
-    max_points: Annotated[int, Field(ge=10, le=5000, description="Points per series in the result (evenly "
-                                                                 "spread, first and last kept).")] = 200
+    max_points: Annotated[int, Field(ge=10, le=5000, description="Per series (evenly spread).")] = 200
     source: Annotated[Literal["auto", "logs", "trackio"], Field(
-        description="'auto': trackio's local store when the job reported to trackio and it is on this machine, "
-                    "else the log; or force one.")] = "auto"
+        description="auto: trackio's store when the job reported there and it is on this machine, "
+                    "else the log.")] = "auto"
 
 
 class Output(BaseModel):
@@ -63,12 +63,16 @@ class Output(BaseModel):
 
 async def job_metrics(args: Input, ctx: ToolContext) -> Output:
     info = await ctx.backend.inspect(args.job_id)
+    trainer = trainer_of(info)
     report, notes = await job_report(ctx.backend, info, source=args.source, max_pages=MAX_LOG_PAGES)
 
     logged = bool(report.series)
     system = await ctx.backend.system_metrics(info.id)
     report.series.update(system_series(system))  # system/... curves, over seconds, plotted in panels of their own
-    wanted = args.names if args.names is not None else default_names(report.series)
+    # What matters for the trainer leads; the machine's use (system/...) is shown beside it.
+    shown = shown_series(report.series, trainer=trainer)
+    wanted = args.names if args.names is not None else (
+        [*shown, *(n for n in report.series if n.startswith("system/"))] if shown else default_names(report.series))
     missing = [name for name in wanted if name not in report.series]
     if missing and args.names is not None:
         notes.append(f"Not logged: {', '.join(missing)}. Logged: {', '.join(report.series) or 'nothing yet'}.")
@@ -125,10 +129,9 @@ def attachments(out: Output) -> list[ContentBlock]:
 TOOL = ToolDef(
     name="job_metrics",
     title="Training curves of a job",
-    description="A job's logged curves (loss, eval loss, learning rate, grad norm, rewards, accuracies) from its "
-                "TRL log lines or its trackio store, and its CPU, memory and per-GPU use: the numbers, a summary "
-                "(trend, best value, NaN or divergence, whether the loss has flattened, mean GPU use, peak memory) "
-                "and a PNG plot as image content.",
+    description="A training job's curves from its log or trackio store, led by what matters for its trainer, and "
+                "its CPU, memory and GPU use: the numbers, a summary (trend against noise, best, NaN, divergence, "
+                "plateau, mean GPU use, peak memory) and a PNG plot.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

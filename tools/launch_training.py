@@ -25,30 +25,21 @@ class Input(TrainingRequest):
 
     flavor: Annotated[str, Field(
         min_length=1, max_length=64,
-        description="Hardware, as Hugging Face Jobs names it: cpu-basic, cpu-upgrade, t4-small, a10g-large, "
-                    "a100-large, h200, ... The local backend runs only what this machine has (CPU flavors, and "
-                    "GPU flavors when it has GPUs); list_hardware shows which.")] = "cpu-basic"
+        description="Hugging Face Jobs flavor: cpu-basic, t4-small, a10g-large, a100-large, h200, ...; "
+                    "list_hardware shows which run here.")] = "cpu-basic"
     timeout: Annotated[str | int, Field(
-        description="Stop the job after this long: '90s', '30m', '1.5h', '2d', or a number of seconds. Also "
-                    "bounds the cost (price per hour x timeout).")] = "30m"
+        description="'90s', '30m', '1.5h', '2d' or seconds. Bounds the cost too.")] = "30m"
     env: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Environment variables for the job, e.g. {'WANDB_PROJECT': 'demo'}. Values are visible in "
-                    "the job's details; put tokens in secrets.")] = {}
-    secrets: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Secret environment variables for the job, e.g. {'HF_TOKEN': '...'}. Only their names are "
-                    "ever shown; their values are scrubbed from logs and results.")] = {}
-    labels: Annotated[dict[str, str], Field(
-        max_length=32, description="Labels to find the job by later, e.g. {'experiment': 'lr-sweep'}; "
-                                   "list_jobs filters on them.")] = {}
+        description="Shown in the job's details; tokens go in secrets.")] = {}
+    secrets: Annotated[dict[str, str], _NAME_MAP, Field(description="Only their names are ever shown.")] = {}
+    labels: Annotated[dict[str, str], Field(max_length=32, description="list_jobs filters on them.")] = {}
     idle_timeout: IdleTimeout = None
     dry_run: Annotated[StrictBool, Field(
-        description="true: create nothing; return the exact command, the environment variable names, the "
-                    "flavor with its price and the cost ceiling for the timeout.")] = False
+        description="Create nothing; show the command, price, cost ceiling and checks.")] = False
     upload_local_data: Annotated[StrictBool, Field(
-        description="true: upload a local dataset or model to a private Hub repo (once per content) for jobs "
-                    "that cannot read this machine.")] = False
+        description="Upload a local dataset or model to a private Hub repo for a job that cannot read it.")] = False
     schedule: Annotated[str | None, Field(
-        max_length=100, description="Run on a schedule instead of now: '@daily', or cron '0 9 * * 1' (UTC).")] = None
+        max_length=100, description="Run on a schedule: '@daily' or cron '0 9 * * 1' (UTC).")] = None
 
 
 class Output(BaseModel):
@@ -94,13 +85,17 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
         labels=args.labels, timeout=parse_timeout(args.timeout), distribution=distribution,
         staged={u.field: u.repo_id for u in uploads}))
     spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx)})
-    lost = None if args.push_to_hub else (
-        "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
-        "hub_model_id to keep it (and its checkpoints, to resume a stopped run).")
+    # The recipe refused a push without hub_model_id.
+    files = (f"The trained model will be pushed to https://huggingface.co/{args.hub_model_id}." if args.push_to_hub
+             else "The trained model lives only in the job's container and disappears with it: set push_to_hub=true "
+                  "and hub_model_id to keep it (and its checkpoints, to resume a stopped run).")
     pushed = (f"Checkpoints are pushed to {args.hub_model_id} as they are saved (hub_strategy='checkpoint'): if "
               "the run is stopped, rerun_job with resume=true continues from the last one.")
-    planned = plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost,
+    planned = plan(ctx, spec, flavor, dry_run=args.dry_run, files_note=files,
                    notes=[pushed] if args.push_to_hub else [], schedule=schedule)
+    if args.dry_run and not planned.output_dir and ctx.backend.traits.keeps_files:
+        planned.notes.append("The trained model will be saved in the job's own output folder, named with its "
+                             "job_id at launch; wait_for_job and inspect_job give its path once it is done.")
     if distribution is not None:
         planned.notes.append(distribution.text)
     planned.uploads = uploads
@@ -118,10 +113,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="launch_training",
     title="Launch a TRL training job",
-    description="Start a TRL trainer (sft, dpo, grpo, kto, reward, rloo) on a model and a dataset (Hub ids or "
-                "local paths, a local .jsonl file too) with TRL's own argument names, on a hardware flavor with "
-                "a timeout. Returns the job_id. Use dry_run=true first to see the exact command, the flavor's "
-                "price and the cost ceiling without creating anything. Defaults suit a CPU.",
+    description="Start a TRL trainer on a model and dataset (Hub ids or local paths) with TRL's argument names, "
+                "on a flavor with a timeout; returns the job_id. dry_run=true shows the command and cost first.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,

@@ -135,11 +135,11 @@ def budget_problem(ctx: ToolContext, flavor: Flavor, seconds: float) -> str | No
             "cheaper flavor (call recommend_hardware or list_hardware).")
 
 
-def plan(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool, lost_files_note: str | None,
+def plan(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool, files_note: str | None,
          notes: list[str] | None = None, schedule: str | None = None) -> LaunchPlan:
     """The launch before the job exists: where, what it costs, what runs, the equivalent command line, the notes
-    (`lost_files_note` where the backend does not keep what a job writes, then `notes`). With `schedule` (from
-    checked_schedule), a scheduled job that runs `spec` on it.
+    (`files_note`, what becomes of the job's files, where the backend does not keep what a job writes, then
+    `notes`). With `schedule` (from checked_schedule), a scheduled job that runs `spec` on it.
 
     Raises:
         InvalidJobSpec: (field timeout) the run may cost more than the server's ceiling, and this is no dry run.
@@ -149,8 +149,8 @@ def plan(ctx: ToolContext, spec: JobSpec, flavor: Flavor, *, dry_run: bool, lost
     if not traits.billed:
         notes.append(f"Runs on {traits.place} at no charge; the price is what Hugging Face Jobs bills for this "
                      "flavor.")
-    if not traits.keeps_files and lost_files_note:
-        notes.append(lost_files_note)
+    if not traits.keeps_files and files_note:
+        notes.append(files_note)
     notes += extra
     if spec.timeout == parse_timeout(None):
         notes.append(DEFAULT_TIMEOUT_NOTE.format(timeout=DEFAULT_TIMEOUT))
@@ -225,6 +225,6 @@ def render_launch(out: LaunchAnswer, *, tool: str, what: str, output_dir: str | 
         lines.append(f"{next_call('scheduled_jobs', action='inspect', scheduled_job_id=out.scheduled_job_id)}, or "
                      "action='trigger' to run it now, 'suspend' to pause it.")
     else:
-        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to follow its log, or "
-                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for its stage.")
+        lines.append(f"{next_call('wait_for_job', job_id=out.job_id)} to follow it to the end (step, loss, "
+                     "where the model lands).")
     return "\n".join(lines)

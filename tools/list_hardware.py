@@ -67,9 +67,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="list_hardware",
     title="List hardware flavors",
-    description="Every hardware flavor (Hugging Face Jobs' names: cpu-basic, t4-small, a10g-large, a100-large, "
-                "h200, ...) with GPU, VRAM, vCPUs, RAM and price per hour, marking which the current backend can "
-                "run. Filter by kind (cpu/gpu) or to runnable ones.",
+    description="Every Hugging Face Jobs flavor with GPU, VRAM, vCPUs, RAM and price per hour, marking which this "
+                "backend can run.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

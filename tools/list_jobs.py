@@ -13,13 +13,12 @@ from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, human_durat
 
 class Input(ToolInput):
     stage: Annotated[JobStage | list[JobStage] | None, Field(
-        description="Only jobs in this stage, or in any of these stages, e.g. 'RUNNING' or "
-                    "['SCHEDULING', 'RUNNING']. Default: every stage.")] = None
+        description="One stage or a list, e.g. ['SCHEDULING', 'RUNNING'].")] = None
     labels: Annotated[dict[str, str] | None, Field(
-        max_length=20, description="Only jobs that carry all of these labels, e.g. {'trainer': 'sft'}.")] = None
-    limit: Annotated[int, Field(ge=1, le=200, description="Most jobs to return in this page (1 to 200).")] = 20
+        max_length=20, description="Jobs carrying all of these, e.g. {'trainer': 'sft'}.")] = None
+    limit: Annotated[int, Field(ge=1, le=200, description="Jobs per page.")] = 20
     cursor: Annotated[str | None, Field(
-        max_length=500, description="The next_cursor of a previous list_jobs answer, to read the next page.")] = None
+        max_length=500, description="A previous answer's next_cursor.")] = None
 
     @field_validator("stage", mode="before")
     @classmethod
@@ -35,6 +34,8 @@ class Output(BaseModel):
     jobs: list[JobInfo] = Field(description="newest first")
     next_cursor: str | None = Field(default=None, description="pass as cursor for the next page; null at the end")
     filtered: bool = Field(default=False, description="whether a stage or label filter was applied")
+    running: int = Field(default=0, description="jobs RUNNING now, whatever the filter")
+    scheduling: int = Field(default=0, description="jobs waiting to start now, whatever the filter")
 
 
 async def list_jobs(args: Input, ctx: ToolContext) -> Output:
@@ -42,7 +43,19 @@ async def list_jobs(args: Input, ctx: ToolContext) -> Output:
     if args.stage is not None:
         stages = set(args.stage) if isinstance(args.stage, list) else {args.stage}
     page = await ctx.backend.list(stages=stages, labels=args.labels or None, limit=args.limit, cursor=args.cursor)
-    return Output(jobs=page.jobs, next_cursor=page.next_cursor, filtered=bool(stages or args.labels))
+    active = [j for j in page.jobs if not j.finished]
+    if stages or args.labels or page.next_cursor or args.cursor:  # the page may not hold every active job
+        active = (await ctx.backend.list(stages={JobStage.RUNNING, JobStage.SCHEDULING}, limit=200)).jobs
+    return Output(jobs=page.jobs, next_cursor=page.next_cursor, filtered=bool(stages or args.labels),
+                  running=sum(j.stage == JobStage.RUNNING for j in active),
+                  scheduling=sum(j.stage == JobStage.SCHEDULING for j in active))
+
+
+def _now(out: Output) -> str:
+    if not out.running and not out.scheduling:
+        return "No job is running now."
+    waiting = f" and {out.scheduling} waiting to start" if out.scheduling else ""
+    return f"{out.running} job(s) running now{waiting}."
 
 
 def _line(job: JobInfo) -> str:
@@ -58,13 +71,14 @@ def _line(job: JobInfo) -> str:
 def render(out: Output) -> str:
     if not out.jobs:
         if out.filtered:
-            return "No jobs match these filters. Call list_jobs without stage or labels to see every job."
+            return f"No jobs match these filters. {_now(out)} Call list_jobs without stage or labels to see every job."
         return "No jobs yet. Call launch_training to start one (dry_run=true first shows what would run)."
-    lines = [f"{len(out.jobs)} job(s), newest first:"]
+    lines = [f"{_now(out)} {len(out.jobs)} job(s) listed, newest first:"]
     lines += [_line(job) for job in out.jobs]
     active = next((j for j in out.jobs if j.stage in (JobStage.RUNNING, JobStage.SCHEDULING)), None)
     if active is not None:
-        lines.append(f"{next_call('fetch_logs', job_id=active.id)} to follow the newest active job.")
+        lines.append(f"{next_call('wait_for_job', job_id=active.id)} to follow the newest active job, or "
+                     f"{next_call('cancel_job', job_id=active.id).removeprefix('Call ')} to stop it.")
     else:
         lines.append(f"{next_call('inspect_job', job_id=out.jobs[0].id)} for details of a job.")
     if out.next_cursor:
@@ -75,8 +89,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="list_jobs",
     title="List training jobs",
-    description="List jobs, newest first: id, stage (SCHEDULING, RUNNING, COMPLETED, CANCELED, ERROR), flavor, "
-                "age and labels. Filter by stage and labels; page with cursor.",
+    description="Jobs newest first (id, stage, flavor, age, labels) and how many run now. Filter by stage and "
+                "labels; page with cursor.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

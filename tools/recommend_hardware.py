@@ -146,9 +146,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="recommend_hardware",
     title="Recommend hardware",
-    description="Estimate the GPU memory a full, LoRA or QLoRA fine-tune of a model needs (parameter count from a "
-                "local config.json, the Hub on the Hugging Face backend, or given as params) and answer the "
-                "cheapest flavors that hold it, with the cost of the timeout. The formula is shown.",
+    description="The GPU memory a full, LoRA or QLoRA fine-tune of a model needs (its size from config.json, the "
+                "Hub, or params) and the cheapest flavors that hold it, with their cost for the timeout.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),  # asks the Hub for a model's size

@@ -20,43 +20,35 @@ _NAME_MAP = Field(max_length=64)
 
 class Input(ToolInput):
     command: Annotated[list[str] | None, _ARGV, Field(
-        description="The job's command as a list of arguments, run without a shell, e.g. ['python', '-c', "
-                    "'print(1)']. Give either command or script.")] = None
+        description="argv, no shell, e.g. ['python', '-c', 'print(1)']. Either command or script.")] = None
     image: Annotated[str | None, Field(
-        max_length=300, description="Docker image to run command in (Hugging Face backend), e.g. 'python:3.12' "
-                                    "or 'pytorch/pytorch:2.6.0-cuda12.4-cudnn9-devel'. Default python:3.12. The "
-                                    "local backend runs commands directly and refuses an image.")] = None
+        max_length=300, description="Docker image for command (not on the local backend); default "
+                                    "python:3.12.")] = None
     script: Annotated[str | None, Field(
-        max_length=2000, description="A uv script to run instead of a command: a URL or a local .py file, with "
-                                     "its PEP 723 inline dependencies, e.g. TRL's "
-                                     "'https://raw.githubusercontent.com/huggingface/trl/v1.16.0/trl/scripts/"
-                                     "sft.py'.")] = None
+        max_length=2000, description="A uv script (URL or local .py, PEP 723 dependencies) instead of "
+                                     "command.")] = None
     script_args: Annotated[list[str], _ARGV, Field(
-        description="Arguments after the script, e.g. ['--model_name_or_path', 'Qwen/Qwen3-0.6B'].")] = []
+        description="Arguments after the script.")] = []
     dependencies: Annotated[list[str], Field(
-        max_length=100, description="Extra packages for the uv script (uv's --with), e.g. ['trl==1.16.0'].")] = []
+        max_length=100, description="Extra packages (uv's --with), e.g. ['trl==1.16.0'].")] = []
     python: Annotated[str | None, Field(
-        max_length=20, description="Python version for the uv script, e.g. '3.12'.")] = None
+        max_length=20, description="For the uv script, e.g. '3.12'.")] = None
     env: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Environment variables, e.g. {'PYTHONUNBUFFERED': '1'}. Values are visible in the job's "
-                    "details; put tokens in secrets.")] = {}
+        description="Shown in the job's details; tokens go in secrets.")] = {}
     secrets: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Secret environment variables, e.g. {'API_KEY': '...'}. On Hugging Face, the value "
-                    "'$HF_TOKEN' stands for the server's own token. Only names are ever shown.")] = {}
+        description="Only names are ever shown; the value '$HF_TOKEN' is the server's own token.")] = {}
     flavor: Annotated[str, Field(
         min_length=1, max_length=64,
-        description="Hardware, as Hugging Face Jobs names it: cpu-basic, t4-small, a10g-large, a100-large, h200, "
-                    "...; list_hardware shows which this backend runs.")] = "cpu-basic"
+        description="As in launch_training.")] = "cpu-basic"
     timeout: Annotated[str | int, Field(
-        description="Stop the job after this long: '90s', '30m', '1.5h', '2d', or a number of seconds.")] = "30m"
+        description="'90s', '30m', '1.5h', '2d' or seconds.")] = "30m"
     labels: Annotated[dict[str, str], Field(
-        max_length=32, description="Labels to find the job by later, e.g. {'experiment': 'eval'}.")] = {}
+        max_length=32, description="list_jobs filters on them.")] = {}
     idle_timeout: IdleTimeout = None
     dry_run: Annotated[StrictBool, Field(
-        description="true: create nothing; return the command, the flavor's price, the cost ceiling and the "
-                    "equivalent hf jobs command line.")] = False
+        description="Create nothing; show the command, price and cost ceiling.")] = False
     schedule: Annotated[str | None, Field(
-        max_length=100, description="Run on a schedule instead of now: '@daily', or cron '0 9 * * 1' (UTC).")] = None
+        max_length=100, description="Run on a schedule: '@daily' or cron '0 9 * * 1' (UTC).")] = None
 
 
 class Output(BaseModel):
@@ -93,7 +85,7 @@ async def run_job(args: Input, ctx: ToolContext) -> Output:
                    idle_timeout=idle_timeout(args.idle_timeout, ctx), labels=args.labels)
     lost = ("Files the job writes stay in its container and disappear with it: have the job push what it must "
             "keep (to a Hub repo or bucket, with the HF_TOKEN secret).")
-    planned = plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost, schedule=schedule)
+    planned = plan(ctx, spec, flavor, dry_run=args.dry_run, files_note=lost, schedule=schedule)
     launched = await submit(ctx, spec, planned)
     # A backend without a CLI of its own runs the command as it is: that is the line to type.
     return launched.answer(Output, kind="uv script" if spec.script else "command", image=spec.image,
@@ -108,10 +100,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="run_job",
     title="Run a command or script as a job",
-    description="Run any command (a list of arguments, optionally in a Docker image on Hugging Face) or a uv "
-                "script (URL or local file, with dependencies and arguments) as a job, as `hf jobs run` and "
-                "`hf jobs uv run` do, with a flavor, timeout, env, secrets and labels. Returns the job_id. For "
-                "TRL training prefer launch_training, which builds the command and checks the arguments.",
+    description="Run a command (argv, or in a Docker image on Hugging Face) or a uv script as a job, like `hf jobs "
+                "run` and `hf jobs uv run`; returns the job_id. For TRL training use launch_training.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,

@@ -13,12 +13,16 @@ from typing import Annotated, Literal
 
 import anyio
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
+from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
 from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose_job
+from trl_jobs_mcp.jobs.logtidy import tidy_lines
 from trl_jobs_mcp.jobs.metrics.job import JobWatch
 from trl_jobs_mcp.jobs.models import JobStage
+from trl_jobs_mcp.jobs.recipes.readback import ModelLocation, model_location
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
+from trl_jobs_mcp.tools.inspect_job import cost_line
 
 DEFAULT_WAIT = 50
 MAX_WAIT = 600
@@ -29,16 +33,13 @@ MAX_PAGES_PER_POLL = 50
 class Input(ToolInput):
     job_id: JobId
     timeout: Annotated[int, Field(
-        ge=1, le=MAX_WAIT, description=f"Wait at most this many seconds (default {DEFAULT_WAIT}, under the 60 s "
-                                       "many clients allow a call). Call again to keep waiting.")] = DEFAULT_WAIT
+        ge=1, le=MAX_WAIT, description=f"Seconds (default {DEFAULT_WAIT}, under many clients' 60 s call limit); call "
+                                       f"again to wait more.")] = DEFAULT_WAIT
     since: Annotated[int | None, Field(
-        ge=0, description="Return only the log lines after this offset (the next_since of the previous answer); "
-                          "default: the last max_lines lines of the log.")] = None
+        ge=0, description="A previous next_since: only the log after it.")] = None
     until: Annotated[Literal["finished", "loss_plateau"], Field(
-        description="'finished': return when the job ends; 'loss_plateau': also return as soon as the training "
-                    "loss has flattened.")] = "finished"
-    max_lines: Annotated[int, Field(ge=1, le=500, description="Return at most this many log lines (the last "
-                                                               "ones).")] = 40
+        description="loss_plateau: also return once the training loss flattens.")] = "finished"
+    max_lines: Annotated[int, Field(ge=1, le=500, description="Log lines to return (the last).")] = 40
 
 
 class Output(BaseModel):
@@ -49,15 +50,21 @@ class Output(BaseModel):
         description="why the wait ended: the job finished, the loss flattened, or the bound was reached")
     waited_seconds: float
     message: str | None = None
-    lines: list[str] = Field(description="the last max_lines log lines after `since`")
+    line_count: int = Field(description="log lines given in the text (the last max_lines after `since`, each "
+                                        "progress bar at its last state, a repeated warning once)")
     next_since: int = Field(description="pass as since to get only later lines")
     truncated: bool = Field(description="more lines were written than returned")
-    step: int | None = Field(default=None, description="the training step reached, when the log shows it")
+    trainer: str | None = Field(default=None, description="the TRL trainer; null for a job that does not train")
+    step: int | None = Field(default=None, description="the training step reached, from the newest log lines")
     total_steps: int | None = None
-    loss: float | None = Field(default=None, description="the latest training loss")
-    metrics: str | None = Field(default=None, description="the loss curve in one paragraph (as job_metrics says)")
+    loss: float | None = Field(default=None, description="the newest training loss")
+    metrics: str | None = Field(default=None, description="the curves in one paragraph (as job_metrics says)")
     plateau: bool = False
+    model: ModelLocation | None = Field(default=None, description="where the trained model is, once ended")
+    cost: CostSoFar | None = Field(default=None, description="what the job has cost so far, on a billed backend")
     diagnosis: Diagnosis | None = Field(default=None, description="for a job in ERROR: the recognised cause and fix")
+    # The log lines go in the text only: a host that shows both would otherwise show every line twice.
+    _lines: list[str] = PrivateAttr(default_factory=list)
 
 
 async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
@@ -78,22 +85,25 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
             if info.finished:
                 reason = "finished"
                 break
-            if args.until == "loss_plateau" and watch.parser.report().plateau:
+            if args.until == "loss_plateau" and watch.report().plateau:
                 reason = "loss_plateau"
                 break
             await anyio.sleep(interval)
-    if reason == "finished":
-        await watch.read()  # what it wrote after the poll that saw it end
-    report = watch.parser.report()
+    await watch.read()  # what it wrote since the last poll: the answer is as fresh as the log
+    report = watch.report()
     _, step, loss = watch.progress(info.stage)
     chunk = await ctx.backend.logs(args.job_id, tail=args.max_lines, since=args.since)
-    return Output(job_id=info.id, stage=info.stage, finished=info.finished, reason=reason,
-                  waited_seconds=round(time.monotonic() - started, 1), message=info.message,
-                  lines=ctx.secrets.clip(chunk.lines, args.max_lines), next_since=chunk.next_since,
-                  truncated=chunk.truncated,
-                  step=step, total_steps=report.total_steps, loss=loss,
-                  metrics=report.text if report.series else None, plateau=report.plateau,
-                  diagnosis=await diagnose_job(ctx.backend, info))
+    lines = ctx.secrets.clip(tidy_lines(chunk.lines), args.max_lines)
+    out = Output(job_id=info.id, stage=info.stage, finished=info.finished, reason=reason,
+                 waited_seconds=round(time.monotonic() - started, 1), message=info.message,
+                 line_count=len(lines), next_since=chunk.next_since, truncated=chunk.truncated,
+                 trainer=watch.trainer, step=step, total_steps=report.total_steps, loss=loss,
+                 metrics=report.text if report.series else None, plateau=report.plateau,
+                 model=model_location(info, keeps_files=ctx.backend.traits.keeps_files) if info.finished else None,
+                 cost=cost_so_far(info, billed=ctx.backend.traits.billed),
+                 diagnosis=await diagnose_job(ctx.backend, info))
+    out._lines = lines
+    return out
 
 
 def render(out: Output) -> str:
@@ -111,37 +121,41 @@ def render(out: Output) -> str:
     else:
         head = f"Job {out.job_id} is still {out.stage.value}{where} after waiting {waited}."
     lines = [head]
+    if out.model is not None and out.model.text:
+        lines.append(out.model.text)
+    if out.cost is not None:
+        lines.append(cost_line(out.cost))
     if out.metrics:
         lines.append(f"Metrics: {out.metrics}")
     if out.diagnosis is not None:
         lines.append(f"Likely cause: {out.diagnosis.text}")
     lines.append("Log" + (" (the last lines)" if out.truncated else "") + ":")
-    lines += out.lines or ["(no new lines)"]
+    lines += out._lines or ["(no new lines)"]
+    metrics = f"{next_call('job_metrics', job_id=out.job_id)} for the curves and a plot" if out.trainer else None
     if out.reason == "timeout":
-        lines.append(f"{next_call('wait_for_job', job_id=out.job_id, since=out.next_since)} to keep waiting, or "
-                     f"{next_call('job_metrics', job_id=out.job_id).removeprefix('Call ')} for the curves so far.")
+        lines.append(f"{next_call('wait_for_job', job_id=out.job_id, since=out.next_since)} to keep waiting"
+                     + (f", or {metrics.removeprefix('Call ')} so far." if metrics else "."))
     elif out.reason == "loss_plateau":
         lines.append(f"{next_call('cancel_job', job_id=out.job_id)} to stop it here, or "
                      f"{next_call('wait_for_job', job_id=out.job_id, since=out.next_since).removeprefix('Call ')} "
                      "to let it run on.")
     elif out.stage == JobStage.COMPLETED:
-        lines.append(f"{next_call('job_metrics', job_id=out.job_id)} for the loss curve and a plot, or "
-                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for where the model is.")
+        lines.append(f"{metrics}." if metrics else
+                     f"{next_call('fetch_logs', job_id=out.job_id, tail=100)} for more of its log.")
     elif out.stage == JobStage.ERROR:
-        lines.append(f"{next_call('inspect_job', job_id=out.job_id)} for the details, or fetch_logs with "
-                     f"job_id={out.job_id} tail=100 for more of the log.")
+        lines.append(f"{next_call('fetch_logs', job_id=out.job_id, tail=100)} for more of the log, or "
+                     f"{next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} for the details.")
     else:
-        lines.append(f"{next_call('inspect_job', job_id=out.job_id)} for its details.")
+        lines.append(f"{next_call('list_jobs')} to see the others.")
     return "\n".join(lines)
 
 
 TOOL = ToolDef(
     name="wait_for_job",
     title="Wait for a training job",
-    description=f"Wait up to timeout seconds (default {DEFAULT_WAIT}) for a job to finish, sending progress "
-                "notifications with the step and the latest loss while it runs; until='loss_plateau' returns as "
-                "soon as the loss flattens. Returns the stage, the new log lines (pass next_since as since next "
-                "time), the loss curve in a sentence, and for a failed job the likely cause and fix.",
+    description=f"Wait up to timeout seconds (default {DEFAULT_WAIT}) for a job to end, with progress notifications. "
+                f"Returns stage, step, the curves in a sentence, the tidied new log, where the model is, cost so "
+                f"far, a failure's likely cause.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

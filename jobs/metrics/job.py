@@ -1,6 +1,10 @@
-"""A job's metrics through a backend: its log read a page at a time into a LogParser, or its trackio store.
+"""A job's metrics through a backend: its log read a page at a time into a LogParser, or its trackio store, and a
+running job's progress taken from the newest lines at every look.
 
 What tools ask of a job's curves (job_metrics, wait_for_job) lives here, so that a tool only shapes the answer.
+The progress bar is read from the newest lines because a local log's complete lines come back in their last
+state: a line where tqdm drew "10/24" and TRL then wrote a log dict reads as the dict alone, and the bar's current
+state lives in the line still being written.
 """
 
 from __future__ import annotations
@@ -12,11 +16,15 @@ import anyio.to_thread
 from trl_jobs_mcp.jobs.metrics.logs import LogParser
 from trl_jobs_mcp.jobs.metrics.trackio import read_trackio
 from trl_jobs_mcp.jobs.recipes.argv import logging_steps_from_command, trackio_target
+from trl_jobs_mcp.jobs.recipes.readback import trainer_of
 
 if TYPE_CHECKING:
     from trl_jobs_mcp.jobs.backends.base import Backend
     from trl_jobs_mcp.jobs.metrics.models import MetricsReport
     from trl_jobs_mcp.jobs.models import JobInfo, JobStage
+
+# Lines from the end read at each look for the live progress bar.
+NEWEST_LINES = 3
 
 
 def parser_for(job: JobInfo) -> LogParser:
@@ -39,20 +47,22 @@ async def feed_log(backend: Backend, job_id: str, parser: LogParser, *, since: i
 
 async def job_report(backend: Backend, job: JobInfo, *, source: Literal["auto", "logs", "trackio"] = "auto",
                      max_pages: int) -> tuple[MetricsReport, list[str]]:
-    """The job's curves and notes for a reader: from trackio's local store when the job reports to trackio and the
-    store is on this machine (or `source="trackio"`), else from at most `max_pages` pages of its log."""
+    """The job's curves and notes for a reader, summarised for its trainer: from trackio's local store when the job
+    reports to trackio and the store is on this machine (or `source="trackio"`), else from at most `max_pages`
+    pages of its log."""
+    trainer = trainer_of(job)
     notes: list[str] = []
     report: MetricsReport | None = None
     target = trackio_target(job.command)
     if source != "logs" and (target is not None or source == "trackio"):
         project, run = target or ("huggingface", None)
-        report = await anyio.to_thread.run_sync(lambda: read_trackio(project=project, run=run))
+        report = await anyio.to_thread.run_sync(lambda: read_trackio(project=project, run=run, trainer=trainer))
         if report is None:
             notes.append(f"No trackio store for project {project!r} on this machine; read the job's log instead.")
     if report is None:
         parser = parser_for(job)
         _, complete = await feed_log(backend, job.id, parser, pages=max_pages)
-        report = parser.report()
+        report = parser.report(trainer=trainer)
         if not complete:
             notes.append(f"The log is longer than {max_pages} pages; the curves stop where the reading did.")
     if report.step_unit == "log":
@@ -61,38 +71,51 @@ async def job_report(backend: Backend, job: JobInfo, *, source: Literal["auto", 
 
 
 class JobWatch:
-    """A job's log read incrementally from its start, so that steps and the loss curve stay right while it runs.
+    """A job's log read incrementally from its start, so that steps and the curves stay right while it runs.
 
     Args:
         backend: where the job runs.
-        job: the job as first inspected (its command gives logging_steps).
+        job: the job as first inspected (its command gives logging_steps and the trainer).
         pages_per_read: at most this many pages of the log per `read`, to catch up with a long log.
     """
 
     def __init__(self, backend: Backend, job: JobInfo, *, pages_per_read: int) -> None:
         self.backend = backend
         self.job_id = job.id
+        self.trainer = trainer_of(job)
         self.parser = parser_for(job)
         self.position = 0
         self.pages_per_read = pages_per_read
 
     async def read(self) -> None:
-        """Read what the log gained since the last read."""
+        """Catch up with the log, then look at its newest lines for the progress bar."""
         self.position, _ = await feed_log(self.backend, self.job_id, self.parser, since=self.position,
                                           pages=self.pages_per_read)
+        newest = await self.backend.logs(self.job_id, tail=NEWEST_LINES)
+        self.parser.observe_progress(newest.lines)
+
+    def report(self) -> MetricsReport:
+        return self.parser.report(trainer=self.trainer)
 
     def progress(self, stage: JobStage) -> tuple[str, int | None, float | None]:
-        """The progress message ("RUNNING, step 40/100, loss 1.82"), the step reached and the latest loss."""
-        report = self.parser.report()
+        """("RUNNING, step 40/100, loss 1.82", the step reached, the newest finite training loss).
+
+        The step is the furthest of the progress bar and the last logged step; the text names the newest value of
+        what the trainer's verdict leads with (the loss, or the reward for GRPO and RLOO).
+        """
+        report = self.report()
         step = report.last_step if report.step_unit == "step" else None
         if self.parser.progress is not None and (step is None or self.parser.progress > step):
-            step = self.parser.progress  # the progress bar runs ahead of the logged loss
-        loss = None
-        if report.main and report.series[report.main].values:
-            loss = report.series[report.main].values[-1]
+            step = self.parser.progress
+
+        def newest(name: str | None) -> float | None:
+            finite = [v for v in report.series[name].values if v is not None] if name in report.series else []
+            return finite[-1] if finite else None
+
         parts = [stage.value]
         if step is not None:
             parts.append(f"step {step}" + (f"/{report.total_steps}" if report.total_steps else ""))
-        if loss is not None:
-            parts.append(f"{report.main} {loss:.4g}")
-        return ", ".join(parts), step, loss
+        lead = newest(report.main)
+        if lead is not None:
+            parts.append(f"{report.main} {lead:.4g}")
+        return ", ".join(parts), step, newest("loss")

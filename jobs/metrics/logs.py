@@ -119,7 +119,14 @@ class LogParser:
             for segment in line.split("\r"):
                 self._segment(segment)
 
-    def _segment(self, segment: str) -> None:
+    def observe_progress(self, lines: Iterable[str]) -> None:
+        """Read only the progress bar in `lines` (the newest lines, a live bar not yet ended by a newline
+        included), leaving the curves alone: those are fed once, in order, through `feed`."""
+        for line in lines:
+            for segment in line.split("\r"):
+                self._bar(segment)
+
+    def _bar(self, segment: str) -> None:
         for match in _BAR.finditer(segment):
             done, total, rate, nested = int(match.group(2)), int(match.group(3)), match.group(4), match.group(5)
             if nested or not ("it/s" in rate or "s/it" in rate):
@@ -128,6 +135,9 @@ class LogParser:
                 self.total_steps = total
             if total == self.total_steps:
                 self.progress = max(self.progress or 0, done)
+
+    def _segment(self, segment: str) -> None:
+        self._bar(segment)
         if "{" not in segment:
             return
         values = parse_log_dict(segment)
@@ -193,21 +203,20 @@ class LogParser:
             return None
         return series[name].steps[-1], series[name].values[-1]
 
-    def report(self, **summary_options: Any) -> MetricsReport:
+    def report(self, *, trainer: str | None = None) -> MetricsReport:
         series, unit = self.series()
         return build_report(series, final=self.final, source="logs", step_unit=unit, total_steps=self.total_steps,
-                            **summary_options)
+                            trainer=trainer)
 
 
-def metrics_from_log(lines: Iterable[str], *, logging_steps: float | None = None, window: int | None = None,
-                     flat_tolerance: float = 0.01) -> MetricsReport:
+def metrics_from_log(lines: Iterable[str], *, logging_steps: float | None = None,
+                     trainer: str | None = None) -> MetricsReport:
     """Parse a job's log lines into a report.
 
     Args:
         lines: the log, as lines (a line may hold several '\\r'-separated tqdm updates).
         logging_steps: the run's `logging_steps` when known; see LogParser.
-        window: points in the trend window; default a third of the series, at least 3.
-        flat_tolerance: a relative change below this over the window counts as flat.
+        trainer: the TRL trainer (sft, dpo, grpo, ...), which decides what the verdict leads with.
 
     Example:
         >>> r = metrics_from_log(["{'loss': '2.0', 'epoch': '0.5'}", "{'loss': '1.0', 'epoch': '1.0'}"])
@@ -216,4 +225,4 @@ def metrics_from_log(lines: Iterable[str], *, logging_steps: float | None = None
     """
     parser = LogParser(logging_steps=logging_steps)
     parser.feed(lines)
-    return parser.report(window=window, flat_tolerance=flat_tolerance)
+    return parser.report(trainer=trainer)

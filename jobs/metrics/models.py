@@ -33,10 +33,11 @@ class Series(BaseModel):
 
 
 class SeriesSummary(BaseModel):
-    """What a reader wants to know about one curve."""
+    """What a reader wants to know about one curve (each figure is defined in jobs/metrics/summary.py)."""
 
     name: str
-    count: int
+    count: int = Field(description="logged values, NaN/inf included")
+    points: int = Field(default=0, description="finite values: what every figure below rests on")
     first: float | None = None
     last: float | None = None
     last_step: int | None = None
@@ -45,10 +46,16 @@ class SeriesSummary(BaseModel):
     goal: Goal | None = Field(default=None, description="'min' for losses, 'max' for rewards and accuracies")
     best: float | None = None
     best_step: int | None = None
-    trend: Trend | None = Field(default=None, description="over the last window; None with fewer than 3 points")
-    relative_change: float | None = Field(
-        default=None, description="fitted change over the last window, relative to the series' level")
-    plateau: bool = Field(default=False, description="flat over the last window, with enough points to say so")
+    change: float | None = Field(default=None, description="last - first")
+    change_pct: float | None = Field(
+        default=None, description="change in percent of |first|; null when first is about zero")
+    trend: Trend | None = Field(
+        default=None, description="same direction at every step, or the last window against the one before, "
+                                  "beyond the noise; null under 3 points")
+    monotonic: bool = Field(default=False, description="it moved the same way at every logged step")
+    trend_points: int | None = Field(default=None, description="the points the trend compares")
+    noise: float | None = Field(default=None, description="spread of one step's change, net of any steady slope")
+    plateau: bool = Field(default=False, description="improved beyond the noise, and flat over the last window")
     non_finite: int = Field(default=0, description="NaN or inf values")
     first_non_finite_step: int | None = None
     diverged: bool = Field(default=False, description="NaN/inf, or a loss that climbed far above its early minimum")
@@ -62,12 +69,14 @@ class MetricsReport(BaseModel):
     series: dict[str, Series] = Field(default_factory=dict)
     summaries: dict[str, SeriesSummary] = Field(default_factory=dict)
     final: dict[str, float] = Field(default_factory=dict, description="the end-of-training line: train_loss, ...")
-    main: str | None = Field(default=None, description="the series the verdict is about (usually 'loss')")
+    trainer: str | None = Field(default=None, description="the TRL trainer the verdict is fitted to")
+    main: str | None = Field(default=None, description="the series the verdict leads with: loss, reward, accuracy")
     last_step: int | None = None
     total_steps: int | None = Field(default=None, description="from the training progress bar, when printed")
     step_unit: Literal["step", "log"] = Field(
         default="step", description="'log' when steps are log-line ordinals because logging_steps was unknown")
     has_nan: bool = False
     diverged: bool = False
-    plateau: bool = Field(default=False, description="the main loss has flattened")
+    plateau: bool = Field(default=False, description="the main series has flattened")
+    lr_near_zero: bool = Field(default=False, description="the learning rate ended at 5% of its peak or less")
     text: str = ""

@@ -102,7 +102,7 @@ def _json_dict(raw: Any) -> dict:
 
 
 def read_trackio(*, project: str = "huggingface", run: str | None = None, directory: str | Path | None = None,
-                 window: int | None = None, flat_tolerance: float = 0.01) -> MetricsReport | None:
+                 trainer: str | None = None) -> MetricsReport | None:
     """A report from trackio's local store, or None when the project or run is not there.
 
     Reads `<dir>/<project>.db` (SQLite; both the older schema with `project_name` and the later one with
@@ -141,6 +141,6 @@ def read_trackio(*, project: str = "huggingface", run: str | None = None, direct
             target = series.setdefault(name, Series(name=name))
             target.steps.append(step)
             target.values.append(value if math.isfinite(value) else None)
-    report = build_report(series, final=final, source="trackio", window=window, flat_tolerance=flat_tolerance)
+    report = build_report(series, final=final, source="trackio", trainer=trainer)
     report.text = f"trackio run {found_run!r}: {report.text}"
     return report

@@ -289,14 +289,15 @@ def _check_hub(req: TrainingRequest, traits: BackendTraits, env: dict[str, str],
     if not req.hub_model_id:
         raise InvalidJobSpec("push_to_hub needs hub_model_id, the repository to push to, as 'user-or-org/name'.",
                              field="hub_model_id")
-    token = _hf_token(env, secrets)
-    if not token:
+    if not traits.runs_here:
+        # The job cannot see this machine's login, so the token travels as a secret. The placeholder lets
+        # the backend put in the token it is configured with (it has one, or it could launch nothing); the value
+        # never passes through the recipe.
+        secrets.setdefault("HF_TOKEN", "$HF_TOKEN")
+        return
+    if not _hf_token(env, secrets):
         raise InvalidJobSpec("push_to_hub needs a Hugging Face token with write access: pass it as the secret "
                              "HF_TOKEN, or log in on this machine (`hf auth login`).", field="push_to_hub")
-    if not traits.runs_here and "HF_TOKEN" not in secrets:
-        # The job cannot see this machine's login, so the token travels as a secret. The placeholder lets
-        # the backend put in the token it is configured with; the value never passes through the recipe.
-        secrets["HF_TOKEN"] = "$HF_TOKEN"
 
 
 # What training on this machine imports. A job elsewhere installs its own (its uv dependencies), so only a job that

@@ -74,101 +74,76 @@ class TrainingRequest(BaseModel):
         return data
 
     trainer: Annotated[str, Field(
-        description="TRL trainer: sft (supervised fine-tuning), dpo (preference pairs), grpo (online RL with reward "
-                    "functions), kto (binary feedback), reward (reward model), rloo (online RL, leave-one-out).",
+        description="sft; dpo (preference pairs); grpo, rloo (online RL with reward_funcs); kto (binary "
+                    "feedback); reward (reward model).",
         json_schema_extra={"enum": list(TRAINERS)},
     )] = "sft"
-    model: Annotated[str, Field(
-        min_length=1, max_length=500,
-        description="Model to train: a Hugging Face Hub id such as 'Qwen/Qwen2.5-0.5B' or a local model folder.",
-    )]
+    model: Annotated[str, Field(min_length=1, max_length=500,
+                                description="Hub id ('Qwen/Qwen2.5-0.5B') or local model folder.")]
     dataset: Annotated[str, Field(
         min_length=1, max_length=1000,
-        description="Training data: a Hub dataset id such as 'trl-lib/Capybara', a local dataset folder, or a local "
-                    ".jsonl/.json/.parquet/.csv file. Columns must match the trainer (sft: messages or text; dpo: "
-                    "prompt/chosen/rejected; kto: prompt/completion/label; grpo and rloo: prompt; reward: "
-                    "chosen/rejected).",
+        description="Hub id ('trl-lib/Capybara'), local folder, or local .jsonl/.json/.parquet/.csv file. Columns: "
+                    "sft messages|text; dpo, reward prompt/chosen/rejected; kto prompt/completion/label; grpo, rloo "
+                    "prompt.",
     )]
-    dataset_config: Annotated[str | None, _opt("Dataset configuration (subset) name on the Hub.")]
-    dataset_split: Annotated[str | None, _opt("Split to train on (TRL's dataset_train_split); default 'train'.")]
-    dataset_test_split: Annotated[str | None, _opt(
-        "Split to evaluate on when eval_strategy is not 'no'; default 'test'.")]
+    dataset_config: Annotated[str | None, _opt("Hub subset.")]
+    dataset_split: Annotated[str | None, _opt("Default 'train'.")]
+    dataset_test_split: Annotated[str | None, _opt("Eval split; default 'test'.")]
 
-    learning_rate: Annotated[float | None, _opt("Peak learning rate, e.g. 2e-5 for full SFT, 2e-4 with LoRA.",
-                                                gt=0, le=1)]
-    num_train_epochs: Annotated[float | None, _opt("Passes over the dataset; ignored when max_steps is set.",
-                                                   gt=0, le=10000)]
-    max_steps: Annotated[int | None, _opt("Stop after this many optimizer steps (overrides num_train_epochs).",
-                                          ge=1, le=10_000_000)]
+    learning_rate: Annotated[float | None, _opt("e.g. 2e-5 full, 2e-4 LoRA.", gt=0, le=1)]
+    num_train_epochs: Annotated[float | None, _opt("Ignored when max_steps is set.", gt=0, le=10000)]
+    max_steps: Annotated[int | None, _opt("Optimizer steps; overrides num_train_epochs.", ge=1, le=10_000_000)]
     per_device_train_batch_size: Annotated[int | None, _opt("Examples per device per step.", ge=1, le=65536)]
-    gradient_accumulation_steps: Annotated[int | None, _opt("Steps to accumulate before each optimizer update.",
-                                                            ge=1, le=65536)]
-    max_length: Annotated[int | None, _opt("Maximum tokens per example; longer ones are truncated. "
-                                           "sft, dpo, kto, reward.", ge=1, le=1_048_576)]
-    packing: Annotated[StrictBool | None, _opt("Pack several examples into each max_length sequence. sft only.")]
-    eos_token: Annotated[str | None, _opt("End-of-sequence token to use instead of the tokenizer's, e.g. "
-                                          "'<|im_end|>'. sft, reward.", max_length=200)]
+    gradient_accumulation_steps: Annotated[int | None, _opt("Steps per optimizer update.", ge=1, le=65536)]
+    max_length: Annotated[int | None, _opt("Tokens per example (longer: truncated). sft, dpo, kto, reward.",
+                                           ge=1, le=1_048_576)]
+    packing: Annotated[StrictBool | None, _opt("sft only.")]
+    eos_token: Annotated[str | None, _opt("e.g. '<|im_end|>'. sft, reward.", max_length=200)]
 
     logging_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt("When to log metrics.")]
-    logging_steps: Annotated[float | None, _opt("Log every N steps (a value below 1 is a fraction of the run).",
-                                                gt=0)]
-    eval_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt(
-        "When to evaluate on dataset_test_split; default 'no'.")]
-    eval_steps: Annotated[float | None, _opt("Evaluate every N steps when eval_strategy is 'steps'.", gt=0)]
+    logging_steps: Annotated[float | None, _opt("Log every N steps (below 1: a fraction of the run).", gt=0)]
+    eval_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt("Default 'no'.")]
+    eval_steps: Annotated[float | None, _opt("With eval_strategy 'steps'.", gt=0)]
     save_strategy: Annotated[Literal["no", "steps", "epoch", "best"] | None, _opt("When to save checkpoints.")]
-    save_steps: Annotated[float | None, _opt("Save a checkpoint every N steps when save_strategy is 'steps'.",
-                                             gt=0)]
+    save_steps: Annotated[float | None, _opt("With save_strategy 'steps'.", gt=0)]
     seed: Annotated[int | None, _opt("Random seed.", ge=0, le=2**32 - 1)]
     output_dir: Annotated[str | None, _opt(
-        "Where the trained model goes. Default: the job's own output folder (local) or a folder in the container "
-        "(hf; use push_to_hub to keep the result).", max_length=1000)]
+        "Default: the job's own folder (local); on hf the container's (push_to_hub keeps it).", max_length=1000)]
 
-    use_peft: Annotated[StrictBool | None, _opt("Train a LoRA adapter instead of all weights (needs peft).")]
-    lora_r: Annotated[int | None, _opt("LoRA rank (needs use_peft).", ge=1, le=4096)]
-    lora_alpha: Annotated[int | None, _opt("LoRA alpha (needs use_peft).", ge=1, le=65536)]
-    lora_dropout: Annotated[float | None, _opt("LoRA dropout (needs use_peft).", ge=0, lt=1)]
+    use_peft: Annotated[StrictBool | None, _opt("Train a LoRA adapter.")]
+    lora_r: Annotated[int | None, _opt("With use_peft.", ge=1, le=4096)]
+    lora_alpha: Annotated[int | None, _opt("With use_peft.", ge=1, le=65536)]
+    lora_dropout: Annotated[float | None, _opt("With use_peft.", ge=0, lt=1)]
     lora_target_modules: Annotated[list[str] | None, Field(
-        default=None, min_length=1, max_length=64,
-        description="Module names to adapt, e.g. ['q_proj', 'v_proj'] or ['all-linear'] (needs use_peft).")]
+        default=None, min_length=1, max_length=64, description="e.g. ['q_proj', 'v_proj'] or ['all-linear'].")]
 
-    report_to: Annotated[Literal["none", "trackio", "tensorboard", "wandb"] | None, _opt(
-        "Where to send metrics besides the log; default none.")]
-    run_name: Annotated[str | None, _opt("Run name shown by the tracker.", max_length=200)]
-    project: Annotated[str | None, _opt("Tracker project name (trackio, wandb).", max_length=200)]
-    push_to_hub: Annotated[StrictBool | None, _opt("Push the trained model to the Hub at the end (needs hub_model_id "
-                                             "and a Hugging Face token).")]
+    report_to: Annotated[Literal["none", "trackio", "tensorboard", "wandb"] | None, _opt("Default none.")]
+    run_name: Annotated[str | None, _opt("Tracker run name.", max_length=200)]
+    project: Annotated[str | None, _opt("Tracker project (trackio, wandb).", max_length=200)]
+    push_to_hub: Annotated[StrictBool | None, _opt("Needs hub_model_id and a Hugging Face token.")]
     hub_model_id: Annotated[str | None, Field(
-        default=None, max_length=200, pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$",
-        description="Hub repository to push to, as 'user-or-org/name'.")]
+        default=None, max_length=200, pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="'user-or-org/name'.")]
 
-    beta: Annotated[float | None, _opt("KL coefficient against the reference model. dpo, grpo, kto, rloo.",
-                                       ge=0, le=1000)]
+    beta: Annotated[float | None, _opt("KL coefficient. dpo, grpo, kto, rloo.", ge=0, le=1000)]
     loss_type: Annotated[str | list[str] | None, Field(
         default=None,
-        description="Loss variant, as TRL names it: sft 'nll'|'dft'|'chunked_nll'; dpo 'sigmoid', 'ipo', "
-                    "'hinge', ... (a list combines several); grpo 'grpo'|'dapo'|'dr_grpo'|'bnpo'|...; kto "
-                    "'kto'|'apo_zero_unpaired'.")]
+        description="TRL's names: sft nll|dft|chunked_nll; dpo sigmoid|ipo|hinge|... (a list combines); grpo "
+                    "grpo|dapo|dr_grpo|bnpo|...; kto kto|apo_zero_unpaired.")]
     reward_funcs: Annotated[list[str] | None, Field(
         default=None, min_length=1, max_length=16,
-        description="Reward functions (grpo, rloo; required there): TRL's built-ins "
-                    f"({', '.join(BUILTIN_REWARD_FUNCS)}) or dotted import paths such as "
-                    "'my_package.rewards.length_reward'. A reward model instead goes in extra_args as "
-                    "reward_model_name_or_path.")]
-    num_generations: Annotated[int | None, _opt("Completions sampled per prompt. grpo, rloo.", ge=2, le=1024)]
-    max_completion_length: Annotated[int | None, _opt("Maximum tokens per sampled completion. grpo, rloo.",
-                                                      ge=1, le=1_048_576)]
-    temperature: Annotated[float | None, _opt("Sampling temperature. grpo, rloo.", gt=0, le=100)]
-    desirable_weight: Annotated[float | None, _opt("Weight of desirable examples' loss. kto only.", gt=0)]
-    undesirable_weight: Annotated[float | None, _opt("Weight of undesirable examples' loss. kto only.", gt=0)]
-    center_rewards_coefficient: Annotated[float | None, _opt(
-        "Pushes the reward model's outputs toward mean zero. reward only.", ge=0)]
+        description=f"grpo, rloo (required): built-ins ({', '.join(BUILTIN_REWARD_FUNCS)}) or dotted import paths "
+                    "('my_pkg.rewards.short'). A reward model: extra_args reward_model_name_or_path.")]
+    num_generations: Annotated[int | None, _opt("Per prompt. grpo, rloo.", ge=2, le=1024)]
+    max_completion_length: Annotated[int | None, _opt("grpo, rloo.", ge=1, le=1_048_576)]
+    temperature: Annotated[float | None, _opt("grpo, rloo.", gt=0, le=100)]
+    desirable_weight: Annotated[float | None, _opt("kto only.", gt=0)]
+    undesirable_weight: Annotated[float | None, _opt("kto only.", gt=0)]
+    center_rewards_coefficient: Annotated[float | None, _opt("reward only.", ge=0)]
 
     extra_args: Annotated[dict[str, ExtraValue] | list[str] | None, Field(
         default=None,
-        description="Any other argument TRL's script for this trainer accepts, by TRL's name: a map such as "
-                    "{'warmup_steps': 10, 'lr_scheduler_type': 'cosine', 'gradient_checkpointing': true}, or raw "
-                    "command-line words such as ['--warmup_steps', '10']. Checked against the installed TRL "
-                    "before launch.")]
+        description="Any other argument of TRL's script, by TRL's name: {'warmup_steps': 10} or ['--warmup_steps', "
+                    "'10']. Checked against TRL before launch.")]
 
     @field_validator("trainer", mode="before")
     @classmethod
