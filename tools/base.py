@@ -289,7 +289,8 @@ def input_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
     """`model`'s JSON schema as an assistant reads it (see _compact); output schemas stay as generated."""
     schema = _compact(model.model_json_schema())
     schema.pop("description", None)  # the Input class's docstring: the tool's description says it for a model
-    return {**schema, "title": title}
+    schema.pop("title", None)  # "<tool>Arguments": the tool's own name and title say it
+    return schema
 
 
 def pre_parse_json(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
@@ -361,7 +362,7 @@ def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awa
 # --- shared field types and small helpers for renderings ---
 
 JobId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Field(
-    description="From launch_training or list_jobs.")]
+    description="The job's id.")]
 
 
 def usd(amount: float) -> str:

@@ -55,8 +55,7 @@ def _render(out: Output) -> str:
 TOOL = ToolDef(
     name="cancel_job",
     title="Cancel a training job",
-    description="Stop a SCHEDULING or RUNNING job (its whole process group). On a finished job it changes nothing "
-                "and says so.",
+    description="Stop a SCHEDULING or RUNNING job and all its processes; a finished job is left as is.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,

@@ -21,8 +21,7 @@ class Input(ToolInput):
         description=f"The last N lines; default {DEFAULT_TAIL} without since.")] = None
     since: Annotated[int | None, Field(
         ge=0, description="A previous next_since: only the lines after it. 0: from the start.")] = None
-    tidy: Annotated[StrictBool, Field(description="Progress bars at their last state, repeated warnings once (as "
-                                            "wait_for_job).")] = False
+    tidy: Annotated[StrictBool, Field(description="Collapse progress bars and repeated warnings.")] = False
 
 
 class Output(BaseModel):
@@ -59,8 +58,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="fetch_logs",
     title="Fetch a job's log",
-    description=f"A job's raw log, bounded: its last {DEFAULT_TAIL} lines, or the lines after since. Returns "
-                f"next_since and whether the job has finished. Secrets scrubbed.",
+    description=f"A job's raw log: the last {DEFAULT_TAIL} lines or those after since; returns next_since and "
+                "finished. Secrets scrubbed.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

@@ -98,8 +98,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="inspect_job",
     title="Inspect a training job",
-    description="One job in detail: stage, message, times, runtime, flavor, labels, the command (secrets "
-                "redacted), where its trained model is, its cost so far, and for a failed job the likely cause.",
+    description="One job: stage, message, times, flavor, labels, command, where its model is, cost so far, a failure's likely cause.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

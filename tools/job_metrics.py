@@ -34,8 +34,7 @@ class Input(ToolInput):
     plot: Annotated[StrictBool, Field(description="Also return the curves as a PNG image.")] = True
     max_points: Annotated[int, Field(ge=10, le=5000, description="Per series (evenly spread).")] = 200
     source: Annotated[Literal["auto", "logs", "trackio"], Field(
-        description="auto: trackio's store when the job reported there and it is on this machine, "
-                    "else the log.")] = "auto"
+        description="auto: trackio when local, else the log.")] = "auto"
 
 
 class Output(BaseModel):
@@ -129,9 +128,7 @@ def attachments(out: Output) -> list[ContentBlock]:
 TOOL = ToolDef(
     name="job_metrics",
     title="Training curves of a job",
-    description="A training job's curves from its log or trackio store, led by what matters for its trainer, and "
-                "its CPU, memory and GPU use: the numbers, a summary (trend against noise, best, NaN, divergence, "
-                "plateau, mean GPU use, peak memory) and a PNG plot.",
+    description="A training job's curves (what matters for its trainer first) and CPU/GPU use: numbers, a summary and a PNG plot.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

@@ -25,19 +25,18 @@ class Input(TrainingRequest):
 
     flavor: Annotated[str, Field(
         min_length=1, max_length=64,
-        description="Hugging Face Jobs flavor: cpu-basic, t4-small, a10g-large, a100-large, h200, ...; "
-                    "list_hardware shows which run here.")] = "cpu-basic"
+        description="Hardware: cpu-basic, t4-small, a10g-large, a100-large, h200, ... (list_hardware).")] = "cpu-basic"
     timeout: Annotated[str | int, Field(
-        description="'90s', '30m', '1.5h', '2d' or seconds. Bounds the cost too.")] = "30m"
+        description="'30m', '2h', '1d' or seconds.")] = "30m"
     env: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Shown in the job's details; tokens go in secrets.")] = {}
+        description="Visible; tokens go in secrets.")] = {}
     secrets: Annotated[dict[str, str], _NAME_MAP, Field(description="Only their names are ever shown.")] = {}
     labels: Annotated[dict[str, str], Field(max_length=32, description="list_jobs filters on them.")] = {}
     idle_timeout: IdleTimeout = None
     dry_run: Annotated[StrictBool, Field(
         description="Create nothing; show the command, price, cost ceiling and checks.")] = False
     upload_local_data: Annotated[StrictBool, Field(
-        description="Upload a local dataset or model to a private Hub repo for a job that cannot read it.")] = False
+        description="Upload local data/model to a private Hub repo when the job can't read it.")] = False
     schedule: Annotated[str | None, Field(
         max_length=100, description="Run on a schedule: '@daily' or cron '0 9 * * 1' (UTC).")] = None
 
@@ -113,8 +112,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="launch_training",
     title="Launch a TRL training job",
-    description="Start a TRL trainer on a model and dataset (Hub ids or local paths) with TRL's argument names, "
-                "on a flavor with a timeout; returns the job_id. dry_run=true shows the command and cost first.",
+    description="Start a TRL trainer on a model and dataset (Hub ids or local paths), TRL's argument names; returns job_id. dry_run=true first shows command and cost.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,

@@ -16,8 +16,7 @@ class Input(ToolInput):
     kind: Annotated[Literal["all", "cpu", "gpu"], Field(
         description="Which flavors: 'all', only 'cpu' ones, or only 'gpu' ones.")] = "all"
     runnable_only: Annotated[StrictBool, Field(
-        description="true: only the flavors the current backend can run (on the local backend, what this "
-                    "machine has).")] = False
+        description="Only what this backend can run.")] = False
 
 
 class Output(BaseModel):
@@ -67,8 +66,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="list_hardware",
     title="List hardware flavors",
-    description="Every Hugging Face Jobs flavor with GPU, VRAM, vCPUs, RAM and price per hour, marking which this "
-                "backend can run.",
+    description="Every flavor with GPU, VRAM, vCPUs, RAM, price per hour, and whether this backend can run it.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

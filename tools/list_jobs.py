@@ -89,8 +89,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="list_jobs",
     title="List training jobs",
-    description="Jobs newest first (id, stage, flavor, age, labels) and how many run now. Filter by stage and "
-                "labels; page with cursor.",
+    description="Jobs newest first and how many run now; filter by stage and labels, page with cursor.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

@@ -19,20 +19,18 @@ from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, 
 
 class Input(ToolInput):
     model: Annotated[str | None, Field(
-        max_length=500, description="A Hub model id (e.g. 'Qwen/Qwen2.5-0.5B') or a local model folder / "
-                                    "config.json. Its parameter count is looked up; or give params.")] = None
+        max_length=500, description="Hub id or local model folder; its size is looked up (or give params).")] = None
     params: Annotated[float | str | None, Field(
-        description="The parameter count, as a number (7e9) or a size ('7B', '500M'). Wins over the look-up.")] = None
+        description="Parameter count: 7e9 or '7B'.")] = None
     method: Annotated[Literal["full", "lora", "qlora"], Field(
-        description="full: every weight; lora: a LoRA adapter on a bf16 base (use_peft=true); qlora: the base in "
-                    "4-bit (use_peft=true, load_in_4bit).")] = "lora"
+        description="full; lora (use_peft); qlora (use_peft, load_in_4bit).")] = "lora"
     max_length: Annotated[int, Field(ge=1, le=1_048_576, description="Tokens per training example.")] = 1024
     batch_size: Annotated[int, Field(ge=1, le=65536, description="per_device_train_batch_size.")] = 1
     gradient_checkpointing: Annotated[StrictBool, Field(
-        description="Recompute activations in the backward pass (TRL's default for SFT): much less memory.")] = True
+        description="TRL's default for SFT.")] = True
     lora_r: Annotated[int, Field(ge=1, le=4096, description="LoRA rank (lora, qlora).")] = 16
     timeout: Annotated[str | int, Field(
-        description="How long the run may take ('30m', '2h', or seconds): each flavor's cost is price x this.")] = "1h"
+        description="Run length for the cost, e.g. '2h'.")] = "1h"
     limit: Annotated[int, Field(ge=1, le=30, description="How many flavors to return, cheapest first.")] = 5
 
 
@@ -146,8 +144,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="recommend_hardware",
     title="Recommend hardware",
-    description="The GPU memory a full, LoRA or QLoRA fine-tune of a model needs (its size from config.json, the "
-                "Hub, or params) and the cheapest flavors that hold it, with their cost for the timeout.",
+    description="GPU memory a full, LoRA or QLoRA fine-tune of a model needs, and the cheapest flavors that hold it with their cost.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),  # asks the Hub for a model's size

@@ -21,11 +21,11 @@ class Input(ToolInput):
     timeout: Annotated[str | int | None, Field(description="Another timeout, e.g. '2h'.")] = None
     env: Annotated[dict[str, str], _NAME_MAP, Field(description="Variables to add or change.")] = {}
     secrets: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Secret values, needed again for any change (never stored).")] = {}
+        description="Needed again for any change.")] = {}
     labels: Annotated[dict[str, str], Field(max_length=32, description="Labels to add or change.")] = {}
     resume: Annotated[StrictBool, Field(
         description="Continue a training run from its last checkpoint.")] = False
-    dry_run: Annotated[StrictBool, Field(description="true: show what would run, create nothing.")] = False
+    dry_run: Annotated[StrictBool, Field(description="Create nothing.")] = False
 
 
 class Output(BaseModel):
@@ -81,8 +81,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="rerun_job",
     title="Rerun a job",
-    description="Run a job again by its job_id, as it was or with a changed flavor, timeout, env, secrets or "
-                "labels; resume=true continues a training run from its last checkpoint.",
+    description="Run a job again, as it was or with changes; resume=true continues training from its last checkpoint.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,

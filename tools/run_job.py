@@ -20,28 +20,26 @@ _NAME_MAP = Field(max_length=64)
 
 class Input(ToolInput):
     command: Annotated[list[str] | None, _ARGV, Field(
-        description="argv, no shell, e.g. ['python', '-c', 'print(1)']. Either command or script.")] = None
+        description="argv, no shell, e.g. ['python', '-c', 'print(1)'].")] = None
     image: Annotated[str | None, Field(
-        max_length=300, description="Docker image for command (not on the local backend); default "
-                                    "python:3.12.")] = None
+        max_length=300, description="Docker image (not local); default python:3.12.")] = None
     script: Annotated[str | None, Field(
-        max_length=2000, description="A uv script (URL or local .py, PEP 723 dependencies) instead of "
-                                     "command.")] = None
+        max_length=2000, description="A uv script (URL or .py) instead of command.")] = None
     script_args: Annotated[list[str], _ARGV, Field(
-        description="Arguments after the script.")] = []
+        description="After the script.")] = []
     dependencies: Annotated[list[str], Field(
-        max_length=100, description="Extra packages (uv's --with), e.g. ['trl==1.16.0'].")] = []
+        max_length=100, description="uv --with packages.")] = []
     python: Annotated[str | None, Field(
-        max_length=20, description="For the uv script, e.g. '3.12'.")] = None
+        max_length=20, description="The uv script's Python.")] = None
     env: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Shown in the job's details; tokens go in secrets.")] = {}
+        description="Visible; tokens go in secrets.")] = {}
     secrets: Annotated[dict[str, str], _NAME_MAP, Field(
-        description="Only names are ever shown; the value '$HF_TOKEN' is the server's own token.")] = {}
+        description="Only names are shown; '$HF_TOKEN': the server's token.")] = {}
     flavor: Annotated[str, Field(
         min_length=1, max_length=64,
         description="As in launch_training.")] = "cpu-basic"
     timeout: Annotated[str | int, Field(
-        description="'90s', '30m', '1.5h', '2d' or seconds.")] = "30m"
+        description="'30m', '2h', '1d' or seconds.")] = "30m"
     labels: Annotated[dict[str, str], Field(
         max_length=32, description="list_jobs filters on them.")] = {}
     idle_timeout: IdleTimeout = None
@@ -100,8 +98,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="run_job",
     title="Run a command or script as a job",
-    description="Run a command (argv, or in a Docker image on Hugging Face) or a uv script as a job, like `hf jobs "
-                "run` and `hf jobs uv run`; returns the job_id. For TRL training use launch_training.",
+    description="Run a command or a uv script as a job, like `hf jobs run` / `hf jobs uv run`; returns job_id. Training: launch_training.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,

@@ -20,8 +20,7 @@ MAX_LISTED = 100
 
 class Input(ToolInput):
     action: Annotated[Literal["list", "inspect", "suspend", "resume", "trigger", "delete"], Field(
-        description="list; or, for one scheduled_job_id: inspect, suspend (pause), resume, trigger (run once now), "
-                    "delete.")] = "list"
+        description="list, or for one scheduled_job_id: the others.")] = "list"
     scheduled_job_id: Annotated[str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
                                 Field(description="Required except for list.")] = None
     labels: Annotated[dict[str, str], Field(max_length=8, description="list: only those with these labels.")] = {}
@@ -101,8 +100,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="scheduled_jobs",
     title="Manage scheduled jobs",
-    description="List scheduled jobs (made by launch_training or run_job with schedule), or inspect, suspend, "
-                "resume, trigger (one run now) or delete one.",
+    description="List scheduled jobs (launches with schedule), or inspect, suspend, resume, trigger or delete one.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,

@@ -33,12 +33,11 @@ MAX_PAGES_PER_POLL = 50
 class Input(ToolInput):
     job_id: JobId
     timeout: Annotated[int, Field(
-        ge=1, le=MAX_WAIT, description=f"Seconds (default {DEFAULT_WAIT}, under many clients' 60 s call limit); call "
-                                       f"again to wait more.")] = DEFAULT_WAIT
+        ge=1, le=MAX_WAIT, description="Seconds; call again to wait more.")] = DEFAULT_WAIT
     since: Annotated[int | None, Field(
         ge=0, description="A previous next_since: only the log after it.")] = None
     until: Annotated[Literal["finished", "loss_plateau"], Field(
-        description="loss_plateau: also return once the training loss flattens.")] = "finished"
+        description="loss_plateau: also once the loss flattens.")] = "finished"
     max_lines: Annotated[int, Field(ge=1, le=500, description="Log lines to return (the last).")] = 40
 
 
@@ -153,9 +152,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="wait_for_job",
     title="Wait for a training job",
-    description=f"Wait up to timeout seconds (default {DEFAULT_WAIT}) for a job to end, with progress notifications. "
-                f"Returns stage, step, the curves in a sentence, the tidied new log, where the model is, cost so "
-                f"far, a failure's likely cause.",
+    description="Wait up to timeout seconds for a job to end, with progress; returns stage, step, curves, new log, "
+                "model location, cost, a failure's cause.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

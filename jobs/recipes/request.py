@@ -74,15 +74,14 @@ class TrainingRequest(BaseModel):
         return data
 
     trainer: Annotated[str, Field(
-        description="sft; dpo (preference pairs); grpo, rloo (online RL with reward_funcs); kto (binary "
-                    "feedback); reward (reward model).",
+        description="sft; dpo (pairs); grpo, rloo (RL, reward_funcs); kto (binary); reward (reward model).",
         json_schema_extra={"enum": list(TRAINERS)},
     )] = "sft"
     model: Annotated[str, Field(min_length=1, max_length=500,
                                 description="Hub id ('Qwen/Qwen2.5-0.5B') or local model folder.")]
     dataset: Annotated[str, Field(
         min_length=1, max_length=1000,
-        description="Hub id ('trl-lib/Capybara'), local folder, or local .jsonl/.json/.parquet/.csv file. Columns: "
+        description="Hub id, local folder or .jsonl/.json/.parquet/.csv file. Columns: "
                     "sft messages|text; dpo, reward prompt/chosen/rejected; kto prompt/completion/label; grpo, rloo "
                     "prompt.",
     )]
@@ -95,7 +94,7 @@ class TrainingRequest(BaseModel):
     max_steps: Annotated[int | None, _opt("Optimizer steps; overrides num_train_epochs.", ge=1, le=10_000_000)]
     per_device_train_batch_size: Annotated[int | None, _opt("Examples per device per step.", ge=1, le=65536)]
     gradient_accumulation_steps: Annotated[int | None, _opt("Steps per optimizer update.", ge=1, le=65536)]
-    max_length: Annotated[int | None, _opt("Tokens per example (longer: truncated). sft, dpo, kto, reward.",
+    max_length: Annotated[int | None, _opt("Tokens per example. sft, dpo, kto, reward.",
                                            ge=1, le=1_048_576)]
     packing: Annotated[StrictBool | None, _opt("sft only.")]
     eos_token: Annotated[str | None, _opt("e.g. '<|im_end|>'. sft, reward.", max_length=200)]
@@ -108,14 +107,14 @@ class TrainingRequest(BaseModel):
     save_steps: Annotated[float | None, _opt("With save_strategy 'steps'.", gt=0)]
     seed: Annotated[int | None, _opt("Random seed.", ge=0, le=2**32 - 1)]
     output_dir: Annotated[str | None, _opt(
-        "Default: the job's own folder (local); on hf the container's (push_to_hub keeps it).", max_length=1000)]
+        "Default: the job's own folder.", max_length=1000)]
 
     use_peft: Annotated[StrictBool | None, _opt("Train a LoRA adapter.")]
     lora_r: Annotated[int | None, _opt("With use_peft.", ge=1, le=4096)]
     lora_alpha: Annotated[int | None, _opt("With use_peft.", ge=1, le=65536)]
     lora_dropout: Annotated[float | None, _opt("With use_peft.", ge=0, lt=1)]
     lora_target_modules: Annotated[list[str] | None, Field(
-        default=None, min_length=1, max_length=64, description="e.g. ['q_proj', 'v_proj'] or ['all-linear'].")]
+        default=None, min_length=1, max_length=64, description="e.g. ['all-linear'].")]
 
     report_to: Annotated[Literal["none", "trackio", "tensorboard", "wandb"] | None, _opt("Default none.")]
     run_name: Annotated[str | None, _opt("Tracker run name.", max_length=200)]
@@ -127,8 +126,7 @@ class TrainingRequest(BaseModel):
     beta: Annotated[float | None, _opt("KL coefficient. dpo, grpo, kto, rloo.", ge=0, le=1000)]
     loss_type: Annotated[str | list[str] | None, Field(
         default=None,
-        description="TRL's names: sft nll|dft|chunked_nll; dpo sigmoid|ipo|hinge|... (a list combines); grpo "
-                    "grpo|dapo|dr_grpo|bnpo|...; kto kto|apo_zero_unpaired.")]
+        description="TRL's loss names, e.g. dpo sigmoid|ipo (a list combines).")]
     reward_funcs: Annotated[list[str] | None, Field(
         default=None, min_length=1, max_length=16,
         description=f"grpo, rloo (required): built-ins ({', '.join(BUILTIN_REWARD_FUNCS)}) or dotted import paths "
@@ -142,8 +140,7 @@ class TrainingRequest(BaseModel):
 
     extra_args: Annotated[dict[str, ExtraValue] | list[str] | None, Field(
         default=None,
-        description="Any other argument of TRL's script, by TRL's name: {'warmup_steps': 10} or ['--warmup_steps', "
-                    "'10']. Checked against TRL before launch.")]
+        description="Other TRL script arguments by name, e.g. {'warmup_steps': 10}; checked before launch.")]
 
     @field_validator("trainer", mode="before")
     @classmethod
