@@ -70,16 +70,19 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     timeout = parse_timeout(args.timeout)
     request = TrainingRequest.model_validate(
         args.model_dump(include=set(TrainingRequest.model_fields), exclude_unset=True))
-    # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds).
+    # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds);
+    # a dry run also imports the user's reward functions in a child process, as the job would.
+    chosen: list[str] = []
     spec = await anyio.to_thread.run_sync(functools.partial(
         build_training_spec, request, backend=ctx.backend_name, flavor=flavor, env=args.env, secrets=args.secrets,
-        labels=args.labels, timeout=timeout))
+        labels=args.labels, timeout=timeout, notes=chosen, try_imports=args.dry_run))
     hub_note = None if request.push_to_hub else (
         "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
         "hub_model_id to keep it.")
     out = Output(**planned(ctx, spec, flavor, dry_run=args.dry_run, hub_note=hub_note), trainer=request.trainer,
                  model=request.model, dataset=request.dataset, output_dir=spec.output_dir,
                  hf_command=hf_jobs_command(spec) if spec.script else None)
+    out.notes = [*chosen, *out.notes]
     return await submit(ctx, spec, out)
 
 

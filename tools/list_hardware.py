@@ -23,6 +23,7 @@ class Output(BaseModel):
     backend: str
     flavors: list[Flavor] = Field(description="cheapest first; runnable says whether this backend can run it")
     runnable_count: int = Field(description="how many of all flavors this backend can run")
+    note: str | None = Field(default=None, description="what a flavor means on this backend, when it differs")
 
 
 async def list_hardware(args: Input, ctx: ToolContext) -> Output:
@@ -31,7 +32,8 @@ async def list_hardware(args: Input, ctx: ToolContext) -> Output:
     chosen = [f for f in flavors
               if (args.kind == "all" or (args.kind == "gpu") == f.is_gpu) and (f.runnable or not args.runnable_only)]
     chosen.sort(key=lambda f: (f.price_per_hour, f.gpu_count, f.name))
-    return Output(backend=ctx.backend_name, flavors=chosen, runnable_count=runnable)
+    return Output(backend=ctx.backend_name, flavors=chosen, runnable_count=runnable,
+                  note=getattr(ctx.backend, "hardware_note", None))
 
 
 def describe(flavor: Flavor) -> str:
@@ -51,8 +53,11 @@ def render(out: Output) -> str:
     for flavor in out.flavors:
         mark = "" if flavor.runnable else " [not runnable on this backend]"
         lines.append(f"- {describe(flavor)}{mark}")
+    if out.note:
+        lines.append(out.note)
     if out.backend == "local" and any(not f.runnable for f in out.flavors):
-        lines.append("GPU flavors this machine lacks run on Hugging Face Jobs (start the server with --backend hf).")
+        lines.append("Flavors this machine cannot hold run on Hugging Face Jobs (start the server with --backend "
+                     "hf).")
     lines.append(f"{next_call('recommend_hardware', model='<model>', method='lora')} for the cheapest flavor that "
                  "fits a model, or launch_training with flavor=<name>.")
     return "\n".join(lines)

@@ -155,7 +155,7 @@ def _hub_columns(repo: str, config: str | None, *, token: str | None, endpoint: 
     try:
         from huggingface_hub import HfApi, constants
 
-        if constants.HF_HUB_OFFLINE:
+        if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
             return None
         info = HfApi(endpoint=endpoint, token=token or None).dataset_info(repo, timeout=10)
     except Exception:  # noqa: BLE001 - unreachable, private, missing: the job's own error is clearer than a guess
@@ -182,7 +182,8 @@ def dataset_columns(req: TrainingRequest, dataset: str, kind: str, *, token: str
     if kind == "dir":
         found = _split_file(Path(dataset), split)
         return _rows_of_file(found) if found else None
-    return _hub_columns(dataset, req.dataset_config, token=token, endpoint=endpoint)
+    # HF_ENDPOINT read now, not at huggingface_hub's import, so a server configured for another Hub asks that one.
+    return _hub_columns(dataset, req.dataset_config, token=token, endpoint=endpoint or os.environ.get("HF_ENDPOINT"))
 
 
 def check_columns(req: TrainingRequest, columns: set[str] | None) -> None:
@@ -238,8 +239,8 @@ def check_rewards(req: TrainingRequest, backend: str, try_env: dict[str, str] | 
         return req
     if not req.reward_funcs and not _reward_model_given(req):
         raise InvalidJobSpec(f"the {req.trainer} trainer needs at least one reward: TRL's built-ins "
-                             f"({', '.join(BUILTIN_REWARD_FUNCS)}), your own function as a file form "
-                             "'path/to/rewards.py:func' or a dotted path 'my_package.rewards.func' "
+                             f"({', '.join(BUILTIN_REWARD_FUNCS)}), your own function as a file path "
+                             "'path/to/rewards.py:func', a dotted import path 'my_package.rewards.func' "
                              f"({REWARD_HOW}), or a reward model in extra_args "
                              "{'reward_model_name_or_path': ...}.", field="reward_funcs")
     resolved = [resolve_reward(func, backend) for func in req.reward_funcs or []]
@@ -259,8 +260,6 @@ def logging_steps_for(req: TrainingRequest) -> int | None:
     24-step run); None when the request sets its own, logs by epoch, or its length is not known."""
     if req.logging_steps is not None or req.logging_strategy not in (None, "steps") or not req.max_steps:
         return None
-    if extra_value(req.extra_args, "logging_steps") is not None:
-        return None
     steps = max(1, min(_TRL_LOGGING_STEPS, req.max_steps // LOG_POINTS))
     return None if steps == _TRL_LOGGING_STEPS else steps
 
@@ -269,8 +268,8 @@ def logging_steps_for(req: TrainingRequest) -> int | None:
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 _FILE_FORM = re.compile(r"^(?P<path>.+\.py):(?P<func>[A-Za-z_]\w*)$")
-REWARD_HOW = ("a dotted path is imported by the job's Python from PYTHONPATH or the job's working folder (the "
-              "job's own folder, not yours); a file path such as 'path/to/rewards.py:my_reward' needs neither")
+REWARD_HOW = ("a dotted path is imported from PYTHONPATH or the job's working folder, which is the job's own, "
+              "not yours")
 
 
 def resolve_reward(func: str, backend: str) -> str:

@@ -24,7 +24,8 @@ from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_
                                                    signal_process)
 from trl_jobs_mcp.jobs.backends.local.prepare import Plan, caller_token, command_argv, scrub, working_dir, write_json
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
+from trl_jobs_mcp.jobs.backends.local.machine import LOCAL_MEANING, runnable_here, shortfall, this_machine
+from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
 from trl_jobs_mcp.jobs.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
@@ -147,22 +148,28 @@ class LocalBackend:
 
     def check_flavor(self, flavor: str) -> Flavor:
         found = get_flavor(flavor)
-        gpus = local_gpu_count()
-        if found.gpu_count > gpus:
-            here = [f.name for f in all_flavors() if f.gpu_count <= gpus]
-            has = f"{gpus} GPU{'s' if gpus != 1 else ''}" if gpus else "no GPU"
+        here = this_machine()
+        lacks = shortfall(found, here)
+        if lacks:
+            names = [f.name for f in runnable_here(here)]
+            elsewhere = (f" To train on {found.name}, use the Hugging Face backend (`--backend hf`, needs an HF "
+                         "token).")
             raise InvalidJobSpec(
-                f"{found.name!r} needs {found.gpu_count} x {found.gpu} GPU and this machine has {has}. Flavors that "
-                f"run here: {', '.join(here)}. To train on {found.name}, use the Hugging Face backend "
-                f"(`--backend hf`, needs an HF token).", field="flavor")
+                f"{found.name!r} needs {lacks} and this machine has {here.describe()}. Flavors that run here: "
+                f"{', '.join(names)}.{elsewhere}", field="flavor")
         found.runnable = True
         return found
 
+    @property
+    def hardware_note(self) -> str:
+        """What a flavor means on this backend, and what this machine has."""
+        return f"{LOCAL_MEANING} This machine: {this_machine().describe()}."
+
     async def hardware(self) -> list[Flavor]:
-        gpus = await anyio.to_thread.run_sync(local_gpu_count)
+        here = await anyio.to_thread.run_sync(this_machine)
         flavors = all_flavors()
         for flavor in flavors:
-            flavor.runnable = flavor.gpu_count <= gpus
+            flavor.runnable = shortfall(flavor, here) is None
         return flavors
 
     # --- submit ---
