@@ -247,3 +247,20 @@ def test_hf_labels_are_spelt_as_the_hub_and_the_command_line_spell_them(monkeypa
     line = hf_jobs_command(spec)
     for key, value in spec.labels.items():
         assert f"--label {key}={value}" in line
+
+
+# --- LoRA where the server has no peft ---
+
+
+def test_lora_on_hf_needs_no_peft_on_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job's packages are the job's: on hf, peft (and bitsandbytes for 4-bit) go into its uv dependencies
+    whatever this server has; only a local job needs peft here, and its refusal says how to get it."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = build("hf", GPU, use_peft=True, extra_args={"load_in_4bit": True})
+    assert {"peft", "bitsandbytes"} <= set(spec.dependencies) and "--use_peft=true" in spec.script_args
+    assert "--with peft --with bitsandbytes" in hf_jobs_command(spec)
+    refused("use_peft", "pip install 'trl-jobs-mcp[local]'", use_peft=True)

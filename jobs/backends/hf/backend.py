@@ -284,11 +284,19 @@ class HFBackend:
         return flavors
 
     def check_flavor(self, flavor: str) -> Flavor:
-        """Any flavor the Hub offers: the catalog's, or one the last live hardware list named."""
+        """A flavor the Hub offers: once the live hardware list has been read (list_hardware), one it names;
+        before that, any of the catalog's."""
         live = self._live_flavors.get(flavor.strip().lower() if isinstance(flavor, str) else "")
         if live is not None:
             return live.model_copy()
-        return get_flavor(flavor).model_copy(update={"runnable": True})
+        found = get_flavor(flavor)
+        if self._live_flavors:
+            # The catalog knows it, but the Hub does not offer it now (retired, or not yet open to this account).
+            offered = sorted(self._live_flavors.values(), key=lambda f: f.price_per_hour)
+            raise InvalidJobSpec(f"{found.name!r} is not in Hugging Face Jobs' hardware list right now; it offers "
+                                 f"{', '.join(f.name for f in offered)}. Pick one of those (list_hardware shows "
+                                 "their GPUs and prices).", field="flavor")
+        return found.model_copy(update={"runnable": True})
 
     # --- token, namespace, references ---
 
