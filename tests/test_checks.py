@@ -66,6 +66,14 @@ def test_mixed_precision_is_kept_with_use_cpu_or_on_a_gpu() -> None:
     assert "--bf16=false" in build(extra_args={"bf16": False}).command
 
 
+def test_precision_and_columns_are_told_together(tmp_path: Path) -> None:
+    """Both problems of 'DPO on my chat file with bf16' in one refusal: one correction, not two round trips."""
+    data = write_jsonl(tmp_path / "chat.jsonl", [MESSAGES])
+    message = refused("extra_args", "use_cpu=true", "Also dataset:", "that is sft data", trainer="dpo",
+                      dataset=str(data), extra_args={"bf16": True})
+    assert message.count("extra_args:") == 1
+
+
 # --- dataset columns against the trainer ---
 
 

@@ -102,8 +102,11 @@ def build_training_spec(
     dataset, data_kind = _resolve_dataset(req.dataset, backend)
     notes = notes if notes is not None else []
     checks.check_splits(req, data_kind, notes)
-    checks.check_precision(req, flavor)
-    checks.check_columns(req, checks.dataset_columns(req, dataset, data_kind, token=_quiet_token(env, secrets)))
+    # Independent problems are told together, so that one correction fixes them all.
+    checks.raise_all([
+        lambda: checks.check_precision(req, flavor),
+        lambda: checks.check_columns(req, checks.dataset_columns(req, dataset, data_kind,
+                                                                 token=_quiet_token(env, secrets)))])
     req = checks.check_rewards(req, backend, env if try_imports and backend == "local" else None)
     _check_hub(req, backend, env, secrets)
     _check_tracker(req, backend, secrets)

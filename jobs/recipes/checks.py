@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,23 @@ from trl_jobs_mcp.jobs.flavors import Flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec
 from trl_jobs_mcp.jobs.recipes.request import (APPLIES_TO, BUILTIN_REWARD_FUNCS, DATA_FILE_SUFFIXES, TrainingRequest,
                                                did_you_mean)
+
+def raise_all(checks: list[Callable[[], None]]) -> None:
+    """Run every check; raise the first problem's InvalidJobSpec with the others' messages after it."""
+    found: list[InvalidJobSpec] = []
+    for check in checks:
+        try:
+            check()
+        except InvalidJobSpec as exc:
+            found.append(exc)
+    if not found:
+        return
+    first = found[0]
+    message = str(first).removeprefix(f"{first.field}: ")
+    for other in found[1:]:
+        message += f" Also {other}"
+    raise InvalidJobSpec(message, field=first.field)
+
 
 # --- mixed precision ---
 
@@ -337,7 +354,10 @@ def try_reward_imports(funcs: list[str], env: dict[str, str]) -> None:
     last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "")
     hint = ""
     if "ModuleNotFoundError" in last or "No module named" in last:
-        hint = (f" {REWARD_HOW[0].upper()}{REWARD_HOW[1:]}: set env={{'PYTHONPATH': '<the folder holding it>'}}, "
-                "or pass the file form.")
+        dotted = next((f for f in own if ".py:" not in f), "module.func")
+        module, func = dotted.rsplit(".", 1)
+        hint = (f" {REWARD_HOW[0].upper()}{REWARD_HOW[1:]}. Pass the file instead, e.g. reward_funcs="
+                f"['/path/to/{module.replace('.', '/')}.py:{func}'] (its absolute path), or set "
+                "env={'PYTHONPATH': '<the folder holding it>'}.")
     raise InvalidJobSpec(f"reward function could not be imported as the job would import it: {last[:300]}.{hint}",
                          field="reward_funcs")
