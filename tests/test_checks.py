@@ -237,15 +237,20 @@ def test_an_evaluation_on_a_single_file_holds_out_a_seeded_fraction(tmp_path: Pa
 # --- labels ---
 
 
-def test_a_model_from_an_earlier_job_is_labelled_by_that_job(tmp_path: Path) -> None:
-    job = tmp_path / "jobs" / "20260101-abcdef"
-    (job / "output").mkdir(parents=True)
-    (job / "output" / "config.json").write_text("{}")
-    (job / "spec.json").write_text(json.dumps({"labels": {"trainer": "sft", "model": "model"}}))
-    spec = build(trainer="dpo", model=str(job / "output"), dataset=str(write_jsonl(tmp_path / "p.jsonl", [PAIR])))
-    assert spec.labels["model"] == "model-sft"
-    (job / "spec.json").write_text(json.dumps({"labels": {}}))
-    assert build(model=str(job / "output")).labels["model"] == "job-20260101-abcdef"
+@pytest.mark.anyio
+async def test_a_model_from_an_earlier_job_is_labelled_by_that_job(make_backend, tmp_path: Path) -> None:
+    backend = await make_backend()
+    earlier = await backend.submit(JobSpec(command=[sys.executable, "-c", "pass"],
+                                           labels={"trainer": "sft", "model": "tiny"}))
+    output = backend.paths(earlier.id).output
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "config.json").write_text("{}")
+    pairs = str(write_jsonl(tmp_path / "p.jsonl", [PAIR]))
+    assert build(trainer="dpo", model=str(output), dataset=pairs).labels["model"] == "tiny-sft"
+    unlabelled = await backend.submit(JobSpec(command=[sys.executable, "-c", "pass"]))
+    output = backend.paths(unlabelled.id).output
+    output.mkdir(parents=True, exist_ok=True)
+    assert build(trainer="dpo", model=str(output), dataset=pairs).labels["model"] == f"job-{unlabelled.id}"
 
 
 def test_hf_labels_are_spelt_as_the_hub_and_the_command_line_spell_them(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -203,8 +203,13 @@ async def test_each_recognised_failure_is_diagnosed_by_inspect_job(home: Path, t
                                "env": hub, "secrets": {"HF_TOKEN": SECRET}}, cause)
         async with connect_local(home) as client:
             jobs: dict[str, tuple[str, str]] = {}
-            _, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
-                                max_steps=2, extra_args={"bf16": True}, env=offline)
+            # launch_training refuses bf16 on a CPU flavor before a job exists; TRL run by hand still meets it.
+            refusal = await call_error(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
+                                       max_steps=2, extra_args={"bf16": True}, env=offline)
+            assert "use_cpu=true" in refusal and (await call(client, "list_jobs"))[1]["jobs"] == []
+            _, out = await call(client, "run_job", command=[
+                python, "-m", "trl.scripts.sft", f"--model_name_or_path={tiny['model']}",
+                f"--dataset_name={tiny['sft']}", "--max_steps=2", "--report_to=none", "--bf16=true"], env=offline)
             jobs["bf16"] = (out["job_id"], "mixed_precision_on_cpu")
             for name, (arguments, cause) in commands.items():
                 _, out = await call(client, "run_job", **arguments)

@@ -493,7 +493,8 @@ def _model_label(model: str) -> str:
         import json
 
         try:
-            labels = json.loads(spec_file.read_text(encoding="utf-8")).get("labels") or {}
+            record = json.loads(spec_file.read_text(encoding="utf-8"))
+            labels = (record.get("spec") or record).get("labels") or {}  # the local backend's record holds the spec
         except (OSError, ValueError, AttributeError):
             labels = {}
         if labels.get("model") and labels.get("trainer"):
