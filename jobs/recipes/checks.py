@@ -302,8 +302,9 @@ def resolve_reward(func: str, backend: str) -> str:
                                  f"TRL built-in ({', '.join(BUILTIN_REWARD_FUNCS)}), or run on the local backend.",
                                  field="reward_funcs")
         if not path.is_file():
-            raise InvalidJobSpec(f"no such file: {match['path']!r} (from {func!r}). Give the path of your .py file "
-                                 "and the function's name, e.g. '/home/me/rewards.py:short_reward'.",
+            raise InvalidJobSpec(f"no such file: {match['path']!r} (from {func!r}). Give the absolute path of your "
+                                 ".py file (a relative one is read from the server's folder, not yours) and the "
+                                 "function's name, e.g. '/home/me/rewards.py:short_reward'.",
                                  field="reward_funcs")
         return f"{path.resolve()}:{match['func']}"
     if not _DOTTED.fullmatch(func):
