@@ -13,6 +13,7 @@ Written from huggingface_hub 2.4's own client (hf_api.py, _jobs_api.py, utils/_h
   until the job is terminal. Running jobs start with a `===== Job started at ... =====` event, as the real ones do
   (the client drops it).
 - `GET .../metrics` streams one `event: metric` sample per interval while the job runs, 406 once it has ended.
+- `GET /api/datasets/{org}/{name}` answers a dataset's card metadata (`FakeHFJobs.datasets`), for column checks.
 - `GET /api/jobs/hardware` lists flavors with prices per minute in micro-dollars.
 - Errors are JSON `{"error": "..."}` with the status codes the Hub uses: 401 bad token, 402/403 plan, 403 for a
   namespace the token cannot use, 404 unknown job, 400 bad spec.
@@ -161,6 +162,9 @@ class FakeHFJobs:
         self.jobs: dict[str, FakeJob] = {}
         # Every request as (method, path, query): tests assert on what the client really sent.
         self.requests: list[tuple[str, str, str]] = []
+        # Dataset repo id -> its card's metadata, as `GET /api/datasets/{id}` answers it in `cardData` (the
+        # `dataset_info.features` a dataset card declares); any other id is a 404, as a missing repo is.
+        self.datasets: dict[str, dict[str, Any]] = {}
         self.posted_specs: list[dict[str, Any]] = []
         self.open_streams = 0
         self._plan_refusal: tuple[int, str] | None = None
@@ -337,6 +341,13 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._authorized():
                 return None
             return self._json(200, fake.hardware)
+        dataset = re.fullmatch(r"/api/datasets/([^/]+/[^/]+)", path)
+        if dataset and method == "GET":
+            card = fake.datasets.get(dataset.group(1))
+            if card is None:
+                return self._json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+            return self._json(200, {"id": dataset.group(1), "_id": "0" * 24, "sha": "0" * 40, "private": False,
+                                    "cardData": card, "tags": [], "siblings": []})
         match = re.fullmatch(r"/api/jobs/([^/]+)(?:/([^/]+)(?:/(logs|metrics|cancel))?)?", path)
         if not match:
             return self._json(404, {"error": f"Sorry, we can't find the page you are looking for: {path}"})

@@ -67,15 +67,19 @@ class Output(BaseModel):
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
     flavor = ctx.backend.check_flavor(args.flavor)
-    # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds).
+    # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds);
+    # a dry run also imports the user's reward functions in a child process, as the job would.
     # `args` is the request itself (Input subclasses TrainingRequest, validated once by the tool's plumbing).
+    chosen: list[str] = []
     spec = await anyio.to_thread.run_sync(functools.partial(
         build_training_spec, args, traits=ctx.backend.traits, flavor=flavor, env=args.env, secrets=args.secrets,
-        labels=args.labels, timeout=parse_timeout(args.timeout)))
+        labels=args.labels, timeout=parse_timeout(args.timeout), notes=chosen, try_imports=args.dry_run))
     lost = None if args.push_to_hub else (
         "The trained model lives only in the job's container and disappears with it: set push_to_hub=true and "
         "hub_model_id to keep it.")
-    launched = await submit(ctx, spec, plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost))
+    planned = plan(ctx, spec, flavor, dry_run=args.dry_run, lost_files_note=lost)
+    planned.notes = [*chosen, *planned.notes]  # what the recipe chose for the user comes first
+    launched = await submit(ctx, spec, planned)
     return launched.answer(Output, trainer=args.trainer, model=args.model, dataset=args.dataset)
 
 

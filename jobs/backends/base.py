@@ -9,6 +9,7 @@ JobInfo the backend returns.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -33,6 +34,11 @@ class BackendTraits:
         keeps_files: what a job writes (its output_dir) stays where the user can read it after the job ends.
             False: the job's filesystem goes with it, and only what the job pushes (to the Hub) is kept.
         poll_seconds: how often a waiting tool asks about a running job: a file read locally, an HTTP call remotely.
+        hardware_note: what a flavor means on this backend when it is not a machine of its own (locally: a share of
+            this machine), said by list_hardware beside the flavors; None where a flavor is the machine it names.
+        label_forbidden: a regex of the characters this backend does not store in a label value (each becomes
+            '-'), and label_max the most characters it stores; `spell_label` applies both, so that what a dry run
+            shows is what the backend stores and lists by. None: labels are stored as given.
 
     Example:
         >>> BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0)
@@ -43,6 +49,15 @@ class BackendTraits:
     billed: bool
     keeps_files: bool
     poll_seconds: float = 5.0
+    hardware_note: str | None = None
+    label_forbidden: str | None = None
+    label_max: int | None = None
+
+    def spell_label(self, value: str) -> str:
+        """`value` as this backend stores a label value."""
+        if self.label_forbidden is not None:
+            value = re.sub(self.label_forbidden, "-", value)
+        return value[:self.label_max] if self.label_max is not None else value
 
 
 @runtime_checkable

@@ -155,8 +155,8 @@ class TrainingRequest(BaseModel):
     reward_funcs: Annotated[list[str] | None, Field(
         default=None, min_length=1, max_length=16,
         description="Reward functions (grpo, rloo; required there): TRL's built-ins "
-                    f"({', '.join(BUILTIN_REWARD_FUNCS)}) or dotted import paths such as "
-                    "'my_package.rewards.length_reward'. A reward model instead goes in extra_args as "
+                    f"({', '.join(BUILTIN_REWARD_FUNCS)}), your own as a file path '/abs/rewards.py:func' (local "
+                    "backend) or a dotted import path on PYTHONPATH. A reward model instead goes in extra_args as "
                     "reward_model_name_or_path.")]
     num_generations: Annotated[int | None, _opt("Completions sampled per prompt. grpo, rloo.", ge=2, le=1024)]
     max_completion_length: Annotated[int | None, _opt("Maximum tokens per sampled completion. grpo, rloo.",

@@ -27,7 +27,8 @@ import anyio
 from huggingface_hub import HfApi, constants, get_token
 
 from trl_jobs_mcp.jobs.backends.base import BackendTraits
-from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, hf_command_line, label_value
+from trl_jobs_mcp.jobs.backends.hf.command_line import (_LABEL_BAD_CHARS, DEFAULT_IMAGE, LABEL_MAX, LAUNCH_LABEL,
+                                                         hf_command_line, label_value)
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
 from trl_jobs_mcp.jobs.backends.hf.mapping import hub_labels, job_info
@@ -65,7 +66,7 @@ class HFBackend:
 
     name = "hf"
     traits = BackendTraits(place="Hugging Face Jobs", runs_here=False, billed=True, keeps_files=False,
-                           poll_seconds=5.0)
+                           poll_seconds=5.0, label_forbidden=_LABEL_BAD_CHARS.pattern, label_max=LABEL_MAX)
 
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
@@ -293,11 +294,19 @@ class HFBackend:
         return flavors
 
     def check_flavor(self, flavor: str) -> Flavor:
-        """Any flavor the Hub offers: the catalog's, or one the last live hardware list named."""
+        """A flavor the Hub offers: once the live hardware list has been read (list_hardware), one it names;
+        before that, any of the catalog's."""
         live = self._live_flavors.get(flavor.strip().lower() if isinstance(flavor, str) else "")
         if live is not None:
             return live.model_copy()
-        return get_flavor(flavor).model_copy(update={"runnable": True})
+        found = get_flavor(flavor)
+        if self._live_flavors:
+            # The catalog knows it, but the Hub does not offer it now (retired, or not yet open to this account).
+            offered = sorted(self._live_flavors.values(), key=lambda f: f.price_per_hour)
+            raise InvalidJobSpec(f"{found.name!r} is not in Hugging Face Jobs' hardware list right now; it offers "
+                                 f"{', '.join(f.name for f in offered)}. Pick one of those (list_hardware shows "
+                                 "their GPUs and prices).", field="flavor")
+        return found.model_copy(update={"runnable": True})
 
     # --- what differs from other backends ---
 
