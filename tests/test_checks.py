@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from fake_hf_jobs import FakeHFJobs
+from trl_jobs_mcp.jobs.backends.base import BackendTraits
 from trl_jobs_mcp.jobs.backends.hf import HFBackend, hf_command_line
+from trl_jobs_mcp.jobs.backends.hf.command_line import label_value
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
 from trl_jobs_mcp.jobs.flavors import get_flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
@@ -269,6 +271,27 @@ def test_hf_labels_are_spelt_as_the_hub_and_the_command_line_spell_them(monkeypa
     line = hf_jobs_command(spec)
     for key, value in spec.labels.items():
         assert f"--label {key}={value}" in line
+    # The trait the recipe spells labels by is the Hub's own rule, as the hf backend applies it at launch and list.
+    for value in ("Qwen/Qwen2.5-0.5B", "lr 1e-4", "é" * 120, "ok_-1"):
+        assert HFBackend.traits.spell_label(value) == label_value(value)
+    assert LocalBackend.traits.spell_label("Qwen/Qwen2.5-0.5B") == "Qwen/Qwen2.5-0.5B"
+
+
+def test_the_checks_decide_by_traits_not_by_a_backends_name(tmp_path: Path) -> None:
+    """A backend the recipe has never heard of (a cluster elsewhere, its own place and label rule) gets what its
+    traits say: no local files, no file-form rewards, its own spelling of labels, and its place in the refusal."""
+    (tmp_path / "rewards.py").write_text(REWARDS)
+    elsewhere = BackendTraits(place="the cluster at ray://head:10001", runs_here=False, billed=False,
+                              keeps_files=False, label_forbidden=r"[^a-z0-9]", label_max=8)
+    request = TrainingRequest(trainer="grpo", model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/Capybara",
+                              reward_funcs=[f"{tmp_path / 'rewards.py'}:short_reward"])
+    with pytest.raises(InvalidJobSpec) as info:
+        build_training_spec(request, traits=elsewhere, flavor=GPU)
+    assert info.value.field == "reward_funcs" and "the cluster at ray://head:10001 cannot reach" in str(info.value)
+    spec = build_training_spec(request.model_copy(update={"reward_funcs": ["think_format_reward"]}),
+                               traits=elsewhere, flavor=GPU, labels={"run": "Run 1"})
+    assert spec.script and spec.labels == {"trainer": "grpo", "model": "-wen--we", "dataset": "trl-lib-",
+                                           "run": "-un-1"}
 
 
 # --- LoRA where the server has no peft ---
