@@ -71,7 +71,7 @@ def build_training_spec(
         labels: the caller's labels; trainer, model and dataset are added unless already set.
         timeout: "30m"-style duration or seconds (default 30 minutes).
         notes: if given, what the recipe chose for the user (a logging interval, a held-out split) is appended.
-        try_imports: on the local backend, import the user's reward functions in a child process (a dry run).
+        try_imports: on a backend that runs here, import the user's reward functions in a child process (a dry run).
 
     Returns:
         The JobSpec, not yet submitted.
