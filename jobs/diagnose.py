@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 Cause = Literal[
     "timeout", "out_of_memory", "mixed_precision_on_cpu", "gated_repo", "bad_token", "dataset_not_found",
-    "model_not_found", "hub_unreachable", "missing_module", "disk_full", "nan_loss", "idle",
+    "model_not_found", "hub_unreachable", "missing_module", "dataset_columns", "disk_full", "nan_loss", "idle",
 ]
 
 # The end of a long log is where a failure explains itself; more lines only cost time.
@@ -53,6 +53,17 @@ _PACKAGES = {
     "liger_kernel": "liger-kernel", "flash_attn": "flash-attn", "sentence_transformers": "sentence-transformers",
     "math_verify": "math-verify",
 }
+# Packages a training job may import that are on PyPI under their import name. Any other missing module may be the
+# user's own (a reward function's `rewards`), and "pip install rewards" would install a stranger's package.
+_KNOWN_PACKAGES = {
+    "peft", "bitsandbytes", "deepspeed", "accelerate", "transformers", "datasets", "trl", "torch", "vllm",
+    "wandb", "trackio", "tensorboard", "tensorboardX", "mlflow", "comet_ml", "einops", "sentencepiece",
+    "tiktoken", "safetensors", "tokenizers", "huggingface_hub", "evaluate", "rouge_score", "nltk", "numpy",
+    "pandas", "scipy", "pyarrow", "kernels", "liger_kernel", "flash_attn", "math_verify", "latex2sympy2_extended",
+    "jinja2", "openai", "requests", "rich", "timm", "torchvision", "torchaudio", "soundfile", "librosa",
+    "xformers", "optimum", "unsloth", "hf_transfer", "hf_xet", "sklearn", "cv2", "PIL", "yaml", "bs4", "google",
+    "Levenshtein", "attr", "dateutil", "sentence_transformers", "matplotlib", "protobuf", "mergekit", "llm_blender",
+}
 
 _OOM = re.compile(
     r"CUDA out of memory|OutOfMemoryError|HIP out of memory|MPS backend out of memory|CUBLAS_STATUS_ALLOC_FAILED"
@@ -76,6 +87,10 @@ _UNREACHABLE = re.compile(
     r"We couldn't connect to '[^']*'|OfflineModeIsEnabled|Couldn't reach '[^']+' on the Hub|LocalEntryNotFoundError"
     r"|Temporary failure in name resolution|Max retries exceeded with url|\bConnectError\b|Network is unreachable")
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+# A column TRL looks up in each row and the row lacks (DPO on `messages` rows: KeyError: 'chosen').
+_COLUMN_KEY = re.compile(r"^\s*KeyError: '(prompt|chosen|rejected|completion|label|messages|text)'", re.MULTILINE)
+_INVALID_KEYS = re.compile(r"KeyError: \"?Invalid keys in the example: (\{[^}]*\}|set\(\))", re.MULTILINE)
+_TEXT_OR_MESSAGES = re.compile(r"must contain either 'messages' for conversational data or 'text'")
 _PIP_HINT = re.compile(r"ImportError\b.*?(?:`|')?pip install ([A-Za-z0-9_.\-\[\]]+)")
 _DISK_FULL = re.compile(r"No space left on device|\[Errno 28\]|Disk quota exceeded")
 _NAN_TEXT = re.compile(r"probability tensor contains either `inf`, `nan`|Loss is NaN|loss is nan|returned nan values"
@@ -150,8 +165,8 @@ def _rule(pattern: re.Pattern[str], **found: str) -> Callable[[str], Diagnosis |
 
 _mixed_precision = _rule(_MIXED_PRECISION, cause="mixed_precision_on_cpu",
                          title="bf16/fp16 asked for on a machine without a GPU",
-                         fix="set bf16=false and fp16=false to train on a CPU flavor, or pick a GPU flavor (call "
-                             "list_hardware).")
+                         fix="drop bf16/fp16 from extra_args (full precision on the CPU), or keep it and add "
+                             "use_cpu=true as TRL says, or pick a GPU flavor (call list_hardware).")
 
 
 def _gated(text: str) -> Diagnosis | None:
@@ -201,16 +216,35 @@ def _missing_module(text: str) -> Diagnosis | None:
     match = _MISSING_MODULE.search(text)
     if match:
         module = match.group(1)
-        package = _PACKAGES.get(module.split(".")[0], module.split(".")[0].replace("_", "-"))
-        return Diagnosis(cause="missing_module", title=f"Python module '{module}' is not installed",
-                         evidence=_line_of(_MISSING_MODULE, text), fix=(
-            f"add '{package}' to the job's dependencies (pip install {package}) and relaunch."))
+        top = module.split(".")[0]
+        evidence = _line_of(_MISSING_MODULE, text)
+        if top in _KNOWN_PACKAGES or top in _PACKAGES:
+            package = _PACKAGES.get(top, top.replace("_", "-"))
+            return Diagnosis(cause="missing_module", title=f"Python module '{module}' is not installed",
+                             evidence=evidence, fix=f"add '{package}' to the job's dependencies (pip install "
+                                                    f"{package}) and relaunch.")
+        return Diagnosis(cause="missing_module", title=f"Python module '{module}' was not found", evidence=evidence,
+                         fix=(f"if '{top}' is your own code (a reward module), the job's Python could not find it: "
+                              "pass reward_funcs as a file path 'path/to/rewards.py:func', or set env "
+                              "PYTHONPATH to its folder; if it is a PyPI package, add it to the job's dependencies."))
     match = _PIP_HINT.search(text)
     if match:
         package = match.group(1).rstrip(".`'")
         return Diagnosis(cause="missing_module", title=f"A required package is not installed ({package})",
                          evidence=_line_of(_PIP_HINT, text), fix=(
             f"add '{package}' to the job's dependencies (pip install {package}) and relaunch."))
+    return None
+
+
+def _dataset_columns(text: str) -> Diagnosis | None:
+    for pattern in (_COLUMN_KEY, _INVALID_KEYS, _TEXT_OR_MESSAGES):
+        line = _line_of(pattern, text)
+        if line is not None:
+            return Diagnosis(cause="dataset_columns", title="The dataset's columns do not fit the trainer",
+                             evidence=line, fix=(
+                "match trainer and data: sft reads messages or text; dpo and reward prompt/chosen/rejected; kto "
+                "prompt/completion/label; grpo and rloo prompt. A dry run of launch_training names the trainer "
+                "your rows fit."))
     return None
 
 
@@ -254,7 +288,7 @@ def _idle(message: str | None, lines: Sequence[str]) -> Diagnosis | None:
 
 _RULES: tuple[Callable[[str], Diagnosis | None], ...] = (
     _out_of_memory, _mixed_precision, _gated, _bad_token, _dataset_missing, _model_missing, _unreachable,
-    _missing_module, _disk_full,
+    _missing_module, _dataset_columns, _disk_full,
 )
 
 

@@ -126,7 +126,8 @@ async def find_parameter_count(*, model: str | None, params: float | str | None,
         with anyio.fail_after(HUB_LOOKUP_SECONDS):
             hub = await backend.parameter_count(model)
     except Exception as exc:  # the look-up is a convenience: any failure falls through to the cache and name
-        notes.append(f"The Hub look-up failed ({exc.__class__.__name__}).")
+        why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else "no answer in time"
+        notes.append(f"The Hub look-up of {model!r} failed ({exc.__class__.__name__}: {why}).")
     if hub:
         return ParameterCount(hub, "hub", shape, notes)
     shape, count = _shape(_cached_config(model), required=False)
@@ -134,8 +135,9 @@ async def find_parameter_count(*, model: str | None, params: float | str | None,
         return ParameterCount(count, "hub cache", shape, notes)
     guessed = size_from_name(model)
     if guessed is not None:
-        notes.append(f"The parameter count ({format_count(guessed)}) is read from the model's name; pass params for an "
-                     "exact estimate.")
+        notes.append(f"The parameter count ({format_count(guessed)}) is read from the model's name and its "
+                     "architecture (width, depth, vocabulary) assumed typical for that size, as no config.json was "
+                     "read; pass params, or a local model folder, for an exact estimate.")
         return ParameterCount(guessed, "name", shape, notes)
     raise InvalidJobSpec(f"cannot find the parameter count of {model!r}: it is not a local folder with "
                          f"config.json, not in the local Hugging Face cache, and the {backend.name} backend has no "

@@ -13,6 +13,7 @@ Written from huggingface_hub 2.4's own client (hf_api.py, _jobs_api.py, utils/_h
   until the job is terminal. Running jobs start with a `===== Job started at ... =====` event, as the real ones do
   (the client drops it).
 - `GET .../metrics` streams one `event: metric` sample per interval while the job runs, 406 once it has ended.
+- `GET /api/datasets/{org}/{name}` answers a dataset's card metadata (`FakeHFJobs.datasets`), for column checks.
 - `GET /api/jobs/hardware` lists flavors with prices per minute in micro-dollars.
 - `POST /api/jobs/{namespace}/{id}/duplicate` (rerun_job) starts a new job with the same spec, secrets included.
 - Scheduled jobs under `/api/scheduled-jobs/{namespace}`: create (`{"jobSpec", "schedule", "suspend",
@@ -173,6 +174,9 @@ class FakeHFJobs:
         self.repos: dict[str, dict[str, Any]] = {}
         # Every request as (method, path, query): tests assert on what the client really sent.
         self.requests: list[tuple[str, str, str]] = []
+        # Dataset repo id -> its card's metadata, as `GET /api/datasets/{id}` answers it in `cardData` (the
+        # `dataset_info.features` a dataset card declares); any other id is a 404, as a missing repo is.
+        self.datasets: dict[str, dict[str, Any]] = {}
         self.posted_specs: list[dict[str, Any]] = []
         self.open_streams = 0
         self._plan_refusal: tuple[int, str] | None = None
@@ -358,6 +362,10 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._authorized():
                 return None
             return self._json(200, fake.hardware)
+        dataset = re.fullmatch(r"/api/datasets/([^/]+/[^/]+)", path)
+        if dataset and method == "GET" and dataset.group(1) in fake.datasets:  # a Hub dataset's card (its columns)
+            return self._json(200, {"id": dataset.group(1), "_id": "0" * 24, "sha": "0" * 40, "private": False,
+                                    "cardData": fake.datasets[dataset.group(1)], "tags": [], "siblings": []})
         if path.startswith("/api/scheduled-jobs/"):
             return self._scheduled(method, path, query, raw)
         if path == "/api/repos/create" or re.match(r"/api/(models|datasets)/", path):

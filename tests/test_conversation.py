@@ -210,8 +210,13 @@ async def test_each_recognised_failure_is_diagnosed_by_inspect_job(home: Path, t
                                "env": hub, "secrets": {"HF_TOKEN": SECRET}}, cause)
         async with connect_local(home) as client:
             jobs: dict[str, tuple[str, str]] = {}
-            _, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
-                                max_steps=2, extra_args={"bf16": True}, env=offline)
+            # launch_training refuses bf16 on a CPU flavor before a job exists; TRL run by hand still meets it.
+            refusal = await call_error(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
+                                       max_steps=2, extra_args={"bf16": True}, env=offline)
+            assert "use_cpu=true" in refusal and "drop bf16" in refusal
+            _, out = await call(client, "run_job", command=[
+                python, "-m", "trl.scripts.sft", f"--model_name_or_path={tiny['model']}",
+                f"--dataset_name={tiny['sft']}", "--max_steps=2", "--report_to=none", "--bf16=true"], env=offline)
             jobs["bf16"] = (out["job_id"], "mixed_precision_on_cpu")
             for name, (arguments, cause) in commands.items():
                 _, out = await call(client, "run_job", **arguments)
@@ -298,6 +303,7 @@ async def test_list_and_recommend_hardware(home: Path, tiny: dict[str, Path]) ->
             1 for f in listed["flavors"] if f["runnable"])
         prices = [f["price_per_hour"] for f in listed["flavors"]]
         assert prices == sorted(prices) and "recommend_hardware" in text
+        assert "a flavor is a size" in text and listed["note"] and "This machine:" in listed["note"]
         _, gpus = await call(client, "list_hardware", kind="gpu")
         assert gpus["flavors"] and all(f["gpu_count"] > 0 for f in gpus["flavors"])
 
@@ -319,6 +325,27 @@ async def test_list_and_recommend_hardware(home: Path, tiny: dict[str, Path]) ->
         assert "recommend_hardware: params:" in message and "7e9" in message
 
 
+async def test_recommend_hardware_states_costs_splits_and_near_fits_and_advises_only_changes(home: Path) -> None:
+    async with connect_local(home) as client:
+        text, out = await call(client, "recommend_hardware", params="7B", method="lora")
+        # Full and LoRA costs are in the text, not only in the structured answer; the guessed shape is said.
+        assert f"full {out['by_method']['full']['total_gb']:.1f} GB -> h200 $5.00" in text
+        assert "lora 20.5 GB -> l4x1 $0.80" in text and "typical architecture for 7B" in text
+        text, out = await call(client, "recommend_hardware", params="1000B", method="full")
+        assert out["flavors"] == [] and "qlora" in text and "(split across its GPUs)" in text
+        assert out["by_method"]["qlora"]["needs_sharding"] is True
+        assert "batch_size=1" not in text and "gradient_checkpointing" not in text  # already the defaults
+        text, _ = await call(client, "recommend_hardware", params="1000B", method="full", batch_size=4,
+                             gradient_checkpointing=False)
+        assert "batch_size=1 (not 4)" in text and "gradient_checkpointing=true" in text
+        text, out = await call(client, "recommend_hardware", params="6B", method="lora")
+        assert out["flavors"][0]["flavor"] != "t4-small" and "Without the 1.2x safety margin" in text
+        assert "t4-small (16 GB" in text
+        text, out = await call(client, "recommend_hardware", params="20B", method="lora", limit=3)
+        if out["flavors"][0]["needs_sharding"]:
+            assert "split the model across them" in text and "single-GPU flavor" in text
+
+
 async def test_recommend_hardware_reads_the_model_size_from_the_hub(tmp_path: Path) -> None:
     with FakeHub() as url:
         settings = Settings.from_env({}, backend="hf", hf_token="hf_fake_token_for_size", hf_endpoint=url)
@@ -327,4 +354,6 @@ async def test_recommend_hardware_reads_the_model_size_from_the_hub(tmp_path: Pa
             _, out = await call(client, "recommend_hardware", model=model, method="lora")
             assert out["params_source"] == "hub" and out["params"] == MODEL_SIZES[model]
             text, out = await call(client, "recommend_hardware", model="someorg/gone-0.5B")
-            assert out["params_source"] == "name" and "Hub look-up failed" in text
+            assert out["params_source"] == "name" and "Hub look-up of 'someorg/gone-0.5B' failed" in text
+            # Why the count is a guess comes first, before any figure built on it.
+            assert text.startswith("The Hub look-up") and out["lookup"] and "architecture" in out["lookup"]

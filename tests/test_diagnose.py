@@ -40,8 +40,8 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path) -> Outcome:
     return Outcome(done.returncode, done.stdout.splitlines())
 
 
-def _sft(tiny: dict[str, Path], out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "trl.scripts.sft", "--model_name_or_path", str(tiny["model"]),
+def _sft(tiny: dict[str, Path], out: Path, *extra: str, trainer: str = "sft") -> list[str]:
+    return [sys.executable, "-m", f"trl.scripts.{trainer}", "--model_name_or_path", str(tiny["model"]),
             "--dataset_name", str(tiny["sft"]), "--output_dir", str(out), "--report_to", "none",
             "--max_steps", "4", "--logging_steps", "1", "--save_strategy", "no", *extra]
 
@@ -57,6 +57,9 @@ def failures(tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
         hub = dict(base, HF_ENDPOINT=hub_url, HF_HUB_OFFLINE="0", HF_TOKEN=SECRET)
         jobs = {
             "bf16_on_cpu": (_sft(tiny, work / "bf16", "--bf16", "true"), offline),
+            # DPO on conversational `messages` rows: TRL stops on KeyError: 'chosen' while preparing the data.
+            "dataset_columns": (_sft(tiny, work / "dpo", "--bf16", "false", trainer="dpo"), offline),
+            "known_package": ([*script, "-c", "import vllm"], base),
             "nan": (_sft(tiny, work / "nan", "--bf16", "false", "--learning_rate", "1e38", "--max_grad_norm", "0"),
                     offline),
             "library": ([*script, str(CHILDREN / "library_failures.py"), str(work)], hub),
@@ -94,7 +97,7 @@ def test_bf16_on_cpu_from_a_real_trl_run(failures: dict[str, Outcome]) -> None:
     assert outcome.returncode != 0
     found = _diagnosed(outcome)
     assert found.cause == "mixed_precision_on_cpu"
-    assert "bf16=false" in found.fix and "list_hardware" in found.fix
+    assert "use_cpu=true" in found.fix and "drop bf16" in found.fix and "list_hardware" in found.fix
     assert "bf16" in (found.evidence or "")
 
 
@@ -113,11 +116,29 @@ def test_package_named_by_an_import_error_hint(failures: dict[str, Outcome]) -> 
     assert "liger-kernel" in found.fix and "dependencies" in found.fix
 
 
-def test_missing_module_names_the_package(failures: dict[str, Outcome]) -> None:
+def test_a_missing_module_of_the_users_own_is_not_a_package_to_install(failures: dict[str, Outcome]) -> None:
+    """A reward module the job could not find (`import trl_jobs_reward_helpers`) is the user's own code: the fix
+    points to the file form and PYTHONPATH, and never to `pip install` of a same-named stranger."""
     found = _diagnosed(failures["missing_module"])
     assert found.cause == "missing_module"
-    assert "trl-jobs-reward-helpers" in found.fix
     assert "trl_jobs_reward_helpers" in found.title
+    assert "pip install" not in found.fix and "trl-jobs-reward-helpers" not in found.fix
+    assert "PYTHONPATH" in found.fix and "rewards.py:func" in found.fix
+
+
+def test_a_missing_known_package_is_named_for_installing(failures: dict[str, Outcome]) -> None:
+    found = _diagnosed(failures["known_package"])
+    assert found.cause == "missing_module"
+    assert "pip install vllm" in found.fix and "dependencies" in found.fix
+
+
+def test_columns_that_do_not_fit_the_trainer_from_a_real_trl_run(failures: dict[str, Outcome]) -> None:
+    outcome = failures["dataset_columns"]
+    assert outcome.returncode != 0
+    found = _diagnosed(outcome)
+    assert found.cause == "dataset_columns"
+    assert "KeyError: 'chosen'" in (found.evidence or "")
+    assert "prompt/chosen/rejected" in found.fix and "messages" in found.fix
 
 
 @pytest.mark.parametrize("case", ["memory_error", "torch_cpu_oom"])

@@ -364,6 +364,20 @@ async def test_hardware_live_prices(fake_hf: FakeHFJobs, hf_backend: HFBackend) 
     assert all(flavor.runnable is True for flavor in flavors)
 
 
+async def test_a_flavor_missing_from_the_live_list_is_refused(fake_hf: FakeHFJobs, hf_backend: HFBackend) -> None:
+    assert hf_backend.check_flavor("l4x1").runnable is True  # before the live list is read: the catalog's
+    flavors = await hf_backend.hardware()
+    assert "l4x1" not in {f.name for f in flavors}
+    with pytest.raises(InvalidJobSpec) as refused:
+        hf_backend.check_flavor("l4x1")
+    assert refused.value.field == "flavor" and "not in Hugging Face Jobs' hardware list" in str(refused.value)
+    assert "cpu-basic, cpu-upgrade, t4-small" in str(refused.value)
+    with pytest.raises(InvalidJobSpec):
+        await hf_backend.submit(JobSpec(command=["true"], flavor="l4x1"))
+    assert fake_hf.jobs == {}
+    assert hf_backend.check_flavor("a10g-large").price_per_hour == pytest.approx(1.5)
+
+
 async def test_hardware_falls_back_to_the_catalog(fake_hf: FakeHFJobs, hf_backend: HFBackend) -> None:
     fake_hf.fail_next("GET", r"^/api/jobs/hardware$", 503, count=10)
     flavors = await hf_backend.hardware()

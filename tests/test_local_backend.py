@@ -399,16 +399,46 @@ async def test_bad_specs_are_refused_and_nothing_is_created(make_backend, state_
         with pytest.raises(InvalidJobSpec) as err:
             await backend.submit(spec)
         assert err.value.field == field, (spec, err.value)
+    # A workstation of 16 cores and 64 GB: what a flavor asks for is compared with what it has.
+    from trl_jobs_mcp.jobs.backends.local import backend as backend_module
+    from trl_jobs_mcp.jobs.backends.local.machine import Machine
+
+    monkeypatch.setattr(backend_module, "this_machine", lambda: Machine(cpus=16, ram_gb=64, gpus=int(
+        os.environ["TRL_JOBS_LOCAL_GPUS"])))
     gpu = str(_raised(backend.check_flavor, "a10g-large"))
-    assert "has no GPU" in gpu and "cpu-basic" in gpu and "--backend hf" in gpu and "a10g-small" not in gpu
+    assert "needs 1 x A10G GPU" in gpu and "no GPU" in gpu and "cpu-basic" in gpu and "--backend hf" in gpu
+    assert "a10g-small" not in gpu
     assert (await backend.list()).jobs == [] and list((state_dir / "jobs").iterdir()) == []
     assert backend.check_flavor("cpu-upgrade").runnable is True
     flavors = {f.name: f.runnable for f in await backend.hardware()}
-    assert flavors["cpu-basic"] is True and flavors["a10g-large"] is False
+    assert flavors["cpu-basic"] is True and flavors["a10g-large"] is False and flavors["cpu-xl"] is False
 
     monkeypatch.setenv("TRL_JOBS_LOCAL_GPUS", "1")
     assert backend.check_flavor("a10g-large").runnable is True
     assert "needs 2 x A10G" in str(_raised(backend.check_flavor, "a10g-largex2"))
+    assert "needs 23 vCPU and 256 GB RAM" in str(_raised(backend.check_flavor, "h200"))
+
+
+async def test_only_what_this_machine_holds_is_runnable(make_backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On 2 cores and 24 GB, cpu-performance (32 vCPU, 256 GB) is not runnable, and the backend says what a flavor
+    means here; cpu-basic runs even on a smaller machine."""
+    from trl_jobs_mcp.jobs.backends.local import backend as backend_module
+    from trl_jobs_mcp.jobs.backends.local import machine
+    from trl_jobs_mcp.jobs.backends.local.machine import Machine
+
+    small = Machine(cpus=2, ram_gb=24.5, gpus=0)
+    monkeypatch.setattr(backend_module, "this_machine", lambda: small)
+    monkeypatch.setattr(machine, "this_machine", lambda: small)  # the note, read once when the backend is made
+    backend = await make_backend()
+    runnable = {f.name for f in await backend.hardware() if f.runnable}
+    assert runnable == {"cpu-basic"}
+    refusal = str(_raised(backend.check_flavor, "cpu-performance"))
+    assert "needs 32 vCPU and 256 GB RAM" in refusal and "2 cores, 24 GB RAM, no GPU" in refusal
+    assert "Flavors that run here: cpu-basic." in refusal
+    note = backend.traits.hardware_note
+    assert "shares its cores and memory" in note and "2 cores, 24 GB RAM, no GPU" in note
+    monkeypatch.setattr(backend_module, "this_machine", lambda: Machine(cpus=1, ram_gb=4, gpus=0))
+    assert backend.check_flavor("cpu-basic").runnable is True
 
 
 def _raised(fn, *args) -> Exception:

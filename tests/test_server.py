@@ -222,18 +222,18 @@ async def test_dry_run_shows_the_command_env_names_price_and_ceiling_and_creates
         state_dir: Path, tiny: dict[str, Path]) -> None:
     async with local_client(state_dir) as client:
         text, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
-                               max_steps=3, flavor="cpu-upgrade", timeout="2h", env={"WANDB_MODE": "offline"},
+                               max_steps=3, flavor="cpu-basic", timeout="2h", env={"WANDB_MODE": "offline"},
                                secrets={"MY_API_KEY": SECRET}, labels={"experiment": "dry"}, dry_run=True)
         _, listing = await call(client, "list_jobs")
     assert listing["jobs"] == []
     assert out["dry_run"] is True and out["job_id"] is None
-    assert out["flavor"] == "cpu-upgrade" and out["price_per_hour"] == pytest.approx(0.03)
-    assert out["timeout_seconds"] == 7200 and out["cost_ceiling_usd"] == pytest.approx(0.06)
+    assert out["flavor"] == "cpu-basic" and out["price_per_hour"] == pytest.approx(0.01)
+    assert out["timeout_seconds"] == 7200 and out["cost_ceiling_usd"] == pytest.approx(0.02)
     assert "--max_steps=3" in out["command"] and f"--model_name_or_path={tiny['model']}" in out["command"]
     assert "--bf16=false" in out["command"]  # the CPU default that keeps TRL from refusing to start
     assert out["env_names"] == ["PYTHONUNBUFFERED", "WANDB_MODE"] and out["secret_names"] == ["MY_API_KEY"]
     assert out["labels"]["experiment"] == "dry" and out["labels"]["trainer"] == "sft"
-    assert "$0.06" in text and "2h" in text and "MY_API_KEY" in text and "dry_run=false" in text
+    assert "$0.02" in text and "2h" in text and "MY_API_KEY" in text and "dry_run=false" in text
     assert SECRET not in text and SECRET not in json.dumps(out)
 
 

@@ -254,7 +254,8 @@ async def test_a_failing_job_completes_with_is_error_and_the_diagnosis(state_dir
     assert [t.status for t in extension.seen][-1] == "completed"  # a tool's failure, not a failed task
     text = text_of(result)
     assert result.is_error and "ERROR" in text
-    assert "Likely cause: Python module 'nonexistent_pkg_xyz' is not installed" in text and "Fix:" in text
+    # Not a package this server knows: the diagnosis does not send the user to install a stranger's package.
+    assert "Likely cause: Python module 'nonexistent_pkg_xyz' was not found" in text and "Fix:" in text
     assert result.structured_content["diagnosis"]["cause"] == "missing_module"
     assert result.structured_content["exit_code"] == 1
 

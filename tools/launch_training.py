@@ -77,12 +77,14 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     # Planned only (hashes, repo names): nothing is uploaded before the request has passed every check below.
     uploads = await stage_local_inputs(ctx.backend, model=args.model, dataset=args.dataset,
                                        consent=args.upload_local_data, dry_run=True)
-    # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds).
+    # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds);
+    # a dry run also imports the user's reward functions in a child process, as the job would.
     # `args` is the request itself (Input subclasses TrainingRequest, validated once by the tool's plumbing).
+    chosen: list[str] = []
     spec = await anyio.to_thread.run_sync(functools.partial(
         build_training_spec, args, traits=ctx.backend.traits, flavor=flavor, env=args.env, secrets=args.secrets,
         labels=args.labels, timeout=parse_timeout(args.timeout), distribution=distribution,
-        staged={u.field: u.repo_id for u in uploads}))
+        staged={u.field: u.repo_id for u in uploads}, notes=chosen, try_imports=args.dry_run))
     spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx)})
     # The recipe refused a push without hub_model_id.
     files = (f"The trained model will be pushed to https://huggingface.co/{args.hub_model_id}." if args.push_to_hub
@@ -97,6 +99,7 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
                              "job_id at launch; wait_for_job and inspect_job give its path once it is done.")
     if distribution is not None:
         planned.notes.append(distribution.text)
+    planned.notes = [*chosen, *planned.notes]  # what the recipe chose for the user comes first
     planned.uploads = uploads
     if uploads and not args.dry_run:  # the plan passed the spending ceiling: now the uploads happen
         planned.uploads = await ctx.backend.upload_inputs(uploads, dry_run=False)

@@ -23,6 +23,7 @@ class Output(BaseModel):
     backend: str
     flavors: list[Flavor] = Field(description="cheapest first; runnable says whether this backend can run it")
     runnable_count: int = Field(description="how many of all flavors this backend can run")
+    note: str | None = Field(default=None, description="what a flavor means on this backend, when it differs")
     _traits: BackendTraits | None = PrivateAttr(default=None)  # for the text; not part of the structured result
 
 
@@ -32,7 +33,8 @@ async def list_hardware(args: Input, ctx: ToolContext) -> Output:
     chosen = [f for f in flavors
               if (args.kind == "all" or (args.kind == "gpu") == f.is_gpu) and (f.runnable or not args.runnable_only)]
     chosen.sort(key=lambda f: (f.price_per_hour, f.gpu_count, f.name))
-    out = Output(backend=ctx.backend.name, flavors=chosen, runnable_count=runnable)
+    out = Output(backend=ctx.backend.name, flavors=chosen, runnable_count=runnable,
+                 note=ctx.backend.traits.hardware_note)
     out._traits = ctx.backend.traits
     return out
 
@@ -55,9 +57,11 @@ def render(out: Output) -> str:
     for flavor in out.flavors:
         mark = "" if flavor.runnable else " [not runnable on this backend]"
         lines.append(f"- {describe(flavor)}{mark}")
-    if traits is not None and any(not f.runnable for f in out.flavors):
-        lines.append(f"Flavors {traits.place} cannot run (GPUs it lacks) run on Hugging Face Jobs (start the server "
-                     "with --backend hf).")
+    if out.note:
+        lines.append(out.note)
+    if traits is not None and traits.runs_here and any(not f.runnable for f in out.flavors):
+        lines.append(f"Flavors {traits.place} cannot hold run on Hugging Face Jobs (start the server with "
+                     "--backend hf).")
     lines.append(f"{next_call('recommend_hardware', model='<model>', method='lora')} for the cheapest flavor that "
                  "fits a model, or launch_training with flavor=<name>.")
     return "\n".join(lines)

@@ -6,12 +6,14 @@ model's name); the estimate itself is jobs.estimate's documented accounting.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
-from trl_jobs_mcp.jobs.estimate import METHODS, MemoryEstimate, Method, estimate_memory, format_count, recommend
+from trl_jobs_mcp.jobs.estimate import (METHODS, SAFETY_MARGIN, MemoryEstimate, Method, estimate_memory, format_count,
+                                        recommend)
 from trl_jobs_mcp.jobs.model_size import ParamsSource, find_parameter_count
 from trl_jobs_mcp.jobs.models import format_duration, parse_timeout
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
@@ -51,6 +53,7 @@ class MethodSummary(BaseModel):
     total_gb: float
     cheapest: str | None = Field(description="the cheapest flavor that fits; null when none does")
     cost_usd: float | None = None
+    needs_sharding: bool = Field(default=False, description="the cheapest fit holds it only across its GPUs")
 
 
 class Output(BaseModel):
@@ -64,13 +67,19 @@ class Output(BaseModel):
     backend: str
     flavors: list[Choice] = Field(description="flavors that fit, cheapest first")
     by_method: dict[str, MethodSummary] = Field(description="the same question for full, lora and qlora")
+    lookup: str | None = Field(default=None, description="why the parameter count is not the Hub's or a "
+                                                         "config.json's: what failed, and what was assumed")
     notes: list[str] = []
 
 
 async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
     timeout = parse_timeout(args.timeout)
     found = await find_parameter_count(model=args.model, params=args.params, backend=ctx.backend)
-    params, shape, notes = found.count, found.shape, list(found.notes)
+    params, shape = found.count, found.shape
+    notes: list[str] = []
+    if not shape and found.source in ("given", "hub"):
+        notes.append("No config.json was read: the activation estimate assumes a typical architecture for "
+                     f"{format_count(params)} parameters.")
     flavors = await ctx.backend.hardware()
     common: dict[str, Any] = dict(params=params, max_length=args.max_length, batch_size=args.batch_size,
                                   gradient_checkpointing=args.gradient_checkpointing, lora_r=args.lora_r, **shape)
@@ -79,7 +88,8 @@ async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
                for method, e in estimates.items()}
     by_method = {method: MethodSummary(total_gb=round(estimates[method].total_gb, 2),
                                        cheapest=fits[0].flavor.name if fits else None,
-                                       cost_usd=round(fits[0].cost_usd, 4) if fits else None)
+                                       cost_usd=round(fits[0].cost_usd, 4) if fits else None,
+                                       needs_sharding=bool(fits) and _shards(fits[0].flavor, estimates[method]))
                  for method, fits in fitting.items()}
 
     estimate, fits = estimates[args.method], fitting[args.method]
@@ -90,22 +100,51 @@ async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
     chosen = [Choice(flavor=r.flavor.name, gpu=r.flavor.gpu, gpu_count=r.flavor.gpu_count, vram_gb=r.flavor.vram_gb,
                      ram_gb=r.flavor.ram_gb, price_per_hour=r.flavor.price_per_hour, cost_usd=round(r.cost_usd, 4),
                      runnable=r.flavor.runnable,
-                     needs_sharding=r.flavor.is_gpu and estimate.total_gb > r.flavor.vram_per_gpu_gb)
+                     needs_sharding=_shards(r.flavor, estimate))
               for r in picked]
     if not fits:
         lighter = [m for m in METHODS if by_method[m].cheapest]
+        # Only what would change something: batch size 1 and gradient checkpointing are already the defaults.
+        smaller = [f"batch_size=1 (not {args.batch_size})"] if args.batch_size > 1 else []
+        smaller += [] if args.gradient_checkpointing else ["gradient_checkpointing=true"]
         notes.append(f"No flavor holds {estimate.total_gb:.1f} GB: try a lighter method"
                      + (f" ({', '.join(lighter)} fit)" if lighter else "")
-                     + ", a shorter max_length, or batch_size=1 with gradient_checkpointing=true.")
+                     + ", a shorter max_length" + "".join(f", {s}" for s in smaller) + ".")
     elif runnable is None:
         notes.append(f"None of the flavors that fit runs on {ctx.backend.traits.place}: run it on Hugging Face "
                      "Jobs (server option --backend hf).")
     if chosen and chosen[0].needs_sharding:
-        notes.append(f"{chosen[0].flavor} holds it only across its {chosen[0].gpu_count} GPUs: the run must shard "
-                     "the model (FSDP or DeepSpeed ZeRO-3).")
+        notes.append(f"{chosen[0].flavor} holds it only across its {chosen[0].gpu_count} GPUs: the run must split "
+                     "the model across them (FSDP or DeepSpeed ZeRO-3).")
+        single = next((c for c in chosen if c.gpu_count == 1), None)
+        if single is not None:
+            notes.append(f"The cheapest single-GPU flavor that holds it is {single.flavor}.")
+    near = _without_margin(estimate, flavors, timeout, picked)
+    if near:
+        notes.append(near)
     return Output(model=args.model, params=params, params_source=found.source, method=args.method, estimate=estimate,
                   timeout=format_duration(timeout), timeout_seconds=timeout, backend=ctx.backend.name,
-                  flavors=chosen, by_method=by_method, notes=notes)
+                  flavors=chosen, by_method=by_method, lookup=" ".join(found.notes) or None, notes=notes)
+
+
+def _shards(flavor: Any, estimate: MemoryEstimate) -> bool:
+    return flavor.is_gpu and estimate.total_gb > flavor.vram_per_gpu_gb
+
+
+def _without_margin(estimate: MemoryEstimate, flavors: list[Any], timeout: float, picked: list[Any]) -> str | None:
+    """Single-GPU flavors cheaper than those listed that hold the estimate without its safety margin: a run may
+    fit there with a smaller batch or max_length, at the risk of running out of memory."""
+    bare = estimate.total_gb / SAFETY_MARGIN
+    listed = {r.flavor.name for r in picked}
+    cheapest = min((r.flavor.price_per_hour for r in picked), default=math.inf)
+    close = [f for f in flavors if f.gpu_count == 1 and f.name not in listed and bare <= f.vram_gb
+             and f.price_per_hour < cheapest]
+    if not close:
+        return None
+    close.sort(key=lambda f: f.price_per_hour)
+    names = ", ".join(f"{f.name} ({f.vram_gb:g} GB, {usd(f.cost(timeout))})" for f in close[:3])
+    return (f"Without the {SAFETY_MARGIN:g}x safety margin ({bare:.1f} GB) it would also fit on {names}: tight, "
+            "so keep batch size 1 and a short max_length there.")
 
 
 _SOURCE_TEXT = {"given": "as given", "config.json": "from its config.json", "hub": "from the Hub",
@@ -114,7 +153,8 @@ _SOURCE_TEXT = {"given": "as given", "config.json": "from its config.json", "hub
 
 def render(out: Output) -> str:
     name = out.model or "the model"
-    lines = [f"{name}: {format_count(out.params)} parameters ({_SOURCE_TEXT[out.params_source]}). "
+    lines = [out.lookup] if out.lookup else []
+    lines += [f"{name}: {format_count(out.params)} parameters ({_SOURCE_TEXT[out.params_source]}). "
              f"A {out.method} fine-tune needs about {out.estimate.total_gb:.1f} GB of GPU memory.",
              f"How: {out.estimate.formula}."]
     if out.flavors:
@@ -126,13 +166,17 @@ def render(out: Output) -> str:
                 " [needs sharding]" if choice.needs_sharding else "")
             lines.append(f"- {choice.flavor} ({hardware}): {usd(choice.price_per_hour)}/h, "
                          f"{usd(choice.cost_usd)}{marks}")
-    others = [f"{m} {s.total_gb:.1f} GB -> {s.cheapest or 'nothing fits'}" for m, s in out.by_method.items()
-              if m != out.method]
-    lines.append("Other methods: " + "; ".join(others) + ".")
+    lines.append("Every method, cheapest fit for the timeout: " + "; ".join(
+        f"{m} {s.total_gb:.1f} GB -> " + (f"{s.cheapest} {usd(s.cost_usd or 0)}"
+                                          + (" (split across its GPUs)" if s.needs_sharding else "")
+                                          if s.cheapest else "nothing fits")
+        for m, s in out.by_method.items()) + ".")
     lines += out.notes
     best = next((c for c in out.flavors if c.runnable), None)
     if best is not None:
         peft = {"full": "", "lora": " use_peft=true", "qlora": ' use_peft=true extra_args={"load_in_4bit": true}'}
+        if not best.gpu_count and out.method == "qlora":
+            peft["qlora"] = " use_peft=true"  # 4-bit loading (bitsandbytes) needs a GPU: LoRA on a CPU
         lines.append(f"{next_call('launch_training', model=out.model or '<model>', dataset='<dataset>')}"
                      f" flavor={best.flavor} timeout={out.timeout}{peft[out.method]} dry_run=true to check the run "
                      "and its cost.")

@@ -10,6 +10,7 @@ sample its jobs takes NoSystemMetrics' empty answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -59,6 +60,11 @@ class BackendTraits:
             dataset or model goes to a private repo through `upload_inputs`, the job then reading that repo.
         native_rerun: `rerun` reruns a job exactly as it was, secrets included, by the backend's own means; else a
             rerun is rebuilt from `run_record`'s spec and asks for secret values again.
+        hardware_note: what a flavor means on this backend when it is not a machine of its own (locally: a share of
+            this machine), said by list_hardware beside the flavors; None where a flavor is the machine it names.
+        label_forbidden: a regex of the characters this backend does not store in a label value (each becomes
+            '-'), and label_max the most characters it stores; `spell_label` applies both, so that what a dry run
+            shows is what the backend stores and lists by. None: labels are stored as given.
 
     Example:
         >>> BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0,
@@ -76,6 +82,15 @@ class BackendTraits:
     supports_schedules: bool = False
     uploads_local_inputs: bool = False
     native_rerun: bool = False
+    hardware_note: str | None = None
+    label_forbidden: str | None = None
+    label_max: int | None = None
+
+    def spell_label(self, value: str) -> str:
+        """`value` as this backend stores a label value."""
+        if self.label_forbidden is not None:
+            value = re.sub(self.label_forbidden, "-", value)
+        return value[:self.label_max] if self.label_max is not None else value
 
 
 @runtime_checkable

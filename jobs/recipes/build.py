@@ -18,10 +18,10 @@ from pydantic import ValidationError
 
 from trl_jobs_mcp.jobs.flavors import Flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
+from trl_jobs_mcp.jobs.recipes import checks
 from trl_jobs_mcp.jobs.recipes.distributed import Distribution, hub_launcher, local_launcher
 from trl_jobs_mcp.jobs.recipes.request import (
     APPLIES_TO,
-    BUILTIN_REWARD_FUNCS,
     DATA_FILE_SUFFIXES,
     TRAINERS,
     TRL_VERSION,
@@ -59,6 +59,8 @@ def build_training_spec(
     timeout: str | float | None = None,
     distribution: Distribution | None = None,
     staged: dict[str, str] | None = None,
+    notes: list[str] | None = None,
+    try_imports: bool = False,
 ) -> JobSpec:
     """Turn a training request into a JobSpec that runs TRL's script for its trainer.
 
@@ -77,6 +79,8 @@ def build_training_spec(
             then runs under accelerate launch with that many processes and that config.
         staged: "model"/"dataset" -> the private Hub repo a local input was uploaded to (jobs/uploads.py); the job
             reads it with the HF_TOKEN secret.
+        notes: if given, what the recipe chose for the user (a logging interval, a held-out split) is appended.
+        try_imports: on a backend that runs here, import the user's reward functions in a child process (a dry run).
 
     Returns:
         The JobSpec, not yet submitted.
@@ -101,8 +105,14 @@ def build_training_spec(
     model = staged.get("model") or _resolve_model(req.model, traits)
     dataset, data_kind = _resolve_dataset(req.dataset, traits, staged.get("dataset"))
     stage_token(secrets, staged, traits)
-    _check_splits(req, data_kind)
-    _check_rewards(req, traits)
+    notes = notes if notes is not None else []
+    checks.check_splits(req, data_kind, notes)
+    # Independent problems are told together, so that one correction fixes them all.
+    checks.raise_all([
+        lambda: checks.check_precision(req, flavor),
+        lambda: checks.check_columns(req, checks.dataset_columns(req, dataset, data_kind,
+                                                                 token=_quiet_token(env, secrets)))])
+    req = checks.check_rewards(req, traits, env if try_imports and traits.runs_here else None)
     _check_hub(req, traits, env, secrets)
     _check_tracker(req, traits, secrets)
 
@@ -111,12 +121,19 @@ def build_training_spec(
     table = tables[req.trainer]
     args = typed_args(req, model, dataset, table)
     args += extra_args(req, table, tables)
+    logging_steps = checks.logging_steps_for(req)
+    if logging_steps is not None:
+        args.append(f"--logging_steps={logging_steps}")
+        notes.append(f"logging_steps={logging_steps} (not given): about {req.max_steps // logging_steps} logged "
+                     f"points over max_steps={req.max_steps}, enough to draw a curve.")
     if not sets_precision(req.extra_args) and lacks_bf16(flavor):
         args.append("--bf16=false")
     args += checkpoint_push(req.push_to_hub, extra_names(req.extra_args))
 
-    spec_labels = {"trainer": req.trainer, "model": _label_value(req.model), "dataset": _label_value(req.dataset)}
+    spec_labels = {"trainer": req.trainer, "model": _model_label(req.model), "dataset": _label_value(req.dataset)}
     spec_labels.update(labels or {})
+    # As the backend stores them, so the dry run's labels, its command line and list_jobs' filters agree.
+    spec_labels = {key: traits.spell_label(value) for key, value in spec_labels.items()}
     common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=flavor.name, labels=spec_labels)
     if timeout is not None:
         common["timeout"] = timeout
@@ -231,47 +248,10 @@ def _resolve_dataset(dataset: str, traits: BackendTraits,
     return str(path.resolve()), "file" if path.is_file() else "dir"
 
 
-def _check_splits(req: TrainingRequest, data_kind: str) -> None:
-    if data_kind != "file":
-        return
-    if req.dataset_split not in (None, "train"):
-        raise InvalidJobSpec(f"a single data file is one split, named 'train'; got {req.dataset_split!r}. Remove "
-                             "dataset_split, or use a folder holding one file per split.", field="dataset_split")
-    if req.eval_strategy not in (None, "no"):
-        raise InvalidJobSpec("evaluation needs a test split, and a single data file has only 'train'. Use a folder "
-                             "with train.jsonl and test.jsonl, or leave eval_strategy unset.", field="eval_strategy")
-    if req.dataset_config is not None:
-        raise InvalidJobSpec("a local file has no configurations; remove dataset_config.", field="dataset_config")
-
-
-def _reward_model_given(req: TrainingRequest) -> bool:
-    extra = req.extra_args
-    if isinstance(extra, dict):
-        return any(k.lstrip("-").replace("-", "_") == "reward_model_name_or_path" for k in extra)
-    return any(t.lstrip("-").split("=")[0].replace("-", "_") == "reward_model_name_or_path" for t in extra or [])
-
-
-def _check_rewards(req: TrainingRequest, traits: BackendTraits) -> None:
-    if req.trainer not in APPLIES_TO["reward_funcs"]:
-        return
-    if not req.reward_funcs and not _reward_model_given(req):
-        raise InvalidJobSpec(f"the {req.trainer} trainer needs at least one reward: TRL's built-ins "
-                             f"({', '.join(BUILTIN_REWARD_FUNCS)}), a dotted import path such as "
-                             "'my_package.rewards.length_reward', or a reward model in extra_args "
-                             "{'reward_model_name_or_path': ...}.", field="reward_funcs")
-    for func in req.reward_funcs or []:
-        if func in BUILTIN_REWARD_FUNCS:
-            continue
-        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", func):
-            raise InvalidJobSpec(f"{func!r} is neither a TRL built-in ({', '.join(BUILTIN_REWARD_FUNCS)})"
-                                 f"{did_you_mean(func, BUILTIN_REWARD_FUNCS)} nor a dotted import path "
-                                 "('package.module.function').", field="reward_funcs")
-        # Like a path, a dotted function names something in the job's environment: a fresh container has TRL only.
-        if not traits.local_paths and func.split(".")[0] != "trl":
-            raise InvalidJobSpec(f"{func!r} would be imported inside the job's container on {traits.place}, where "
-                                 "only TRL and its dependencies are installed. Use a TRL built-in "
-                                 f"({', '.join(BUILTIN_REWARD_FUNCS)}), or run on the local backend.",
-                                 field="reward_funcs")
+def _quiet_token(env: dict[str, str], secrets: dict[str, str]) -> str | None:
+    """The token for reading a private dataset's card; a placeholder or no token at all is just no token."""
+    token = secrets.get("HF_TOKEN") or env.get("HF_TOKEN")
+    return token if token and not token.startswith("$") else None
 
 
 def _hf_token(env: dict[str, str], secrets: dict[str, str]) -> str | None:
@@ -345,6 +325,25 @@ def _dependencies(req: TrainingRequest) -> list[str]:
     if {"accuracy_reward", "reasoning_accuracy_reward"} & set(req.reward_funcs or []):
         deps.append("math-verify")
     return deps
+
+
+def _model_label(model: str) -> str:
+    """A model trained by an earlier local job (<home>/jobs/<id>/output) is named by that job: its model label and
+    trainer ('tiny-sft'), or 'job-<id>'; any other model as _label_value names it."""
+    path = Path(model).expanduser()
+    spec_file = path.parent / "spec.json"
+    if _looks_like_path(model) and path.name == "output" and spec_file.is_file():
+        import json
+
+        try:
+            record = json.loads(spec_file.read_text(encoding="utf-8"))
+            labels = (record.get("spec") or record).get("labels") or {}  # the local backend's record holds the spec
+        except (OSError, ValueError, AttributeError):
+            labels = {}
+        if labels.get("model") and labels.get("trainer"):
+            return f"{labels['model']}-{labels['trainer']}"[:_LABEL_VALUE_MAX]
+        return f"job-{path.parent.name}"[:_LABEL_VALUE_MAX]
+    return _label_value(model)
 
 
 def _label_value(value: str) -> str:

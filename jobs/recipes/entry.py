@@ -5,7 +5,10 @@ Runs in the JOB's process (heavy imports are fine here), around TRL's own script
 - `--output_dir` defaults to $TRL_JOBS_OUTPUT_DIR, the folder the backend gives each job (Ray: ~/trl-jobs/<job id>
   on the node);
 - a single .jsonl/.json/.parquet/.csv file given as `--dataset_name` is presented to TRL as a folder holding it
-  (TRL passes dataset_name to `datasets.load_dataset`, which takes a folder but not a lone file);
+  (TRL passes dataset_name to `datasets.load_dataset`, which takes a folder but not a lone file); when an evaluation
+  is asked for, HELD_OUT of its rows (shuffled with the run's seed) become that folder's test split;
+- a reward function given as a file form (`/path/to/rewards.py:func`) is loaded from that file and handed to TRL's
+  script under a module name it can import;
 - a model card tagged with the trainer's name is written to the output folder if TRL did not write one (TRL writes
   it only when it saves a checkpoint, so `save_strategy=no` would otherwise leave none).
 """
@@ -13,6 +16,7 @@ Runs in the JOB's process (heavy imports are fine here), around TRL's own script
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import shutil
 import sys
@@ -25,6 +29,9 @@ from .argv import find_option
 from .trainers import DATA_FILE_SUFFIXES, TRAINER_CLASSES
 
 OUTPUT_DIR_ENV = "TRL_JOBS_OUTPUT_DIR"
+HELD_OUT = 0.1  # the fraction of a single data file held out for evaluation (checks.py tells the user)
+DEFAULT_SEED = 42  # TrainingArguments' default seed
+_LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
 def _replace(args: list[str], index: int, value: str) -> None:
@@ -41,9 +48,15 @@ def with_output_dir(args: list[str]) -> list[str]:
     return [*args, f"--output_dir={default}"]
 
 
+def _evaluates(args: list[str]) -> bool:
+    found = find_option(args, "eval_strategy")
+    return bool(found) and found[1].lower() not in ("no", "none")
+
+
 def with_data_folder(args: list[str], tmp_root: Path) -> list[str]:
     """If --dataset_name is a single data file, point it at a folder holding (a link to) that file as the train
-    split; the folder lives under `tmp_root`, which the caller removes."""
+    split, or, when an evaluation is asked for, the file split into train and test; the folder lives under
+    `tmp_root`, which the caller removes."""
     found = find_option(args, "dataset_name")
     if not found:
         return args
@@ -53,14 +66,51 @@ def with_data_folder(args: list[str], tmp_root: Path) -> list[str]:
         return args
     folder = tmp_root / "dataset"
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"train{path.suffix.lower()}"
-    try:
-        target.symlink_to(path.resolve())
-    except OSError:
-        shutil.copyfile(path, target)
+    if _evaluates(args):
+        _split_held_out(path, folder, seed=int((find_option(args, "seed") or (0, DEFAULT_SEED))[1]))
+    else:
+        target = folder / f"train{path.suffix.lower()}"
+        try:
+            target.symlink_to(path.resolve())
+        except OSError:
+            shutil.copyfile(path, target)
     args = list(args)
     _replace(args, index, str(folder))
     return args
+
+
+def _split_held_out(path: Path, folder: Path, *, seed: int) -> None:
+    """train.jsonl and test.jsonl in `folder`: HELD_OUT of the file's rows (at least one) as test."""
+    from datasets import load_dataset
+
+    rows = load_dataset(_LOADERS[path.suffix.lower()], data_files=str(path), split="train")
+    test_size = max(1, round(len(rows) * HELD_OUT))
+    parts = rows.train_test_split(test_size=test_size, seed=seed)
+    for split in ("train", "test"):
+        parts[split].to_json(str(folder / f"{split}.jsonl"), lines=True, force_ascii=False)
+    print(f"[trl-jobs] {path.name}: {len(parts['train'])} rows for training, {len(parts['test'])} held out for "
+          f"evaluation (seed {seed}).", flush=True)
+
+
+def with_reward_files(args: list[str]) -> list[str]:
+    """Each `--reward_funcs` value of the form /path/rewards.py:func loaded from its file and renamed to a dotted
+    path TRL's script imports (it is already in sys.modules)."""
+    out, in_rewards = [], False
+    for word in args:
+        if word.startswith("--"):
+            in_rewards = word.split("=", 1)[0] in ("--reward_funcs", "--reward-funcs")
+        elif in_rewards and ".py:" in word:
+            file, func = word.rsplit(":", 1)
+            name = f"_trl_jobs_rewards_{len(out)}"
+            spec = importlib.util.spec_from_file_location(name, file)
+            if spec is None or spec.loader is None:
+                sys.exit(f"error: cannot load reward functions from {file!r}.")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            word = f"{name}.{func}"
+        out.append(word)
+    return out
 
 
 def ensure_model_card(trainer: str, script_args, training_args, model_args) -> Path | None:
@@ -103,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     trainer, args = argv[0], with_output_dir(argv[1:])
     # TRL's grpo/rloo scripts import dotted reward functions relative to the working directory, as `trl` does.
     with tempfile.TemporaryDirectory(prefix="trl-jobs-") as tmp:
-        args = with_data_folder(args, Path(tmp))
+        args = with_reward_files(with_data_folder(args, Path(tmp)))
         script = importlib.import_module(f"trl.scripts.{trainer}")
         parser = script.make_parser(prog=f"trl {trainer}")
         parsed = parser.parse_args_and_config(args=args, fail_with_unknown_args=False)

@@ -129,10 +129,11 @@ class TrainingRequest(BaseModel):
         description="TRL's loss names, e.g. dpo sigmoid|ipo (a list combines).")]
     reward_funcs: Annotated[list[str] | None, Field(
         default=None, min_length=1, max_length=16,
-        description=f"grpo, rloo (required): built-ins ({', '.join(BUILTIN_REWARD_FUNCS)}) or dotted import paths "
-                    "('my_pkg.rewards.short'). A reward model: extra_args reward_model_name_or_path.")]
+        description="grpo, rloo (required): TRL built-ins "
+                    f"({', '.join(BUILTIN_REWARD_FUNCS)}), '/abs/rewards.py:func' (local) or a dotted path on "
+                    "PYTHONPATH. A reward model: extra_args reward_model_name_or_path.")]
     num_generations: Annotated[int | None, _opt("Per prompt. grpo, rloo.", ge=2, le=1024)]
-    max_completion_length: Annotated[int | None, _opt("grpo, rloo.", ge=1, le=1_048_576)]
+    max_completion_length: Annotated[int | None, _opt("Tokens per completion. grpo, rloo.", ge=1, le=1_048_576)]
     temperature: Annotated[float | None, _opt("grpo, rloo.", gt=0, le=100)]
     desirable_weight: Annotated[float | None, _opt("kto only.", gt=0)]
     undesirable_weight: Annotated[float | None, _opt("kto only.", gt=0)]

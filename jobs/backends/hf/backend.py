@@ -27,13 +27,14 @@ import anyio
 from huggingface_hub import HfApi, constants, get_token
 
 from trl_jobs_mcp.jobs.backends.base import BackendTraits
-from trl_jobs_mcp.jobs.backends.hf.command_line import LAUNCH_LABEL, hf_command_line, label_value
+from trl_jobs_mcp.jobs.backends.hf.command_line import (_LABEL_BAD_CHARS, LABEL_MAX, LAUNCH_LABEL, hf_command_line,
+                                                         label_value)
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
 from trl_jobs_mcp.jobs.backends.hf.extras import HubExtras
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
-from trl_jobs_mcp.jobs.backends.hf.mapping import hub_flavors, hub_labels, job_info, launch_call
+from trl_jobs_mcp.jobs.backends.hf.mapping import hub_flavors, hub_labels, job_info, launch_call, offered_flavor
 from trl_jobs_mcp.jobs.backends.hf.metrics import SystemMetrics, not_running, read_metrics
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
+from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors
 from trl_jobs_mcp.jobs.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
                                       JobStage, LogChunk)
 from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
@@ -69,7 +70,7 @@ class HFBackend(HubExtras):
 
     name = "hf"
     traits = BackendTraits(place="Hugging Face Jobs", runs_here=False, billed=True, keeps_files=False,
-                           poll_seconds=5.0,
+                           poll_seconds=5.0, label_forbidden=_LABEL_BAD_CHARS.pattern, label_max=LABEL_MAX,
                            # Hub extras (issue 15): HubExtras implements them.
                            supports_schedules=True, uploads_local_inputs=True, native_rerun=True)
 
@@ -299,11 +300,9 @@ class HFBackend(HubExtras):
         return flavors
 
     def check_flavor(self, flavor: str) -> Flavor:
-        """Any flavor the Hub offers: the catalog's, or one the last live hardware list named."""
-        live = self._live_flavors.get(flavor.strip().lower() if isinstance(flavor, str) else "")
-        if live is not None:
-            return live.model_copy()
-        return get_flavor(flavor).model_copy(update={"runnable": True})
+        """A flavor the Hub offers: once the live hardware list has been read (list_hardware), one it names;
+        before that, any of the catalog's."""
+        return offered_flavor(flavor, self._live_flavors)
 
     # --- what differs from other backends ---
 

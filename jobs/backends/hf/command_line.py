@@ -12,12 +12,13 @@ DEFAULT_IMAGE = "python:3.12"
 # The Hub's rule for label keys and values: at most 100 characters, letters, digits, dashes and underscores.
 _LABEL_OK = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _LABEL_BAD_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+LABEL_MAX = 100
 
 
 def label_value(value: str) -> str:
     """A label value as the Hub accepts it: every other character becomes '-', cut at 100 ("Qwen/Qwen3-0.6B" ->
     "Qwen-Qwen3-0-6B"). Used on launch and on list filters alike, so a filter finds what a launch labelled."""
-    return _LABEL_BAD_CHARS.sub("-", value)[:100]
+    return _LABEL_BAD_CHARS.sub("-", value)[:LABEL_MAX]
 
 
 def hf_command_line(spec: JobSpec, *, namespace: str | None = None, schedule: str | None = None) -> list[str]:

@@ -91,3 +91,19 @@ def launch_call(api: Any, spec: JobSpec, flavor: Flavor, common: dict[str, Any])
                                  dependencies=list(spec.dependencies) or None, python=spec.python, **common)
     return functools.partial(api.run_job, image=spec.image or DEFAULT_IMAGE, command=list(spec.command or []),
                              **common)
+
+
+def offered_flavor(flavor: str, live: dict[str, Flavor]) -> Flavor:
+    """`flavor` as the Hub offers it: from `live` (the hardware list last read, by lower-case name) when there is
+    one, else from the catalog. InvalidJobSpec(field="flavor") for a catalog flavor the live list lacks (retired, or
+    not yet open to this account), naming what it offers."""
+    found = live.get(flavor.strip().lower() if isinstance(flavor, str) else "")
+    if found is not None:
+        return found.model_copy()
+    known = get_flavor(flavor)
+    if live:
+        offered = sorted(live.values(), key=lambda f: f.price_per_hour)
+        raise InvalidJobSpec(f"{known.name!r} is not in Hugging Face Jobs' hardware list right now; it offers "
+                             f"{', '.join(f.name for f in offered)}. Pick one of those (list_hardware shows their GPUs "
+                             "and prices).", field="flavor")
+    return known.model_copy(update={"runnable": True})

@@ -8,6 +8,7 @@ methods here only make quick SQLite calls and bounded file reads.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -29,7 +30,8 @@ from trl_jobs_mcp.jobs.backends.local.prepare import (Plan, caller_token, comman
                                                      working_dir, write_json)
 from trl_jobs_mcp.jobs.backends.local.rebuild import open_store, prepare_home
 from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor, local_gpu_count
+from trl_jobs_mcp.jobs.backends.local.machine import hardware_note, runnable_here, shortfall, this_machine
+from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
 from trl_jobs_mcp.jobs.metrics.system import SystemMetrics, from_supervisor
 from trl_jobs_mcp.jobs.models import (REDACTED, TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk, RunRecord)
@@ -82,6 +84,8 @@ class LocalBackend(NoHubExtras):
         if grace < 0:
             raise ValueError(f"grace must be 0 or more seconds, got {grace}.")
         self.slots = slots
+        # What a flavor means here, and this machine's size (it does not change while the server runs).
+        self.traits = dataclasses.replace(LocalBackend.traits, hardware_note=hardware_note())
         self.grace = float(grace)
         self._token = secrets.token_hex(6)
         self._owner = f"{os.getpid()}:{proc_start(os.getpid()) or ''}:{self._token}"
@@ -148,22 +152,23 @@ class LocalBackend(NoHubExtras):
 
     def check_flavor(self, flavor: str) -> Flavor:
         found = get_flavor(flavor)
-        gpus = local_gpu_count()
-        if found.gpu_count > gpus:
-            here = [f.name for f in all_flavors() if f.gpu_count <= gpus]
-            has = f"{gpus} GPU{'s' if gpus != 1 else ''}" if gpus else "no GPU"
+        here = this_machine()
+        lacks = shortfall(found, here)
+        if lacks:
+            names = [f.name for f in runnable_here(here)]
+            elsewhere = (f" To train on {found.name}, use the Hugging Face backend (`--backend hf`, needs an HF "
+                         "token).")
             raise InvalidJobSpec(
-                f"{found.name!r} needs {found.gpu_count} x {found.gpu} GPU and this machine has {has}. Flavors that "
-                f"run here: {', '.join(here)}. To train on {found.name}, use the Hugging Face backend "
-                f"(`--backend hf`, needs an HF token).", field="flavor")
+                f"{found.name!r} needs {lacks} and this machine has {here.describe()}. Flavors that run here: "
+                f"{', '.join(names)}.{elsewhere}", field="flavor")
         found.runnable = True
         return found
 
     async def hardware(self) -> list[Flavor]:
-        gpus = await anyio.to_thread.run_sync(local_gpu_count)
+        here = await anyio.to_thread.run_sync(this_machine)
         flavors = all_flavors()
         for flavor in flavors:
-            flavor.runnable = flavor.gpu_count <= gpus
+            flavor.runnable = shortfall(flavor, here) is None
         return flavors
 
     # --- what differs from other backends ---
