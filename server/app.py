@@ -57,8 +57,9 @@ INSTRUCTIONS = """\
 Launch, watch and stop TRL training jobs (SFT, DPO, GRPO, KTO, reward, RLOO) on this machine, on Hugging Face \
 Jobs or on a Ray cluster. A typical run: launch_training with dry_run=true to check the command and cost, then \
 launch_training to start it (it returns a job_id), wait_for_job to follow it to the end (its answer has the step, \
-the curves in a sentence, where the trained model is and the cost), cancel_job to stop it. list_jobs shows every \
-job and how many run; inspect_job one job; fetch_logs the raw log; job_metrics the curves with a plot; \
+the curves in a sentence, where the trained model is and, where billed, the cost), cancel_job to stop it. \
+list_jobs shows every job and how many run; inspect_job one job; fetch_logs the raw log; job_metrics the curves \
+with a plot; \
 list_hardware and recommend_hardware pick a flavor and its cost. rerun_job runs a job again (resume=true continues \
 from its last checkpoint); on Hugging Face, schedule= on a launch and scheduled_jobs run jobs on a schedule. Every \
 answer ends with the next call to make.\

@@ -62,6 +62,8 @@ DEFAULT_HARDWARE: tuple[tuple[str, str, str, str, dict[str, str] | None, int], .
     ("cpu-upgrade", "CPU Upgrade", "8 vCPU", "32 GB", None, 500),
     ("t4-small", "Nvidia T4 - small", "4 vCPU", "15 GB",
      {"type": "gpu", "model": "T4", "quantity": "1", "vram": "16 GB", "manufacturer": "Nvidia"}, 6667),
+    ("a10g-small", "Nvidia A10G - small", "4 vCPU", "15 GB",
+     {"type": "gpu", "model": "A10G", "quantity": "1", "vram": "24 GB", "manufacturer": "Nvidia"}, 16667),
     ("a10g-large", "Nvidia A10G - large", "12 vCPU", "46 GB",
      {"type": "gpu", "model": "A10G", "quantity": "1", "vram": "24 GB", "manufacturer": "Nvidia"}, 25000),
     ("a100-large", "Nvidia A100 - large", "12 vCPU", "142 GB",

@@ -285,12 +285,9 @@ def _compact(node: Any, *, in_properties: bool = False) -> Any:
     return out
 
 
-def input_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
-    """`model`'s JSON schema as an assistant reads it (see _compact); output schemas stay as generated."""
-    schema = _compact(model.model_json_schema())
-    schema.pop("description", None)  # the Input class's docstring: the tool's description says it for a model
-    schema.pop("title", None)  # "<tool>Arguments": the tool's own name and title say it
-    return schema
+def input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s JSON schema as an assistant reads it (_compact; no docstring or title: the tool's own say them)."""
+    return {k: v for k, v in _compact(model.model_json_schema()).items() if k not in ("description", "title")}
 
 
 def pre_parse_json(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
@@ -350,7 +347,7 @@ def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awa
         title=tool.title,
         description=tool.description,
         # The Input model's fields at the top level of the schema an assistant sees.
-        parameters=input_schema(tool.input, f"{tool.name}Arguments"),
+        parameters=input_schema(tool.input),
         fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=tool.output,
                                  output_schema=_schema(tool.output, f"{tool.name}Output")),
         is_async=True,

@@ -223,7 +223,10 @@ def render_launch(out: LaunchAnswer, *, tool: str, what: str, output_dir: str | 
     elif schedule:
         lines.append(f"{next_call('scheduled_jobs', action='inspect', scheduled_job_id=out.scheduled_job_id)}, or "
                      "action='trigger' to run it now, 'suspend' to pause it.")
-    else:
+    elif tool == "launch_training":
         lines.append(f"{next_call('wait_for_job', job_id=out.job_id)} to follow it to the end (step, loss, "
                      "where the model lands).")
+    else:  # a command: its output, rather than a training run's progress
+        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to read its output, wait_for_job to wait until "
+                     "it ends, or cancel_job to stop it.")
     return "\n".join(lines)

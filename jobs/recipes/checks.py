@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from trl_jobs_mcp.jobs.flavors import Flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.recipes.entry import DEFAULT_SEED, HELD_OUT
+from trl_jobs_mcp.jobs.recipes.trainers import DEFAULT_SEED, HELD_OUT
 from trl_jobs_mcp.jobs.recipes.request import (APPLIES_TO, BUILTIN_REWARD_FUNCS, DATA_FILE_SUFFIXES, TrainingRequest,
                                                did_you_mean)
 

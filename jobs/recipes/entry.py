@@ -26,11 +26,9 @@ from pathlib import Path
 # Relative: this module also runs as trl_jobs_ray.entry on a Ray node, from the copy shipped with the job, where
 # these two siblings are shipped beside it and this package is not installed.
 from .argv import find_option
-from .trainers import DATA_FILE_SUFFIXES, TRAINER_CLASSES
+from .trainers import DATA_FILE_SUFFIXES, DEFAULT_SEED, HELD_OUT, TRAINER_CLASSES
 
 OUTPUT_DIR_ENV = "TRL_JOBS_OUTPUT_DIR"
-HELD_OUT = 0.1  # the fraction of a single data file held out for evaluation (checks.py tells the user)
-DEFAULT_SEED = 42  # TrainingArguments' default seed
 _LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 

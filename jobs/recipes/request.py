@@ -141,7 +141,7 @@ class TrainingRequest(BaseModel):
 
     extra_args: Annotated[dict[str, ExtraValue] | list[str] | None, Field(
         default=None,
-        description="Other TRL script arguments by name, e.g. {'warmup_steps': 10}; checked before launch.")]
+        description="Other TRL arguments by name, e.g. {'bf16': true, 'warmup_steps': 10}; checked.")]
 
     @field_validator("trainer", mode="before")
     @classmethod

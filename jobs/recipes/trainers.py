@@ -11,3 +11,8 @@ TRAINERS = tuple(TRAINER_CLASSES)
 
 # What a local dataset file may be: what `datasets.load_dataset` reads from a folder of such files.
 DATA_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+
+# A single data file with an evaluation asked for: this fraction of its rows (shuffled with the run's seed, else
+# TrainingArguments' default) is held out as the test split; entry.py does it and checks.py tells the user.
+HELD_OUT = 0.1
+DEFAULT_SEED = 42
