@@ -353,8 +353,8 @@ async def test_cancel_a_completed_job_changes_nothing(fake_hf: FakeHFJobs, hf_ba
 
 
 async def test_hardware_live_prices(fake_hf: FakeHFJobs, hf_backend: HFBackend) -> None:
-    fake_hf.hardware[3]["unitCostMicroUSD"] = 30000
-    fake_hf.hardware[3]["unitCostUSD"] = 0.03  # a10g-large at $1.80 an hour today
+    [a10g] = [item for item in fake_hf.hardware if item["name"] == "a10g-large"]
+    a10g["unitCostMicroUSD"], a10g["unitCostUSD"] = 30000, 0.03  # a10g-large at $1.80 an hour today
     flavors = await hf_backend.hardware()
     by_name = {flavor.name: flavor for flavor in flavors}
     assert [flavor.name for flavor in flavors] == [item["name"] for item in fake_hf.hardware]
