@@ -197,15 +197,21 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         return await self.inspect(job_id)
 
     async def inspect(self, job_id: str) -> JobInfo:
+        details, record = await self._lookup(job_id)
+        if details is None:
+            return lost_info(record, backend=self.name, address=self.address, redactor=self._redactor())
+        return self._info(details, record)
+
+    async def _lookup(self, job_id: str) -> tuple[dict | None, Any]:
+        """(what the cluster says of the job, our record of it); the cluster's is None for a job it forgot.
+        JobNotFoundError when neither knows it."""
         job_id = _plain_id(job_id)
         details = await self._client.job(job_id)
         record = self._recorded().get(job_id)
-        if details is None:
-            if record is None:
-                raise JobNotFoundError(job_id, f"No job {job_id!r} on the Ray cluster at {self.address}. Call "
-                                               "list_jobs to see the jobs there.")
-            return lost_info(record, backend=self.name, address=self.address, redactor=self._redactor())
-        return self._info(details, record)
+        if details is None and record is None:
+            raise JobNotFoundError(job_id, f"No job {job_id!r} on the Ray cluster at {self.address}. Call "
+                                           "list_jobs to see the jobs there.")
+        return details, record
 
     async def list(self, *, stages: set[JobStage] | None = None, labels: dict[str, str] | None = None,
                    limit: int = 50, cursor: str | None = None) -> JobPage:
@@ -241,12 +247,8 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
                 raise InvalidJobSpec(f"must be 0 or more, got {value}.", field=name)
         job_id = _plain_id(job_id)
         start = since or 0
-        details = await self._client.job(job_id)
-        record = self._recorded().get(job_id)
+        details, record = await self._lookup(job_id)
         if details is None:
-            if record is None:
-                raise JobNotFoundError(job_id, f"No job {job_id!r} on the Ray cluster at {self.address}. Call "
-                                               "list_jobs to see the jobs there.")
             return LogChunk(lines=[], next_since=start, finished=True)  # forgotten by the cluster with its log
         info = self._info(details, record)
         redactor = self._redactor()
