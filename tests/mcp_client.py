@@ -7,6 +7,9 @@ variables never steer a test. `call` and `call_error` return what the model woul
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,3 +71,51 @@ def console_script() -> str:
 
         pytest.fail("trl-jobs-mcp is not installed: `pip install -e .`")
     return script
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def http_server(home: Path, *flags: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`trl-jobs-mcp serve --transport http` on a free port, with its state under `home`: its MCP URL once it
+    accepts connections, and its process (a test may kill it). Stopped at the end if it still runs."""
+    import os
+    import socket
+    import tempfile
+
+    from polling import wait_until
+
+    port = free_port()
+    # A file, not a pipe: a server that logs a lot must never block on a pipe nobody reads.
+    stderr = tempfile.TemporaryFile()
+    proc = subprocess.Popen([console_script(), "serve", "--transport", "http", "--port", str(port), *flags],
+                            env={**os.environ, "TRL_JOBS_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=stderr)
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            stderr.seek(0)
+            raise AssertionError(f"the HTTP server exited: {stderr.read().decode(errors='replace')[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    try:
+        wait_until(listening, timeout=60, interval=0.1, what=f"the HTTP server to listen on port {port}")
+        yield f"http://127.0.0.1:{port}/mcp", proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        stderr.close()

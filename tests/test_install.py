@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from hf_fixtures import fake_hf  # noqa: F401 - fixture
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_client import call

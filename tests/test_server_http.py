@@ -4,63 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from mcp_client import console_script
+from mcp_client import console_script, free_port, http_server
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from polling import wait_until
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "test-token-8c1f2a"
 INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}}}).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def http_server(state_dir: Path, *flags: str) -> Iterator[str]:
-    """Run `trl-jobs-mcp serve --transport http` on a free port; yield its MCP URL once it accepts connections."""
-    port = free_port()
-    script = console_script()
-    proc = subprocess.Popen([script, "serve", "--transport", "http", "--port", str(port), *flags],
-                            env={**os.environ, "TRL_JOBS_HOME": str(state_dir)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def listening() -> bool:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            return False
-        return True
-
-    try:
-        wait_until(listening, timeout=60, interval=0.1, what=f"the HTTP server to listen on port {port}")
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def post(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -74,7 +33,7 @@ def post(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
 
 
 async def test_with_a_token_requests_without_it_get_401_and_with_it_get_mcp(state_dir: Path) -> None:
-    with http_server(state_dir, "--auth-token", TOKEN) as url:
+    with http_server(state_dir, "--auth-token", TOKEN) as (url, _):
         status, body = post(url, {})
         assert status == 401 and b"Authorization: Bearer" in body
         assert post(url, {"Authorization": "Bearer wrong-token"})[0] == 401
@@ -100,7 +59,7 @@ async def test_with_a_token_requests_without_it_get_401_and_with_it_get_mcp(stat
 
 
 async def test_loopback_without_a_token_serves_mcp(state_dir: Path) -> None:
-    with http_server(state_dir) as url:
+    with http_server(state_dir) as (url, _):
         async with Client(url, mode="legacy") as client:
             assert "fetch_logs" in {tool.name for tool in (await client.list_tools()).tools}
 

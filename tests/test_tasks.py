@@ -11,24 +11,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from hf_fixtures import fake_hf  # noqa: F401 - fixture
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
-from mcp_client import console_script, text_of
-from polling import eventually, wait_until
+from mcp_client import console_script, http_server, text_of
+from polling import eventually
 from tasks_client import IDENTIFIER, CreateTaskResult, DetailedTask, TasksClient, cancel, get
 
 from trl_jobs_mcp.jobs.models import JobInfo, JobStage
@@ -69,41 +64,6 @@ def gone(pid: int) -> bool:
         return True
     state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     return state == "Z"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def http_server(home: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`trl-jobs-mcp serve --transport http` on a free port: its MCP URL and its process (to kill it)."""
-    port = free_port()
-    proc = subprocess.Popen([console_script(), "serve", "--transport", "http", "--port", str(port)],
-                            env={**os.environ, "TRL_JOBS_HOME": str(home)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-
-    def listening() -> bool:
-        assert proc.poll() is None, "the HTTP server exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            return False
-        return True
-
-    try:
-        wait_until(listening, timeout=60, interval=0.1, what=f"the HTTP server to listen on port {port}")
-        yield f"http://127.0.0.1:{port}/mcp", proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def stdio_params(home: Path, *flags: str) -> StdioServerParameters:
