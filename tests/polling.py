@@ -59,7 +59,8 @@ def wait_until(check: Callable[[], T], *, timeout: float, what: What, interval: 
     return result
 
 
-async def holds(check: Callable[[], bool], *, duration: float, what: str, interval: float = 0.02) -> None:
+async def holds(check: Callable[[], Awaitable[bool] | bool], *, duration: float, what: str,
+                interval: float = 0.02) -> None:
     """Fail as soon as `check` is false; pass if it stayed true for `duration` seconds (a measurement window).
 
     `what` completes "expected ... for 0.2s": "the heartbeat to stand still".
@@ -67,7 +68,10 @@ async def holds(check: Callable[[], bool], *, duration: float, what: str, interv
     start = time.monotonic()
     while True:
         over = time.monotonic() - start > duration  # taken first, so the last check comes after the whole window
-        assert check(), f"expected {what} for {duration:g}s; it stopped after {time.monotonic() - start:.2f}s"
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        assert result, f"expected {what} for {duration:g}s; it stopped after {time.monotonic() - start:.2f}s"
         if over:
             return
         await anyio.sleep(interval)

@@ -19,11 +19,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from apps_host import (
     CardHost,
@@ -35,7 +33,7 @@ from apps_host import (
     screens_dir,
 )
 from mcp_client import call
-from polling import eventually
+from polling import eventually, holds
 
 pytestmark = [pytest.mark.anyio, pytest.mark.training]
 
@@ -162,10 +160,11 @@ async def test_running_scheduling_cancel_and_completed(state_dir: Path, tiny: di
         await eventually(b_settled, timeout=30, interval=0.2, what="B's card to make its last refresh")
         calls = [e["name"] for e in await waiting.relayed()]
         assert {"inspect_job", "job_metrics", "fetch_logs"} <= set(calls) and "cancel_job" not in calls
-        window = time.monotonic() + 3 * REFRESH_SECONDS
-        while time.monotonic() < window:
-            assert len(await waiting.relayed()) == len(calls), "the card kept calling tools after the job ended"
-            await anyio.sleep(0.5)
+        async def no_new_calls() -> bool:
+            return len(await waiting.relayed()) == len(calls)
+
+        await holds(no_new_calls, duration=3 * REFRESH_SECONDS, interval=0.5,
+                    what="the card to make no more tool calls after the job ended")
 
 
 async def test_failed_job_shows_its_diagnosis_in_the_dark(state_dir: Path, tiny: dict[str, Path], screens: Path
