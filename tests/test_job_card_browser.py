@@ -17,7 +17,6 @@ Screenshots of the running, completed, failed and canceled cards are written to 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,8 @@ from apps_host import (
 from mcp_client import call
 from polling import eventually, holds
 
+from trl_jobs_mcp.jobs.backends.local.procs import job_processes
+
 pytestmark = [pytest.mark.anyio, pytest.mark.training]
 
 DEADLINE = 240.0
@@ -50,18 +51,8 @@ def live_groups(state_dir: Path, job_id: str) -> set[int]:
     """The job's process groups that still have a live (not zombie) process, from /proc."""
     proc = json.loads((state_dir / "jobs" / job_id / "proc.json").read_text())
     groups = {pid for key, pid in proc.items() if key in ("pid", "child") and isinstance(pid, int)}
-    alive = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if fields[0] != b"Z" and int(fields[2]) in groups:
-            alive.add(int(fields[2]))
-    return alive
+    # The engine's own reader of /proc: a group's live processes, zombies left out.
+    return {g for g in groups if job_processes(g)}
 
 
 async def last_metrics(host: CardHost) -> dict[str, Any] | None:
