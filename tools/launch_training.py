@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, StrictBool
 from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, distribution_for
 from trl_jobs_mcp.jobs.uploads import LocalUpload, stage_local_inputs
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef
+from trl_jobs_mcp.tools.base import ToolContext, ToolDef, next_call
 from trl_jobs_mcp.tools.launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
                                           submit)
 
@@ -109,7 +109,9 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
 
 def render(out: Output) -> str:
     return render_launch(out, tool="launch_training", output_dir=out.output_dir, uploads=out.uploads,
-                         what=f"{out.trainer} on {out.model} with {out.dataset}, {out.backend} backend")
+                         what=f"{out.trainer} on {out.model} with {out.dataset}, {out.backend} backend",
+                         then=f"{next_call('wait_for_job', job_id=out.job_id)} to follow it to the end (step, loss, "
+                              "where the model lands).")
 
 
 TOOL = ToolDef(

@@ -187,10 +187,11 @@ async def submit(ctx: ToolContext, spec: JobSpec, planned: LaunchPlan) -> Launch
         "labels": info.labels or planned.labels, "output_dir": info.output_dir or planned.output_dir})
 
 
-def render_launch(out: LaunchAnswer, *, tool: str, what: str, output_dir: str | None = None,
+def render_launch(out: LaunchAnswer, *, tool: str, what: str, then: str, output_dir: str | None = None,
                   uploads: list[LocalUpload] | None = None) -> str:
     """The text for `out`, a launch or a dry run by `tool`: `what` runs where at what price, the command, the
-    names of env and secrets, the equivalent command line, where results go, the notes, and the next call."""
+    names of env and secrets, the equivalent command line, where results go, the notes, and the next call (`then`,
+    the tool's own, once a job exists)."""
     price = (f"{out.flavor} ({usd(out.price_per_hour)}/h; at most {usd(out.cost_ceiling_usd)} for the "
              f"{out.timeout} timeout)")
     schedule = out.schedule
@@ -223,10 +224,6 @@ def render_launch(out: LaunchAnswer, *, tool: str, what: str, output_dir: str | 
     elif schedule:
         lines.append(f"{next_call('scheduled_jobs', action='inspect', scheduled_job_id=out.scheduled_job_id)}, or "
                      "action='trigger' to run it now, 'suspend' to pause it.")
-    elif tool == "launch_training":
-        lines.append(f"{next_call('wait_for_job', job_id=out.job_id)} to follow it to the end (step, loss, "
-                     "where the model lands).")
-    else:  # a command: its output, rather than a training run's progress
-        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to read its output, wait_for_job to wait until "
-                     "it ends, or cancel_job to stop it.")
+    else:
+        lines.append(then)
     return "\n".join(lines)

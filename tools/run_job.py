@@ -10,7 +10,7 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
 from trl_jobs_mcp.jobs.models import JobSpec, JobStage, parse_timeout
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput
+from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call
 from trl_jobs_mcp.tools.launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
                                           submit)
 
@@ -92,7 +92,10 @@ async def run_job(args: Input, ctx: ToolContext) -> Output:
 
 def render(out: Output) -> str:
     where = f"{out.backend} backend" + (f", image {out.image}" if out.image else "")
-    return render_launch(out, tool="run_job", what=f"a {out.kind} on the {where}")
+    # A command's output matters more than a training run's progress.
+    return render_launch(out, tool="run_job", what=f"a {out.kind} on the {where}",
+                         then=f"{next_call('fetch_logs', job_id=out.job_id)} to read its output, wait_for_job to wait "
+                              "until it ends, or cancel_job to stop it.")
 
 
 TOOL = ToolDef(
