@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from trl_jobs_mcp.jobs.backends.base import Backend
 
 RERUN_LABEL = "rerun-of"
+UNKNOWN_TIMEOUT = ("Not as it was: the job's timeout is unknown (the Hub does not report it for a job this server did "
+                   "not launch), so the timeout and cost ceiling shown are the default 30m. Pass timeout to set it.")
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -33,6 +35,7 @@ class RerunPlan:
     native: bool = False
     unchanged: bool = False
     notes: list[str] = field(default_factory=list)
+    secret_names: list[str] = field(default_factory=list)  # what the rerun carries, values never known here
 
 
 def _option(argv: list[str], name: str) -> str | None:
@@ -101,10 +104,11 @@ async def plan_rerun(backend: Backend, job_id: str, *, flavor: str | None = None
     record: RunRecord = await backend.run_record(job_id)
     changed = any(v is not None for v in (flavor, timeout, env, labels)) or resume or bool(secrets)
     if not changed and backend.traits.native_rerun:
-        plan = RerunPlan(job_id=job_id, spec=record.spec, native=True, unchanged=True)
+        # The backend's copy keeps what we cannot read back (secret values); what we show must be known too.
+        plan = RerunPlan(job_id=job_id, spec=record.spec, native=True, unchanged=record.timeout_known,
+                         secret_names=list(record.secret_names))
         if not record.timeout_known:
-            plan.notes.append("The timeout is the job's own (the Hub does not report it; the cost ceiling shown is "
-                              "for the default 30m).")
+            plan.notes.append(UNKNOWN_TIMEOUT)
         return plan
     given = dict(secrets or {})
     missing = [name for name in record.secret_names if name not in given and name != "HF_TOKEN"]
@@ -122,10 +126,12 @@ async def plan_rerun(backend: Backend, job_id: str, *, flavor: str | None = None
     if timeout is not None:
         update["timeout"] = timeout
     spec = JobSpec.model_validate({**record.spec.model_dump(), **update})
-    plan = RerunPlan(job_id=job_id, spec=spec, unchanged=not changed)
+    plan = RerunPlan(job_id=job_id, spec=spec, unchanged=not changed and record.timeout_known,
+                     secret_names=sorted(given))
+    if "HF_TOKEN" in record.secret_names and "HF_TOKEN" not in (secrets or {}):
+        plan.notes.append("HF_TOKEN is the server's own token again, as the job had it.")
     if timeout is None and not record.timeout_known:
-        plan.notes.append("The Hub does not report the job's timeout: this rerun gets the default 30m unless you "
-                          "pass timeout.")
+        plan.notes.append(UNKNOWN_TIMEOUT)
     if resume:
         info: JobInfo = await backend.inspect(job_id)
         plan.spec, note = _resume(spec, runs_here=backend.traits.runs_here,

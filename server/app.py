@@ -61,8 +61,9 @@ the curves in a sentence, where the trained model is and, where billed, the cost
 list_jobs shows every job and how many run; inspect_job one job; fetch_logs the raw log; job_metrics the curves \
 with a plot; \
 list_hardware and recommend_hardware pick a flavor and its cost. rerun_job runs a job again (resume=true continues \
-from its last checkpoint); on Hugging Face, schedule= on a launch and scheduled_jobs run jobs on a schedule. Every \
-answer ends with the next call to make.\
+from its last checkpoint); on Hugging Face, schedule= on a launch and scheduled_jobs run jobs on a schedule, and \
+list_hardware names the account the token acts as and the namespaces hub_model_id can use. Every answer ends with \
+the next call to make.\
 """
 
 

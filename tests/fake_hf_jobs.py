@@ -157,10 +157,12 @@ class FakeHFJobs:
 
     def __init__(self, *, user: str = "alice", token: str = "hf_fake_alice_0123456789abcdef",
                  orgs: tuple[str, ...] = ("acme",), page_size: int = 3, keepalive: float = 30.0,
-                 metrics_interval: float = 0.2) -> None:
+                 metrics_interval: float = 0.2, read_orgs: tuple[str, ...] = ()) -> None:
         self.user = user
         self.token = token
         self.orgs = tuple(orgs)
+        # Organisations the user belongs to with the "read" role: listed by whoami, no repo may be created there.
+        self.read_orgs = tuple(read_orgs)
         self.page_size = page_size
         self.keepalive = keepalive
         self.metrics_interval = metrics_interval
@@ -423,7 +425,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.owner
         self._json(200, {
             "type": "user", "id": fake.user_id, "name": fake.user, "fullname": fake.user.title(),
-            "orgs": [{"type": "org", "name": org, "id": _secrets.token_hex(12)} for org in fake.orgs],
+            "orgs": [{"type": "org", "name": org, "id": _secrets.token_hex(12), "roleInOrg": role}
+                     for orgs, role in ((fake.orgs, "write"), (fake.read_orgs, "read")) for org in orgs],
             "auth": {"type": "access_token", "accessToken": {"displayName": "fake", "role": "write"}},
         })
 
@@ -614,6 +617,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/repos/create" and method == "POST":
             body = json.loads(raw or b"{}")
             namespace = body.get("organization") or fake.user
+            if namespace not in (fake.user, *fake.orgs, *fake.read_orgs):
+                return self._json(404, {"error": f"Namespace {namespace} not found"})
             if namespace not in (fake.user, *fake.orgs):
                 return self._json(403, {"error": f"You don't have the rights to create a repo under {namespace}"})
             repo_id = f"{namespace}/{body['name']}"
@@ -621,8 +626,9 @@ class _Handler(BaseHTTPRequestHandler):
             with fake._cond:
                 if repo_id in fake.repos:
                     return self._json(409, {"error": "You already created this repo", "url": ""})
-                fake.repos[repo_id] = {"type": repo_type, "private": body.get("visibility") == "private",
-                                       "files": {}, "commits": 0}
+                # huggingface_hub 2.x sends `visibility`; older clients (and TRL's pins) send `private`.
+                private = body.get("visibility") == "private" or body.get("private") is True
+                fake.repos[repo_id] = {"type": repo_type, "private": private, "files": {}, "commits": 0}
             prefix = "" if repo_type == "model" else f"{repo_type}s/"
             return self._json(200, {"url": f"{fake.url}/{prefix}{repo_id}"})
         match = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/(preupload|commit)/([^/]+))?", path)

@@ -14,6 +14,7 @@ from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, distribution_for
 from trl_jobs_mcp.jobs.uploads import LocalUpload, stage_local_inputs
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, next_call
+from trl_jobs_mcp.tools.hub_push import check_push
 from trl_jobs_mcp.tools.launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
                                           submit)
 
@@ -87,13 +88,16 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
         staged={u.field: u.repo_id for u in uploads}, notes=chosen, try_imports=args.dry_run))
     spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx)})
     # The recipe refused a push without hub_model_id.
-    files = (f"The trained model will be pushed to https://huggingface.co/{args.hub_model_id}." if args.push_to_hub
+    files = (await check_push(ctx, repo_id=str(args.hub_model_id), private=args.hub_private_repo,
+                              dry_run=args.dry_run) if args.push_to_hub
              else "The trained model lives only in the job's container and disappears with it: set push_to_hub=true "
                   "and hub_model_id to keep it (and its checkpoints, to resume a stopped run).")
     pushed = (f"Checkpoints are pushed to {args.hub_model_id} as they are saved (hub_strategy='checkpoint'): if "
               "the run is stopped, rerun_job with resume=true continues from the last one.")
     planned = plan(ctx, spec, flavor, dry_run=args.dry_run, files_note=files,
                    notes=[pushed] if args.push_to_hub else [], schedule=schedule)
+    if args.push_to_hub and ctx.backend.traits.keeps_files:
+        planned.notes.insert(0, files)  # where the backend keeps files, the push is said all the same
     if args.dry_run and not planned.output_dir and ctx.backend.traits.keeps_files:
         planned.notes.append("The trained model will be saved in the job's own output folder, named with its "
                              "job_id at launch; wait_for_job and inspect_job give its path once it is done.")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 
 from trl_jobs_mcp.jobs.backends.base import BackendTraits
 from trl_jobs_mcp.jobs.flavors import Flavor
+from trl_jobs_mcp.jobs.models import BackendUnavailable
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
 
 
@@ -24,6 +25,9 @@ class Output(BaseModel):
     flavors: list[Flavor] = Field(description="cheapest first; runnable says whether this backend can run it")
     runnable_count: int = Field(description="how many of all flavors this backend can run")
     note: str | None = Field(default=None, description="what a flavor means on this backend, when it differs")
+    account: str | None = Field(default=None, description="who the Hub token acts as: the user, and the "
+                                                          "namespaces hub_model_id can use")
+    can_push_to: list[str] = []
     _traits: BackendTraits | None = PrivateAttr(default=None)  # for the text; not part of the structured result
 
 
@@ -33,8 +37,13 @@ async def list_hardware(args: Input, ctx: ToolContext) -> Output:
     chosen = [f for f in flavors
               if (args.kind == "all" or (args.kind == "gpu") == f.is_gpu) and (f.runnable or not args.runnable_only)]
     chosen.sort(key=lambda f: (f.price_per_hour, f.gpu_count, f.name))
+    try:
+        account = await ctx.backend.hub_account()
+    except BackendUnavailable:
+        account = None  # no token yet: the flavors still answer; a launch says what is missing
     out = Output(backend=ctx.backend.name, flavors=chosen, runnable_count=runnable,
-                 note=ctx.backend.traits.hardware_note)
+                 note=ctx.backend.traits.hardware_note, account=account.user if account else None,
+                 can_push_to=list(account.writable) if account else [])
     out._traits = ctx.backend.traits
     return out
 
@@ -59,6 +68,9 @@ def render(out: Output) -> str:
         lines.append(f"- {describe(flavor)}{mark}")
     if out.note:
         lines.append(out.note)
+    if out.account:
+        lines.append(f"Jobs run as the Hugging Face account {out.account}; hub_model_id can be "
+                     f"{' or '.join(f'{ns}/<name>' for ns in out.can_push_to) or 'nothing (read-only token)'}.")
     if traits is not None and traits.runs_here and any(not f.runnable for f in out.flavors):
         lines.append(f"Flavors {traits.place} cannot hold run on Hugging Face Jobs (start the server with "
                      "--backend hf).")

@@ -39,6 +39,7 @@ class Output(BaseModel):
     cost_ceiling_usd: float = Field(description="billed per minute, for the whole timeout")
     command: list[str] = Field(description="secret values redacted")
     secret_names: list[str]
+    labels: dict[str, str] = {}
     notes: list[str] = []
 
 
@@ -57,7 +58,7 @@ async def rerun_job(args: Input, ctx: ToolContext) -> Output:
         notes.append(f"A rerun would be refused: {over}")
     out = Output(dry_run=args.dry_run, rerun_of=args.job_id, as_it_was=plan.unchanged, flavor=chosen.name,
                  timeout=format_duration(spec.timeout), cost_ceiling_usd=round(chosen.cost(spec.timeout), 4),
-                 command=spec.redacted_command(), secret_names=sorted(spec.secrets), notes=notes)
+                 command=spec.redacted_command(), secret_names=plan.secret_names, labels=spec.labels, notes=notes)
     if args.dry_run:
         return out
     info = await submit_rerun(ctx.backend, plan)
@@ -65,13 +66,15 @@ async def rerun_job(args: Input, ctx: ToolContext) -> Output:
 
 
 def render(out: Output) -> str:
-    how = "as it was" if out.as_it_was else "with the changes"
+    how = "as it was" if out.as_it_was else "with changes or unknowns (see below)"
     head = (f"Dry run, nothing was created: a rerun of {out.rerun_of} {how}" if out.dry_run
             else f"Reran {out.rerun_of} {how}: new job {out.job_id} ({out.stage.value if out.stage else '?'})")
     lines = [f"{head}, on {out.flavor} with a {out.timeout} timeout (at most {usd(out.cost_ceiling_usd)}).",
              "Command: " + " ".join(out.command)]
     if out.secret_names:
         lines.append("Secrets (values never shown): " + ", ".join(out.secret_names) + ".")
+    if out.labels:
+        lines.append("Labels: " + ", ".join(f"{k}={v}" for k, v in out.labels.items()) + ".")
     lines += out.notes
     lines.append("Call rerun_job with the same arguments and dry_run=false to start it." if out.dry_run
                  else f"{next_call('fetch_logs', job_id=out.job_id)} to follow it.")

@@ -93,6 +93,28 @@ class BackendTraits:
         return value[:self.label_max] if self.label_max is not None else value
 
 
+@dataclass(frozen=True)
+class HubAccount:
+    """Who a backend's Hugging Face token acts as, and the namespaces it can create repos in (the user's own,
+    then the organisations where its role lets it write)."""
+
+    user: str
+    writable: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"Hugging Face account {self.user} (can push to: {', '.join(self.writable) or 'nowhere, read-only'})"
+
+    def refuse_push(self, repo_id: str) -> str | None:
+        """Why this account cannot push to `repo_id` ('namespace/name'), naming one it can; None when it can."""
+        namespace, _, name = repo_id.rpartition("/")
+        if namespace in self.writable:
+            return None
+        where = ", ".join(self.writable) or "no namespace (a read-only token)"
+        return (f"the Hugging Face token acts as {self.user} and can write to {where}, not to {namespace!r}: the "
+                f"push of {repo_id} would fail after the paid run. Use hub_model_id='{self.user}/{name}'"
+                + (", or ask the user for a write token of that namespace." if namespace else "."))
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A place that runs jobs.
@@ -163,6 +185,11 @@ class Backend(Protocol):
         as a convenience and fall back."""
         ...
 
+    async def hub_account(self) -> HubAccount | None:
+        """Who the Hugging Face token this backend hands its jobs acts as; None where jobs push with their own
+        machine's login (nothing to ask). Raises BackendUnavailable when it cannot tell (no token, Hub down)."""
+        ...
+
     # --- reruns ---
 
     async def run_record(self, job_id: str) -> RunRecord:
@@ -222,6 +249,9 @@ class NoHubExtras(NoSchedules):
     or the recipe refuses them)."""
 
     async def rerun(self, job_id: str) -> JobInfo | None:
+        return None
+
+    async def hub_account(self) -> HubAccount | None:
         return None
 
     async def upload_namespace(self, *, dry_run: bool) -> str:

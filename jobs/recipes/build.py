@@ -128,7 +128,7 @@ def build_training_spec(
                      f"points over max_steps={req.max_steps}, enough to draw a curve.")
     if not sets_precision(req.extra_args) and lacks_bf16(flavor):
         args.append("--bf16=false")
-    args += checkpoint_push(req.push_to_hub, extra_names(req.extra_args))
+    args += checkpoint_push(bool(req.push_to_hub), extra_names(req.extra_args), private=req.hub_private_repo)
 
     spec_labels = {"trainer": req.trainer, "model": _model_label(req.model), "dataset": _label_value(req.dataset)}
     spec_labels.update(labels or {})

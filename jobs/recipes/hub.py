@@ -30,9 +30,15 @@ def stage_token(secrets: dict[str, str], staged: dict[str, str], traits: Backend
         secrets["HF_TOKEN"] = "$HF_TOKEN"
 
 
-def checkpoint_push(push_to_hub: bool, extra_names: set[str] | list[str]) -> list[str]:
+def checkpoint_push(push_to_hub: bool, extra_names: set[str] | list[str], *,
+                    private: bool | None = None) -> list[str]:
     """With push_to_hub, each checkpoint goes to the Hub as it is saved (the latest also to last-checkpoint/), so
-    a run stopped by its timeout or a cancel loses only the steps since, and rerun_job(resume=true) continues."""
-    if push_to_hub and "hub_strategy" not in extra_names:
-        return ["--hub_strategy=checkpoint"]
-    return []
+    a run stopped by its timeout or a cancel loses only the steps since, and rerun_job(resume=true) continues.
+    The repo it creates is private unless the request said hub_private_repo=false: TRL's own default is public,
+    which would publish a model trained on data the user keeps private."""
+    if not push_to_hub:
+        return []
+    words = [] if "hub_strategy" in extra_names else ["--hub_strategy=checkpoint"]
+    if private is None and "hub_private_repo" not in extra_names:
+        words.append("--hub_private_repo=true")
+    return words

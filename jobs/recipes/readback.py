@@ -58,6 +58,11 @@ class ModelLocation(BaseModel):
     text: str
 
 
+def push_visibility(private: bool) -> str:
+    """How a push's repo is seen: TRL's hub_private_repo=true makes a new repo private, else the Hub's default."""
+    return "private repo" if private else "public repo unless its namespace defaults to private"
+
+
 def model_location(job: JobInfo, *, keeps_files: bool) -> ModelLocation | None:
     """Where a training job's model is: its output folder (when the backend keeps the job's files) and the Hub
     repository it pushes to. None for a job that does not train. Nothing is claimed for a job that ended without
@@ -70,16 +75,19 @@ def model_location(job: JobInfo, *, keeps_files: bool) -> ModelLocation | None:
     if trainer_of(job) is None:
         return None
     hub = option_value(job.command, "hub_model_id") if _flag(job.command, "push_to_hub") else None
+    # Every answer that names the push says who can see it.
+    pushed = (f"https://huggingface.co/{hub} ({push_visibility(_flag(job.command, 'hub_private_repo'))})"
+              if hub else None)
     folder = (job.output_dir or option_value(job.command, "output_dir")) if keeps_files else None
     on_disk = bool(folder) and any((Path(folder) / name).is_file() for name in _SAVED)  # type: ignore[arg-type]
     if job.stage == JobStage.COMPLETED:
-        places = [p for p in (folder if on_disk else None, f"https://huggingface.co/{hub}" if hub else None) if p]
+        places = [p for p in (folder if on_disk else None, pushed) if p]
         text = (f"The trained model is in {' and '.join(places)}." if places
                 else "The job completed but its model was not kept: it wrote to the job's own filesystem, which is "
                      "gone (launch again with push_to_hub=true and hub_model_id to keep it).")
         return ModelLocation(output_dir=folder if on_disk else None, hub_repo=hub, saved=bool(places), text=text)
     if not job.finished:
-        places = [p for p in (folder, f"https://huggingface.co/{hub}" if hub else None) if p]
+        places = [p for p in (folder, pushed) if p]
         text = f"When it completes, the model will be in {' and '.join(places)}." if places else ""
         return ModelLocation(output_dir=folder, hub_repo=hub, saved=False, text=text)
     if on_disk:

@@ -122,6 +122,7 @@ class TrainingRequest(BaseModel):
     push_to_hub: Annotated[StrictBool | None, _opt("Needs hub_model_id and a Hugging Face token.")]
     hub_model_id: Annotated[str | None, Field(
         default=None, max_length=200, pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="'user-or-org/name'.")]
+    hub_private_repo: Annotated[StrictBool | None, _opt("Default true; false (public) only if the user asks.")]
 
     beta: Annotated[float | None, _opt("KL coefficient. dpo, grpo, kto, rloo.", ge=0, le=1000)]
     loss_type: Annotated[str | list[str] | None, Field(

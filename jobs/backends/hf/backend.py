@@ -27,8 +27,8 @@ import anyio
 from huggingface_hub import HfApi, constants, get_token
 
 from trl_jobs_mcp.jobs.backends.base import BackendTraits
-from trl_jobs_mcp.jobs.backends.hf.command_line import (_LABEL_BAD_CHARS, LABEL_MAX, LAUNCH_LABEL, hf_command_line,
-                                                         label_value)
+from trl_jobs_mcp.jobs.backends.hf.command_line import (_LABEL_BAD_CHARS, LABEL_MAX, LAUNCH_LABEL, TIMEOUT_LABEL,
+                                                         hf_command_line, label_value)
 from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
 from trl_jobs_mcp.jobs.backends.hf.extras import HubExtras
 from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
@@ -133,7 +133,8 @@ class HFBackend(HubExtras):
         self._secret_values.update(secrets.values())
         launch_id = uuid.uuid4().hex
         # Labels are stored by the Hub and shown on the job's page: a secret's value never goes there.
-        labels = {**hub_labels(spec.labels, Redactor([token, *secrets.values()])), LAUNCH_LABEL: launch_id}
+        labels = {**hub_labels(spec.labels, Redactor([token, *secrets.values()])), LAUNCH_LABEL: launch_id,
+                  TIMEOUT_LABEL: str(math.ceil(spec.timeout))}
         common: dict[str, Any] = dict(env=env, secrets=secrets, flavor=spec.flavor, timeout=math.ceil(spec.timeout),
                                       labels=labels, namespace=namespace, token=token)
         launch = launch_call(self._api, spec, self.check_flavor(spec.flavor), common)

@@ -8,6 +8,8 @@ from trl_jobs_mcp.jobs.models import TOKEN_PLACEHOLDERS, JobSpec, format_duratio
 from trl_jobs_mcp.jobs.redact import Redactor
 
 LAUNCH_LABEL = "trl-jobs-launch"
+# The job's timeout in seconds, which the Hub takes but never sends back: a rerun and inspect_job read it here.
+TIMEOUT_LABEL = "trl-jobs-timeout"
 DEFAULT_IMAGE = "python:3.12"
 # The Hub's rule for label keys and values: at most 100 characters, letters, digits, dashes and underscores.
 _LABEL_OK = re.compile(r"^[A-Za-z0-9_-]{1,100}$")

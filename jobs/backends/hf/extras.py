@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from trl_jobs_mcp.jobs.backends.base import HubAccount
 from trl_jobs_mcp.jobs.backends.hf import uploads as hub_uploads
-from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL
+from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL, TIMEOUT_LABEL
+from trl_jobs_mcp.jobs.backends.hf.guard import guard_settings
+from trl_jobs_mcp.jobs.backends.hf.identity import account_from_whoami
 from trl_jobs_mcp.jobs.backends.hf.mapping import hub_labels
 from trl_jobs_mcp.jobs.models import JobInfo, JobNotFoundError, JobsError, JobSpec, RunRecord
 from trl_jobs_mcp.jobs.redact import Redactor
@@ -27,6 +30,8 @@ else:
 class HubExtras(_Base):
     """Scheduled jobs, the Hub's rerun and uploads of local inputs; HFBackend.traits declares them."""
 
+    _account: HubAccount | None = None
+
     # --- scheduled jobs ---
 
     async def schedule(self, spec: JobSpec, *, schedule: str) -> ScheduledJob:
@@ -37,7 +42,8 @@ class HubExtras(_Base):
         namespace = await self._ns()
         resolved = spec.with_token(token)
         self._secret_values.update(resolved.secrets.values())
-        labels = hub_labels(spec.labels, Redactor([token, *resolved.secrets.values()]))
+        labels = {**hub_labels(spec.labels, Redactor([token, *resolved.secrets.values()])),
+                  TIMEOUT_LABEL: str(math.ceil(spec.timeout))}
         common: dict[str, Any] = dict(schedule=schedule, env=resolved.env, secrets=resolved.secrets,
                                       flavor=spec.flavor, timeout=math.ceil(spec.timeout), labels=labels or None,
                                       namespace=namespace, token=token)
@@ -103,7 +109,7 @@ class HubExtras(_Base):
         spec = item.job_spec
         last = item.status.last_job if item.status else None
         owner = item.owner.name
-        labels = {k: str(v) for k, v in (spec.labels or {}).items() if k != LAUNCH_LABEL}
+        labels = {k: str(v) for k, v in (spec.labels or {}).items() if k not in (LAUNCH_LABEL, TIMEOUT_LABEL)}
         return ScheduledJob(
             id=item.id if owner == self._namespace else f"{owner}/{item.id}", backend=self.name,
             schedule=item.schedule, suspended=bool(item.suspend), concurrency=bool(item.concurrency),
@@ -112,6 +118,17 @@ class HubExtras(_Base):
             flavor=str(getattr(spec.flavor, "value", spec.flavor)) if spec.flavor else None,
             command=redactor.argv([*(spec.command or []), *(spec.arguments or [])]),
             labels=redactor.mapping(labels), timeout=timeout or spec.timeout)
+
+    # --- who the token is ---
+
+    async def hub_account(self) -> HubAccount:
+        """The token's user and the namespaces it can push to (whoami-v2, asked once per server)."""
+        if self._account is None:
+            token = await self._need_token()
+            me = await self._call(functools.partial(self._api.whoami, token=token), what="check the token")
+            self._account = account_from_whoami(me)
+            self._namespace = self._namespace or self._account.user
+        return self._account
 
     # --- rerun ---
 
@@ -131,12 +148,18 @@ class HubExtras(_Base):
         job = await self._call(functools.partial(self._api.inspect_job, job_id=plain, namespace=namespace,
                                                  token=token),
                                what=f"inspect job {plain}", namespace=namespace, job_id=job_id)
-        labels = {k: str(v) for k, v in (job.labels or {}).items() if k != LAUNCH_LABEL}
-        spec = JobSpec(command=[*(job.command or []), *(job.arguments or [])], image=job.docker_image,
+        labels = {k: str(v) for k, v in (job.labels or {}).items() if k not in (LAUNCH_LABEL, TIMEOUT_LABEL)}
+        # The job's own command: the idle guard around it is taken off and its limit kept, so that a rerun on
+        # another flavor is guarded for that flavor (and the answer shows the command, not the guard's source).
+        command, idle = guard_settings([*(job.command or []), *(job.arguments or [])])
+        # The Hub does not send a job's timeout back: our launches keep it in a label.
+        timeout = (job.labels or {}).get(TIMEOUT_LABEL)
+        spec = JobSpec(command=command, image=job.docker_image, idle_timeout=idle,
                        env={k: str(v) for k, v in (job.environment or {}).items()},
-                       flavor=str(getattr(job.flavor, "value", job.flavor) or "cpu-basic"), labels=labels)
-        # The Hub does not send a job's timeout back: a rerun with changes gets the one given, else the default.
-        return RunRecord(spec=spec, secret_names=sorted(job.secrets or {}), timeout_known=False)
+                       flavor=str(getattr(job.flavor, "value", job.flavor) or "cpu-basic"), labels=labels,
+                       **({"timeout": float(timeout)} if timeout and str(timeout).isdigit() else {}))
+        return RunRecord(spec=spec, secret_names=sorted(job.secrets or {}),
+                         timeout_known=bool(timeout and str(timeout).isdigit()))
 
     # --- local inputs ---
 

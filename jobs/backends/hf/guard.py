@@ -115,6 +115,18 @@ def unguarded(command: list[str]) -> list[str]:
     return command
 
 
+def guard_settings(command: list[str]) -> tuple[list[str], float | None]:
+    """(the job's own command, the guard's idle limit in seconds) of a command as launched; no guard: None."""
+    inner = unguarded(command)
+    if inner is command:
+        return command, None
+    try:
+        idle = json.loads(command[4]).get("idle")
+    except (ValueError, AttributeError):
+        idle = None
+    return inner, float(idle) if isinstance(idle, int | float) and idle > 0 else None
+
+
 def guarded_launch(spec: JobSpec, flavor: Flavor) -> tuple[str, list[str]] | None:
     """(image, command) that run `spec` on Hugging Face under the idle guard; None when it has no idle_timeout, or
     when its uv script names files on this machine (run_uv_job uploads those, and only it knows how: such a spec

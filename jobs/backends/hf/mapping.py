@@ -6,7 +6,8 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends.hf.command_line import _LABEL_OK, DEFAULT_IMAGE, LAUNCH_LABEL, label_value
+from trl_jobs_mcp.jobs.backends.hf.command_line import (_LABEL_OK, DEFAULT_IMAGE, LAUNCH_LABEL, TIMEOUT_LABEL,
+                                                         label_value)
 from trl_jobs_mcp.jobs.backends.hf.guard import guarded_launch, unguarded
 from trl_jobs_mcp.jobs.flavors import Flavor, from_hub_hardware, get_flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo, JobSpec, JobStage
@@ -22,9 +23,10 @@ def hub_labels(labels: dict[str, str], redactor: Redactor | None = None) -> dict
             raise InvalidJobSpec("a label key holds a secret's value; Hugging Face stores labels and shows them "
                                  "on the job's page. Use another key.", field="labels")
         value = redactor.text(value)
-        if not _LABEL_OK.match(key) or key == LAUNCH_LABEL:
+        if not _LABEL_OK.match(key) or key in (LAUNCH_LABEL, TIMEOUT_LABEL):
             raise InvalidJobSpec(f"label key {key!r} is not allowed on Hugging Face: use letters, digits, '-' and "
-                                 f"'_' (at most 100), and not {LAUNCH_LABEL!r}.", field="labels")
+                                 f"'_' (at most 100), and not {LAUNCH_LABEL!r} or {TIMEOUT_LABEL!r}.",
+                                 field="labels")
         out[key] = label_value(value)
     return out
 
@@ -41,7 +43,9 @@ def job_info(job: Any, *, backend: str, namespace: str | None, redactor: Redacto
         stage = JobStage.RUNNING
         message = f"{raw_stage}: {message}" if message else raw_stage
     owner = job.owner.name
-    labels = redactor.mapping({k: str(v) for k, v in (job.labels or {}).items() if k != LAUNCH_LABEL})
+    ours = (LAUNCH_LABEL, TIMEOUT_LABEL)
+    labels = redactor.mapping({k: str(v) for k, v in (job.labels or {}).items() if k not in ours})
+    timeout = str((job.labels or {}).get(TIMEOUT_LABEL) or "")
     return JobInfo(
         id=job.id if owner == namespace else f"{owner}/{job.id}",
         backend=backend,
@@ -53,7 +57,7 @@ def job_info(job: Any, *, backend: str, namespace: str | None, redactor: Redacto
         flavor=str(getattr(job.flavor, "value", job.flavor)) if job.flavor else None,
         labels=labels,
         command=redactor.argv(unguarded([*(job.command or []), *(job.arguments or [])])),
-        timeout=spec.timeout if spec else None,
+        timeout=spec.timeout if spec else (float(timeout) if timeout.isdigit() else None),
         output_dir=spec.output_dir if spec else None,
         url=job.url,
     )
