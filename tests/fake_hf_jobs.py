@@ -288,6 +288,12 @@ class FakeHFJobs:
         with self._cond:
             self._faults.append(_Fault(method.upper(), re.compile(route), 0, count, {}, {}, seconds))
 
+    def unreachable_next(self, method: str, route: str, *, count: int = 1) -> None:
+        """Close the connection on the next `count` matching requests without any answer (a Hub that cannot be
+        reached, as the client sees it: a transport error)."""
+        with self._cond:
+            self._faults.append(_Fault(method.upper(), re.compile(route), -1, count, {}, {}))
+
     def drop_next_launch(self, count: int = 1) -> None:
         """The next `count` launches create their job, then close the connection without answering."""
         with self._cond:
@@ -355,6 +361,10 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._cond:
             fake.requests.append((method, path, query))
         fault = fake._take_fault(method, path)
+        if fault is not None and fault.status < 0:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return None
         if fault is not None and fault.status:
             return self._json(fault.status, fault.body, fault.headers)
         if fault is not None:

@@ -82,3 +82,45 @@ async def test_a_rerun_whose_timeout_cannot_be_known_is_not_called_unchanged(fak
         text, dry = await call(client, "rerun_job", job_id=job_id, dry_run=True)
     assert dry["as_it_was"] is False and "Not as it was" in text and "timeout" in text
     assert "as it was," not in text.splitlines()[0]
+
+
+# --- upload failures, told apart ---
+
+def local_data(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "q"},
+                                             {"role": "assistant", "content": "a"}]}) + "\n")
+    return str(path)
+
+
+async def test_an_upload_to_a_namespace_that_does_not_exist_says_the_user_must_fix_it(fake_hf: FakeHFJobs,
+                                                                                      tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fake_hf.orgs = ("acme", "ghost")  # jobs may run there, but the Hub has no such namespace for repos
+    fake_hf.read_orgs = ()
+    async with hf_client(fake_hf, hf_namespace="ghost") as client:
+        fake_hf.orgs = ("acme",)
+        error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=local_data(tmp_path),
+                                 upload_local_data=True)
+    assert "no namespace 'ghost'" in error and "Nothing was created" in error and "The user must" in error
+    assert fake_hf.repos == {} and fake_hf.launches() == 0
+
+
+async def test_a_repo_missing_after_its_creation_says_it_was_created(fake_hf: FakeHFJobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fake_hf.fail_next("POST", r"/api/datasets/.+/(preupload|commit)/", 404, error="Repository not found",
+                      headers={"X-Error-Code": "RepoNotFound"})
+    async with hf_client(fake_hf) as client:
+        error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=local_data(tmp_path),
+                                 upload_local_data=True)
+    [repo] = fake_hf.repos
+    assert f"The repo {repo} was created" in error and "no longer found it" in error and "namespace" not in error
+    assert fake_hf.launches() == 0
+
+
+async def test_an_unreachable_hub_during_the_upload_says_so_and_that_nothing_was_created(
+        fake_hf: FakeHFJobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = local_data(tmp_path)
+    fake_hf.unreachable_next("GET", r"^/api/datasets/alice/trl-jobs-dataset-", count=10)
+    async with hf_client(fake_hf) as client:
+        error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=data,
+                                 upload_local_data=True)
+    assert "Could not reach Hugging Face" in error and "Nothing was created" in error and "namespace" not in error

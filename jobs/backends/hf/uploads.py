@@ -10,6 +10,7 @@ from typing import Any
 from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
+from trl_jobs_mcp.jobs.backends.hf.upload_errors import upload_error
 from trl_jobs_mcp.jobs.models import InvalidJobSpec
 from trl_jobs_mcp.jobs.uploads import CONSENT_FIELD, LocalUpload, repo_files
 
@@ -38,23 +39,32 @@ def present(api: HfApi, upload: LocalUpload, *, token: str) -> bool:
 
 
 def upload(api: HfApi, upload: LocalUpload, *, token: str, endpoint: str) -> LocalUpload:
-    """Create the private repo and upload `upload`'s files, unless the repo already holds them."""
+    """Create the private repo and upload `upload`'s files, unless the repo already holds them. A failure is
+    raised as upload_error tells it: what went wrong, and what had been created on the Hub before it."""
     url = _url(endpoint, upload)
-    if present(api, upload, token=token):
-        return upload.model_copy(update={"status": "already on the Hub", "url": url})
-    api.create_repo(upload.repo_id, repo_type=upload.repo_type, private=True, exist_ok=True, token=token)
-    message = f"trl-jobs-mcp: {upload.field} from a local {'file' if upload.path_in_repo else 'folder'}"
-    common: dict[str, Any] = dict(repo_id=upload.repo_id, repo_type=upload.repo_type, token=token,
-                                  commit_message=message, commit_description=f"sha256 {upload.digest}")
-    if upload.path_in_repo:
-        api.upload_file(path_or_fileobj=upload.path, path_in_repo=upload.path_in_repo, **common)
-    else:
-        api.upload_folder(folder_path=upload.path, ignore_patterns=[".git/*", "__pycache__/*", ".cache/*",
-                                                                    ".ipynb_checkpoints/*"], **common)
+    stage = "create"
+    try:
+        if present(api, upload, token=token):
+            return upload.model_copy(update={"status": "already on the Hub", "url": url})
+        api.create_repo(upload.repo_id, repo_type=upload.repo_type, private=True, exist_ok=True, token=token)
+        stage = "files"
+        message = f"trl-jobs-mcp: {upload.field} from a local {'file' if upload.path_in_repo else 'folder'}"
+        common: dict[str, Any] = dict(repo_id=upload.repo_id, repo_type=upload.repo_type, token=token,
+                                      commit_message=message, commit_description=f"sha256 {upload.digest}")
+        if upload.path_in_repo:
+            api.upload_file(path_or_fileobj=upload.path, path_in_repo=upload.path_in_repo, **common)
+        else:
+            api.upload_folder(folder_path=upload.path, ignore_patterns=[".git/*", "__pycache__/*", ".cache/*",
+                                                                        ".ipynb_checkpoints/*"], **common)
+    except Exception as err:
+        raise upload_error(err, upload, stage=stage, endpoint=endpoint) from err
     return upload.model_copy(update={"status": "uploaded", "url": url})
 
 
 def check(api: HfApi, upload: LocalUpload, *, token: str, endpoint: str) -> LocalUpload:
     """A dry run's view: the plan, marked "already on the Hub" when a launch would upload nothing."""
-    status = "already on the Hub" if present(api, upload, token=token) else "planned"
+    try:
+        status = "already on the Hub" if present(api, upload, token=token) else "planned"
+    except Exception as err:
+        raise upload_error(err, upload, stage="check", endpoint=endpoint) from err
     return upload.model_copy(update={"status": status, "url": _url(endpoint, upload)})
