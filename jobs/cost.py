@@ -57,3 +57,34 @@ def cost_so_far(job: JobInfo, *, billed: bool, flavor: Flavor | None = None,
     minutes = billed_minutes(job, now=now)
     return CostSoFar(usd=round(flavor.price_per_hour * minutes / 60, 4), billed_minutes=minutes,
                      price_per_hour=flavor.price_per_hour, final=job.finished)
+
+
+class Spend(BaseModel):
+    """What a set of jobs cost, as billed: each job's started minutes at its flavor's price."""
+
+    usd: float
+    jobs: int = Field(description="jobs counted")
+    running: int = Field(description="of them still running: their part grows")
+    unpriced: list[str] = Field(default=[], description="jobs whose flavor has no known price (left out)")
+
+
+def spend(jobs: list[JobInfo], *, prices: dict[str, Flavor] | None = None, now: datetime | None = None) -> Spend:
+    """The total cost of `jobs` on a billed backend, by the minute as Hugging Face bills; `prices` are the
+    backend's flavors by name (its live prices), the catalog's otherwise."""
+    total, unpriced = 0.0, []
+    for job in jobs:
+        cost = cost_so_far(job, billed=True, flavor=(prices or {}).get(job.flavor or ""), now=now)
+        if cost is None:
+            unpriced.append(job.id)
+        else:
+            total += cost.usd
+    return Spend(usd=round(total, 4), jobs=len(jobs) - len(unpriced),
+                 running=sum(not job.finished and job.started_at is not None for job in jobs), unpriced=unpriced)
+
+
+def started_today(job: JobInfo, *, now: datetime | None = None) -> bool:
+    """Whether the job was created on today's date (UTC), the day a "today" total counts."""
+    if job.created_at is None:
+        return False
+    created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=UTC)
+    return created.astimezone(UTC).date() == (now or datetime.now(UTC)).date()

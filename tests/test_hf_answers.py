@@ -124,3 +124,34 @@ async def test_an_unreachable_hub_during_the_upload_says_so_and_that_nothing_was
         error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=data,
                                  upload_local_data=True)
     assert "Could not reach Hugging Face" in error and "Nothing was created" in error and "namespace" not in error
+
+
+# --- spend ---
+
+async def test_list_jobs_totals_the_listed_jobs_and_todays_as_billed(fake_hf: FakeHFJobs) -> None:
+    from datetime import timedelta
+
+    from fake_hf_jobs import _now
+
+    now = _now()
+    today_id = fake_hf.add_job(stage="COMPLETED")
+    old_id = fake_hf.add_job(stage="COMPLETED")
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    for job_id, created, minutes in ((today_id, max(now - timedelta(minutes=11), midnight), 10),
+                                     (old_id, now - timedelta(days=2), 60)):
+        job = fake_hf.jobs[job_id]
+        job.spec["flavor"] = "a10g-large"  # $1.50 an hour, billed by the started minute
+        job.created_at, job.started_at = created, created + timedelta(seconds=30)
+        job.finished_at = job.started_at + timedelta(minutes=minutes)
+    async with hf_client(fake_hf) as client:
+        text, out = await call(client, "list_jobs")
+    assert out["cost_usd"] == pytest.approx(1.75) and out["cost_today_usd"] == pytest.approx(0.25)
+    assert "$1.75 for the 2 job(s) listed" in text and "$0.25 for 1 job(s)" in text
+
+
+async def test_list_jobs_on_a_backend_that_bills_nothing_says_no_cost(state_dir) -> None:  # type: ignore[no-untyped-def]
+    from mcp_client import local_client
+
+    async with local_client(state_dir) as client:
+        text, out = await call(client, "list_jobs")
+    assert out.get("cost_usd") is None and "Cost:" not in text

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, field_validator
 
+from trl_jobs_mcp.jobs.cost import spend, started_today
 from trl_jobs_mcp.jobs.models import JobInfo, JobStage
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
+from trl_jobs_mcp.tools.base import (ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since,
+                                     usd)
 
 
 class Input(ToolInput):
@@ -36,6 +38,9 @@ class Output(BaseModel):
     filtered: bool = Field(default=False, description="whether a stage or label filter was applied")
     running: int = Field(default=0, description="jobs RUNNING now, whatever the filter")
     scheduling: int = Field(default=0, description="jobs waiting to start now, whatever the filter")
+    cost_usd: float | None = Field(default=None, description="billed backends: what the listed jobs cost so far")
+    cost_today_usd: float | None = Field(default=None, description="billed backends: all jobs created today (UTC)")
+    spend_note: str | None = None
 
 
 async def list_jobs(args: Input, ctx: ToolContext) -> Output:
@@ -46,9 +51,24 @@ async def list_jobs(args: Input, ctx: ToolContext) -> Output:
     active = [j for j in page.jobs if not j.finished]
     if stages or args.labels or page.next_cursor or args.cursor:  # the page may not hold every active job
         active = (await ctx.backend.list(stages={JobStage.RUNNING, JobStage.SCHEDULING}, limit=200)).jobs
-    return Output(jobs=page.jobs, next_cursor=page.next_cursor, filtered=bool(stages or args.labels),
-                  running=sum(j.stage == JobStage.RUNNING for j in active),
-                  scheduling=sum(j.stage == JobStage.SCHEDULING for j in active))
+    out = Output(jobs=page.jobs, next_cursor=page.next_cursor, filtered=bool(stages or args.labels),
+                 running=sum(j.stage == JobStage.RUNNING for j in active),
+                 scheduling=sum(j.stage == JobStage.SCHEDULING for j in active))
+    return await with_spend(out, ctx) if ctx.backend.traits.billed else out
+
+
+async def with_spend(out: Output, ctx: ToolContext) -> Output:
+    """`out` with what its jobs cost and what today's cost, at the backend's prices, as billed by the minute."""
+    prices = {flavor.name: flavor for flavor in await ctx.backend.hardware()}
+    listed = spend(out.jobs, prices=prices)
+    recent = await ctx.backend.list(limit=200)
+    today = spend([job for job in recent.jobs if started_today(job)], prices=prices)
+    more = " at least" if recent.next_cursor and started_today(recent.jobs[-1]) else ""
+    growing = f", {today.running} still running" if today.running else ""
+    return out.model_copy(update={
+        "cost_usd": listed.usd, "cost_today_usd": today.usd,
+        "spend_note": (f"Cost: {usd(listed.usd)} for the {listed.jobs} job(s) listed; today (UTC){more} "
+                       f"{usd(today.usd)} for {today.jobs} job(s){growing}, billed by the started minute.")})
 
 
 def _now(out: Output) -> str:
@@ -75,6 +95,8 @@ def render(out: Output) -> str:
         return "No jobs yet. Call launch_training to start one (dry_run=true first shows what would run)."
     lines = [f"{_now(out)} {len(out.jobs)} job(s) listed, newest first:"]
     lines += [_line(job) for job in out.jobs]
+    if out.spend_note:
+        lines.append(out.spend_note)
     active = next((j for j in out.jobs if j.stage in (JobStage.RUNNING, JobStage.SCHEDULING)), None)
     if active is not None:
         lines.append(f"{next_call('wait_for_job', job_id=active.id)} to follow the newest active job, or "
