@@ -56,7 +56,8 @@ def default_names(series: Mapping[str, Series]) -> list[str]:
 
 
 def render_png(source: MetricsReport | Mapping[str, Series], *, names: Sequence[str] | None = None,
-               title: str | None = None, width: float = 8.0, panel_height: float = 2.4, dpi: int = 100) -> bytes:
+               title: str | None = None, width: float = 8.0, panel_height: float = 2.4, dpi: int = 100,
+               colors: int | None = None) -> bytes:
     """Draw the chosen series, one panel per kind (loss, reward, learning rate, grad norm; system use and memory
     over seconds), as PNG bytes.
 
@@ -66,6 +67,8 @@ def render_png(source: MetricsReport | Mapping[str, Series], *, names: Sequence[
         title: drawn above the first panel.
         width, panel_height: inches; the image is `width * dpi` pixels wide.
         dpi: pixels per inch.
+        colors: at most this many colours (a palette PNG, a fifth of the bytes or less: an image a chat carries);
+            None: full colour.
 
     Returns:
         The PNG file's bytes. A figure with no data says so in its middle rather than failing.
@@ -127,4 +130,13 @@ def render_png(source: MetricsReport | Mapping[str, Series], *, names: Sequence[
         figure.suptitle(title)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    if colors is None:
+        return buffer.getvalue()
+    from PIL import Image  # matplotlib's own dependency
+
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    # Anti-aliased curves make thousands of near-identical colours that PNG compresses badly; a few flat ones
+    # keep every line and label readable.
+    small = io.BytesIO()
+    image.quantize(colors=colors, dither=Image.Dither.NONE).save(small, format="PNG", optimize=True)
+    return small.getvalue()

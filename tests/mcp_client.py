@@ -48,7 +48,12 @@ async def call(client: Client, tool: str, **arguments: Any) -> tuple[str, dict[s
     """Call a tool that must succeed; return its text and structured content."""
     result = await client.call_tool(tool, arguments)
     assert not result.is_error, text_of(result)
-    return text_of(result), result.structured_content or {}
+    text, out = text_of(result), result.structured_content or {}
+    if tool == "fetch_logs" and "line_count" in out:
+        # fetch_logs carries its lines once, in the text (line_count of them, first): tests read them there.
+        assert "lines" not in out
+        out = {**out, "lines": text.split("\n")[:out["line_count"]]}
+    return text, out
 
 
 async def call_error(client: Client, tool: str, **arguments: Any) -> str:

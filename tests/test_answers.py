@@ -135,7 +135,8 @@ async def test_progress_comes_from_the_newest_lines_and_the_log_comes_once(state
     async with local_client(state_dir) as client:
         _, launched = await call(client, "run_job", command=[PY, "-u", str(script), str(go)])
         job_id = launched["job_id"]
-        result = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout": 4},
+        # 11 s: progress is paced to one notification every 10 s, so the second one shows the step reached.
+        result = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout": 11},
                                         progress_callback=on_progress)
         text, out = text_of(result), result.structured_content or {}
         assert out["reason"] == "timeout" and out["step"] == 10 and out["total_steps"] == 24

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 
 from trl_jobs_mcp.jobs.logtidy import tidy_lines
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
@@ -25,8 +25,11 @@ class Input(ToolInput):
 
 
 class Output(BaseModel):
+    """The lines travel once, in the text (a model reads it); this result says how many and where to go next."""
+
     job_id: str
-    lines: list[str]
+    line_count: int = Field(description="log lines given in the text, one per line, before its last line")
+    _lines: list[str] = PrivateAttr(default_factory=list)  # for the text; not part of the structured result
     next_since: int = Field(description="pass as since to read only the lines written after these")
     finished: bool = Field(description="true when the job has ended and these are its last lines")
     truncated: bool = Field(default=False, description="more lines were available than were returned")
@@ -36,21 +39,23 @@ async def fetch_logs(args: Input, ctx: ToolContext) -> Output:
     tail = args.tail if args.tail is not None or args.since is not None else DEFAULT_TAIL
     chunk = await ctx.backend.logs(args.job_id, tail=tail, since=args.since)
     lines = tidy_lines(chunk.lines) if args.tidy else chunk.lines
-    return Output(job_id=args.job_id, lines=ctx.secrets.clip(lines, MAX_LINES),
-                  next_since=chunk.next_since,
-                  finished=chunk.finished, truncated=chunk.truncated or len(chunk.lines) > MAX_LINES)
+    lines = ctx.secrets.clip(lines, MAX_LINES)
+    out = Output(job_id=args.job_id, line_count=len(lines), next_since=chunk.next_since,
+                 finished=chunk.finished, truncated=chunk.truncated or len(chunk.lines) > MAX_LINES)
+    out._lines = lines
+    return out
 
 
 def render(out: Output) -> str:
-    body = "\n".join(out.lines) if out.lines else "(no new lines)"
+    body = "\n".join(out._lines) if out._lines else "(no new lines)"
     if out.finished:
-        footer = (f"[{len(out.lines)} line(s); the job has finished and this is the end of its log] "
+        footer = (f"[{out.line_count} line(s); the job has finished and this is the end of its log] "
                   f"{next_call('inspect_job', job_id=out.job_id)} for its final stage and results.")
     elif out.truncated:
-        footer = (f"[{len(out.lines)} line(s); more were written than returned] "
+        footer = (f"[{out.line_count} line(s); more were written than returned] "
                   f"{next_call('fetch_logs', job_id=out.job_id, since=out.next_since)} for the lines after these.")
     else:
-        footer = (f"[{len(out.lines)} line(s); the job is still running] "
+        footer = (f"[{out.line_count} line(s); the job is still running] "
                   f"{next_call('fetch_logs', job_id=out.job_id, since=out.next_since)} for new lines.")
     return f"{body}\n{footer}"
 

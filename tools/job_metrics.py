@@ -25,6 +25,8 @@ from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next
 
 # A log this long (pages of at most a few thousand lines each) is read no further: the curves are long enough.
 MAX_LOG_PAGES = 200
+# An image sized for a chat: 432 px wide, 16 flat colours; tens of KB where full colour at 800 px was 150+ KB.
+CHAT_IMAGE = {"width": 6.0, "dpi": 72, "panel_height": 2.0, "colors": 16}
 
 
 class Input(ToolInput):
@@ -86,7 +88,7 @@ async def job_metrics(args: Input, ctx: ToolContext) -> Output:
     if args.plot and chosen:
         title = f"job {info.id} ({info.stage.value})"
         # matplotlib is CPU work of a second or so: keep it off the event loop.
-        out._png = await anyio.to_thread.run_sync(lambda: render_png(report, names=chosen, title=title))
+        out._png = await anyio.to_thread.run_sync(lambda: render_png(report, names=chosen, title=title, **CHAT_IMAGE))
         out.plotted = chosen
     return out
 

@@ -23,6 +23,7 @@ from trl_jobs_mcp.jobs.models import JobStage
 from trl_jobs_mcp.jobs.recipes.readback import ModelLocation, model_location
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
 from trl_jobs_mcp.tools.inspect_job import cost_line
+from trl_jobs_mcp.tools.progress import ProgressPace
 
 DEFAULT_WAIT = 50
 MAX_WAIT = 600
@@ -71,13 +72,14 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
     info = await ctx.backend.inspect(args.job_id)
     watch = JobWatch(ctx.backend, info, pages_per_read=MAX_PAGES_PER_POLL)
     interval = ctx.backend.traits.poll_seconds
+    pace = ProgressPace()
     reason: Literal["finished", "loss_plateau", "timeout"] = "timeout"
     with anyio.move_on_after(args.timeout):
         while True:
             info = await ctx.backend.inspect(args.job_id)
             await watch.read()
             text, _, _ = watch.progress(info.stage)
-            if ctx.request is not None:
+            if ctx.request is not None and pace.due(info.stage):
                 # Progress must grow with every notification: the seconds waited do, whatever the job prints.
                 await ctx.request.report_progress(round(time.monotonic() - started, 3), args.timeout,
                                                   ctx.secrets.redact(text))
