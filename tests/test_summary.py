@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from trl_jobs_mcp.jobs.metrics import Series, build_report, summarize
-from trl_jobs_mcp.jobs.metrics.trainers import goal_of, lead_series, shown_series
+from trl_jobs_mcp.jobs.analysis.metrics import Series, build_report, summarize
+from trl_jobs_mcp.jobs.analysis.metrics.trainers import goal_of, lead_series, shown_series
 
 
 def _series(values: list[float], name: str = "loss", stride: int = 1) -> Series:

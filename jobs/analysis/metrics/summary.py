@@ -25,8 +25,8 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from trl_jobs_mcp.jobs.metrics.models import MetricsReport, Series, SeriesSummary
-from trl_jobs_mcp.jobs.metrics.trainers import goal_of, lead_series, shown_series
+from .models import MetricsReport, Series, SeriesSummary
+from .trainers import goal_of, lead_series, shown_series
 
 # A learning rate at or below this share of its peak has decayed "to about zero": a loss that stops moving then has
 # run out of schedule, which is not the same as having converged.
