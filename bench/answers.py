@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fake_hf_jobs import FakeHFJobs  # noqa: E402
 from mcp_client import hf_client, local_client, text_of  # noqa: E402
 
-from trl_jobs_mcp.jobs.metrics import Series  # noqa: E402
-from trl_jobs_mcp.jobs.plot import render_png  # noqa: E402
+from trl_jobs_mcp.jobs.analysis.metrics import Series  # noqa: E402
+from trl_jobs_mcp.jobs.analysis.plot import render_png  # noqa: E402
 
 PY = sys.executable
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mcp_client import call, local_client, text_of
 
-from trl_jobs_mcp.jobs.models import JobStage
+from trl_jobs_mcp.jobs.core.models import JobStage
 from trl_jobs_mcp.tools.progress import ProgressPace
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobStage
+from trl_jobs_mcp.jobs.core.models import BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobStage
 from trl_jobs_mcp.tools import cancel_job, fetch_logs, inspect_job, launch_training, list_jobs
 from trl_jobs_mcp.tools.base import SecretBook, human_duration, translate, usd
 
@@ -80,7 +80,7 @@ def _job(stage: JobStage, **fields: object) -> JobInfo:
 
 
 def test_fetch_logs_rendering_ends_with_the_next_call() -> None:
-    running = fetch_logs.Output(job_id="3f2a", lines=["a", "b"], next_since=48213, finished=False)
+    running = fetch_logs.Output(job_id="3f2a", line_count=2, next_since=48213, finished=False)
     assert fetch_logs.render(running).endswith("Call fetch_logs with job_id=3f2a since=48213 for new lines.")
     more = running.model_copy(update={"truncated": True})
     assert "more were written than returned" in fetch_logs.render(more)

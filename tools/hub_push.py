@@ -4,9 +4,9 @@ push), and whether the pushed repo is private or public."""
 
 from __future__ import annotations
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec
-from trl_jobs_mcp.jobs.recipes.readback import push_visibility
-from trl_jobs_mcp.tools.base import ToolContext
+from ..jobs.core.models import BackendUnavailable, InvalidJobSpec
+from ..jobs.recipes.readback import push_visibility
+from .base import ToolContext
 
 
 async def check_push(ctx: ToolContext, *, repo_id: str, private: bool | None, dry_run: bool) -> str:

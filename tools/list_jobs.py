@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, field_validator
 
-from trl_jobs_mcp.jobs.cost import spend, started_today
-from trl_jobs_mcp.jobs.models import JobInfo, JobStage
-from trl_jobs_mcp.tools.base import (ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since,
-                                     usd)
+from ..jobs.analysis.cost import spend, started_today
+from ..jobs.core.models import JobInfo, JobStage
+from .base import ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since, usd
 
 
 class Input(ToolInput):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 
-from trl_jobs_mcp.jobs.models import JobStage
+from ..jobs.core.models import JobStage
 
 EVERY_SECONDS = 10.0
 

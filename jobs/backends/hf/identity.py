@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends.base import HubAccount
+from ..base import HubAccount
 
 # Organisation roles that may create and write repos (whoami-v2's `roleInOrg`; "read" may not).
 WRITE_ROLES = {"admin", "write", "contributor"}

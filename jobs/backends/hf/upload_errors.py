@@ -9,9 +9,9 @@ import httpx2
 from huggingface_hub.errors import (HfHubHTTPError, LocalTokenNotFoundError, RemoteEntryNotFoundError,
                                     RepositoryNotFoundError)
 
-from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobsError
-from trl_jobs_mcp.jobs.uploads import CONSENT_FIELD, LocalUpload
+from ...core.models import BackendUnavailable, InvalidJobSpec, JobsError
+from ...extras.uploads import CONSENT_FIELD, LocalUpload
+from .errors import NO_TOKEN, describe
 
 BY_HAND = "or push the data yourself (`hf upload`) and pass its Hub id"
 USER_FIX = ("The user must fix this, not the assistant: start the server with --namespace (TRL_JOBS_HF_NAMESPACE) "

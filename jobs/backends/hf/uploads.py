@@ -10,9 +10,9 @@ from typing import Any
 from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
-from trl_jobs_mcp.jobs.backends.hf.upload_errors import upload_error
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.uploads import CONSENT_FIELD, LocalUpload, repo_files
+from ...core.models import InvalidJobSpec
+from .upload_errors import upload_error
+from ...extras.uploads import CONSENT_FIELD, LocalUpload, repo_files
 
 
 def _url(endpoint: str, upload: LocalUpload) -> str:
