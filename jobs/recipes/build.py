@@ -122,7 +122,7 @@ def build_training_spec(
     args = typed_args(req, model, dataset, table)
     args += extra_args(req, table, tables)
     logging_steps = checks.logging_steps_for(req)
-    if logging_steps is not None:
+    if logging_steps is not None and req.max_steps:
         args.append(f"--logging_steps={logging_steps}")
         notes.append(f"logging_steps={logging_steps} (not given): about {req.max_steps // logging_steps} logged "
                      f"points over max_steps={req.max_steps}, enough to draw a curve.")
