@@ -152,13 +152,13 @@ class HubExtras(_Base):
         # another flavor is guarded for that flavor (and the answer shows the command, not the guard's source).
         command, idle = guard_settings([*(job.command or []), *(job.arguments or [])])
         # The Hub does not send a job's timeout back: our launches keep it in a label.
-        timeout = (job.labels or {}).get(TIMEOUT_LABEL)
+        timeout = str((job.labels or {}).get(TIMEOUT_LABEL) or "")
         spec = JobSpec(command=command, image=job.docker_image, idle_timeout=idle,
                        env={k: str(v) for k, v in (job.environment or {}).items()},
-                       flavor=str(getattr(job.flavor, "value", job.flavor) or "cpu-basic"), labels=labels,
-                       **({"timeout": float(timeout)} if timeout and str(timeout).isdigit() else {}))
-        return RunRecord(spec=spec, secret_names=sorted(job.secrets or {}),
-                         timeout_known=bool(timeout and str(timeout).isdigit()))
+                       flavor=str(getattr(job.flavor, "value", job.flavor) or "cpu-basic"), labels=labels)
+        if timeout.isdigit():
+            spec = spec.model_copy(update={"timeout": float(timeout)})
+        return RunRecord(spec=spec, secret_names=sorted(job.secrets or {}), timeout_known=timeout.isdigit())
 
     # --- local inputs ---
 
