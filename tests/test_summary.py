@@ -43,7 +43,9 @@ def test_grpo_loss_near_zero_is_not_judged_and_reward_leads() -> None:
     assert report.main == "reward" and not report.diverged
     loss_summary = report.summaries["loss"]
     assert loss_summary.goal is None and not loss_summary.diverged and loss_summary.change_pct is None
-    assert report.text.startswith("reward 0.1 -> 0.55") and "diverged" not in report.text
+    # The reward's verdict first, then its figures (issue 21).
+    assert report.text.startswith("The reward is rising beyond the noise: reward 0.1 -> 0.55")
+    assert "diverged" not in report.text
     # Even with the trainer unknown, a loss bouncing around zero within its noise is not a divergence.
     assert not summarize(_series(loss)).diverged
 
@@ -131,7 +133,7 @@ def test_each_trainer_leads_with_what_matters(trainer: str, logged: list[str], l
     assert shown_series(logged, trainer=trainer) == shown
     series = {name: _series([0.5, 0.6, 0.7], name=name) for name in logged}
     report = build_report(series, trainer=trainer)
-    assert report.main == lead and report.text.startswith(lead)
+    assert report.main == lead and report.text.split(";")[0].split(":")[-1].strip().startswith(lead)
     for name in shown:
         if name not in (lead, "learning_rate", "grad_norm"):
             assert name in report.text

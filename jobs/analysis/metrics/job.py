@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio.to_thread
 
 from .logs import LogParser
+from .rl import judges_loss
 from .trackio import read_trackio
 from ...recipes.argv import logging_steps_from_command, trackio_target
 from ...recipes.readback import trainer_of
@@ -118,4 +119,5 @@ class JobWatch:
         lead = newest(report.main)
         if lead is not None:
             parts.append(f"{report.main} {lead:.4g}")
-        return ", ".join(parts), step, newest("loss")
+        # GRPO's and RLOO's loss sits near zero by design: never the figure a headline gives.
+        return ", ".join(parts), step, newest("loss") if judges_loss(self.trainer) else None

@@ -111,13 +111,19 @@ class LogParser:
         self._entries: list[_Entry] = []
         self._train_count = 0
         self.final: dict[str, float] = {}
+        self.lines_read = 0
+        self.lines_parsed = 0  # that held a metrics dict (training, evaluation or the end-of-training summary)
         self.progress: int | None = None
         self.total_steps: int | None = None
 
     def feed(self, lines: Iterable[str]) -> None:
         for line in lines:
-            for segment in line.split("\r"):
-                self._segment(segment)
+            # A backend may hand several lines in one (a chunk of the job's output, as Hugging Face's stream can):
+            # each dict is read on its own, or literal_eval sees two and reads none.
+            for one in line.split("\n"):
+                self.lines_read += bool(one.strip())
+                for segment in one.split("\r"):
+                    self._segment(segment)
 
     def observe_progress(self, lines: Iterable[str]) -> None:
         """Read only the progress bar in `lines` (the newest lines, a live bar not yet ended by a newline
@@ -143,6 +149,7 @@ class LogParser:
         values = parse_log_dict(segment)
         if not values:
             return
+        self.lines_parsed += 1
         epoch = values.pop("epoch", None)
         step = next((int(values.pop(k)) for k in _STEP_KEYS if k in values and math.isfinite(values[k])), None)
         if "train_runtime" in values:  # the end-of-training summary, not a point on the curves
@@ -205,8 +212,13 @@ class LogParser:
 
     def report(self, *, trainer: str | None = None) -> MetricsReport:
         series, unit = self.series()
-        return build_report(series, final=self.final, source="logs", step_unit=unit, total_steps=self.total_steps,
-                            trainer=trainer)
+        report = build_report(series, final=self.final, source="logs", step_unit=unit,
+                              total_steps=self.total_steps, trainer=trainer)
+        report.lines_read, report.lines_parsed = self.lines_read, self.lines_parsed
+        if not series:
+            report.text = (f"No metrics logged yet: {self.lines_read} log line(s) read, none a training metrics "
+                           "line (TRL prints one dict, e.g. {'loss': ...}, every logging_steps).")
+        return report
 
 
 def metrics_from_log(lines: Iterable[str], *, logging_steps: float | None = None,

@@ -79,4 +79,7 @@ class MetricsReport(BaseModel):
     diverged: bool = False
     plateau: bool = Field(default=False, description="the main series has flattened")
     lr_near_zero: bool = Field(default=False, description="the learning rate ended at 5% of its peak or less")
+    lines_read: int | None = Field(default=None, description="log lines read (from the log); null from trackio")
+    lines_parsed: int | None = Field(default=None, description="of them, lines that held metrics")
+    flags: list[str] = Field(default_factory=list, description="what the trainer's curves call out (GRPO/RLOO)")
     text: str = ""

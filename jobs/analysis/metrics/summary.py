@@ -12,7 +12,8 @@ Each figure of a SeriesSummary is defined here, once:
   at least 2) is compared with the mean of the window before it; the noise is the spread of the step-to-step changes
   (their standard deviation over sqrt 2, so a steady slope is not counted as noise). A difference beyond twice its
   standard error is a trend; within it, "flat". `trend_points` says how many points that comparison used.
-- plateau: a series with a goal that improved beyond noise from its first window to its last and is flat now.
+- plateau: a series with a goal that improved beyond noise from its first window to its last and is flat now, over
+  enough points and with hysteresis (plateau.py).
 - diverged: NaN/inf, or a loss whose last window sits far above its earlier minimum (by more than half its level or
   half the improvement it had made), and either beyond three times the noise (taken here from the median absolute
   deviation of the changes, so that the blow-up itself does not count as noise) or with every point of that window
@@ -26,6 +27,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 from .models import MetricsReport, Series, SeriesSummary
+from . import rl as rl_verdict
+from .plateau import settled_plateau
 from .trainers import goal_of, lead_series, shown_series
 
 # A learning rate at or below this share of its peak has decayed "to about zero": a loss that stops moving then has
@@ -118,7 +121,6 @@ def summarize(series: Series, *, trainer: str | None = None, step_word: str = "s
         elif monotonic:
             # Still moving the same way, but its last window holds a negligible share of the whole move.
             summary.trend, summary.trend_points, summary.noise = "flat", 2 * width, 0.0
-            summary.plateau = goal is not None and n >= 6 and (diffs[0] < 0) == (goal == "min")
         else:
             recent, before = values[-width:], values[-2 * width:-width]
             noise = _std(diffs) / math.sqrt(2)
@@ -129,10 +131,8 @@ def summarize(series: Series, *, trainer: str | None = None, step_word: str = "s
                 summary.trend = "decreasing" if difference < 0 else "increasing"
             else:
                 summary.trend = "flat"
-            if goal is not None and n >= 6 and summary.trend == "flat":
-                overall = _mean(recent) - _mean(values[:width])
-                improved = overall < 0 if goal == "min" else overall > 0
-                summary.plateau = improved and _beyond_noise(overall, noise, width)
+        # Enough points, and steady from one log line to the next (plateau.py).
+        summary.plateau = not summary.monotonic and settled_plateau(values, goal=goal)
         if goal == "min" and n >= 4:
             early_min = min(values[:-width])
             climb = _mean(values[-width:]) - early_min
@@ -237,14 +237,20 @@ def _report_text(report: MetricsReport) -> str:
         span = f" over {report.last_step} {unit}" if report.last_step and main.points > 1 else ""
         if span and report.total_steps and report.step_unit == "step":
             span += f" (of {report.total_steps})"
-        parts.append(series_text(main, span, step_word=word))
+        rl = not rl_verdict.judges_loss(report.trainer) and report.step_unit == "step"
+        parts.append(rl_verdict.reward_headline(main, span) if rl else series_text(main, span, step_word=word))
     shown = shown_series(report.series, trainer=report.trainer)
     if shown is None:  # an unknown trainer: eval losses and top-level rewards and accuracies
         shown = [n for n in report.summaries if n.startswith("eval_") and n.endswith("loss")
                  or report.summaries[n].goal == "max" and "/" not in n]
     for name in shown:
-        if name != report.main and name not in ("learning_rate", "grad_norm"):
+        if name == "loss" and not rl_verdict.judges_loss(report.trainer):
+            parts.append(rl_verdict.surrogate_loss(report.summaries[name]))
+        elif name != report.main and name not in ("learning_rate", "grad_norm"):
             parts.append(report.summaries[name].text)
+    if not rl_verdict.judges_loss(report.trainer):
+        report.flags = rl_verdict.flags(report)
+        parts += report.flags
     if "learning_rate" in report.series:
         lr = report.summaries["learning_rate"]
         shape = lr_schedule_shape(report.series["learning_rate"].values)
