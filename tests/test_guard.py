@@ -175,9 +175,10 @@ async def test_hf_system_metrics_come_from_the_jobs_metrics_stream(fake_hf) -> N
     series = system_series(metrics)
     assert series["system/gpu882fa930_util_pct"].values == [12, 20, 16, 12, 20]
     summary = summarize_system(metrics)
-    # (12+20+16+12+20)/5 = 16 on one GPU, 8 on the other: 12% on average, under 20%: called out with its causes.
+    # (12+20+16+12+20)/5 = 16 on one GPU, 8 on the other: 12% on average, but five samples of a second or so are
+    # no window for a verdict (issue 21): none is given.
     assert summary.gpus == 2 and summary.mean_gpu_util_pct == 12 and summary.peak_gpu_memory_gb == 42
-    assert summary.low_gpu_use and "per_device_train_batch_size" in summary.text and "data loading" in summary.text
+    assert not summary.low_gpu_use and "Too short a window" in summary.text and "smaller flavor" not in summary.text
     assert "keeps no history" in summary.text
 
     fake_hf.finish(job_id)

@@ -18,7 +18,7 @@ from ..jobs.analysis.metrics import Series, SeriesSummary
 from ..jobs.analysis.metrics.job import job_report
 from ..jobs.analysis.metrics.system import SystemSummary, summarize_system, system_series
 from ..jobs.analysis.metrics.trainers import shown_series
-from ..jobs.core.models import JobStage
+from ..jobs.core.models import JobsError, JobStage
 from ..jobs.analysis.plot import default_names, render_png
 from ..jobs.recipes.readback import trainer_of
 from .base import JobId, ToolContext, ToolDef, ToolInput, next_call
@@ -59,6 +59,9 @@ class Output(BaseModel):
     plotted: list[str] = Field(default_factory=list, description="the series drawn in the image")
     system: SystemSummary | None = Field(default=None, description="CPU, memory, GPU use and memory: means, peaks")
     notes: list[str] = Field(default_factory=list)
+    trainer: str | None = Field(default=None, description="the TRL trainer; null for a command job (run_job)")
+    lines_read: int | None = Field(default=None, description="log lines read for the curves")
+    lines_parsed: int | None = Field(default=None, description="of them, lines that held metrics")
     _png: bytes | None = PrivateAttr(default=None)
 
 
@@ -84,7 +87,9 @@ async def job_metrics(args: Input, ctx: ToolContext) -> Output:
         has_nan=report.has_nan, diverged=report.diverged, plateau=report.plateau, final=report.final,
         summaries={name: report.summaries[name] for name in chosen if name in report.summaries},
         series={name: report.series[name].downsampled(args.max_points) for name in chosen},
-        available=list(report.series), notes=notes, system=summarize_system(system))
+        available=list(report.series), notes=notes, trainer=trainer,
+        system=summarize_system(system, cheaper=await cheaper_flavor(ctx, info.flavor)),
+        lines_read=report.lines_read, lines_parsed=report.lines_parsed)
     if args.plot and chosen:
         title = f"job {info.id} ({info.stage.value})"
         # matplotlib is CPU work of a second or so: keep it off the event loop.
@@ -93,9 +98,24 @@ async def job_metrics(args: Input, ctx: ToolContext) -> Output:
     return out
 
 
+async def cheaper_flavor(ctx: ToolContext, name: str | None) -> str | None:
+    """The next cheaper GPU flavor this backend offers and can run, the only kind of smaller flavor worth naming."""
+    try:
+        flavors = await ctx.backend.hardware()
+    except JobsError:
+        return None
+    current = next((f for f in flavors if f.name == name), None)
+    if current is None:
+        return None
+    cheaper = [f for f in flavors if f.runnable and f.is_gpu and f.price_per_hour < current.price_per_hour]
+    return max(cheaper, key=lambda f: f.price_per_hour).name if cheaper else None
+
+
 def render(out: Output) -> str:
-    lines = [f"Job {out.job_id} ({out.stage.value}), from its {'trackio store' if out.source == 'trackio' else 'log'}: "
-             f"{out.summary}"]
+    read = (f" ({out.lines_read} lines read, {out.lines_parsed} with metrics)"
+            if out.lines_read is not None and out.source != "trackio" else "")
+    lines = [f"Job {out.job_id} ({out.stage.value}), from its {'trackio store' if out.source == 'trackio' else 'log'}"
+             f"{read}: {out.summary}"]
     for name, summary in out.summaries.items():
         if name != out.main and not name.startswith("system/"):
             lines.append(f"- {summary.text}")
@@ -107,7 +127,11 @@ def render(out: Output) -> str:
     if others:
         lines.append(f"Also logged (pass names= to get them): {', '.join(others)}.")
     lines += out.notes
-    if out.stage in (JobStage.RUNNING, JobStage.SCHEDULING):
+    if out.stage in (JobStage.RUNNING, JobStage.SCHEDULING) and out.trainer is None:
+        # A command job: no loss to wait on, and no training arguments to change.
+        lines.append(f"{next_call('fetch_logs', job_id=out.job_id)} to read what the command prints, or "
+                     f"{next_call('wait_for_job', job_id=out.job_id).removeprefix('Call ')} to follow it to the end.")
+    elif out.stage in (JobStage.RUNNING, JobStage.SCHEDULING):
         if out.plateau:
             lines.append(f"{next_call('cancel_job', job_id=out.job_id)} to stop it now that the loss has flattened, "
                          f"or {next_call('wait_for_job', job_id=out.job_id).removeprefix('Call ')} to let it run.")

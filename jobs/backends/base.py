@@ -62,6 +62,9 @@ class BackendTraits:
             rerun is rebuilt from `run_record`'s spec and asks for secret values again.
         hardware_note: what a flavor means on this backend when it is not a machine of its own (locally: a share of
             this machine), said by list_hardware beside the flavors; None where a flavor is the machine it names.
+        system_history: `system_metrics` reads what the job's supervisor kept for the whole run, the log's growth
+            included (a file read, cheap enough for inspect_job to look); False: it listens live for seconds, or
+            has nothing.
         label_forbidden: a regex of the characters this backend does not store in a label value (each becomes
             '-'), and label_max the most characters it stores; `spell_label` applies both, so that what a dry run
             shows is what the backend stores and lists by. None: labels are stored as given.
@@ -83,6 +86,7 @@ class BackendTraits:
     uploads_local_inputs: bool = False
     native_rerun: bool = False
     hardware_note: str | None = None
+    system_history: bool = False
     label_forbidden: str | None = None
     label_max: int | None = None
 

@@ -263,7 +263,7 @@ class _Supervisor:
         self.idle.sample(cpu, self.last_gpus)
         if self.config.get("metrics"):
             try:
-                record(self.config["metrics"], cpu, rss, self.last_gpus)
+                record(self.config["metrics"], cpu, rss, self.last_gpus, log=self.log_size)
             except OSError:
                 pass
         self.samples += 1

@@ -105,9 +105,12 @@ class IdleClock:
         return self.limit is not None and self.idle_for() >= self.limit
 
 
-def record(path, cpu, rss, gpus):
-    """Append one sample to the job's system-metrics file (JSON lines)."""
+def record(path, cpu, rss, gpus, log=None):
+    """Append one sample to the job's system-metrics file (JSON lines); `log`, the log's size in bytes, says
+    whether the job wrote anything between samples."""
     line = {"t": round(time.time(), 1), "cpu": round(cpu, 1), "rss": rss}
+    if log is not None:
+        line["log"] = log
     if gpus:
         line["gpus"] = gpus
     with open(path, "a") as f:

@@ -66,8 +66,11 @@ async def job_report(backend: Backend, job: JobInfo, *, source: Literal["auto", 
         report = parser.report(trainer=trainer)
         if not complete:
             notes.append(f"The log is longer than {max_pages} pages; the curves stop where the reading did.")
-    if report.step_unit == "log":
-        notes.append("Steps count log lines until the run ends (pass --logging_steps to the job for real steps).")
+    if report.step_unit == "log" and report.series:
+        # A command job (run_job) runs no trainer of ours: its own script decides what and how often it logs.
+        notes.append("Steps count log lines until the run ends (pass --logging_steps to the job for real steps)."
+                     if trainer else "Steps count the metrics lines the command printed: its own script decides "
+                                     "what it logs and how often.")
     return report, notes
 
 

@@ -18,6 +18,10 @@ from .models import Series
 GB = 1e9
 # Under this mean GPU use a run is called out: the GPU mostly waits for the next batch.
 LOW_GPU_PCT = 20.0
+# No verdict on GPU use from fewer samples or a shorter window than these: a few seconds of a run (Hugging Face's
+# live stream, a run that just started) catch a data-loading pause or a checkpoint as often as the steady state.
+VERDICT_SAMPLES = 10
+VERDICT_SECONDS = 30.0
 # A GPU holding less than this is not in use yet (the model is still loading): its samples don't count toward use.
 _LOADED_BYTES = 0.5e9
 
@@ -35,6 +39,7 @@ class SystemSample(BaseModel):
     memory_gb: float | None = None
     memory_total_gb: float | None = None
     gpus: list[GpuSample] = Field(default_factory=list)
+    log_bytes: int | None = Field(default=None, description="the job's log size then (this machine's supervisor)")
 
 
 class SystemMetrics(BaseModel):
@@ -71,7 +76,8 @@ def from_supervisor(lines: Iterable[str]) -> SystemMetrics:
         samples.append(SystemSample(
             t=round(t - t0, 1), cpu_pct=raw.get("cpu"), memory_gb=(raw.get("rss") or 0) / GB,
             gpus=[GpuSample(gpu=str(g.get("index")), util_pct=g.get("util"), memory_gb=(g.get("mem") or 0) / GB,
-                            memory_total_gb=(g.get("total") or 0) / GB) for g in raw.get("gpus") or []]))
+                            memory_total_gb=(g.get("total") or 0) / GB) for g in raw.get("gpus") or []],
+            log_bytes=raw.get("log")))
     return SystemMetrics(source="supervisor" if samples else "none", samples=samples)
 
 
@@ -113,8 +119,10 @@ def system_series(metrics: SystemMetrics) -> dict[str, Series]:
     return out
 
 
-def summarize_system(metrics: SystemMetrics) -> SystemSummary:
-    """Means and peaks, and a call-out for a GPU run that keeps its GPUs mostly waiting."""
+def summarize_system(metrics: SystemMetrics, *, cheaper: str | None = None) -> SystemSummary:
+    """Means and peaks, and a call-out for a GPU run that keeps its GPUs mostly waiting, once the samples span
+    enough of the run for one. `cheaper`: a cheaper GPU flavor the backend offers, the only one a call-out may
+    suggest (None: it suggests none)."""
     samples = metrics.samples
     if not samples:
         return SystemSummary(samples=0, span_s=0.0, text=metrics.note or "No system samples.")
@@ -144,11 +152,16 @@ def summarize_system(metrics: SystemMetrics) -> SystemSummary:
         parts.append(f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''}: {use}, memory peak "
                      f"{summary.peak_gpu_memory_gb or 0:g}{of} GB")
     text = "; ".join(parts) + "."
-    if summary.mean_gpu_util_pct is not None and summary.mean_gpu_util_pct < LOW_GPU_PCT:
+    enough = len(samples) >= VERDICT_SAMPLES and samples[-1].t >= VERDICT_SECONDS
+    if summary.mean_gpu_util_pct is not None and not enough:
+        text += (f" Too short a window for a verdict on GPU use ({len(samples)} samples over {samples[-1].t:g}s; "
+                 f"it takes {VERDICT_SAMPLES} over {VERDICT_SECONDS:g}s).")
+    elif summary.mean_gpu_util_pct is not None and summary.mean_gpu_util_pct < LOW_GPU_PCT:
         summary.low_gpu_use = True
         text += (f" GPU use is under {LOW_GPU_PCT:g}%: the GPU mostly waits. Likely causes: batches too small for it "
                  "(raise per_device_train_batch_size, or set packing=true), or data loading (pre-tokenize, set "
-                 "dataloader_num_workers); else a smaller flavor would do the same work for less.")
+                 "dataloader_num_workers)"
+                 + (f"; else {cheaper}, a cheaper flavor, would do the same work for less." if cheaper else "."))
     if metrics.note:
         text += f" {metrics.note}"
     summary.text = text

@@ -69,7 +69,8 @@ class LocalBackend(NoHubExtras):
     # No Hub extras: its jobs read this machine's files directly (nothing to upload), a rerun is rebuilt from
     # spec.json, and there are no schedules (NoHubExtras).
     traits = BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0,
-                           entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True)
+                           entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True,
+                           system_history=True)
 
     def __init__(self, home: Path | str | None = None, slots: int = 1, grace: float = 10.0,
                  sample_every: float = 2.0) -> None:
