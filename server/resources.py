@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from ..jobs.core.models import JobNotFoundError, JobsError
+from ..jobs.recipes.reward_contract import REWARD_CONTRACT, REWARD_CONTRACT_URI
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -53,6 +54,12 @@ def register_resources(server: MCPServer, state: AppState) -> None:
         async with _answers(state):
             chunk = await (await state.backend()).logs(job_id, tail=LOG_RESOURCE_LINES)
         return state.secrets.redact("\n".join(chunk.lines))
+
+    @server.resource(REWARD_CONTRACT_URI, name="reward_functions", title="Writing a reward function",
+                     mime_type="text/plain", description="What TRL passes a custom grpo/rloo reward function (the "
+                                                         "completion's shape for chat prompts) and what it returns.")
+    def reward_functions() -> str:
+        return REWARD_CONTRACT
 
     @server.resource(HARDWARE_URI, name="hardware", title="Hardware catalog", mime_type="application/json",
                      description="Every flavor with its GPU, VRAM, CPUs, RAM and price per hour, and whether the "

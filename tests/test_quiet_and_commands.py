@@ -93,3 +93,15 @@ def test_no_gpu_verdict_before_a_minimum_window_and_only_offered_flavors_suggest
     assert long.low_gpu_use and "mostly waits" in long.text and "cheaper flavor" not in long.text
     offered = summarize_system(gpu_samples(16, 3.0, 8.0), cheaper="a10g-large")
     assert "a10g-large, a cheaper flavor" in offered.text
+
+
+@pytest.mark.anyio
+async def test_the_reward_function_contract_is_a_resource_that_reward_funcs_points_to(state_dir: Path) -> None:
+    async with local_client(state_dir) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        described = tools["launch_training"].input_schema["properties"]["reward_funcs"]["description"]
+        assert "trl://reward-functions" in described
+        listed = {str(r.uri) for r in (await client.list_resources()).resources}
+        assert "trl://reward-functions" in listed
+        text = (await client.read_resource("trl://reward-functions")).contents[0].text
+    assert 'completion[0]["content"]' in text and "**kwargs" in text and "list[float | None]" in text

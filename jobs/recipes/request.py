@@ -132,7 +132,8 @@ class TrainingRequest(BaseModel):
         default=None, min_length=1, max_length=16,
         description="grpo, rloo (required): TRL built-ins "
                     f"({', '.join(BUILTIN_REWARD_FUNCS)}), '/abs/rewards.py:func' (local) or a dotted path on "
-                    "PYTHONPATH. A reward model: extra_args reward_model_name_or_path.")]
+                    "PYTHONPATH (its arguments: resource trl://reward-functions). A reward model: extra_args "
+                    "reward_model_name_or_path.")]
     num_generations: Annotated[int | None, _opt("Per prompt. grpo, rloo.", ge=2, le=1024)]
     max_completion_length: Annotated[int | None, _opt("Tokens per completion. grpo, rloo.", ge=1, le=1_048_576)]
     temperature: Annotated[float | None, _opt("grpo, rloo.", gt=0, le=100)]
