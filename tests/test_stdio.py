@@ -26,7 +26,10 @@ async def test_the_console_script_serves_stdio_by_default(state_dir: Path) -> No
 
         listed = await client.call_tool("list_jobs", {})
         assert not listed.is_error and listed.structured_content == {"jobs": [], "next_cursor": None,
-                                                                      "filtered": False, "running": 0, "scheduling": 0}
+                                                                      "filtered": False, "running": 0, "scheduling": 0,
+                                                                      # what they cost: on a billed backend only
+                                                                      "cost_usd": None, "cost_today_usd": None,
+                                                                      "spend_note": None}
         missing = await client.call_tool("fetch_logs", {"job_id": "0123456789abcdef"})
         assert missing.is_error and "list_jobs" in missing.content[0].text
         # Still serving after an error.
