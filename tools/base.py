@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -18,7 +19,8 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError, refuse_nul
+from trl_jobs_mcp.jobs.models import (MAX_SECRETS, BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError,
+                                      JobStage, refuse_nul)
 from trl_jobs_mcp.jobs.redact import Redactor
 
 if TYPE_CHECKING:
@@ -36,25 +38,26 @@ OutputT = TypeVar("OutputT", bound=BaseModel)
 
 
 class SecretBook:
-    """The secret values this server process knows: its settings' tokens and every secret given to a launch.
+    """The secret values an answer is scrubbed of: the server's own (its settings' tokens, this machine's HF token),
+    fixed at start, and, for one call only, the values that call carries (`for_call`).
 
-    Every string a tool returns passes through `redact`, so a value known here never reaches a client even when a
-    backend, a log line or an exception message repeats it.
+    A call's values never join the server's book: they belong to the call and, once a backend accepts the launch,
+    to its job (the backend scrubs that job's answers of them). So no call, refused or not, changes what anyone
+    else reads. Every string a tool returns passes through `redact`; one automaton holds all the values, so a
+    scrub costs one pass over the text.
     """
 
     def __init__(self, values: Iterable[str | None] = ()) -> None:
-        self._values: set[str] = set()
-        self._redactor = Redactor(())
-        self.add(values)
+        self._values = frozenset(v for v in values if isinstance(v, str) and v)
+        self._redactor = Redactor(self._values)
 
-    def add(self, values: Iterable[Any]) -> None:
+    def for_call(self, values: Iterable[Any]) -> SecretBook:
+        """This book plus `values` (a call's own secrets), as a new book; this one is unchanged."""
         new = {v for v in values if isinstance(v, str) and v} - self._values
-        if new:
-            self._values |= new
-            self._redactor = Redactor(self._values)
+        return SecretBook([*self._values, *new]) if new else self
 
-    def redact(self, text: str) -> str:
-        return self._redactor.text(text)
+    def redact(self, text: str, *, keep: Iterable[str] = ()) -> str:
+        return self._redactor.text(text, keep=keep)
 
     def clip(self, lines: list[str], most: int) -> list[str]:
         """The last `most` lines, each redacted and then cut to MAX_LINE_CHARS.
@@ -77,23 +80,33 @@ class SecretBook:
             return [self.redact_data(v) for v in data]
         return data
 
-    def redact_model(self, model: BaseModel) -> dict[str, Any]:
-        """`model.model_dump(mode="json")` with every string redacted, but its field names kept: they are the output
-        schema's, and a secret that happens to spell one ("model", "notes") must not break the answer's validation.
-        The keys of a dict field (labels, env names) are the caller's data and are redacted as redact_data does."""
-        def walk(value: Any) -> Any:
+    def redact_model(self, model: BaseModel) -> tuple[dict[str, Any], set[str]]:
+        """`model.model_dump(mode="json")` with every string redacted but its structure kept, and the words kept.
+
+        Kept as they are: field names (the output schema's: a secret that spells "model" must not break the
+        answer's validation), enum values (a stage) and ids (fields named `id` or `*_id`): they are ours, public by
+        construction, and a secret that spells one must not rewrite the answer. The keys of a dict field (labels,
+        env names) are the caller's data and are redacted as redact_data does. The second value holds the ids and
+        enum values met, for `redact(text, keep=...)` of the same answer's text.
+        """
+        keep: set[str] = {stage.value for stage in JobStage}
+
+        def walk(value: Any, name: str = "") -> Any:
             if isinstance(value, BaseModel):
-                return value.model_copy(update={name: walk(getattr(value, name)) for name in type(value).model_fields})
+                return value.model_copy(update={field: walk(getattr(value, field), field)
+                                                for field in type(value).model_fields})
+            if isinstance(value, Enum) or (isinstance(value, str) and (name == "id" or name.endswith("_id"))):
+                keep.add(str(value.value if isinstance(value, Enum) else value))
+                return value
             if isinstance(value, str):
-                clean = self._redactor.text(value)
-                return value if clean == value else clean  # unchanged: keep the type (a str enum stays one)
+                return self._redactor.text(value)
             if isinstance(value, dict):
                 return {walk(k): walk(v) for k, v in value.items()}
             if isinstance(value, list | tuple):
-                return [walk(v) for v in value]
+                return [walk(v, name) for v in value]
             return value
 
-        return walk(model).model_dump(mode="json")
+        return walk(model).model_dump(mode="json"), keep
 
 
 @dataclass
@@ -310,22 +323,36 @@ def pre_parse_json(model: type[BaseModel], arguments: dict[str, Any]) -> dict[st
     return parsed
 
 
+def call_secrets(model: type[BaseModel], arguments: dict[str, Any]) -> list[Any]:
+    """The secret values a call carries: those of its `secrets` argument, when its tool takes one.
+
+    Raises:
+        ToolError: more than MAX_SECRETS of them (a bound on the work one call can ask of the scrubber).
+    """
+    given = arguments.get("secrets")
+    if "secrets" not in model.model_fields or not isinstance(given, dict):
+        return []
+    if len(given) > MAX_SECRETS:
+        raise ToolError(f"secrets: at most {MAX_SECRETS} entries, got {len(given)}. Pass only the variables this "
+                        "job reads.")
+    return list(given.values())
+
+
 async def invoke(tool: ToolDef[Any, Any], arguments: dict[str, Any],
                  context: Callable[[], Awaitable[ToolContext]], secrets: SecretBook) -> CallToolResult:
     """Validate, run, redact and shape one call. Every failure leaves as a ToolError from `translate`."""
     arguments = pre_parse_json(tool.input, arguments)
-    # Secrets handed to this call (as an object, or as the JSON text some clients send) are known from now on,
-    # before anything, a validation error included, can echo them.
-    if isinstance(arguments.get("secrets"), dict):
-        secrets.add(arguments["secrets"].values())
+    # This call's own secrets (an object, or the JSON text some clients send) scrub this call's answer and errors,
+    # a validation error included; they join nothing that outlives the call.
+    secrets = secrets.for_call(call_secrets(tool.input, arguments))
     try:
         args = tool.input.model_validate(arguments)
-        result = await tool.run(args, await context())
+        result = await tool.run(args, replace(await context(), secrets=secrets))
         text = tool.render(result)
     except Exception as exc:
         raise translate(tool, exc, secrets) from None
-    structured = secrets.redact_model(result)
-    content: list[ContentBlock] = [TextContent(type="text", text=secrets.redact(text))]
+    structured, keep = secrets.redact_model(result)
+    content: list[ContentBlock] = [TextContent(type="text", text=secrets.redact(text, keep=keep))]
     if tool.attachments is not None:
         content += tool.attachments(result)
     return CallToolResult(content=content, structured_content=structured)
