@@ -320,12 +320,37 @@ async def test_boolean_fields_take_booleans_only(state_dir: Path, value: Any) ->
     assert listing["jobs"] == []
 
 
+@pytest.mark.parametrize(("tool", "arguments", "field"), [
+    ("run_job", {"command": [PY, "-c", "pass"], "timeout": True}, "timeout"),
+    ("run_job", {"command": [PY, "-c", "pass"], "idle_timeout": False}, "idle_timeout"),
+    ("launch_training", {"model": "m/x", "dataset": "d/y", "max_steps": True}, "max_steps"),
+    ("launch_training", {"model": "m/x", "dataset": "d/y", "learning_rate": True}, "learning_rate"),
+    ("launch_training", {"model": "m/x", "dataset": "d/y", "extra_args": {"warmup_steps": True}}, "warmup_steps"),
+    ("fetch_logs", {"job_id": "0123456789abcdef", "tail": True}, "tail"),
+])
+async def test_a_boolean_is_never_taken_as_a_number(state_dir: Path, tool: str, arguments: dict[str, Any],
+                                                    field: str) -> None:
+    """Bug (issue 23): booleans passed as numbers: run_job(timeout=true) became a one-second job and
+    max_steps=true one step. Strict numbers everywhere; the refusal names the field."""
+    async with local_client(state_dir) as client:
+        message = await call_error(client, tool, **arguments, **({} if tool == "fetch_logs" else {"dry_run": True}))
+        _, listing = await call(client, "list_jobs")
+    assert f"{field}" in message and ("boolean" in message or "true" in message.lower()), message
+    assert listing["jobs"] == []
+
+
 @pytest.mark.parametrize(("value", "shape"), [
     ("postgres://user:hunter2pass@db.internal/app", "password"),
     ("AKIAIOSFODNN7EXAMPLE", "AWS"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----", "private key"),
     ("ghp_" + "x1Y2z3" * 6, "GitHub"),
     ("github_pat_" + "A1b2C3d4E5" * 3, "GitHub"),
+    # issue 23: shapes env still took
+    ("sk-proj-" + "a1B2c3D4e5" * 4, "OpenAI"),
+    ("glpat-" + "x1y2z3" * 4, "GitLab"),
+    ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "JSON Web Token"),
+    ("AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q", "Google API key"),
+    ("sk_live_" + "a1B2c3D4" * 3, "Stripe"),
 ])
 async def test_credential_shapes_in_env_are_refused_with_a_pointer_to_secrets(state_dir: Path, value: str,
                                                                               shape: str) -> None:
@@ -337,8 +362,25 @@ async def test_credential_shapes_in_env_are_refused_with_a_pointer_to_secrets(st
     assert value not in message and "hunter2pass" not in message
 
 
+@pytest.mark.parametrize("name", ["DB_PASS", "AWS_SECRET_ACCESS_KEY_ID", "SMTP_PASSWD", "GCP_CREDENTIALS",
+                                  "OPENAI_APIKEY", "MY_SECRET_FILE_CONTENT"])
+async def test_credential_names_in_env_are_refused_with_a_pointer_to_secrets(state_dir: Path, name: str) -> None:
+    """Bug (issue 23): env took DB_PASS and AWS_SECRET_ACCESS_KEY_ID: only names ending in a credential word were
+    refused."""
+    async with local_client(state_dir) as client:
+        message = await call_error(client, "run_job", command=[PY, "-c", "pass"], env={name: "plain-value-1"},
+                                   dry_run=True)
+    assert f"env: {name} looks like a credential (its name)" in message and "secrets" in message
+
+
+@pytest.mark.parametrize("name", ["TOKENIZERS_PARALLELISM", "PASSAGE_COLUMN", "BYPASS_CACHE", "MAX_TOKENS", "PWD"])
+def test_ordinary_env_names_are_not_mistaken_for_credentials(name: str) -> None:
+    assert quick(env={name: "1"}).env[name] == "1"
+
+
 @pytest.mark.parametrize("value", ["https://example.com/a@b", "git@github.com:org/repo.git", "0123abcdef" * 4,
-                                   "http://user@host/path"])
+                                   "http://user@host/path", "sk-learn", "task-name-with-many-dashes-1234567890",
+                                   "eyJ-not-a-token"])
 def test_ordinary_env_values_are_not_mistaken_for_credentials(value: str) -> None:
     assert quick(env={"V": value}).env["V"] == value
 

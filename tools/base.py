@@ -137,6 +137,9 @@ class ToolInput(BaseModel):
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
         refuse_nul(data)  # named here, by the tool's own field, before any value reaches a path or a job
+        from trl_jobs_mcp.jobs.strict_numbers import refuse_bool_numbers
+
+        refuse_bool_numbers(cls, data)
         return data
 
 

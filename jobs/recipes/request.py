@@ -69,8 +69,10 @@ class TrainingRequest(BaseModel):
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
         from trl_jobs_mcp.jobs.models import refuse_nul
+        from trl_jobs_mcp.jobs.strict_numbers import refuse_bool_numbers
 
         refuse_nul(data)
+        refuse_bool_numbers(cls, data)
         return data
 
     trainer: Annotated[str, Field(
