@@ -433,3 +433,49 @@ def test_a_lone_surrogate_over_stdio_gets_a_parse_error_not_silence(state_dir: P
             proc.kill()
             proc.wait()
         proc.stdout.close()  # type: ignore[union-attr]
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def test_every_stdio_request_gets_an_answer_and_a_line_is_bounded(state_dir: Path) -> None:
+    """Bugs (issue 23): stdio lines that carry an id got no answer (100,000-deep nesting, a 5,000-digit number,
+    JSON that is no JSON-RPC message), and a line's size had no cap (one 300 MB line: 926 MB RSS). Each now gets a
+    JSON-RPC error with its id; a line over MAX_LINE_BYTES is answered and never held whole. A tools/call that
+    repeats a key (`"dry_run": true, "dry_run": false` launched) is refused naming the key."""
+    from trl_jobs_mcp.server.wire import MAX_LINE_BYTES
+
+    proc = subprocess.Popen([console_script()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "TRL_JOBS_HOME": str(state_dir)})
+    try:
+        _initialize(proc)
+        deep = "[" * 100_000 + "]" * 100_000
+        _send(proc, '{"jsonrpc":"2.0","method":"ping","params":{"a":' + deep + '},"id":21}')
+        assert _receive(proc)["id"] == 21
+        _send(proc, '{"jsonrpc":"2.0","id":22,"method":"ping","params":{"n":' + "7" * 5000 + "}}")
+        assert _receive(proc)["id"] == 22
+        _send(proc, '{"jsonrpc":"2.0","id":11,"foo":1}')
+        assert _receive(proc)["error"]["code"] == -32600
+        _send(proc, '{"jsonrpc":"2.0","id":23,"method":"tools/call","params":{"name":"run_job","arguments":'
+                    f'{{"command":["{PY}","-c","pass"],"dry_run":true,"dry_run":false}}}}}}')
+        refused = _receive(proc)
+        assert refused["id"] == 23 and refused["error"]["code"] == -32602 and "'dry_run'" in refused["error"]["message"]
+        before = _peak_rss_kib(proc.pid)
+        _send(proc, '{"jsonrpc":"2.0","id":24,"method":"ping","params":{"x":"' + "a" * (5 * MAX_LINE_BYTES) + '"}}')
+        too_long = _receive(proc)
+        assert too_long["id"] == 24 and "at most" in too_long["error"]["message"]
+        assert _peak_rss_kib(proc.pid) - before < 2 * MAX_LINE_BYTES // 1024  # it grew by the cap, not the line
+        _send(proc, {"jsonrpc": "2.0", "id": 25, "method": "tools/call", "params": {"name": "list_jobs",
+                                                                                     "arguments": {}}})
+        listed = _receive(proc)
+        assert listed["id"] == 25 and listed["result"]["structuredContent"]["jobs"] == []
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
