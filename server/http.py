@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-    from trl_jobs_mcp.server.settings import Settings
+    from .settings import Settings
 
 MCP_PATH = "/mcp"
 
@@ -69,7 +69,7 @@ class RefuseDuplicateKeys:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        from trl_jobs_mcp.server.wire import duplicate_key, duplicate_key_error, top_level_id
+        from .wire import duplicate_key, duplicate_key_error, top_level_id
 
         key = duplicate_key(body) if b'"tools/call"' in body else None
         request_id = top_level_id(body.decode("utf-8", errors="replace")) if key else None

@@ -32,8 +32,8 @@ from mcp.shared.message import SessionMessage
 from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
 
-from trl_jobs_mcp.server.wire import (MAX_LINE_BYTES, duplicate_key, duplicate_key_error, too_long_error,
-                                      top_level_id, usable_id)
+from .wire import (MAX_LINE_BYTES, duplicate_key, duplicate_key_error, too_long_error, top_level_id,
+                   usable_id)
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer

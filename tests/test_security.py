@@ -30,8 +30,8 @@ from polling import eventually, holds
 from trl_jobs_mcp.jobs.backends.hf import hf_command_line
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
 from trl_jobs_mcp.jobs.backends.local.paths import process_alive
-from trl_jobs_mcp.jobs.backends.local.procs import job_processes
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage
+from trl_jobs_mcp.jobs.supervisor.procs import job_processes
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec, JobStage
 from trl_jobs_mcp.server.settings import Settings
 from trl_jobs_mcp.tools.base import SecretBook, translate
 
@@ -173,7 +173,7 @@ async def test_the_count_of_secrets_in_one_call_is_bounded(state_dir: Path) -> N
     """Bug (issue 23): 100,000 values sent once made every later call slower (a pass per value over each answer).
     One call takes at most MAX_SECRETS; more is refused by name, and nothing of it stays (bench/stress.py measures
     the scrub's cost against the number of values)."""
-    from trl_jobs_mcp.jobs.models import MAX_SECRETS
+    from trl_jobs_mcp.jobs.core.models import MAX_SECRETS
 
     many = {f"K{i}": f"value-{i:06d}" for i in range(100_000)}
     async with local_client(state_dir) as client:

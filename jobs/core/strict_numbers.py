@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from .errors import InvalidJobSpec
 
 
 def refuse_bool_numbers(model: type[BaseModel], data: Any) -> None:
