@@ -681,3 +681,16 @@ def test_a_long_line_is_redacted_before_it_is_cut() -> None:
     line = "x" * (MAX_LINE_CHARS - 10) + secret + " tail"
     (out,) = SecretBook([secret]).clip([line], 10)
     assert secret[:10] not in out and "<redacted>" in out
+
+
+@pytest.mark.parametrize("job_id", ["../x", "../../api/whoami-v2", "abc?x=1", "abc#frag", "a/b/c", " / ", "%2e%2e"])
+async def test_a_job_id_never_changes_the_hub_request(fake_hf: FakeHFJobs, job_id: str) -> None:
+    """Bug (issue 23): hf job ids went into Hub URLs unencoded: inspect_job("../x") sent an authenticated
+    GET /api/x, and `?` and `#` altered the request. An id is checked against the backend's id shape (its traits)
+    and refused as no job, saying what ids look like; the Hub hears nothing of it."""
+    async with hf_client(fake_hf) as client:
+        before = len(fake_hf.requests)
+        messages = [await call_error(client, tool, job_id=job_id) for tool in ("inspect_job", "fetch_logs",
+                                                                               "cancel_job")]
+    assert all("look like '6745a2b1c3d4e5f60718293a'" in message and "list_jobs" in message for message in messages)
+    assert fake_hf.requests[before:] == []

@@ -20,6 +20,7 @@ import functools
 import math
 import time
 import uuid
+from urllib.parse import quote
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -72,7 +73,10 @@ class HFBackend(HubExtras):
     traits = BackendTraits(place="Hugging Face Jobs", runs_here=False, billed=True, keeps_files=False,
                            poll_seconds=5.0, label_forbidden=_LABEL_BAD_CHARS.pattern, label_max=LABEL_MAX,
                            # Hub extras (issue 15): HubExtras implements them.
-                           supports_schedules=True, uploads_local_inputs=True, native_rerun=True)
+                           supports_schedules=True, uploads_local_inputs=True, native_rerun=True,
+                           # The Hub's ids are 24 hex digits, optionally after a user or organisation name.
+                           job_id_shape=r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9]{1,64}",
+                           job_id_example="6745a2b1c3d4e5f60718293a")
 
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
@@ -339,12 +343,9 @@ class HFBackend(HubExtras):
 
     async def _ref(self, job_id: str) -> tuple[str, str]:
         """'namespace/id' or a bare id (in the default namespace) -> (namespace, id)."""
-        ref = (job_id or "").strip()
-        namespace, _, plain = ref.rpartition("/")
-        if not plain or "/" in namespace or (ref.count("/") and not namespace):
-            raise InvalidJobSpec(f"{job_id!r} is not a job id; use the id list_jobs shows, optionally as "
-                                 f"'namespace/id'.", field="job_id")
-        return (namespace or await self._ns()), plain
+        namespace, _, plain = self.traits.check_job_id(job_id).rpartition("/")
+        # Both become URL path segments in huggingface_hub: quoted, so that no character can change the request.
+        return quote(namespace or await self._ns(), safe=""), quote(plain, safe="")
 
     # --- calls and errors ---
 
