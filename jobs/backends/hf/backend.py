@@ -98,6 +98,7 @@ class HFBackend(HubExtras):
         # tokens and of anything shaped like a Hugging Face token, but not of its other secrets (the Hub never
         # sends their values back), should its log or command print them.
         self._secret_values: set[str] = set(ambient_secrets())
+        self._built: tuple[tuple[str | None, int], Redactor] | None = None
         self._live_flavors: dict[str, Flavor] = {}
         self._live_at = -math.inf
         self._readers: set[LogReader] = set()
@@ -379,7 +380,11 @@ class HFBackend(HubExtras):
         return job_info(job, backend=self.name, namespace=self._namespace, redactor=self._redactor(), spec=spec)
 
     def _redactor(self) -> Redactor:
-        return Redactor([self._token or "", *self._secret_values])
+        # Rebuilt only when a value joins (the set only grows): building the automaton costs the values' length.
+        key = (self._token, len(self._secret_values))
+        if self._built is None or self._built[0] != key:
+            self._built = (key, Redactor([self._token or "", *self._secret_values]))
+        return self._built[1]
 
     def _scrub(self, text: str) -> str:
         return self._redactor().text(text)

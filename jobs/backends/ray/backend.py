@@ -95,6 +95,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         # Secret values of jobs submitted from this process (memory only) and the credentials around us: scrubbed
         # from everything returned. The wrapper has already scrubbed a job's own secrets from its log on the node.
         self._secret_values: set[str] = set(ambient_secrets())
+        self._built: tuple[tuple[str | None, int], Redactor] | None = None
 
     # --- lifecycle ---
 
@@ -369,7 +370,11 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         return self._records
 
     def _redactor(self) -> Redactor:
-        return Redactor([self._token or "", *self._secret_values])
+        # Rebuilt only when a value joins (the set only grows): building the automaton costs the values' length.
+        key = (self._token, len(self._secret_values))
+        if self._built is None or self._built[0] != key:
+            self._built = (key, Redactor([self._token or "", *self._secret_values]))
+        return self._built[1]
 
 
 def _cancel_key(job_id: str) -> str:
