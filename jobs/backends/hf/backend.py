@@ -74,8 +74,7 @@ class HFBackend(HubExtras):
                            poll_seconds=5.0, label_forbidden=_LABEL_BAD_CHARS.pattern, label_max=LABEL_MAX,
                            # Hub extras (issue 15): HubExtras implements them.
                            supports_schedules=True, uploads_local_inputs=True, native_rerun=True,
-                           # The Hub's ids are 24 hex digits, optionally after a user or organisation name.
-                           job_id_shape=r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9]{1,64}",
+                           job_id_shape=r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9]{1,64}",  # [owner/]hex
                            job_id_example="6745a2b1c3d4e5f60718293a")
 
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
@@ -89,10 +88,9 @@ class HFBackend(HubExtras):
         self._retry_delays = tuple(retry_delays)
         self._logs_deadline = logs_deadline
         self._logs_idle = logs_idle
-        self._logs_first_wait = logs_first_wait
-        self._max_log_lines = max_log_lines
-        self._request_timeout = request_timeout
-        self._metrics_seconds, self._metrics_samples = metrics_seconds, metrics_samples
+        self._logs_first_wait, self._max_log_lines = logs_first_wait, max_log_lines
+        self._request_timeout, self._metrics_seconds, self._metrics_samples = (request_timeout, metrics_seconds,
+                                                                                metrics_samples)
         # Secret values of the jobs launched from this process, scrubbed from everything we return. They live in
         # memory only: after a restart, a job launched earlier is scrubbed of the token, of this machine's saved
         # tokens and of anything shaped like a Hugging Face token, but not of its other secrets (the Hub never
@@ -381,8 +379,7 @@ class HFBackend(HubExtras):
         return job_info(job, backend=self.name, namespace=self._namespace, redactor=self._redactor(), spec=spec)
 
     def _redactor(self) -> Redactor:
-        # Rebuilt only when a value joins (the set only grows): building the automaton costs the values' length.
-        key = (self._token, len(self._secret_values))
+        key = (self._token, len(self._secret_values))  # the set only grows: rebuilt when a value joins, not per use
         if self._built is None or self._built[0] != key:
             self._built = (key, Redactor([self._token or "", *self._secret_values]))
         return self._built[1]
