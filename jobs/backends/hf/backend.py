@@ -89,8 +89,8 @@ class HFBackend(HubExtras):
         self._logs_deadline = logs_deadline
         self._logs_idle = logs_idle
         self._logs_first_wait, self._max_log_lines = logs_first_wait, max_log_lines
-        self._request_timeout, self._metrics_seconds, self._metrics_samples = (request_timeout, metrics_seconds,
-                                                                                metrics_samples)
+        self._request_timeout = request_timeout
+        self._metrics_seconds, self._metrics_samples = metrics_seconds, metrics_samples
         # Secret values of the jobs launched from this process, scrubbed from everything we return. They live in
         # memory only: after a restart, a job launched earlier is scrubbed of the token, of this machine's saved
         # tokens and of anything shaped like a Hugging Face token, but not of its other secrets (the Hub never
