@@ -61,8 +61,10 @@ async def read_lines(stdin: Any) -> AsyncIterator[bytes | TooLong]:
         chunk = await stdin.read1(_CHUNK)
         if not chunk:
             break
+        searched = len(pending)  # what is pending holds no newline: look in the new bytes only
         pending += chunk
-        while (end := pending.find(b"\n")) >= 0:
+        while (end := pending.find(b"\n", searched)) >= 0:
+            searched = 0
             if skipped is not None:
                 skipped.size += end
                 yield skipped
