@@ -63,7 +63,7 @@ class ToolInput(BaseModel):
         refuse_nul(data)  # named here, by the tool's own field, before any value reaches a path or a job
         from ..jobs.core.strict_numbers import refuse_bool_numbers
 
-        refuse_bool_numbers(cls, data)
+        refuse_bool_numbers(model=cls, data=data)
         return data
 
 
@@ -256,7 +256,7 @@ async def invoke(tool: ToolDef[Any, Any], arguments: dict[str, Any],
     arguments = pre_parse_json(tool.input, arguments)
     # This call's own secrets (an object, or the JSON text some clients send) scrub this call's answer and errors,
     # a validation error included; they join nothing that outlives the call.
-    secrets = secrets.for_call(call_secrets(tool.input, arguments))
+    secrets = secrets.for_call(call_secrets(model=tool.input, arguments=arguments))
     try:
         args = tool.input.model_validate(arguments)
         result = await tool.run(args, replace(await context(), secrets=secrets))

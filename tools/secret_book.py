@@ -88,7 +88,7 @@ class SecretBook:
         return walk(model).model_dump(mode="json"), keep
 
 
-def call_secrets(model: type[BaseModel], arguments: dict[str, Any]) -> list[Any]:
+def call_secrets(*, model: type[BaseModel], arguments: dict[str, Any]) -> list[Any]:
     """The secret values a call carries: those of its `secrets` argument, when its tool takes one.
 
     Raises:

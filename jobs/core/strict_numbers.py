@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from .errors import InvalidJobSpec
 
 
-def refuse_bool_numbers(model: type[BaseModel], data: Any) -> None:
+def refuse_bool_numbers(*, model: type[BaseModel], data: Any) -> None:
     """Raise InvalidJobSpec naming the first argument in `data` that holds a boolean where its type takes none."""
     if not isinstance(data, dict):
         return

@@ -72,7 +72,7 @@ class TrainingRequest(BaseModel):
         from ..core.strict_numbers import refuse_bool_numbers
 
         refuse_nul(data)
-        refuse_bool_numbers(cls, data)
+        refuse_bool_numbers(model=cls, data=data)
         return data
 
     trainer: Annotated[str, Field(
