@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from mcp_client import call, call_error, hf_client, local_client
+from mcp_client import Person, call, call_error, hf_client, local_client
 
 from trl_jobs_mcp.jobs.backends.hf.guard import unguarded
 
@@ -32,21 +32,26 @@ async def test_a_local_jsonl_goes_to_a_private_repo_once_and_the_job_reads_it(fa
     # "test" in the name: uploaded as train.jsonl all the same, so the Hub's loader sees a train split.
     data = write_jsonl(tmp_path / "my test data.jsonl", ROWS)
     launch = dict(model="Qwen/Qwen2-0.5B", dataset=str(data), max_steps=5, flavor="cpu-basic")
-    async with hf_client(fake_hf) as client:
+    person = Person("accept")
+    async with hf_client(fake_hf, elicitation=person) as client:
         refused = await call_error(client, "launch_training", **launch)
         assert "upload_local_data=true" in refused and "private dataset repo alice/trl-jobs-dataset-" in refused
         assert f"{data.stat().st_size} B" in refused
-        assert fake_hf.repos == {} and fake_hf.launches() == 0
+        assert fake_hf.repos == {} and fake_hf.launches() == 0 and person.asked == []
 
         text, dry = await call(client, "launch_training", **launch, upload_local_data=True, dry_run=True)
         [planned] = dry["uploads"]
         assert planned["status"] == "planned" and planned["bytes"] == data.stat().st_size and planned["files"] == 1
         assert planned["repo_id"].startswith("alice/trl-jobs-dataset-") and planned["repo_type"] == "dataset"
-        assert planned["repo_id"] in text and "[planned]" in text
+        assert planned["repo_id"] in text and "[planned]" in text and "asks the user to agree" in text
         assert dataset_arg(dry["command"]) == planned["repo_id"] and "HF_TOKEN" in dry["secret_names"]
-        assert fake_hf.repos == {} and fake_hf.launches() == 0  # a dry run creates nothing
+        assert fake_hf.repos == {} and fake_hf.launches() == 0  # a dry run creates nothing, and asks nothing
+        assert person.asked == []
 
         _, first = await call(client, "launch_training", **launch, upload_local_data=True)
+        [question] = person.asked  # what, how much, where, private, and who can read it
+        assert str(data) in question and "1 file" in question and f"{data.stat().st_size} B" in question
+        assert f"PRIVATE dataset repo {planned['repo_id']}" in question and "only you (alice)" in question
         repo = fake_hf.repos[planned["repo_id"]]
         assert repo["private"] is True and repo["type"] == "dataset" and repo["commits"] == 1
         assert repo["files"] == {"train.jsonl": data.read_bytes()}
@@ -56,6 +61,7 @@ async def test_a_local_jsonl_goes_to_a_private_repo_once_and_the_job_reads_it(fa
 
         _, second = await call(client, "launch_training", **launch, upload_local_data=True)
         assert second["uploads"][0]["status"] == "already on the Hub" and repo["commits"] == 1
+        assert len(person.asked) == 1  # nothing new leaves the machine: nothing to ask
         assert fake_hf.launches() == 2
 
         write_jsonl(data, ROWS[:2])  # changed content: a new repo, the old one untouched
@@ -66,7 +72,7 @@ async def test_a_local_jsonl_goes_to_a_private_repo_once_and_the_job_reads_it(fa
 
 async def test_an_upload_never_lands_in_a_public_repo(fake_hf: FakeHFJobs, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", ROWS)
-    async with hf_client(fake_hf) as client:
+    async with hf_client(fake_hf, elicitation=Person("accept")) as client:
         _, dry = await call(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(data),
                             upload_local_data=True, dry_run=True)
         fake_hf.repos[dry["uploads"][0]["repo_id"]] = {"type": "dataset", "private": False, "files": {},
@@ -81,7 +87,7 @@ async def test_a_local_model_folder_is_uploaded_as_a_private_model_repo(fake_hf:
     (model / "sub").mkdir(parents=True)
     (model / "config.json").write_text('{"model_type": "llama"}')
     (model / "sub" / "weights.bin").write_bytes(b"\0" * 100)
-    async with hf_client(fake_hf) as client:
+    async with hf_client(fake_hf, elicitation=Person("accept")) as client:
         _, out = await call(client, "launch_training", model=str(model), dataset="trl-lib/Capybara",
                             upload_local_data=True)
     [upload] = out["uploads"]

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -111,6 +112,8 @@ class ToolContext:
     max_cost_usd: float | None = None
     idle_timeout: float | None = None
     """Seconds of silence and idle GPU/CPU before a launched job is stopped, when the launch does not say; None: off."""
+    upload_roots: tuple[Path, ...] = ()
+    """Folders the person allowed uploads from without being asked (TRL_JOBS_UPLOAD_ROOTS), resolved."""
     request: Context | None = None
     """The MCP request context (progress notifications, client logging); None when called outside a request."""
 
