@@ -290,3 +290,68 @@ async def test_launch_prices_come_from_the_live_hardware_list_billed_per_minute(
     assert dry["price_per_hour"] == 60.0 and dry["cost_ceiling_usd"] == 2.0  # 90 s is billed as 2 minutes
     assert trained_dry["cost_ceiling_usd"] == 2.0
     assert sum(1 for _, path, _ in fake_hf.requests if path == "/api/jobs/hardware") == 1  # kept a while
+
+
+# --- the person agrees to an upload, not the model (issue 23: "A consent flag lets a call ship credentials") ---
+
+
+@pytest.mark.parametrize("action", ["decline", "cancel", "unticked"])
+async def test_a_declined_upload_uploads_nothing_creates_nothing_and_says_so(fake_hf: FakeHFJobs, tmp_path: Path,
+                                                                             action: str) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", ROWS)
+    person = Person("accept", upload=False) if action == "unticked" else Person(action)
+    async with hf_client(fake_hf, elicitation=person) as client:
+        error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(data),
+                                 upload_local_data=True)
+    assert len(person.asked) == 1 and str(data) in person.asked[0]
+    assert "The user declined the upload" in error and "nothing was uploaded and no job was created" in error
+    assert ("cancelled" if action == "cancel" else "declined") in error
+    assert fake_hf.repos == {} and fake_hf.launches() == 0
+
+
+async def test_without_elicitation_only_the_users_upload_roots_stand_for_consent(fake_hf: FakeHFJobs,
+                                                                                 tmp_path: Path) -> None:
+    """upload_local_data=true alone (what a prompt injection sets) uploads nothing from a client that cannot ask."""
+    allowed, elsewhere = tmp_path / "allowed", tmp_path / "elsewhere"
+    allowed.mkdir(), elsewhere.mkdir()
+    inside, outside = write_jsonl(allowed / "d.jsonl", ROWS), write_jsonl(elsewhere / "d.jsonl", ROWS)
+    launch = dict(model="Qwen/Qwen2-0.5B", upload_local_data=True)
+    async with hf_client(fake_hf) as client:  # no elicitation, no roots
+        for dry_run in (True, False):  # a dry run refuses what the launch would
+            error = await call_error(client, "launch_training", dataset=str(inside), dry_run=dry_run, **launch)
+            assert "upload_local_data: the user has to agree" in error and "TRL_JOBS_UPLOAD_ROOTS" in error
+            assert "cannot ask them" in error and "hf upload" in error
+    async with hf_client(fake_hf, upload_roots=[str(allowed)]) as client:
+        error = await call_error(client, "launch_training", dataset=str(outside), **launch)
+        assert "TRL_JOBS_UPLOAD_ROOTS" in error
+        assert fake_hf.repos == {} and fake_hf.launches() == 0
+        text, out = await call(client, "launch_training", dataset=str(inside), **launch)
+    assert out["uploads"][0]["status"] == "uploaded" and "a folder the user allowed" in text
+    assert fake_hf.launches() == 1
+
+
+async def test_the_question_says_an_organisations_members_can_read_its_private_repo(fake_hf: FakeHFJobs,
+                                                                                    tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(25):
+        write_jsonl(data / f"part-{i:02d}.jsonl", ROWS)
+    person = Person("accept")
+    async with hf_client(fake_hf, elicitation=person, hf_namespace="acme") as client:
+        _, out = await call(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(data),
+                            upload_local_data=True)
+    [question] = person.asked
+    [upload] = out["uploads"]
+    assert upload["repo_id"].startswith("acme/") and upload["readers"].startswith("the members of the organisation acme")
+    assert f"PRIVATE dataset repo {upload['repo_id']}, readable by the members of the organisation acme" in question
+    assert "25 files" in question and "part-00.jsonl (" in question and "and 5 more" in question
+    assert fake_hf.repos[upload["repo_id"]]["private"] is True
+
+
+def test_upload_roots_are_existing_folders(tmp_path: Path) -> None:
+    from trl_jobs_mcp.server.settings import Settings, SettingsError
+
+    settings = Settings.from_env({"TRL_JOBS_UPLOAD_ROOTS": f"{tmp_path}:{tmp_path / '.'}"})
+    assert settings.upload_roots == (tmp_path.resolve(), tmp_path.resolve())
+    with pytest.raises(SettingsError, match="TRL_JOBS_UPLOAD_ROOTS.*not an existing folder"):
+        Settings.from_env({"TRL_JOBS_UPLOAD_ROOTS": str(tmp_path / "missing")})
