@@ -37,8 +37,7 @@ class Input(TrainingRequest):
     dry_run: Annotated[StrictBool, Field(
         description="Create nothing; show the command, price, cost ceiling and checks.")] = False
     upload_local_data: Annotated[StrictBool, Field(
-        description="Ask the user to upload local data/model to a private Hub repo when the job can't read it; "
-                    "they confirm (or allowed the folder).")] = False
+        description="Ask the user to upload local data/model to a private Hub repo the job can read.")] = False
     schedule: Annotated[str | None, Field(
         max_length=100, description="Run on a schedule: '@daily' or cron '0 9 * * 1' (UTC).")] = None
 
