@@ -42,7 +42,7 @@ def _too_many(path: Path, what: str, *, field: str) -> InvalidJobSpec:
                           field=field)
 
 
-def walk(path: Path, *, field: str, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES,
+def walk(path: Path, *, field: str, max_files: int = MAX_FILES, max_bytes: int | None = MAX_BYTES,
          suffixes: frozenset[str] | None = None) -> list[tuple[str, Path]]:
     """(name relative to `path`, file) of every file under the folder `path`, in a stable order, tool folders
     left out; with `suffixes`, only files with one of them (counted against the bounds all the same).
@@ -68,7 +68,7 @@ def walk(path: Path, *, field: str, max_files: int = MAX_FILES, max_bytes: int =
             total += size
             if seen > max_files:
                 raise _too_many(path, f"{max_files} files", field=field)
-            if total > max_bytes:
+            if max_bytes is not None and total > max_bytes:
                 raise _too_many(path, human_bytes(max_bytes), field=field)
             if suffixes is None or file.suffix.lower() in suffixes:
                 found.append((file.relative_to(path).as_posix(), file))

@@ -80,7 +80,7 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     uploads = await stage_local_inputs(ctx.backend, model=args.model, dataset=args.dataset,
                                        consent=args.upload_local_data, dry_run=True)
     # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds);
-    # a dry run also imports the user's reward functions in a child process, as the job would.
+    # a dry run also reads (never runs) the user's reward functions.
     # `args` is the request itself (Input subclasses TrainingRequest, validated once by the tool's plumbing).
     chosen: list[str] = []
     spec = await anyio.to_thread.run_sync(functools.partial(
