@@ -21,8 +21,8 @@ from trl_jobs_mcp.jobs.backends.base import BackendTraits
 from trl_jobs_mcp.jobs.backends.hf import HFBackend, hf_command_line
 from trl_jobs_mcp.jobs.backends.hf.command_line import label_value
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
-from trl_jobs_mcp.jobs.flavors import get_flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
+from trl_jobs_mcp.jobs.core.flavors import get_flavor
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec
 from trl_jobs_mcp.jobs.recipes.checks import fitting_trainers
 
@@ -183,7 +183,7 @@ def test_a_home_folder_or_the_root_is_no_dataset(tmp_path: Path, monkeypatch: py
 
 
 def test_a_dataset_folder_past_the_walk_bound_is_refused_naming_dataset(tmp_path: Path) -> None:
-    from trl_jobs_mcp.jobs.local_tree import MAX_FILES
+    from trl_jobs_mcp.jobs.core.local_tree import MAX_FILES
 
     folder = tmp_path / "many"
     folder.mkdir()

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -19,13 +18,15 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError, refuse_nul
-from trl_jobs_mcp.jobs.redact import Redactor
+from ..jobs.core.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError, refuse_nul
+from ..jobs.core.redact import Redactor
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mcp.server.mcpserver.context import Context
 
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..jobs.backends.base import Backend
 
 logger = logging.getLogger("trl_jobs_mcp.tools")
 
@@ -112,8 +113,7 @@ class ToolContext:
     max_cost_usd: float | None = None
     idle_timeout: float | None = None
     """Seconds of silence and idle GPU/CPU before a launched job is stopped, when the launch does not say; None: off."""
-    upload_roots: tuple[Path, ...] = ()
-    """Folders the person allowed uploads from without being asked (TRL_JOBS_UPLOAD_ROOTS), resolved."""
+    upload_roots: tuple[Path, ...] = ()  # folders the person allowed uploads from unasked (TRL_JOBS_UPLOAD_ROOTS)
     request: Context | None = None
     """The MCP request context (progress notifications, client logging); None when called outside a request."""
 
@@ -345,10 +345,7 @@ def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awa
         return await invoke(tool, arguments, lambda: context(ctx), secrets)
 
     return Tool(
-        fn=call,
-        name=tool.name,
-        title=tool.title,
-        description=tool.description,
+        fn=call, name=tool.name, title=tool.title, description=tool.description,
         # The Input model's fields at the top level of the schema an assistant sees.
         parameters=input_schema(tool.input),
         fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=tool.output,

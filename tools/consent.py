@@ -12,9 +12,10 @@ from pathlib import Path
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.uploads import CONSENT_FIELD, LocalUpload
-from trl_jobs_mcp.tools.base import ToolContext
+from ..jobs.core.local_tree import human_bytes
+from ..jobs.core.models import InvalidJobSpec
+from ..jobs.extras.uploads import CONSENT_FIELD, LocalUpload
+from .base import ToolContext
 
 ROOTS_SETTING = "TRL_JOBS_UPLOAD_ROOTS (or --upload-root)"
 
@@ -32,16 +33,10 @@ def question(uploads: list[LocalUpload]) -> str:
     for upload in uploads:
         readers = upload.readers or "your namespace's members (the namespace could not be checked)"
         lines.append(f"- {upload.field}: {upload.path}: {upload.files} file{'s' if upload.files != 1 else ''}, "
-                     f"{upload.listing()}; total {_size(upload)} -> PRIVATE {upload.repo_type} repo "
+                     f"{upload.listing()}; total {human_bytes(upload.bytes)} -> PRIVATE {upload.repo_type} repo "
                      f"{upload.repo_id}, readable by {readers}.")
     lines.append("Nothing is uploaded unless you agree.")
     return "\n".join(lines)
-
-
-def _size(upload: LocalUpload) -> str:
-    from trl_jobs_mcp.jobs.local_tree import human_bytes
-
-    return human_bytes(upload.bytes)
 
 
 def _can_elicit(ctx: ToolContext) -> bool:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from ..core.models import InvalidJobSpec
 
 # What GRPOTrainer and RLOOTrainer pass every reward function, by keyword, besides the dataset's other columns.
 ALWAYS_PASSED = ("prompts", "completions", "completion_ids", "trainer_state")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.uploads import CONSENT_FIELD, LocalUpload
+from ...core.models import InvalidJobSpec
+from ...extras.uploads import CONSENT_FIELD, LocalUpload
 
 
 def _url(endpoint: str, upload: LocalUpload) -> str:

@@ -4,9 +4,9 @@ whom it would be visible.
 A backend whose jobs run elsewhere (`traits.uploads_local_inputs`) takes a local dataset file or folder, or a local
 model folder, only when the person agrees (the tools layer asks them: MCP elicitation, or upload roots they
 configured; `upload_local_data` only asks for it), and then copies it into a private repo of the namespace and hands
-the job its id. Whatever the consent, credential files are refused (jobs/credential_files.py).
+the job its id. Whatever the consent, credential files are refused (jobs/core/credential_files.py).
 
-Nothing is read in full before consent: a plan walks the folder (bounded, jobs/local_tree.py), screens names,
+Nothing is read in full before consent: a plan walks the folder (bounded, jobs/core/local_tree.py), screens names,
 locations and the first bytes of each file, and names the repo after a fingerprint of names, sizes and modification
 times, so a second launch with the same data finds the repo and uploads nothing, and changed data gets a new repo.
 Only after consent is every byte read: scanned for credentials and hashed in one pass (`verify_upload`).
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-from trl_jobs_mcp.jobs import credential_files as creds
-from trl_jobs_mcp.jobs.local_tree import MAX_BYTES, MAX_FILES, human_bytes, walk
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from ..core import credential_files as creds
+from ..core.local_tree import MAX_BYTES, MAX_FILES, human_bytes, walk
+from ..core.models import InvalidJobSpec
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..backends.base import Backend
 
 Kind = Literal["dataset", "model"]
 CONSENT_FIELD = "upload_local_data"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trl_jobs_mcp.jobs.credential_files import broad_folder
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from .credential_files import broad_folder
+from .models import InvalidJobSpec
 
 MAX_FILES = 10_000
 MAX_BYTES = 50 * 1024**3

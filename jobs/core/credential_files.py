@@ -4,7 +4,7 @@ A prompt injection needs one call to ask for `~/.ssh` or `/proc/self/environ`, a
 data" does not read every name in a folder. So these rules hold even after the user said yes: a file or a folder
 that holds one such file is refused, and the refusal names the file (never its content).
 
-The content rules are the credential shapes of jobs/redact.py (a private key block, a Hugging Face, AWS, GitHub or
+The content rules are the credential shapes of jobs/core/redact.py (a private key block, a Hugging Face, AWS, GitHub or
 Slack token, a URL with a password) matched on bytes, so a binary weight file is read without decoding.
 """
 
@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from trl_jobs_mcp.jobs.redact import CREDENTIAL_SHAPES
+from .redact import CREDENTIAL_SHAPES
 
 # A folder of one of these names holds keys, cloud or cluster credentials: refused wherever it is.
 _SECRET_DIRS = {".ssh", ".gnupg", ".aws", ".azure", ".kube", ".password-store", ".docker"}
