@@ -320,7 +320,7 @@ async def test_without_elicitation_only_the_users_upload_roots_stand_for_consent
         for dry_run in (True, False):  # a dry run refuses what the launch would
             error = await call_error(client, "launch_training", dataset=str(inside), dry_run=dry_run, **launch)
             assert "upload_local_data: the user has to agree" in error and "TRL_JOBS_UPLOAD_ROOTS" in error
-            assert "cannot ask them" in error and "hf upload" in error
+            assert "cannot be asked on this connection" in error and "hf upload" in error
     async with hf_client(fake_hf, upload_roots=[str(allowed)]) as client:
         error = await call_error(client, "launch_training", dataset=str(outside), **launch)
         assert "TRL_JOBS_UPLOAD_ROOTS" in error
@@ -342,7 +342,8 @@ async def test_the_question_says_an_organisations_members_can_read_its_private_r
                             upload_local_data=True)
     [question] = person.asked
     [upload] = out["uploads"]
-    assert upload["repo_id"].startswith("acme/") and upload["readers"].startswith("the members of the organisation acme")
+    assert upload["repo_id"].startswith("acme/")
+    assert upload["readers"].startswith("the members of the organisation acme")
     assert f"PRIVATE dataset repo {upload['repo_id']}, readable by the members of the organisation acme" in question
     assert "25 files" in question and "part-00.jsonl (" in question and "and 5 more" in question
     assert fake_hf.repos[upload["repo_id"]]["private"] is True
@@ -355,3 +356,21 @@ def test_upload_roots_are_existing_folders(tmp_path: Path) -> None:
     assert settings.upload_roots == (tmp_path.resolve(), tmp_path.resolve())
     with pytest.raises(SettingsError, match="TRL_JOBS_UPLOAD_ROOTS.*not an existing folder"):
         Settings.from_env({"TRL_JOBS_UPLOAD_ROOTS": str(tmp_path / "missing")})
+
+
+async def test_a_connection_that_cannot_carry_the_question_uploads_nothing(fake_hf: FakeHFJobs, tmp_path: Path) -> None:
+    """A 2026-07-28 request has no back-channel for elicitation/create: the client's declared elicitation cannot be
+    used there, so only the upload roots could stand for the person, and none are set."""
+    from mcp import Client
+
+    from trl_jobs_mcp.server.app import build_server
+    from trl_jobs_mcp.server.settings import Settings
+
+    data = write_jsonl(tmp_path / "d.jsonl", ROWS)
+    person = Person("accept")
+    settings = Settings.from_env({}, backend="hf", hf_token=fake_hf.token, hf_endpoint=fake_hf.url)
+    async with Client(build_server(settings), mode="2026-07-28", elicitation_callback=person) as client:
+        error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(data),
+                                 upload_local_data=True)
+    assert "cannot be asked on this connection" in error and "TRL_JOBS_UPLOAD_ROOTS" in error
+    assert person.asked == [] and fake_hf.repos == {} and fake_hf.launches() == 0

@@ -592,7 +592,8 @@ def test_a_long_line_is_redacted_before_it_is_cut() -> None:
 
 # --- uploads: credential files never leave, whatever the consent (issue 23) ---
 
-PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n"
+PRIVATE_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+               "-----END OPENSSH PRIVATE KEY-----\n")
 ROW = '{"text": "a row of training data"}\n'
 
 
@@ -648,7 +649,7 @@ async def test_credential_files_are_refused_whatever_the_consent(fake_hf: FakeHF
         for dataset, why in cases.items():
             error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=dataset,
                                      upload_local_data=True)
-            assert error.startswith("Error executing tool launch_training: dataset: ") and why in error, (dataset, error)
+            assert error.startswith("Error executing tool launch_training: dataset: ") and why in error, error
             assert "with or without consent" in error or "a home folder" in error or "root" in error
             assert SHAPED_TOKEN not in error and "BEGIN" not in error and "password" not in error
         model = tmp_path / "model"

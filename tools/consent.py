@@ -58,7 +58,7 @@ def _under_roots(uploads: list[LocalUpload], roots: tuple[Path, ...]) -> bool:
 def _no_way_to_ask(uploads: list[LocalUpload]) -> InvalidJobSpec:
     paths = ", ".join(u.path for u in uploads)
     return InvalidJobSpec(
-        f"the user has to agree to upload {paths}, and this client cannot ask them (it declares no MCP "
+        f"the user has to agree to upload {paths}, and they cannot be asked on this connection (no MCP "
         f"elicitation), nor is it under a folder they allowed uploads from ({ROOTS_SETTING}). Ask the user to "
         "push it themselves (`hf upload`) and pass the Hub id, or to add its folder to the server's "
         f"{ROOTS_SETTING} and restart it.", field=CONSENT_FIELD)
@@ -83,7 +83,9 @@ async def agree_to_uploads(ctx: ToolContext, uploads: list[LocalUpload], *, dry_
         assert ctx.request is not None
         try:
             answer = await ctx.request.elicit(question(uploads), UploadAnswer)
-        except Exception:  # noqa: BLE001 - a transport without a back-channel: fall back to the roots below
+        # A connection without a back-channel (a 2026-07-28 request, stateless HTTP) cannot carry the question:
+        # then only the roots below stand for the person's agreement.
+        except Exception:  # noqa: BLE001
             answer = None
         if answer is not None:
             if answer.action == "accept" and answer.data.upload:

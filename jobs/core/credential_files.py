@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Protocol
 
 from .redact import CREDENTIAL_SHAPES
 
@@ -83,8 +84,12 @@ def content_reason(data: bytes) -> str | None:
     return None
 
 
+class Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
 def scan_file(path: Path, *, limit: int | None = None, block: int = 1 << 20,
-              digest: object | None = None) -> str | None:
+              digest: Digest | None = None) -> str | None:
     """The credential found in the first `limit` bytes of `path` (all of it when None), or None.
 
     With `digest` (a hashlib object), every byte read is fed to it too, so that one pass both checks and hashes.
@@ -98,7 +103,7 @@ def scan_file(path: Path, *, limit: int | None = None, block: int = 1 << 20,
                 break
             read += len(chunk)
             if digest is not None:
-                digest.update(chunk)  # type: ignore[attr-defined]
+                digest.update(chunk)
             found = content_reason(tail + chunk)
             if found:
                 return found

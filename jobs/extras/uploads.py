@@ -213,6 +213,6 @@ async def upload_local_inputs(backend: Backend, uploads: list[LocalUpload]) -> l
     """Once the person agreed to `uploads`: read and check every byte, then upload each to its private repo."""
     import anyio.to_thread
 
-    verified = [upload if upload.status == "already on the Hub" else await anyio.to_thread.run_sync(verify_upload, upload)
-                for upload in uploads]
+    verified = [upload if upload.status == "already on the Hub"  # nothing of it is sent
+                else await anyio.to_thread.run_sync(verify_upload, upload) for upload in uploads]
     return list(await backend.upload_inputs(verified, dry_run=False))

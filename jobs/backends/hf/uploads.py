@@ -46,7 +46,8 @@ def upload(api: HfApi, upload: LocalUpload, *, token: str, endpoint: str) -> Loc
         return upload.model_copy(update={"status": "already on the Hub", "url": url})
     api.create_repo(upload.repo_id, repo_type=upload.repo_type, private=True, exist_ok=True, token=token)
     message = f"trl-jobs-mcp: {upload.field} from a local {'file' if upload.path_in_repo else 'folder'}"
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(file)) for name, file in upload.repo_files()]
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(file))
+                  for name, file in upload.repo_files()]
     api.create_commit(repo_id=upload.repo_id, repo_type=upload.repo_type, operations=operations, token=token,
                       commit_message=message, commit_description=f"sha256 {upload.sha256}")
     return upload.model_copy(update={"status": "uploaded", "url": url})
