@@ -674,3 +674,26 @@ async def test_a_credential_deep_in_a_file_is_found_after_consent_and_nothing_le
     assert len(person.asked) == 1 and "big.jsonl" in person.asked[0]
     assert "holds big.jsonl: refused, it holds a Hugging Face token" in error and "Nothing was uploaded" in error
     assert SHAPED_TOKEN not in error and fake_hf.repos == {} and fake_hf.launches() == 0
+
+
+async def test_a_uv_scripts_local_arguments_never_ship_a_credential(fake_hf: FakeHFJobs, home: Path,
+                                                                    tmp_path: Path) -> None:
+    """run_uv_job uploads every word of a uv script's line that names a local file: `run_job(script=..., script_args=
+    ['~/.ssh/id_rsa'])` shipped the key with no consent asked. A credential file there is refused, naming it."""
+    script_file = tmp_path / "train.py"
+    script_file.write_text("import sys\nprint(open(sys.argv[1]).read())\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text(PRIVATE_KEY)
+    async with hf_client(fake_hf) as client:
+        for arg, field, why in ((str(home / ".ssh" / "id_rsa"), "script_args", ".ssh/ holds credentials"),
+                                (str(notes), "script_args", "it holds a private key"),
+                                ("/proc/self/environ", "script_args", "it is under /proc")):
+            for dry_run in (True, False):
+                error = await call_error(client, "run_job", script=str(script_file), script_args=[arg],
+                                         dry_run=dry_run)
+                assert f"{field}: {arg} would be uploaded with the job, and {why}" in error and "refused" in error
+                assert "BEGIN" not in error
+        error = await call_error(client, "run_job", script=str(home / ".env"))
+        assert "script: " in error and "'.env' is the name of a credential file" in error
+        _, ok = await call(client, "run_job", script=str(script_file), script_args=["--steps", "3"], dry_run=True)
+    assert ok["dry_run"] is True and fake_hf.launches() == 0

@@ -116,3 +116,17 @@ def refusal(path: Path, reason: str, *, top: Path) -> str:
     inside = "" if path == top else f" holds {path.relative_to(top).as_posix() if top in path.parents else path}:"
     return (f"{top}{inside} refused, {reason}. Nothing is uploaded from it, with or without consent. Move the "
             "training data into a folder of its own and pass that folder (or push it yourself and pass the Hub id).")
+
+
+def credential_file(path: Path, *, scan_limit: int = 10 * 1024 * 1024) -> str | None:
+    """Why the single file `path` must not leave this machine (its name, where it is, or what its first `scan_limit`
+    bytes hold), or None. For a file a backend ships as it is, such as a uv script's local arguments."""
+    target = path.resolve()
+    why = name_reason(path) or name_reason(target) or location_reason(target)
+    if why:
+        return why
+    try:
+        held = scan_file(target, limit=scan_limit) if target.is_file() else None
+    except OSError:
+        return None  # unreadable here is unreadable to the uploader too
+    return f"it holds {held}" if held else None

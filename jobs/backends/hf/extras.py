@@ -12,7 +12,7 @@ import anyio
 
 from . import uploads as hub_uploads
 from .command_line import DEFAULT_IMAGE, LAUNCH_LABEL
-from .mapping import hub_labels
+from .mapping import hub_labels, refuse_shipped_credentials
 from ...core.models import JobInfo, JobNotFoundError, JobsError, JobSpec, RunRecord
 from ...core.redact import Redactor
 from ...extras.schedules import ScheduledJob, check_schedule
@@ -33,6 +33,7 @@ class HubExtras(_Base):
         """Create a scheduled job that runs `spec` on `schedule` (not now: trigger it for a run now)."""
         schedule = check_schedule(schedule)
         self.check_flavor(spec.flavor)
+        refuse_shipped_credentials(spec)
         token = await self._need_token()
         namespace = await self._ns()
         resolved = spec.with_token(token)
