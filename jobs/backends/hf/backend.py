@@ -20,9 +20,9 @@ import functools
 import math
 import time
 import uuid
-from urllib.parse import quote
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 from huggingface_hub import HfApi, constants, get_token
@@ -33,7 +33,7 @@ from .command_line import (_LABEL_BAD_CHARS, LABEL_MAX, LAUNCH_LABEL, hf_command
 from .errors import NO_TOKEN, describe, retryable, translate
 from .extras import HubExtras
 from .logs import LogReader
-from .mapping import hub_flavors, hub_labels, job_info, launch_call, offered_flavor
+from .mapping import hub_flavors, hub_labels, job_info, launch_call, offered_flavor, refuse_shipped_credentials
 from .metrics import SystemMetrics, not_running, read_metrics
 from ...core.flavors import Flavor, all_flavors
 from ...core.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
@@ -74,8 +74,7 @@ class HFBackend(HubExtras):
                            poll_seconds=5.0, label_forbidden=_LABEL_BAD_CHARS.pattern, label_max=LABEL_MAX,
                            # Hub extras (issue 15): HubExtras implements them.
                            supports_schedules=True, uploads_local_inputs=True, native_rerun=True,
-                           job_id_shape=r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9]{1,64}",  # [owner/]hex
-                           job_id_example="6745a2b1c3d4e5f60718293a")
+                           job_id_shape=r"(?:\w[\w.-]*/)?[0-9A-Za-z]+", job_id_example="6745a2b1c3d4e5f60718293a")
 
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
@@ -118,6 +117,7 @@ class HFBackend(HubExtras):
         that a dry run works before one is set up."""
         self.check_flavor(spec.flavor)
         hub_labels(spec.labels)
+        refuse_shipped_credentials(spec)
 
     async def submit(self, spec: JobSpec) -> JobInfo:
         """Launch `spec` (a uv script or a command in an image) and return the job as the Hub created it.
@@ -342,9 +342,9 @@ class HFBackend(HubExtras):
         return self._namespace
 
     async def _ref(self, job_id: str) -> tuple[str, str]:
-        """'namespace/id' or a bare id (in the default namespace) -> (namespace, id)."""
+        """'namespace/id' or a bare id (in the default namespace) -> (namespace, id), both quoted: huggingface_hub
+        puts them in a URL's path, where no character may change the request."""
         namespace, _, plain = self.traits.check_job_id(job_id).rpartition("/")
-        # Both become URL path segments in huggingface_hub: quoted, so that no character can change the request.
         return quote(namespace or await self._ns(), safe=""), quote(plain, safe="")
 
     # --- calls and errors ---
