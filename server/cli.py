@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 from trl_jobs_mcp.server.settings import BACKENDS, LOG_LEVELS, TRANSPORTS, Settings, SettingsError
 
@@ -116,13 +117,12 @@ def serve(settings: Settings) -> int:
         else:
             from trl_jobs_mcp.server.stdio import serve_stdio
 
-            if sys.stdin.isatty():
-                # Someone typed the command in a terminal: stdio is for a client that spawns the server.
-                print("trl-jobs-mcp: an MCP server on stdio, waiting for an MCP client to speak on standard input "
-                      "(a client such as Claude Code or Cursor starts it for you). To see it work: "
-                      "`trl-jobs-mcp demo`; to serve over HTTP: `trl-jobs-mcp serve --transport http`. "
-                      "Ctrl-C quits.", file=sys.stderr, flush=True)
-            anyio.run(serve_stdio, server)
+            # Someone typed the command in a terminal: stdio is for a client that spawns the server.
+            note = ("trl-jobs-mcp: an MCP server on stdio, waiting for an MCP client to speak on standard input "
+                    "(a client such as Claude Code or Cursor starts it for you). To see it work: "
+                    "`trl-jobs-mcp demo`; to serve over HTTP: `trl-jobs-mcp serve --transport http`. "
+                    "Ctrl-C quits.") if sys.stdin.isatty() else None
+            anyio.run(partial(serve_stdio, server, note=note))
     except KeyboardInterrupt:
         pass
     return 0

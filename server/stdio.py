@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
+import sys
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -57,9 +60,19 @@ def parse_error_answer(exc: Exception) -> JSONRPCError | None:
         code=INVALID_REQUEST, message="Invalid request: the message is JSON but not a JSON-RPC 2.0 message."))
 
 
-async def serve_stdio(server: MCPServer) -> None:
-    """`server.run_stdio_async()`, with unparseable lines answered instead of dropped."""
+async def serve_stdio(server: MCPServer, *, note: str | None = None) -> None:
+    """`server.run_stdio_async()`, with unparseable lines answered instead of dropped, and Ctrl-C that quits.
+
+    The SDK reads stdin in a worker thread that nothing interrupts, and leaving the transport waits for that thread:
+    after a KeyboardInterrupt the process would wait for a line or EOF. So SIGINT ends the session (the lifespan
+    closes the backend, as at EOF) and the process exits without waiting for the reader, with status 130 as a shell
+    reports Ctrl-C. Jobs run in their own processes and the job store is crash-safe, so nothing is lost.
+
+    Args:
+        note: printed to stderr once Ctrl-C is handled (a person at a terminal reads it; a client ignores stderr).
+    """
     lowlevel = server._lowlevel_server  # what run_stdio_async runs; the SDK has no public hook for the read side
+    interrupted = False
     async with stdio_server() as (read_stream, write_stream):
         forward, inbound = create_context_streams[SessionMessage | Exception](0)
 
@@ -75,7 +88,21 @@ async def serve_stdio(server: MCPServer) -> None:
                     else:
                         await forward.send(item)
 
+        async def stop_on_interrupt(scope: anyio.CancelScope) -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                if note:
+                    print(note, file=sys.stderr, flush=True)
+                async for _ in signals:
+                    interrupted = True
+                    scope.cancel()
+                    return
+
         async with anyio.create_task_group() as tg:
             tg.start_soon(answer_parse_errors)
+            tg.start_soon(stop_on_interrupt, tg.cancel_scope)
             await lowlevel.run(inbound, write_stream, lowlevel.create_initialization_options())
             tg.cancel_scope.cancel()
+        if interrupted:
+            print("trl-jobs-mcp: interrupted, stopped.", file=sys.stderr, flush=True)
+            os._exit(130)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
 from mcp_client import call, console_script
-from polling import eventually
+from polling import eventually, wait_until
 
 from trl_jobs_mcp.server.app import TOOL_MODULES
 
@@ -67,3 +71,28 @@ async def test_a_launch_from_a_folder_full_of_shadowing_packages_completes(tiny,
         _, logs = await call(client, "fetch_logs", job_id=job_id, tail=40)
     assert job["stage"] == "COMPLETED", (job, logs["lines"])
     assert not any("working folder" in line for line in logs["lines"])
+
+
+def test_ctrl_c_stops_a_server_started_by_hand(state_dir: Path) -> None:
+    """Pins issue 25: started in a terminal, the server said "Ctrl-C quits." and then waited on stdin for Enter or
+    Ctrl-D, because the SDK reads stdin in a thread that a KeyboardInterrupt cannot stop."""
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([console_script()], stdin=secondary, stdout=secondary, stderr=secondary,
+                            env={**os.environ, "TRL_JOBS_HOME": str(state_dir)}, start_new_session=True)
+    os.close(secondary)
+    said = bytearray()
+    try:
+        # The note is printed once Ctrl-C is handled, so the signal cannot come before the handler.
+        def noted() -> bool:
+            said.extend(os.read(primary, 4096))
+            return b"Ctrl-C quits." in said
+
+        wait_until(noted, timeout=60, what=lambda: f"the terminal note; the server said {bytes(said)!r}", interval=0)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole foreground group
+        status = proc.wait(timeout=10)  # a hang is the bug; the time it takes is not asserted
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(primary)
+    assert status == 130, status
