@@ -118,7 +118,27 @@ async def test_the_compact_schemas_keep_every_field_its_type_and_its_bounds(stat
         # Output schemas stay as generated: complete, titles and all.
         assert outputs[tool.name]["properties"].keys() == tool.output.model_json_schema()["properties"].keys()
     assert listed["launch_training"]["properties"]["learning_rate"]["type"] == "number"
-    assert listed["launch_training"]["properties"]["timeout"]["type"] == ["string", "integer"]
+    assert listed["launch_training"]["properties"]["timeout"]["anyOf"] == [{"type": "string"}, {"type": "integer"}]
+
+
+async def test_every_schema_property_has_one_type(state_dir: Path) -> None:
+    """Pins issue 25: `"type": ["string", "integer"]` (timeout, idle_timeout, extra_args' values) drew warnings in
+    the Inspector's strict mode, and clients that map tools to a one-type-per-property dialect refuse it."""
+    async with local_client(state_dir) as client:
+        listed = [t.model_dump(by_alias=True, mode="json", exclude_none=True)
+                  for t in (await client.list_tools()).tools]
+
+    def type_lists(node: object, where: str) -> list[str]:
+        if isinstance(node, list):
+            return [found for i, item in enumerate(node) for found in type_lists(item, f"{where}[{i}]")]
+        if not isinstance(node, dict):
+            return []
+        here = [where] if isinstance(node.get("type"), list) else []
+        return here + [found for key, value in node.items() for found in type_lists(value, f"{where}/{key}")]
+
+    assert type_lists(listed, "tools") == []
+    extra_values = listed[0]["inputSchema"]["properties"]["extra_args"]["anyOf"][0]["additionalProperties"]
+    assert {"type": "number"} in extra_values["anyOf"]  # and not integer too: a number holds the integers
 
 
 async def test_read_only_mode_registers_only_tools_that_change_nothing(state_dir: Path) -> None:
