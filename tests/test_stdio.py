@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import signal
@@ -12,6 +13,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from mcp_client import call, console_script
+from npm_tools import INSPECTOR, npx
 from polling import eventually, wait_until
 
 from trl_jobs_mcp.server.app import TOOL_MODULES
@@ -96,3 +98,13 @@ def test_ctrl_c_stops_a_server_started_by_hand(state_dir: Path) -> None:
             proc.wait()
         os.close(primary)
     assert status == 130, status
+
+
+def test_the_inspector_in_strict_mode_lists_the_tools_without_a_warning(state_dir: Path) -> None:
+    """Pins issue 25: the official MCP Inspector's strict mode warned 8 times (type lists in timeout, idle_timeout,
+    extra_args). It spawns the console script over stdio and checks every tool schema's portability."""
+    done = npx(INSPECTOR, "--cli", "--strict", "--method", "tools/list", "-e", f"TRL_JOBS_HOME={state_dir}",
+               console_script())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.strip() == "", done.stderr[-3000:]
+    assert json.loads(done.stdout)["tools"][0]["name"] == "launch_training"
