@@ -323,3 +323,20 @@ def test_the_server_process_never_imports_torch_transformers_datasets_or_trl(
     assert out.returncode == 0, out.stderr[-3000:]
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == {"after_list": [], "after_calls": []}
+
+
+async def test_the_first_tools_list_of_a_later_server_is_the_cached_copy_of_the_built_one(state_dir: Path) -> None:
+    """Issue 25: building the list costs about 120 ms at start-up, so a server keeps the last one it built (named
+    after a digest of our sources and the read-only setting) and the next one answers its first tools/list from it."""
+    async with local_client(state_dir) as client:
+        built = (await client.list_tools()).tools
+    [cached] = (state_dir / "cache").glob("tools-*.json")
+    async with local_client(state_dir) as client:
+        again = (await client.list_tools()).tools
+        assert not (await client.call_tool("list_jobs", {})).is_error  # calls use the built tools
+    assert [t.model_dump() for t in again] == [t.model_dump() for t in built]
+    assert json.loads(cached.read_text())[0]["name"] == "launch_training"
+    async with local_client(state_dir, read_only=True) as client:
+        read_only = {t.name for t in (await client.list_tools()).tools}
+    assert "launch_training" not in read_only  # another setting, another file
+    assert len(list((state_dir / "cache").glob("tools-*.json"))) == 1

@@ -258,7 +258,8 @@ def _compact(node: Any, *, in_properties: bool = False) -> Any:
 
     A property's generated title repeats its name. An optional field (`anyOf: [T, {type: null}]`, default null)
     is shown as T: leaving it out is how a model says "none", and the server still accepts an explicit null. An
-    empty default ({}, [], null), or false for a flag, is what an absent key means. Every type, bound, enum and description stays.
+    empty default ({}, [], null) or a flag's false is what an absent key means. Every type, bound, enum and
+    description stays; a union stays an anyOf (a type list warns in the Inspector's strict mode; issue 25).
     """
     if isinstance(node, list):
         return [_compact(item) for item in node]
@@ -277,13 +278,7 @@ def _compact(node: Any, *, in_properties: bool = False) -> Any:
             out["anyOf"] = rest
     branches = out.get("anyOf")
     if isinstance(branches, list) and {"type": "number"} in branches and {"type": "integer"} in branches:
-        # JSON Schema's number holds the integers. A union stays an anyOf, one type per branch: a list of types
-        # (`"type": ["string", "integer"]`) draws warnings in the Inspector's strict mode and is refused by
-        # clients that map tools to a one-type-per-property dialect (issue 25).
-        out["anyOf"] = branches = [b for b in branches if b != {"type": "integer"}]
-    if isinstance(branches, list) and len(branches) == 1 and not set(branches[0]) & set(out):
-        del out["anyOf"]
-        out = {**branches[0], **out}
+        out["anyOf"] = branches = [b for b in branches if b != {"type": "integer"}]  # a number holds the integers
     if "default" in out and (out["default"] in (None, {}, []) or out["default"] is False):
         del out["default"]
     return out
