@@ -26,18 +26,18 @@ from mcp.server.mcpserver.tools import Tool, ToolManager
 from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 
-from trl_jobs_mcp import __version__
-from trl_jobs_mcp.server.job_card import job_card_extension, stamp_card_on_tools
-from trl_jobs_mcp.server.settings import Settings
-from trl_jobs_mcp.server.tool_cache import ToolListCache
+from .. import __version__
+from .job_card import job_card_extension, stamp_card_on_tools
+from .settings import Settings
+from .tool_cache import ToolListCache
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-    from trl_jobs_mcp.jobs.backends.base import Backend
-    from trl_jobs_mcp.tools.base import SecretBook, ToolContext, ToolDef
+    from ..jobs.backends.base import Backend
+    from ..tools.base import SecretBook, ToolContext, ToolDef
 
 logger = logging.getLogger("trl_jobs_mcp.server")
 
@@ -87,8 +87,8 @@ class AppState:
 
     @cached_property
     def secrets(self) -> SecretBook:
-        from trl_jobs_mcp.jobs.redact import ambient_secrets
-        from trl_jobs_mcp.tools.base import SecretBook
+        from ..jobs.core.redact import ambient_secrets
+        from ..tools.base import SecretBook
 
         # ambient_secrets: the HF token a job can reach without being given it (`hf auth login` included).
         return SecretBook([*self.settings.secret_values(), *ambient_secrets()])
@@ -99,8 +99,8 @@ class AppState:
             return self._backend
         async with self._lock:
             if self._backend is None:
-                from trl_jobs_mcp.jobs.backends import make_backend
-                from trl_jobs_mcp.jobs.models import BackendUnavailable
+                from ..jobs.backends import make_backend
+                from ..jobs.core.models import BackendUnavailable
 
                 try:
                     backend = make_backend(self.settings.backend, **self.settings.backend_settings())
@@ -115,7 +115,7 @@ class AppState:
 
     async def warm_up(self) -> None:
         """Start the backend now (reconciling jobs left from an earlier run) rather than at the first call."""
-        from trl_jobs_mcp.jobs.models import JobsError
+        from ..jobs.core.models import JobsError
 
         try:
             await self.backend()
@@ -128,7 +128,7 @@ class AppState:
                            exc_info=True)
 
     async def tool_context(self, request: Context | None = None) -> ToolContext:
-        from trl_jobs_mcp.tools.base import ToolContext
+        from ..tools.base import ToolContext
 
         return ToolContext(backend=await self.backend(), secrets=self.secrets,
                            max_cost_usd=self.settings.max_cost_usd,
@@ -244,22 +244,22 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         return result
 
     def make_tools() -> list[Tool]:
-        from trl_jobs_mcp.tools.base import as_mcp_tool
+        from ..tools.base import as_mcp_tool
 
         return [as_mcp_tool(tool, state.tool_context, state.secrets)
                 for tool in load_tools(read_only=settings.read_only)]
 
     def register_later(server: MCPServer) -> None:
-        from trl_jobs_mcp.prompts import register_prompts
-        from trl_jobs_mcp.server.resources import register_resources
+        from ..prompts import register_prompts
+        from .resources import register_resources
 
         register_prompts(server)
         register_resources(server, state)
 
     extensions: list = [job_card_extension()]
     if settings.tasks:
-        from trl_jobs_mcp.server.task_ids import TaskIds
-        from trl_jobs_mcp.server.tasks import TasksExtension
+        from .task_ids import TaskIds
+        from .tasks import TasksExtension
 
         extensions.append(TasksExtension(state, TaskIds(settings.state_home())))
 

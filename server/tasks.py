@@ -33,10 +33,10 @@ from pydantic import Field, ValidationError
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-    from trl_jobs_mcp.jobs.models import JobInfo
-    from trl_jobs_mcp.server import task_view as view
-    from trl_jobs_mcp.server.app import AppState
-    from trl_jobs_mcp.server.task_ids import TaskIds, TaskRef
+    from ..jobs.core.models import JobInfo
+    from . import task_view as view
+    from .app import AppState
+    from .task_ids import TaskIds, TaskRef
 
 logger = logging.getLogger("trl_jobs_mcp.server.tasks")
 
@@ -101,7 +101,7 @@ class TasksExtension(Extension):
         structured = result.structured_content or {}
         if structured.get("dry_run") or not structured.get("job_id"):
             return result  # a dry run
-        from trl_jobs_mcp.server.task_ids import TaskRef
+        from .task_ids import TaskRef
 
         ref = TaskRef(tool=params.name, job_id=structured["job_id"])
         task_id = self._ids.issue(ref)
@@ -119,10 +119,10 @@ class TasksExtension(Extension):
 
     async def _wait_task(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any],
                          call_next: CallNext) -> HandlerResult:
-        from trl_jobs_mcp.jobs.models import JobsError
-        from trl_jobs_mcp.server.task_ids import TaskRef
-        from trl_jobs_mcp.tools.base import pre_parse_json
-        from trl_jobs_mcp.tools.wait_for_job import Input
+        from ..jobs.core.models import JobsError
+        from .task_ids import TaskRef
+        from ..tools.base import pre_parse_json
+        from ..tools.wait_for_job import Input
 
         try:
             args = Input.model_validate(pre_parse_json(Input, params.arguments or {}))
@@ -158,7 +158,7 @@ class TasksExtension(Extension):
         return ref
 
     async def _inspect(self, ref: TaskRef) -> JobInfo:
-        from trl_jobs_mcp.jobs.models import JobNotFoundError, JobsError
+        from ..jobs.core.models import JobNotFoundError, JobsError
 
         try:
             return await (await self._state.backend()).inspect(ref.job_id)
@@ -169,7 +169,7 @@ class TasksExtension(Extension):
                 f"Failed to read the task's job {ref.job_id}: {exc}")) from None
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
-        from trl_jobs_mcp.server import task_view as view
+        from . import task_view as view
 
         ref = self._resolve(ctx, params)
         job = await self._inspect(ref)
@@ -190,8 +190,8 @@ class TasksExtension(Extension):
             self._stopped_waits.add(params.task_id)
             return {}
         if not job.finished:
-            from trl_jobs_mcp.jobs.models import JobNotFoundError, JobsError
-            from trl_jobs_mcp.tools.cancel_job import Input, cancel_job
+            from ..jobs.core.models import JobNotFoundError, JobsError
+            from ..tools.cancel_job import Input, cancel_job
 
             try:
                 await cancel_job(Input(job_id=ref.job_id), await self._state.tool_context(None))
@@ -211,8 +211,8 @@ class TasksExtension(Extension):
             store.popitem(last=False)
 
     async def _task(self, task_id: str, ref: TaskRef, job: JobInfo, *, detailed: bool = False) -> dict[str, Any]:
-        from trl_jobs_mcp.jobs.models import JobsError, JobStage
-        from trl_jobs_mcp.server import task_view as view
+        from ..jobs.core.models import JobsError, JobStage
+        from . import task_view as view
 
         now = time.time()
         ctx = await self._state.tool_context(None)
@@ -257,13 +257,13 @@ class TasksExtension(Extension):
     async def _final(self, task_id: str, ref: TaskRef, job: JobInfo, progress: view.Progress, now: float,
                      charged: bool) -> dict[str, Any]:
         """The tool's answer for the ended job (or the flattened loss), kept once made: a finished job's is fixed."""
-        from trl_jobs_mcp.server import task_view as view
+        from . import task_view as view
 
         if task_id in self._finals and job.finished:
             return _wire(self._finals[task_id])
         ctx = await self._state.tool_context(None)
         if ref.tool == WAITING_TOOL:
-            from trl_jobs_mcp.tools.wait_for_job import TOOL
+            from ..tools.wait_for_job import TOOL
 
             # The job has ended or its loss flattened, so the tool answers on its first look.
             result = await _tool_answer(TOOL, {"job_id": job.id, "timeout": 5, **ref.arguments},
@@ -289,7 +289,7 @@ async def _tool_answer(tool: Any, arguments: dict[str, Any], state: AppState, ct
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp_types import TextContent
 
-    from trl_jobs_mcp.tools.base import invoke
+    from ..tools.base import invoke
 
     async def context() -> Any:
         return ctx
