@@ -220,10 +220,10 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as tg:
-            state.answered = anyio.Event()
+            answered = state.answered = anyio.Event()
 
             async def warm_up() -> None:
-                await state.answered.wait()  # not sooner: its imports would hold up the handshake's answers
+                await answered.wait()  # not sooner: its imports would hold up the handshake's answers
                 # Imports and schemas in a worker thread, so the loop stays free to write the answer just given.
                 await anyio.to_thread.run_sync(_import_quietly, f"trl_jobs_mcp.jobs.backends.{settings.backend}")
                 await state.warm_up()

@@ -313,6 +313,9 @@ def _utc(ts: float) -> Any:
 def _rebuilt_launch(tool: str, job: JobInfo, charged: bool) -> dict[str, Any]:
     """What launch_training or run_job answered at launch, as far as the job record keeps it: this server did not
     launch it (a restart came between). The names of env and secrets are not kept there; the notes say so."""
+    from ..jobs.core.flavors import CATALOG
+    from ..jobs.core.models import format_duration
+
     flavor = CATALOG.get(job.flavor or "")
     price = flavor.price_per_hour if flavor else 0.0
     timeout = job.timeout or 0.0
