@@ -136,7 +136,7 @@ class RayHead:
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """The session's Ray head; the tests are skipped, saying why, when ray is not installed."""
     if importlib.util.find_spec("ray") is None:
-        pytest.skip("ray is not installed: `pip install 'trl-jobs-mcp[ray]'` to run the Ray backend's tests")
+        pytest.skip("ray is not installed: `pip install -e '.[ray]'` to run the Ray backend's tests")
     # Ray's unix sockets live below the head's folder, and a socket path has 107 bytes at most: the session's tmp
     # when it is short enough, else a folder in /tmp (macOS's default temp folder is too long; issue 25).
     root = str(tmp_path_factory.mktemp("ray"))

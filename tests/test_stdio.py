@@ -108,3 +108,20 @@ def test_the_inspector_in_strict_mode_lists_the_tools_without_a_warning(state_di
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.strip() == "", done.stderr[-3000:]
     assert json.loads(done.stdout)["tools"][0]["name"] == "launch_training"
+
+
+async def test_the_printed_client_config_starts_this_server_without_path(state_dir: Path) -> None:
+    """Issue 25: configs naming a bare `trl-jobs-mcp` failed in desktop clients that do not see the venv (`spawn
+    trl-jobs-mcp ENOENT`). `trl-jobs-mcp config cursor` prints this install's absolute path; spawned as a client
+    does, with no PATH, it serves."""
+    printed = subprocess.run([console_script(), "config", "cursor"], capture_output=True, text=True, check=True)
+    entry = json.loads(printed.stdout)["mcpServers"]["trl-jobs"]
+    assert os.path.isabs(entry["command"]), entry
+    params = StdioServerParameters(command=entry["command"], args=entry.get("args", []),
+                                   env={"TRL_JOBS_HOME": str(state_dir), "PATH": ""})
+    async with Client(params, mode="legacy") as client:
+        assert "launch_training" in {t.name for t in (await client.list_tools()).tools}
+    http = subprocess.run([console_script(), "config", "vscode", "--url", "http://127.0.0.1:8000/mcp", "--token",
+                           "t0k3n"], capture_output=True, text=True, check=True)
+    assert json.loads(http.stdout)["servers"]["trl-jobs"] == {
+        "type": "http", "url": "http://127.0.0.1:8000/mcp", "headers": {"Authorization": "Bearer t0k3n"}}
