@@ -33,6 +33,7 @@ from .tool_cache import ToolListCache
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import ModuleType
 
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
@@ -41,21 +42,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("trl_jobs_mcp.server")
 
-# The registry: one module per tool, each exposing TOOL (a tools.base.ToolDef). Order is the order clients list.
-TOOL_MODULES = (
-    "trl_jobs_mcp.tools.launch_training",
-    "trl_jobs_mcp.tools.list_jobs",
-    "trl_jobs_mcp.tools.inspect_job",
-    "trl_jobs_mcp.tools.fetch_logs",
-    "trl_jobs_mcp.tools.cancel_job",
-    "trl_jobs_mcp.tools.run_job",
-    "trl_jobs_mcp.tools.rerun_job",
-    "trl_jobs_mcp.tools.scheduled_jobs",
-    "trl_jobs_mcp.tools.list_hardware",
-    "trl_jobs_mcp.tools.recommend_hardware",
-    "trl_jobs_mcp.tools.wait_for_job",
-    "trl_jobs_mcp.tools.job_metrics",
-)
+def tool_modules() -> tuple[ModuleType, ...]:
+    """The registry: one module per tool, each exposing TOOL (a tools.base.ToolDef), in the order clients list them.
+
+    Imported on first need rather than with this module (their schemas are most of a start-up's own work; issue 25).
+    """
+    from ..tools import (cancel_job, fetch_logs, inspect_job, job_metrics, launch_training, list_hardware,
+                         list_jobs, recommend_hardware, rerun_job, run_job, scheduled_jobs, wait_for_job)
+
+    return (launch_training, list_jobs, inspect_job, fetch_logs, cancel_job, run_job, rerun_job, scheduled_jobs,
+            list_hardware, recommend_hardware, wait_for_job, job_metrics)
 
 INSTRUCTIONS = """\
 Launch, watch and stop TRL training jobs (SFT, DPO, GRPO, KTO, reward, RLOO) on this machine, on Hugging Face \
@@ -72,7 +68,7 @@ answer ends with the next call to make.\
 
 def load_tools(*, read_only: bool = False) -> list[ToolDef[Any, Any]]:
     """The registered tools, in registry order; only those that change nothing when `read_only`."""
-    tools = [importlib.import_module(name).TOOL for name in TOOL_MODULES]
+    tools = [module.TOOL for module in tool_modules()]
     return [tool for tool in tools if tool.read_only or not read_only]
 
 
@@ -132,7 +128,8 @@ class AppState:
 
         return ToolContext(backend=await self.backend(), secrets=self.secrets,
                            max_cost_usd=self.settings.max_cost_usd,
-                           idle_timeout=self.settings.idle_timeout, request=request)
+                           idle_timeout=self.settings.idle_timeout, upload_roots=self.settings.upload_roots,
+                           request=request)
 
     async def aclose(self) -> None:
         backend, self._backend = self._backend, None

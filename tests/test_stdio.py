@@ -16,7 +16,7 @@ from mcp_client import call, console_script
 from npm_tools import INSPECTOR, npx
 from polling import eventually, wait_until
 
-from trl_jobs_mcp.server.app import TOOL_MODULES
+from trl_jobs_mcp.server.app import tool_modules
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +27,7 @@ async def test_the_console_script_serves_stdio_by_default(state_dir: Path) -> No
     async with Client(params, mode="legacy") as client:
         assert client.server_info is not None and client.server_info.name == "trl-jobs"
         names = [tool.name for tool in (await client.list_tools()).tools]
-        assert names == [module.rpartition(".")[2] for module in TOOL_MODULES]
+        assert names == [module.__name__.rpartition(".")[2] for module in tool_modules()]
         assert {"launch_training", "list_jobs", "inspect_job", "fetch_logs", "cancel_job"} <= set(names)
 
         listed = await client.call_tool("list_jobs", {})
