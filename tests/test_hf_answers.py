@@ -8,7 +8,7 @@ import json
 
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from mcp_client import call, call_error, hf_client
+from mcp_client import Person, call, call_error, hf_client
 
 pytestmark = pytest.mark.anyio
 
@@ -97,7 +97,7 @@ async def test_an_upload_to_a_namespace_that_does_not_exist_says_the_user_must_f
                                                                                       tmp_path) -> None:  # type: ignore[no-untyped-def]
     fake_hf.orgs = ("acme", "ghost")  # jobs may run there, but the Hub has no such namespace for repos
     fake_hf.read_orgs = ()
-    async with hf_client(fake_hf, hf_namespace="ghost") as client:
+    async with hf_client(fake_hf, hf_namespace="ghost", elicitation=Person("accept")) as client:
         fake_hf.orgs = ("acme",)
         error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=local_data(tmp_path),
                                  upload_local_data=True)
@@ -108,7 +108,7 @@ async def test_an_upload_to_a_namespace_that_does_not_exist_says_the_user_must_f
 async def test_a_repo_missing_after_its_creation_says_it_was_created(fake_hf: FakeHFJobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
     fake_hf.fail_next("POST", r"/api/datasets/.+/(preupload|commit)/", 404, error="Repository not found",
                       headers={"X-Error-Code": "RepoNotFound"})
-    async with hf_client(fake_hf) as client:
+    async with hf_client(fake_hf, elicitation=Person("accept")) as client:
         error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=local_data(tmp_path),
                                  upload_local_data=True)
     [repo] = fake_hf.repos
@@ -120,7 +120,7 @@ async def test_an_unreachable_hub_during_the_upload_says_so_and_that_nothing_was
         fake_hf: FakeHFJobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
     data = local_data(tmp_path)
     fake_hf.unreachable_next("GET", r"^/api/datasets/alice/trl-jobs-dataset-", count=10)
-    async with hf_client(fake_hf) as client:
+    async with hf_client(fake_hf, elicitation=Person("accept")) as client:
         error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=data,
                                  upload_local_data=True)
     assert "Could not reach Hugging Face" in error and "Nothing was created" in error and "namespace" not in error
