@@ -24,6 +24,7 @@ from mcp_types import Tool as MCPTool
 from ..jobs.core.models import BackendUnavailable, JobsError
 from ..jobs.core.redact import ambient_secrets
 from ..prompts import register_prompts
+from .handshake import advertise_ui_on_initialize
 from .job_card import job_card_extension, stamp_card_on_tools
 from .resources import register_resources
 from .settings import Settings
@@ -189,7 +190,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         version=_version(),
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
-        middleware=[stamp_card_on_tools],
+        middleware=[stamp_card_on_tools, advertise_ui_on_initialize],
     )
     register_prompts(server)
     register_resources(server, state)
