@@ -88,7 +88,7 @@ def test_the_card_is_one_self_contained_file_under_100_kb() -> None:
         assert method in html, method
     # The tools it calls exist and the refreshing ones change nothing.
     called = set(re.findall(r"callTool\(\"(\w+)\"", html))
-    assert called == {"inspect_job", "job_metrics", "fetch_logs", "list_hardware", "cancel_job"}
+    assert called == {"inspect_job", "job_metrics", "fetch_logs", "list_hardware", "cancel_job", "list_jobs"}
 
 
 async def test_one_server_answers_each_client_by_its_own_capabilities(state_dir: Path) -> None:
