@@ -11,7 +11,9 @@ created when the backend has accepted the job, and any server on the same home a
 whatever the backend, through the Backend protocol alone. What lives in memory (the log read so far, what the
 launch answered) only saves work and is rebuilt from the job when missing. Each call's task is its own (a nonce in
 the id), and a task that ended keeps its ending on disk (server/task_states.py): a cancelled wait stays cancelled
-and a completed task keeps its answer, whoever asks and after a restart.
+and a completed task keeps its answer, whoever asks and after a restart. The engine's modules (jobs/, tools/,
+task_view) are imported by the handlers that use them, not with this module: a server builds this extension before
+its handshake, which issue 25 keeps as quick as a bare MCPServer's.
 """
 
 from __future__ import annotations
@@ -30,17 +32,14 @@ from mcp_types.jsonrpc import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, ValidationError
 
-from ..jobs.core.flavors import CATALOG
-from ..jobs.core.models import JobInfo, JobNotFoundError, JobsError, JobStage, format_duration
-from . import task_view as view
-from .task_ids import TaskIds, TaskRef
-from .task_states import TaskStates
-from ..tools.base import invoke, pre_parse_json
-
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
+    from ..jobs.core.models import JobInfo
+    from . import task_view as view
     from .app import AppState
+    from .task_ids import TaskIds, TaskRef
+    from .task_states import TaskStates
 
 logger = logging.getLogger("trl_jobs_mcp.server.tasks")
 
@@ -82,7 +81,16 @@ class TasksExtension(Extension):
         self._progress: OrderedDict[str, view.Progress] = OrderedDict()
         self._launched: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._finals: OrderedDict[str, CallToolResult] = OrderedDict()
-        self._states = TaskStates(state.settings.state_home())
+        self._kept: TaskStates | None = None
+
+    @property
+    def _states(self) -> TaskStates:
+        """The ended tasks' states, on first need (the state home is resolved then, not before the handshake)."""
+        if self._kept is None:
+            from .task_states import TaskStates
+
+            self._kept = TaskStates(self._state.settings.state_home())
+        return self._kept
 
     def methods(self) -> list[MethodBinding]:
         versions = frozenset(MODERN_PROTOCOL_VERSIONS)
@@ -94,6 +102,7 @@ class TasksExtension(Extension):
 
     async def intercept_tool_call(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any],
                                   call_next: CallNext) -> HandlerResult:
+
         if not declared(ctx) or params.name not in (*LAUNCHING_TOOLS, WAITING_TOOL):
             return await call_next(ctx)
         if params.name == WAITING_TOOL:
@@ -104,6 +113,8 @@ class TasksExtension(Extension):
         structured = result.structured_content or {}
         if structured.get("dry_run") or not structured.get("job_id"):
             return result  # a dry run
+        from .task_ids import TaskRef
+
         ref = TaskRef(tool=params.name, job_id=structured["job_id"])
         task_id = self._ids.issue(ref)
         self._remember(self._launched, task_id, structured)
@@ -120,6 +131,9 @@ class TasksExtension(Extension):
 
     async def _wait_task(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any],
                          call_next: CallNext) -> HandlerResult:
+        from ..jobs.core.models import JobsError
+        from .task_ids import TaskRef
+        from ..tools.base import pre_parse_json
         from ..tools.wait_for_job import Input
 
         try:
@@ -155,6 +169,8 @@ class TasksExtension(Extension):
         return ref
 
     async def _inspect(self, ref: TaskRef) -> JobInfo:
+        from ..jobs.core.models import JobNotFoundError, JobsError
+
         try:
             return await (await self._state.backend()).inspect(ref.job_id)
         except JobNotFoundError:
@@ -164,6 +180,8 @@ class TasksExtension(Extension):
                 f"Failed to read the task's job {ref.job_id}: {exc}")) from None
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
+        from . import task_view as view
+
         ref = self._resolve(ctx, params)
         kept = self._states.read(params.task_id)
         if kept is not None:
@@ -187,6 +205,8 @@ class TasksExtension(Extension):
         job = await self._inspect(ref)
         if ref.tool == WAITING_TOOL:
             # Cancelling a wait stops the waiting, not the training: the job was started by another call.
+            from . import task_view as view
+
             now = time.time()
             message = f"Stopped waiting; job {job.id} is {job.stage.value}" + ("." if job.finished else " and runs on.")
             self._states.end(params.task_id, {
@@ -195,6 +215,7 @@ class TasksExtension(Extension):
                 "ttlMs": view.ttl_ms(job, now)})
             return {}
         if not job.finished:
+            from ..jobs.core.models import JobNotFoundError, JobsError
             from ..tools.cancel_job import Input, cancel_job
 
             try:
@@ -215,6 +236,9 @@ class TasksExtension(Extension):
             store.popitem(last=False)
 
     async def _task(self, task_id: str, ref: TaskRef, job: JobInfo, *, detailed: bool = False) -> dict[str, Any]:
+        from ..jobs.core.models import JobsError, JobStage
+        from . import task_view as view
+
         now = time.time()
         ctx = await self._state.tool_context(None)
         charged, place = ctx.backend.traits.billed, ctx.backend.traits.place
@@ -259,6 +283,8 @@ class TasksExtension(Extension):
     async def _final(self, task_id: str, ref: TaskRef, job: JobInfo, progress: view.Progress, now: float,
                      charged: bool) -> dict[str, Any]:
         """The tool's answer for the ended job (or the flattened loss), kept once made: a finished job's is fixed."""
+        from . import task_view as view
+
         if task_id in self._finals and job.finished:
             return _wire(self._finals[task_id])
         ctx = await self._state.tool_context(None)
@@ -288,6 +314,8 @@ class TasksExtension(Extension):
 async def _tool_answer(tool: Any, arguments: dict[str, Any], state: AppState, ctx: Any) -> CallToolResult:
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp_types import TextContent
+
+    from ..tools.base import invoke
 
     async def context() -> Any:
         return ctx
@@ -321,6 +349,9 @@ def _utc(ts: float) -> Any:
 def _rebuilt_launch(tool: str, job: JobInfo, charged: bool) -> dict[str, Any]:
     """What launch_training or run_job answered at launch, as far as the job record keeps it: this server did not
     launch it (a restart came between). The names of env and secrets are not kept there; the notes say so."""
+    from ..jobs.core.flavors import CATALOG
+    from ..jobs.core.models import format_duration
+
     flavor = CATALOG.get(job.flavor or "")
     price = flavor.price_per_hour if flavor else 0.0
     timeout = job.timeout or 0.0
