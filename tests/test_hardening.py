@@ -23,7 +23,7 @@ from trl_jobs_mcp.jobs.backends.local.paths import RUNNER
 from trl_jobs_mcp.jobs.backends.local.rebuild import NOT_STARTED
 from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR
 from trl_jobs_mcp.jobs.backends.local.store import Store, StoreDamaged
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage, parse_timeout
+from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobSpec, JobStage, parse_timeout
 
 pytestmark = pytest.mark.anyio
 
@@ -391,3 +391,76 @@ def test_a_lone_surrogate_over_stdio_gets_a_parse_error_not_silence(state_dir: P
             proc.kill()
             proc.wait()
         proc.stdout.close()  # type: ignore[union-attr]
+
+
+# --- a full state folder (issue 23) ---
+
+
+@pytest.fixture
+def small_home(state_dir: Path) -> Any:
+    """TRL_JOBS_HOME on a 5 MB tmpfs of its own, unmounted at the end (after the backends close)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a 5 MB tmpfs as TRL_JOBS_HOME needs root, and this test run is not root")
+    state_dir.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(state_dir)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield state_dir
+    subprocess.run(["umount", "-l", str(state_dir)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Write a file in `folder` until its disk has not one byte left."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 16, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+async def test_a_full_disk_is_named_and_no_job_is_stranded(small_home: Path, make_backend) -> None:
+    """Bug: a job printing 20 MB into a 5 MB home stayed RUNNING forever; launches answered "failed inside the
+    server (OSError)", cancel "(OperationalError)"; once space was freed the job read "killed from outside?".
+    Now each log is capped (head and tail kept, the cut said in the log and by inspect), a full home is named with
+    what to free, a cancel still stops the job, and the job's real outcome is recorded once there is room."""
+    backend = await make_backend(log_mb=1)
+    chatty = await backend.submit(quick("import sys\nfor i in range(200000): sys.stdout.write('x' * 99 + '\\n')\n"
+                                        "print('THE END')"))
+    info = await finished(backend, chatty.id)
+    assert info.stage == JobStage.COMPLETED and "cut" in info.message and "1 MB cap" in info.message
+    log = (small_home / "jobs" / chatty.id / "log").read_bytes()
+    assert len(log) <= 1_000_000 and log.startswith(b"x" * 99 + b"\n") and log.endswith(b"THE END\n")
+    assert b"the middle of the output is cut here" in log
+
+    ticking = await backend.submit(quick("import itertools, time\nfor i in itertools.count():\n"
+                                         "    print(i, flush=True); time.sleep(0.02)", timeout="5m"))
+    proc_json = small_home / "jobs" / ticking.id / "proc.json"
+    await eventually(lambda: "child" in (json.loads(proc_json.read_text()) if proc_json.exists() else {}),
+                     timeout=WAIT, what="the job to start")
+    supervisor = json.loads(proc_json.read_text())["pid"]
+    filler = fill(small_home)
+    folders = sorted(p.name for p in (small_home / "jobs").iterdir())
+
+    with pytest.raises(BackendUnavailable) as launch:
+        await backend.submit(quick())
+    assert str(small_home) in str(launch.value) and "full" in str(launch.value) and "Free space" in str(launch.value)
+    assert sorted(p.name for p in (small_home / "jobs").iterdir()) == folders  # nothing half-written left behind
+    with pytest.raises(BackendUnavailable) as cancel:
+        await backend.cancel(ticking.id)
+    assert str(small_home) in str(cancel.value) and "full" in str(cancel.value) and "stop signal" in str(cancel.value)
+    await eventually(lambda: not Path(f"/proc/{supervisor}").exists() or
+                     Path(f"/proc/{supervisor}/stat").read_text().split()[2] == "Z",
+                     timeout=WAIT, what="the cancelled job's supervisor to end")
+
+    filler.unlink()
+    ended = await finished(backend, ticking.id)
+    assert ended.stage == JobStage.CANCELED and "outside" not in (ended.message or "")
+    assert (await finished(backend, (await backend.submit(quick())).id)).stage == JobStage.COMPLETED

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ from pathlib import Path
 import anyio
 
 from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoHubExtras
+from trl_jobs_mcp.jobs.backends.local.faults import home_faults
 from trl_jobs_mcp.jobs.backends.local.logs import read_log
 from trl_jobs_mcp.jobs.backends.local.monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
 from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
@@ -56,6 +58,7 @@ class LocalBackend(NoHubExtras):
         slots: how many jobs run at once (the server passes TRL_JOBS_LOCAL_SLOTS). Further jobs wait in SCHEDULING.
         grace: seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
         sample_every: seconds between system samples of a running job (CPU, memory, GPUs; the idle guard's eyes).
+        log_mb: the cap of each job's log in MB (the server passes TRL_JOBS_LOG_MB); past it the middle is cut.
 
     Example:
         >>> backend = LocalBackend(home=Path("/tmp/trl-jobs"))
@@ -72,7 +75,7 @@ class LocalBackend(NoHubExtras):
                            entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True)
 
     def __init__(self, home: Path | str | None = None, slots: int = 1, grace: float = 10.0,
-                 sample_every: float = 2.0) -> None:
+                 sample_every: float = 2.0, log_mb: float = 50.0) -> None:
         # The server's Settings read TRL_JOBS_HOME and TRL_JOBS_LOCAL_SLOTS and pass them here: read once, there.
         if home is None:
             import platformdirs
@@ -96,7 +99,8 @@ class LocalBackend(NoHubExtras):
         self._ambient: set[str] = set(ambient_secrets())
         self._db: Store | None = None
         self._monitor = Monitor(home=self.home, slots=slots, grace=self.grace, plans=self._plans,
-                                redactor=self._redactor, ambient=self._ambient, sample_every=sample_every)
+                                redactor=self._redactor, ambient=self._ambient, sample_every=sample_every,
+                                log_mb=log_mb)
         self._start_lock = threading.Lock()
 
     # --- lifecycle ---
@@ -200,7 +204,22 @@ class LocalBackend(NoHubExtras):
         else:
             output_dir = str(paths.output)
 
-        # Validated: from here on, write.
+        # Validated: from here on, write; a state folder that refuses (full disk, read-only) leaves nothing behind.
+        try:
+            with home_faults(self.home):
+                self._write_job(db, spec, job_id, paths, argv, cwd, output_dir, redactor, flavor.name,
+                                flavor.gpu_count > 0)
+        except BaseException:
+            self._plans.pop(job_id, None)
+            self._job_secrets.pop(job_id, None)
+            shutil.rmtree(paths.root, ignore_errors=True)
+            raise
+        self._monitor.wake()
+        return await self.inspect(job_id)
+
+    def _write_job(self, db: Store, spec: JobSpec, job_id: str, paths: JobPaths, argv: list[str], cwd: Path,
+                   output_dir: str, redactor: Redactor, flavor: str, gpu: bool) -> None:
+        """The job's folder, spec.json and record; the insert last, so a failure before it leaves no record."""
         paths.root.mkdir(mode=0o700, parents=True)
         paths.output.mkdir()
         now = time.time()
@@ -222,12 +241,10 @@ class LocalBackend(NoHubExtras):
             self._job_secrets[job_id] = list(spec.secrets.values())
         self._plans[job_id] = Plan(argv=argv, cwd=str(cwd), output_dir=output_dir, timeout=spec.timeout,
                                     env=dict(spec.env), secrets=dict(spec.secrets), idle_timeout=spec.idle_timeout,
-                                    gpu=flavor.gpu_count > 0)
-        db.insert(job_id=job_id, created_at=now, flavor=flavor.name, labels=redactor.mapping(spec.labels),
+                                    gpu=gpu)
+        db.insert(job_id=job_id, created_at=now, flavor=flavor, labels=redactor.mapping(spec.labels),
                   command=public_argv, timeout=spec.timeout, output_dir=redactor.text(output_dir),
                   secret_names=sorted(spec.secrets), owner=self._owner if in_memory_only else None)
-        self._monitor.wake()
-        return await self.inspect(job_id)
 
     # --- read ---
 
@@ -243,7 +260,12 @@ class LocalBackend(NoHubExtras):
         command_argv(spec, cwd, redactor)
 
     async def inspect(self, job_id: str) -> JobInfo:
-        return self._info(await self._row(job_id))
+        row = await self._row(job_id)
+        info = self._info(row)
+        if row.live and not info.message and (read_json(self.paths(job_id).proc) or {}).get("log_cut"):
+            info.message = (f"its log passed the {self._monitor.log_mb:g} MB cap (TRL_JOBS_LOG_MB): the middle is "
+                            "cut; the first and the newest output are kept")
+        return info
 
     async def list(self, *, stages: set[JobStage] | None = None, labels: dict[str, str] | None = None,
                    limit: int = 50, cursor: str | None = None) -> JobPage:
@@ -270,6 +292,9 @@ class LocalBackend(NoHubExtras):
         # Decided before reading: once the supervisor is gone, nothing more is written.
         done = row.stage in _TERMINAL and not row.live
         path = self.paths(job_id).log
+        if since and row.live and (read_json(self.paths(job_id).proc) or {}).get("log_cut"):
+            # Its middle was cut since the caller's last read: what was past `since` moved up; go on from the end.
+            since = min(since, await anyio.to_thread.run_sync(lambda: path.stat().st_size))
         read = await anyio.to_thread.run_sync(lambda: read_log(path, tail=tail, since=since, done=done))
         # Again at read: the supervisor scrubbed the file of the values it knew, but a log written before a token
         # was saved, or a token-shaped value nobody declared, is caught here.
@@ -343,8 +368,10 @@ class LocalBackend(NoHubExtras):
         row = await self._row(job_id)
         now = time.time()
         if row.stage == JobStage.SCHEDULING.value:
-            if db.update(job_id, when_stage=["SCHEDULING"], stage="CANCELED", finished_at=now,
-                         message="canceled before it started"):
+            with home_faults(self.home, then=f"Job {job_id} is still queued: its cancel could not be recorded. "):
+                dropped = db.update(job_id, when_stage=["SCHEDULING"], stage="CANCELED", finished_at=now,
+                                    message="canceled before it started")
+            if dropped:
                 self._plans.pop(job_id, None)
                 return await self.inspect(job_id)
             row = await self._row(job_id)  # claimed meanwhile: stop it as a running job
@@ -353,7 +380,14 @@ class LocalBackend(NoHubExtras):
             note = f"Job {job_id} had already finished ({row.stage}) before this cancel; nothing changed."
             info.message = f"{note} Its message: {info.message}" if info.message else note
             return info
-        db.update(job_id, when_stage=["RUNNING"], stage="CANCELED", finished_at=now, message=CANCELED_BY_REQUEST)
+        try:
+            with home_faults(self.home, then=f"Job {job_id} was sent the stop signal, but the cancel could not be "
+                                             "recorded (its stage follows once there is room). "):
+                db.update(job_id, when_stage=["RUNNING"], stage="CANCELED", finished_at=now,
+                          message=CANCELED_BY_REQUEST)
+        except BackendUnavailable:
+            signal_process(row.pid, row.pid_start, signal.SIGTERM)
+            raise
         row = await self._row(job_id)
         if row.pid:
             signal_process(row.pid, row.pid_start, signal.SIGTERM)
