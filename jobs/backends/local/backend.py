@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio
 
 from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoHubExtras
-from trl_jobs_mcp.jobs.backends.local.faults import home_faults
+from trl_jobs_mcp.jobs.backends.local.faults import cut_note, home_faults
 from trl_jobs_mcp.jobs.backends.local.logs import read_log
 from trl_jobs_mcp.jobs.backends.local.monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
 from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
@@ -199,10 +199,7 @@ class LocalBackend(NoHubExtras):
         paths = self.paths(job_id)
         cwd = working_dir(spec, paths, redactor)
         argv = command_argv(spec, cwd, redactor)
-        if spec.output_dir:
-            output_dir = str((cwd / Path(spec.output_dir).expanduser()).absolute())
-        else:
-            output_dir = str(paths.output)
+        output_dir = str((cwd / Path(spec.output_dir).expanduser()).absolute() if spec.output_dir else paths.output)
 
         # Validated: from here on, write; a state folder that refuses (full disk, read-only) leaves nothing behind.
         try:
@@ -262,9 +259,8 @@ class LocalBackend(NoHubExtras):
     async def inspect(self, job_id: str) -> JobInfo:
         row = await self._row(job_id)
         info = self._info(row)
-        if row.live and not info.message and (read_json(self.paths(job_id).proc) or {}).get("log_cut"):
-            info.message = (f"its log passed the {self._monitor.log_mb:g} MB cap (TRL_JOBS_LOG_MB): the middle is "
-                            "cut; the first and the newest output are kept")
+        if row.live and not info.message:
+            info.message = cut_note(self.paths(job_id).proc, cap_mb=self._monitor.log_mb)
         return info
 
     async def list(self, *, stages: set[JobStage] | None = None, labels: dict[str, str] | None = None,
@@ -292,7 +288,7 @@ class LocalBackend(NoHubExtras):
         # Decided before reading: once the supervisor is gone, nothing more is written.
         done = row.stage in _TERMINAL and not row.live
         path = self.paths(job_id).log
-        if since and row.live and (read_json(self.paths(job_id).proc) or {}).get("log_cut"):
+        if since and row.live and cut_note(self.paths(job_id).proc, cap_mb=0):
             # Its middle was cut since the caller's last read: what was past `since` moved up; go on from the end.
             since = min(since, await anyio.to_thread.run_sync(lambda: path.stat().st_size))
         read = await anyio.to_thread.run_sync(lambda: read_log(path, tail=tail, since=since, done=done))

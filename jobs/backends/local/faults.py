@@ -8,6 +8,7 @@ rather than "failed inside the server (OSError)".
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -85,6 +86,16 @@ def disk_full(home: Path) -> bool:
     except OSError:
         return False
     return stat.f_bavail * stat.f_frsize < 64 * 1024
+
+
+def cut_note(proc: Path, *, cap_mb: float) -> str | None:
+    """While a job runs: whether its supervisor said (in proc.json) that its log passed the cap, as a message."""
+    try:
+        cut = json.loads(proc.read_text()).get("log_cut")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (f"its log passed the {cap_mb:g} MB cap (TRL_JOBS_LOG_MB): the middle is cut; the first and the newest "
+            "output are kept") if cut else None
 
 
 def log_note(result: dict[str, Any], *, cap_mb: float) -> str | None:

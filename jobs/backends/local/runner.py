@@ -22,7 +22,6 @@ Standard library only. Keep it that way.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import selectors
@@ -32,11 +31,13 @@ import sys
 import time
 
 if __package__:  # imported: as trl_jobs_mcp.jobs.backends.local.runner, or as trl_jobs_ray.runner on a Ray node
+    from .logfile import NOTE, CappedLog, reserve_exit, write_all, write_exit, write_json
     from .procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live, proc_start, reap_orphans,
                         signal_job)
     from .sampler import CpuMeter, IdleClock, gpu_sample, idle_note, record
 else:  # run by path as the supervisor (`python -I -S runner.py`), where -I keeps this folder off sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from logfile import NOTE, CappedLog, reserve_exit, write_all, write_exit, write_json  # type: ignore
     from procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live, proc_start,  # type: ignore
                        reap_orphans, signal_job)
     from sampler import CpuMeter, IdleClock, gpu_sample, idle_note, record  # type: ignore
@@ -45,124 +46,10 @@ CONFIG_VAR = "_TRL_JOBS_SUPERVISOR"
 # Must match jobs.redact (a test checks): shorter values are not scrubbed, and this is what replaces them.
 MIN_SECRET_LENGTH = 4
 REDACTED = b"<redacted>"
-NOTE = "[trl-jobs]"
 
 _CHUNK = 65536
 _COALESCE_BELOW = 4096
 _COALESCE_S = 0.002
-
-
-def _write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-# A write that fails for want of room: the job goes on, what it printed meanwhile is counted as lost.
-_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-# exit.json is written into space claimed at the start, so that a full disk cannot hide how the job ended.
-_RESERVE = 8192
-
-
-def _reserve(path: str) -> None:
-    try:
-        with open(f"{path}.reserve", "wb") as f:
-            f.write(b" " * _RESERVE)
-    except OSError:
-        pass  # the disk is already full: exit.json is tried the ordinary way at the end
-
-
-def _write_exit(path: str, data: dict) -> None:
-    """exit.json, through the reserve when the disk has no room for a new file (trailing spaces are valid JSON)."""
-    text = json.dumps(data).encode()
-    try:
-        _write_json(path, data)
-    except OSError as exc:
-        if exc.errno not in _NO_ROOM or len(text) > _RESERVE or not os.path.exists(f"{path}.reserve"):
-            raise
-        with open(f"{path}.reserve", "r+b") as f:
-            f.write(text.ljust(_RESERVE))
-        os.replace(f"{path}.reserve", path)
-    try:
-        os.unlink(f"{path}.reserve")
-    except OSError:
-        pass
-
-
-class _Log:
-    """The job's log (our stdout), written only here while the command's output is pumped through us.
-
-    Capped at `cap` bytes (0: no cap): the first half is kept, then a note, then the newest output, which is
-    compacted in place (the last quarter of the cap moved up, the file truncated after it) whenever it passes the
-    other half; so the file never holds more than `cap` and a cut costs one copy per quarter of the cap written.
-    A write the disk has no room for is dropped and counted, never fatal: the job runs on and its end is recorded.
-    """
-
-    def __init__(self, cap: int, path: str) -> None:
-        self.cap, self.path = cap, path
-        self.pos = os.lseek(1, 0, os.SEEK_CUR)
-        self.head_end = self.pos + cap // 2
-        self.tail_at: int | None = None  # where the kept newest output begins, once the cap was reached
-        self.cut = 0  # bytes dropped from the middle
-        self.lost = 0  # bytes the disk had no room for
-        self.last = b"\n"
-
-    def write(self, data: bytes) -> None:
-        if not data:
-            return
-        if self.cap and self.tail_at is None and self.pos + len(data) > self.head_end:
-            room = max(0, self.head_end - self.pos)
-            newline = data.rfind(b"\n", 0, room)
-            first = data[:newline + 1] if newline >= 0 else data[:room]
-            self._put(first)
-            note = (f"{NOTE} this log reached its cap of {self.cap / 1e6:g} MB (TRL_JOBS_LOG_MB): the middle of the "
-                    "output is cut here, and only the newest output is kept below.\n").encode()
-            self._put(note if self.last == b"\n" else b"\n" + note)
-            self.tail_at = self.pos
-            data = data[len(first):]
-        self._put(data)
-        if self.tail_at is not None and self.pos - self.tail_at > self.cap - self.cap // 2 - 512:
-            self._compact()
-
-    def _put(self, data: bytes) -> None:
-        if not data:
-            return
-        try:
-            _write_all(1, data)
-            self.last = data[-1:]
-        except OSError as exc:
-            if exc.errno not in _NO_ROOM:
-                raise
-            self.lost += len(data)
-        self.pos = os.lseek(1, 0, os.SEEK_CUR)  # a partial write moved it part of the way
-
-    def _compact(self) -> None:
-        assert self.tail_at is not None
-        keep = max(0, self.cap // 4)
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(max(self.tail_at, self.pos - keep))
-                kept = f.read(keep)
-        except OSError:
-            return
-        newline = kept.find(b"\n")
-        if 0 <= newline < len(kept) - 1:
-            kept = kept[newline + 1:]  # start at a whole line
-        os.pwrite(1, kept, self.tail_at)  # over pages the file already has: no new space needed
-        os.ftruncate(1, self.tail_at + len(kept))
-        self.cut += self.pos - self.tail_at - len(kept)
-        self.pos = os.lseek(1, self.tail_at + len(kept), os.SEEK_SET)
-
-    def finish(self) -> None:
-        if self.lost:
-            self._put(f"{NOTE} {self.lost} bytes of output were lost: the disk holding this log was full.\n".encode())
 
 
 class _Scrubber:
@@ -255,8 +142,8 @@ class _Supervisor:
         # Credentials the job can reach without being given them (the user's HF token): scrubbed from the log as well.
         secrets += [value.encode() for value in self.config.get("scrub", ())]
         self.scrubber = _Scrubber(secrets)
-        _reserve(self.config["exit"])
-        self.log = _Log(int(self.config.get("log_cap") or 0), os.path.join(self.config["dir"], "log"))
+        reserve_exit(self.config["exit"])
+        self.log = CappedLog(int(self.config.get("log_cap") or 0), os.path.join(self.config["dir"], "log"))
         self.marked_cut = False
         # Signals arrive as bytes on a pipe, so one select() waits for the child, the log pipe, a cancel and the clock.
         self.wake_r, wake_w = os.pipe()
@@ -267,7 +154,7 @@ class _Supervisor:
             signal.signal(sig, lambda signum, frame: setattr(self, "cancelled", True))
         signal.signal(signal.SIGCHLD, lambda signum, frame: setattr(self, "orphaned", True))
         self.selector.register(self.wake_r, selectors.EVENT_READ)
-        _write_json(self.config["proc"], {"pid": os.getpid(), "start": proc_start(os.getpid())})
+        write_json(self.config["proc"], {"pid": os.getpid(), "start": proc_start(os.getpid())})
 
     def spawn(self) -> bool:
         """Start the command in its own session. False, with exit.json written, when it cannot start."""
@@ -281,14 +168,14 @@ class _Supervisor:
             # Our stdout is the job's log: the reader of the log learns why nothing ran.
             error = self.scrubber.feed(str(exc).encode()) + self.scrubber.flush()
             self.log.write(f"{NOTE} could not start the command: ".encode() + error + b"\n")
-            _write_exit(self.config["exit"], {"returncode": None, "reason": "spawn_error",
+            write_exit(self.config["exit"], {"returncode": None, "reason": "spawn_error",
                                               "error": error.decode(errors="replace"), "started_at": self.started,
                                               "finished_at": time.time()})
             return False
         self.pgid, self.me = self.child.pid, os.getpid()
         self.proc = {"pid": self.me, "start": proc_start(self.me), "child": self.child.pid,
                      "child_start": proc_start(self.child.pid)}
-        _write_json(self.config["proc"], self.proc)
+        write_json(self.config["proc"], self.proc)
         self.subreaper = become_subreaper()  # after proc.json, which a server may be waiting for
         self.pipe = self.child.stdout
         if self.pipe is not None:
@@ -420,7 +307,7 @@ class _Supervisor:
         """Say in proc.json that the log was cut, for whoever inspects the job while it runs."""
         self.marked_cut = True
         try:
-            _write_json(self.config["proc"], {**self.proc, "log_cut": True})
+            write_json(self.config["proc"], {**self.proc, "log_cut": True})
         except OSError:
             pass
 
@@ -429,7 +316,7 @@ class _Supervisor:
             self.pipe.close()
         self.log.write(self.scrubber.flush())
         self.log.finish()
-        _write_exit(self.config["exit"], {"log_cut": self.log.cut, "log_lost": self.log.lost,"returncode": self.child.returncode, "reason": self.reason or "exit",
+        write_exit(self.config["exit"], {"log_cut": self.log.cut, "log_lost": self.log.lost,"returncode": self.child.returncode, "reason": self.reason or "exit",
                                           "grace": self.grace, "timeout": self.timeout, "started_at": self.started,
                                           "finished_at": time.time(), "idle_for": getattr(self, "idle_s", None),
                                           "idle_timeout": self.idle.limit,
@@ -446,11 +333,11 @@ def _record_own_failure(config: dict, exc: BaseException) -> None:
     error = (scrubber.feed(f"{type(exc).__name__}: {exc}".encode(errors="replace")) + scrubber.flush()).decode(
         errors="replace")
     try:
-        _write_all(1, f"{NOTE} the job's supervisor failed: {error}\n".encode())
+        write_all(1, f"{NOTE} the job's supervisor failed: {error}\n".encode())
     except OSError:
         pass
     try:
-        _write_exit(config["exit"], {"returncode": None, "reason": "supervisor_error", "error": error,
+        write_exit(config["exit"], {"returncode": None, "reason": "supervisor_error", "error": error,
                                      "finished_at": time.time()})
     except OSError:
         pass

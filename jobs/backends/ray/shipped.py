@@ -25,6 +25,7 @@ _FILES = {
     "runner.py": _JOBS / "backends" / "local" / "runner.py",
     "procs.py": _JOBS / "backends" / "local" / "procs.py",
     "sampler.py": _JOBS / "backends" / "local" / "sampler.py",
+    "logfile.py": _JOBS / "backends" / "local" / "logfile.py",
     "entry.py": _JOBS / "recipes" / "entry.py",
     "argv.py": _JOBS / "recipes" / "argv.py",
     "trainers.py": _JOBS / "recipes" / "trainers.py",
