@@ -296,6 +296,11 @@ class Monitor:
         # -I -S: no site, no user paths, no PYTHON* variables: the supervisor needs only the standard library,
         # and skipping site halves its start-up.
         argv = [sys.executable, "-I", "-S", RUNNER]
+        row = db.get(job_id)
+        if row is not None and row.stage == "CANCELED":  # cancelled between its claim and now: never start it
+            db.ended(job_id, stage="CANCELED", message=None, exit_code=None, finished_at=time.time())
+            self._plans.pop(job_id, None)
+            return
         try:
             pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
         except NotImplementedError:
