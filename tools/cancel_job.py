@@ -12,10 +12,10 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
 
-from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo, JobStage
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call
-from trl_jobs_mcp.tools.inspect_job import cost_line
+from ..jobs.analysis.cost import CostSoFar, cost_so_far
+from ..jobs.core.models import InvalidJobSpec, JobInfo, JobStage
+from .base import ToolContext, ToolDef, ToolInput, next_call
+from .inspect_job import cost_line
 
 
 # A label filter matching more unfinished jobs than this is refused rather than half done.
