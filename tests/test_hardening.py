@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from mcp_client import call, call_error, console_script, local_client
-from polling import eventually
+from polling import eventually, holds
 
 from trl_jobs_mcp.jobs.backends.local.paths import RUNNER
 from trl_jobs_mcp.jobs.backends.local.rebuild import NOT_STARTED
@@ -464,3 +464,63 @@ async def test_a_full_disk_is_named_and_no_job_is_stranded(small_home: Path, mak
     ended = await finished(backend, ticking.id)
     assert ended.stage == JobStage.CANCELED and "outside" not in (ended.message or "")
     assert (await finished(backend, (await backend.submit(quick())).id)).stage == JobStage.COMPLETED
+
+
+# --- a jobs.db deleted or replaced (issue 23) ---
+
+
+def beating(path: Path) -> JobSpec:
+    """A job that rewrites `path` every 20 ms until it is stopped."""
+    return quick(f"import pathlib, time\nwhile True:\n    pathlib.Path({str(path)!r}).write_text(str(time.time()))\n"
+                 "    time.sleep(0.02)", timeout="5m")
+
+
+async def stands_still(path: Path) -> None:
+    before = path.read_text()
+    await holds(lambda: path.read_text() == before, duration=0.2, what=f"{path} to stand still")
+
+
+async def test_a_deleted_index_is_written_again_from_the_job_folders(make_backend, state_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    """Bug: jobs.db deleted while the server was stopped: the next start answered "No jobs yet." and a running job
+    was out of cancel_job's reach. Now the start adds back every job its folders hold, and adopts the running one."""
+    backend = await make_backend()
+    done = await backend.submit(quick("raise SystemExit(3)"))
+    await finished(backend, done.id)
+    running = await backend.submit(beating(tmp_path / "beat"))
+    await eventually(lambda: (tmp_path / "beat").exists(), timeout=WAIT, what="the job to beat")
+    await backend.aclose()
+    for name in ("jobs.db", "jobs.db-wal", "jobs.db-shm"):
+        (state_dir / name).unlink(missing_ok=True)
+
+    again = await make_backend()
+    jobs = {job.id: job for job in (await again.list()).jobs}
+    assert list(jobs) == [running.id, done.id]
+    assert jobs[done.id].stage == JobStage.ERROR and "code 3" in (jobs[done.id].message or "")
+    assert jobs[running.id].stage == JobStage.RUNNING
+    assert (await again.cancel(running.id)).stage == JobStage.CANCELED
+    await stands_still(tmp_path / "beat")
+
+
+async def test_an_index_unlinked_while_serving_keeps_every_job(make_backend, state_dir: Path,
+                                                               tmp_path: Path) -> None:
+    """Bug: jobs.db unlinked while a server ran: the server went on writing to the deleted file, and every job it
+    took afterwards vanished at the next start. Now the next call notices the file is gone (its inode), writes it
+    again from the open copy (a queued job stays queued) and goes on there."""
+    backend = await make_backend(slots=1)
+    blocker = await backend.submit(beating(tmp_path / "beat"))
+    await eventually(lambda: (tmp_path / "beat").exists(), timeout=WAIT, what="the blocker to beat")
+    queued = await backend.submit(quick())
+    (state_dir / "jobs.db").unlink()
+
+    later = await backend.submit(quick())
+    assert (state_dir / "jobs.db").exists()
+    assert (await backend.inspect(queued.id)).stage == JobStage.SCHEDULING
+    await backend.cancel(blocker.id)
+    assert (await finished(backend, queued.id)).stage == JobStage.COMPLETED
+    assert (await finished(backend, later.id)).stage == JobStage.COMPLETED
+    await backend.aclose()
+
+    again = await make_backend()
+    stages = {job.id: job.stage for job in (await again.list()).jobs}
+    assert stages == {blocker.id: JobStage.CANCELED, queued.id: JobStage.COMPLETED, later.id: JobStage.COMPLETED}

@@ -9,7 +9,6 @@ methods here only make quick SQLite calls and bounded file reads.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import secrets
 import shutil
@@ -24,18 +23,18 @@ import anyio
 
 from ..base import BackendTraits, NoHubExtras
 from .faults import cut_note, home_faults
-from .logs import read_log
+from .logs import newest_lines, read_log
 from .monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
 from .paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
                                                    signal_process)
-from .prepare import (Plan, caller_token, command_argv, read_json, refuse_image, scrub,
+from .prepare import (Plan, caller_token, command_argv, read_json, refuse_image, run_record, scrub,
                                                      working_dir, write_json)
-from .rebuild import open_store, prepare_home
+from .rebuild import open_store, prepare_home, reopen_moved
 from .store import JobRow, Store
 from .machine import hardware_note, runnable_here, shortfall, this_machine
 from ...core.flavors import Flavor, all_flavors, get_flavor
 from ...analysis.metrics.system import SystemMetrics, from_supervisor
-from ...core.models import (REDACTED, TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
+from ...core.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk, RunRecord)
 from ...recipes.build import ENTRY_MODULE
 from ...core.redact import Redactor, ambient_secrets
@@ -127,6 +126,8 @@ class LocalBackend(NoHubExtras):
         """Stop the monitor. Running jobs keep running: the next `start()`, here or in a new server, adopts them."""
         if not self._monitor.running:
             return
+        if self._db is not None and self._db.moved():
+            await anyio.to_thread.run_sync(self._reopen)  # what was written since the move is not lost
         await anyio.to_thread.run_sync(self._monitor.stop)
         LIVE_TOKENS.discard(self._token)
         if self._db is not None:
@@ -144,7 +145,17 @@ class LocalBackend(NoHubExtras):
         if self._db is None:
             await self.start()
         assert self._db is not None
+        if self._db.moved():  # jobs.db deleted or replaced under us: one stat a call notices it
+            await anyio.to_thread.run_sync(self._reopen)
         return self._db
+
+    def _reopen(self) -> None:
+        with self._start_lock:
+            if self._db is None or not self._db.moved():
+                return
+            self._monitor.stop()  # its connection closes with it: none may stay on the old file
+            self._db = reopen_moved(self._db, self.home)
+            self._monitor.start(Store(database_path(self.home)))
 
     # --- paths ---
 
@@ -302,16 +313,7 @@ class LocalBackend(NoHubExtras):
         """What the job's supervisor sampled (every `sample_every` seconds while it ran), from its folder."""
         await self._row(job_id)
         path = self.paths(job_id).system
-
-        def read() -> list[str]:
-            try:
-                with open(path, "rb") as f:
-                    f.seek(max(0, f.seek(0, os.SEEK_END) - _MAX_SYSTEM_BYTES))
-                    return f.read().decode(errors="replace").splitlines()
-            except FileNotFoundError:
-                return []
-
-        metrics = from_supervisor(await anyio.to_thread.run_sync(read))
+        metrics = from_supervisor(await anyio.to_thread.run_sync(lambda: newest_lines(path, _MAX_SYSTEM_BYTES)))
         if not metrics.samples:
             metrics.note = "No system samples yet: the job has not started, or ended before the first one."
         return metrics
@@ -342,15 +344,7 @@ class LocalBackend(NoHubExtras):
     async def run_record(self, job_id: str) -> RunRecord:
         """The spec.json the job was started from (secret values were never written there, only their names)."""
         await self._row(job_id)
-        data = await anyio.to_thread.run_sync(read_json, self.paths(job_id).spec)
-        if not data or not isinstance(data.get("spec"), dict):
-            raise InvalidJobSpec(f"job {job_id} has no readable spec.json, so it cannot be rerun; launch it again "
-                                 "with launch_training or run_job.", field="job_id")
-        if REDACTED in json.dumps(data["spec"]):
-            raise InvalidJobSpec(f"job {job_id}'s command or environment held a secret's value, which was scrubbed "
-                                 "from what was stored; launch it again with the secret in secrets.", field="job_id")
-        spec = JobSpec.model_validate({**data["spec"], "secrets": {}})
-        return RunRecord(spec=spec, secret_names=list(data.get("secret_names") or []))
+        return run_record(job_id, await anyio.to_thread.run_sync(read_json, self.paths(job_id).spec))
 
     # --- cancel ---
 

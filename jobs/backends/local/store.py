@@ -10,6 +10,7 @@ One Store per thread: the backend's event loop has one, its monitor thread anoth
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -128,6 +129,15 @@ class JobRow:
         return cls(**data)
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path` now; None when there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -135,6 +145,7 @@ class Store:
         self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False,
                                   factory=_Connection)
         self.db.path = path
+        self.identity = file_identity(path)  # the file this connection opened, to notice it replaced or unlinked
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -150,6 +161,10 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def moved(self) -> bool:
+        """Whether the file at our path is no longer the one we write (deleted, or replaced): one stat."""
+        return file_identity(self.path) != self.identity
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
