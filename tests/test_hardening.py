@@ -524,3 +524,47 @@ async def test_an_index_unlinked_while_serving_keeps_every_job(make_backend, sta
     again = await make_backend()
     stages = {job.id: job.stage for job in (await again.list()).jobs}
     assert stages == {blocker.id: JobStage.CANCELED, queued.id: JobStage.COMPLETED, later.id: JobStage.COMPLETED}
+
+
+# --- job_metrics reads what the log gained, not all of it again (issue 23) ---
+
+
+class Recording:
+    """A real backend, whose `logs` calls are noted (the offset each asked from) on their way through."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend, self.since = backend, []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    async def logs(self, job_id: str, **kwargs: Any) -> Any:
+        self.since.append(kwargs.get("since"))
+        return await self.backend.logs(job_id, **kwargs)
+
+
+async def test_job_metrics_reads_only_what_the_log_gained_since_the_last_call(make_backend, tmp_path: Path) -> None:
+    """Bug: job_metrics parsed the whole log at every call (a 100 MB log: 22 s and 485 MB). Now each job's parsed
+    log is kept and fed from the offset the previous call reached, and gives the curves a full read gives."""
+    from trl_jobs_mcp.jobs.analysis.metrics.job import PARSED_LOGS, job_report
+    from trl_jobs_mcp.jobs.analysis.metrics.logs import metrics_from_log
+
+    go = tmp_path / "go"
+    code = (f"import os, time\nfor i in range(300): print({{'loss': 3 - i / 100, 'epoch': i / 300}}, flush=True)\n"
+            f"print('half', flush=True)\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+            "for i in range(300, 500): print({'loss': 3 - i / 100, 'epoch': i / 300})")
+    backend = Recording(await make_backend())
+    job = await backend.submit(quick(code, timeout="5m"))
+    log = backend.paths(job.id).log
+    await eventually(lambda: log.exists() and b"half\n" in log.read_bytes(), timeout=WAIT, what="the first half")
+
+    first, _ = await job_report(backend, await backend.inspect(job.id), max_pages=200)
+    reached = PARSED_LOGS.offset(backend, job.id)
+    assert backend.since == [0] and reached == log.stat().st_size and len(first.series["loss"].values) == 300
+    go.touch()
+    await finished(backend, job.id)
+    backend.since.clear()
+    second, _ = await job_report(backend, await backend.inspect(job.id), max_pages=200)
+    assert backend.since[0] == reached and PARSED_LOGS.offset(backend, job.id) == log.stat().st_size
+    whole = metrics_from_log(log.read_text().splitlines())
+    assert second.series["loss"].values == whole.series["loss"].values and len(whole.series["loss"].values) == 500
