@@ -76,7 +76,8 @@ async def main() -> None:
             after = rss_mb()
     print(f"first read: {calls} call(s) of at most {MAX_PAGES} pages, {sum(times):.2f} s in all, the first "
           f"{times[0]:.2f} s")
-    print(f"a call once caught up: {caught_up * 1000:.1f} ms; first call / caught-up call = {times[0] / caught_up:.0f}x")
+    print(f"a call once caught up: {caught_up * 1000:.1f} ms; "
+          f"first call / caught-up call = {times[0] / caught_up:.0f}x")
     print(f"RSS: {before:.0f} MB before, {after:.0f} MB after ({after - before:+.0f} MB for a {size / 1e6:.0f} MB log)")
 
 

@@ -426,6 +426,23 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+async def test_a_log_past_its_cap_keeps_its_head_and_newest_lines(make_backend) -> None:
+    """Bug (issue 23): a job's log grew without bound (20 MB printed filled a 5 MB home). Now it stops at
+    TRL_JOBS_LOG_MB: the head, a note where the middle was cut, the newest output; a reader whose offset was past
+    the cut goes on from the end instead of being refused."""
+    backend = await make_backend(log_mb=1)
+    job = await backend.submit(quick("import sys\nfor i in range(60000): sys.stdout.write(f'line {i:06d} ' + 'x' * 89 + "
+                                     "'\\n')"))
+    info = await finished(backend, job.id)
+    log = backend.paths(job.id).log.read_bytes()
+    assert len(log) <= 1_000_000 and log.startswith(b"line 000000 ") and log.endswith(b"line 059999 " + b"x" * 89 + b"\n")
+    assert log.count(b"the middle of the output is cut here") == 1 and "MB from its middle were cut" in info.message
+    kept = [int(line[5:11]) for line in log.splitlines() if line.startswith(b"line ")]
+    assert kept == sorted(kept) and len(kept) < 60000  # whole lines, in order, the middle gone
+    chunk = await backend.logs(job.id, since=5_000_000)  # an offset a reader held before the cut
+    assert chunk.lines == [] and chunk.finished
+
+
 async def test_a_full_disk_is_named_and_no_job_is_stranded(small_home: Path, make_backend) -> None:
     """Bug: a job printing 20 MB into a 5 MB home stayed RUNNING forever; launches answered "failed inside the
     server (OSError)", cancel "(OperationalError)"; once space was freed the job read "killed from outside?".

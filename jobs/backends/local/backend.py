@@ -299,9 +299,9 @@ class LocalBackend(NoHubExtras):
         # Decided before reading: once the supervisor is gone, nothing more is written.
         done = row.stage in _TERMINAL and not row.live
         path = self.paths(job_id).log
-        if since and row.live and cut_note(self.paths(job_id).proc, cap_mb=0):
-            # Its middle was cut since the caller's last read: what was past `since` moved up; go on from the end.
-            since = min(since, await anyio.to_thread.run_sync(lambda: path.stat().st_size))
+        size = await anyio.to_thread.run_sync(lambda: path.stat().st_size if since and path.exists() else 0)
+        if since and since > size and cut_note(self.paths(job_id).proc, cap_mb=0):
+            since = size  # its middle was cut after the caller's last read: what was past `since` moved up
         read = await anyio.to_thread.run_sync(lambda: read_log(path, tail=tail, since=since, done=done))
         # Again at read: the supervisor scrubbed the file of the values it knew, but a log written before a token
         # was saved, or a token-shaped value nobody declared, is caught here.
