@@ -300,8 +300,9 @@ class _Supervisor:
                     time.sleep(_COALESCE_S)
             else:
                 self.selector.unregister(key.fd)
-                self.pipe.close()
-                self.pipe = None
+                pipe, self.pipe = self.pipe, None
+                if pipe is not None:
+                    pipe.close()
 
     def _mark_cut(self) -> None:
         """Say in proc.json that the log was cut, for whoever inspects the job while it runs."""
