@@ -543,6 +543,32 @@ async def test_an_index_unlinked_while_serving_keeps_every_job(make_backend, sta
     assert stages == {blocker.id: JobStage.CANCELED, queued.id: JobStage.COMPLETED, later.id: JobStage.COMPLETED}
 
 
+
+async def test_an_index_replaced_while_serving_gets_the_jobs_it_lacks(make_backend, state_dir: Path) -> None:
+    """Issue 23: an older copy of jobs.db put back while a server runs (a restore from a backup) hid every job
+    taken since. Now the next call notices the file changed (its inode) and adds what it lacks from the open one."""
+    import sqlite3
+
+    backend = await make_backend()
+    first = await backend.submit(quick())
+    await finished(backend, first.id)
+    older = state_dir / "older.db"
+    source, copy = sqlite3.connect(state_dir / "jobs.db"), sqlite3.connect(older)
+    source.backup(copy)
+    copy.close()
+    source.close()
+    second = await backend.submit(quick())
+    await finished(backend, second.id)
+    os.replace(older, state_dir / "jobs.db")
+
+    assert {job.id: job.stage for job in (await backend.list()).jobs} == {
+        first.id: JobStage.COMPLETED, second.id: JobStage.COMPLETED}
+    third = await backend.submit(quick())
+    assert (await finished(backend, third.id)).stage == JobStage.COMPLETED
+    await backend.aclose()
+    again = await make_backend()
+    assert [job.id for job in (await again.list()).jobs] == [third.id, second.id, first.id]
+
 # --- job_metrics reads what the log gained, not all of it again (issue 23) ---
 
 

@@ -129,25 +129,37 @@ def _with_every_folder(store: Store, home: Path) -> Store:
 
 
 def reopen_moved(store: Store, home: Path) -> Store:
-    """The store to use once `store`'s file was deleted or replaced under it (Store.moved): a deleted file is
-    written again at its path from what `store` still holds open (every record, queued jobs included); a replaced
-    one is opened, and completed from the jobs' folders. `store` is closed; no other connection to it may stay open
-    in this process (their journal would follow it)."""
+    """The store to use once `store`'s file was deleted or replaced under it (Store.moved), `store` closed.
+
+    A deleted file is written again at its path from what `store` still holds open (every record, queued jobs
+    included). A replaced one (an older copy put back, another server's rebuild) gets the jobs `store` holds and it
+    lacks. Either is then completed from the jobs' folders. No other connection of this process may stay open on
+    the old file (its journal would follow it).
+    """
     path = database_path(home)
     with _rebuild_lock(home):
-        if store.moved() and not path.exists():
-            carried = path.with_name(f"{path.name}.carry-{os.getpid()}")
-            target = sqlite3.connect(carried)
-            try:
-                store.db.backup(target)
-            finally:
-                target.close()
+        try:
+            if not path.exists():
+                carried = path.with_name(f"{path.name}.carry-{os.getpid()}")
+                target = sqlite3.connect(carried)
+                try:
+                    store.db.backup(target)
+                finally:
+                    target.close()
+                store.close()
+                os.replace(carried, path)
+                what = "it was written again from the open copy"
+            else:
+                held = store.rows()
+                store.close()  # first: the last connection's close takes the old file's journal with it
+                fresh = Store(path)
+                try:
+                    what = f"the {fresh.add_missing(held)} jobs it lacked were added to it"
+                finally:
+                    fresh.close()
+        finally:
             store.close()
-            os.replace(carried, path)
-            log.warning("local executor: the jobs database %s was deleted while in use; it was written again "
-                        "from the open copy.", path)
-        else:
-            store.close()
+    log.warning("local executor: the jobs database %s was deleted or replaced while in use; %s.", path, what)
     return open_store(home)
 
 

@@ -260,6 +260,26 @@ class Store:
             params.extend(when_stage)
         return self.db.execute(sql, params).rowcount == 1
 
+    def rows(self) -> list[JobRow]:
+        """Every job, in submission order."""
+        return [JobRow.from_sql(row) for row in self.db.execute("SELECT * FROM jobs ORDER BY seq")]
+
+    def add_missing(self, rows: Iterable[JobRow]) -> int:
+        """Add those of `rows` (another store's) whose job this store lacks, as they stand there. How many."""
+        known = {row[0] for row in self.db.execute("SELECT id FROM jobs")}
+        added = 0
+        for row in rows:
+            if row.id in known:
+                continue
+            self.insert(job_id=row.id, created_at=row.created_at, flavor=row.flavor, labels=row.labels,
+                        command=row.command, timeout=row.timeout, output_dir=row.output_dir,
+                        secret_names=row.secret_names, owner=row.owner)
+            self.update(row.id, stage=row.stage, message=row.message, started_at=row.started_at,
+                        finished_at=row.finished_at, exit_code=row.exit_code, live=int(row.live), pid=row.pid,
+                        pid_start=row.pid_start)
+            added += 1
+        return added
+
     def overtake_cancel(self, job_id: str, *, stage: str, message: str | None, finished_at: float,
                         cancel_message: str) -> bool:
         """A cancel was recorded (stage CANCELED, `cancel_message`) after the command had already ended on its own:
