@@ -3,10 +3,10 @@
     python bench/bench_metrics.py [--quick]
 
 A finished local job whose log is 100 MB of TRL-like output (a tqdm bar every line, a log dict every 10th) is read
-by job_report, as job_metrics does, until the curves are complete; then one line is "added" (a second job report
-on the unchanged log) and the call is timed again. Printed: the calls the first read took, the time of the first
-call / the time of a call once caught up (the goal: a call's cost follows what it reads), and the server process's
-RSS before and after (the goal: bounded, not the log's size).
+by job_report, as job_metrics does (at most 200 pages a call), until the curves are complete; then it is called
+once more on the unchanged log. Printed: the calls the first read took, the time of the first call / the time of a
+call once caught up (the goal: a call's cost follows what it reads, not the log's size), and this process's RSS
+before and after (the goal: bounded, not the log's size).
 
 --quick uses a 20 MB log.
 """
