@@ -117,8 +117,9 @@ class LocalBackend(NoHubExtras):
             if self._monitor.running:
                 return
             prepare_home(self.home)  # or BackendUnavailable naming TRL_JOBS_HOME, the path and why
-            self._db = open_store(self.home)  # a damaged database is kept aside and rebuilt from the job folders
-            monitor_db = Store(database_path(self.home))
+            with home_faults(self.home):  # a full disk can refuse the database's journal at the first write
+                self._db = open_store(self.home)  # a damaged database is kept aside and rebuilt from the job folders
+                monitor_db = Store(database_path(self.home))
             LIVE_TOKENS.add(self._token)
             self._monitor.start(monitor_db)
 
