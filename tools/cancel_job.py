@@ -21,15 +21,16 @@ from .inspect_job import cost_line
 # A label filter matching more unfinished jobs than this is refused rather than half done.
 MAX_JOBS = 100
 _Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-# One id or a list, shown as one compact schema (pydantic's anyOf of the two repeats the id's bounds).
+# One id or a list, in a lighter schema than pydantic's (which repeats the id's bounds in both branches); an id
+# over 200 characters is still refused, naming job_id.
 _Ids = Annotated[_Id | Annotated[list[_Id], Field(max_length=MAX_JOBS)], WithJsonSchema(
-    {"type": ["string", "array"], "items": {"type": "string"}, "maxLength": 200, "maxItems": MAX_JOBS,
-     "description": "The job's id, or a list."})]
+    {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": MAX_JOBS}],
+     "description": "An id or a list."})]
 
 
 class Input(ToolInput):
     job_id: _Ids | None = None
-    labels: Annotated[dict[str, str] | None, Field(description="Or: every unfinished job with these.")] = None
+    labels: Annotated[dict[str, str] | None, Field(description="Or: all unfinished with these.")] = None
 
 
 class Output(BaseModel):
