@@ -27,6 +27,7 @@ from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 
 from .. import __version__
+from .handshake import advertise_ui_on_initialize
 from .job_card import job_card_extension, stamp_card_on_tools
 from .settings import Settings
 from .tool_cache import ToolListCache
@@ -272,7 +273,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
-        middleware=[stamp_card_on_tools, warm_after_first_answer],
+        middleware=[stamp_card_on_tools, advertise_ui_on_initialize, warm_after_first_answer],
     )
     return server
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -298,3 +299,33 @@ async def test_head_unreachable_then_back_reports_what_it_forgot(ray_head: RayHe
         _, after = await call(client, "run_job", command=["true"])
         _, done = await call(client, "wait_for_job", job_id=after["job_id"], timeout=JOB_S)
         assert done["stage"] == "COMPLETED"
+
+
+def gcs_value(head: RayHead, key: str) -> bytes | None:
+    """What the head's GCS holds under a package key, read the way the wrapper reads it (Ray's own GcsClient)."""
+    read = subprocess.run([sys.executable, "-c", "import sys; from ray._raylet import GcsClient; "
+                           f"v = GcsClient(address='127.0.0.1:{head.gcs_port}').internal_kv_get(sys.argv[1].encode(), "
+                           "None); sys.stdout.write('NONE' if v is None else v.hex())", f"gcs://{key}"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return None if read.stdout == "NONE" else bytes.fromhex(read.stdout)
+
+
+async def test_a_job_that_never_ran_leaves_no_secret_in_the_gcs(ray_head: RayHead, backend: RayBackend,
+                                                                tmp_path: Path) -> None:
+    """Bug (issue 23): a job cancelled while PENDING, or whose wrapper never ran, left its secrets package readable
+    in the GCS, under a key GET /api/jobs/ shows. Now every ending the server sees empties it (and pins it, so the
+    GCS deletes it when the pin expires)."""
+    from trl_jobs_mcp.jobs.backends.ray.leftovers import secrets_key
+
+    blocker = await backend.submit(JobSpec(command=[sys.executable, "-c", "import time; time.sleep(300)"]))
+    pending = await backend.submit(JobSpec(command=[sys.executable, "-c", "print('ran')"],
+                                           secrets={"API_SECRET": SECRET}))
+    async with httpx2.AsyncClient(base_url=ray_head.address) as http:
+        key = secrets_key((await http.get(f"/api/jobs/{pending.id}")).json())
+    assert key and SECRET.encode() in (gcs_value(ray_head, key) or b"")  # waiting for its wrapper, as designed
+    assert (await backend.inspect(pending.id)).stage is JobStage.SCHEDULING
+
+    assert (await backend.cancel(pending.id)).stage is JobStage.CANCELED
+    assert not gcs_value(ray_head, key)
+
+    await backend.cancel(blocker.id)

@@ -88,6 +88,10 @@ def parse_log_dict(text: str) -> dict[str, float] | None:
 # --- reading a log ---
 
 
+# Logged points kept per job: far more than a plot shows (max_points is at most 5000), a few tens of MB at most.
+MAX_ENTRIES = 100_000
+
+
 @dataclass(slots=True)
 class _Entry:
     kind: Literal["train", "eval"]
@@ -165,6 +169,11 @@ class LogParser:
             self._train_count += 1
             self._entries.append(_Entry(kind="train", ordinal=self._train_count, epoch=epoch, step=step,
                                         values=values))
+        if len(self._entries) > MAX_ENTRIES:
+            # A parser is kept between calls (metrics.job.ParsedLogs): its memory stays bounded by keeping every
+            # other point of the older half; each entry keeps its own ordinal, so the steps stay right.
+            half = len(self._entries) // 2
+            self._entries[:half] = self._entries[:half:2]
 
     def _stride(self) -> tuple[int, Literal["step", "log"]]:
         """Steps per training log line, and whether that is known."""

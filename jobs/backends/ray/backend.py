@@ -28,6 +28,7 @@ import anyio
 from ..base import BackendTraits, NoHubExtras, NoSystemMetrics
 from . import resources
 from .client import DEFAULT_ADDRESS, RayClient
+from .leftovers import SECRETS_PREFIX, forget_secrets
 from .command_line import ray_command_line
 from .paging import cursor_after, matches, order, parse_cursor
 from .records import Record, Records
@@ -95,6 +96,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         # Secret values of jobs submitted from this process (memory only) and the credentials around us: scrubbed
         # from everything returned. The wrapper has already scrubbed a job's own secrets from its log on the node.
         self._secret_values: set[str] = set(ambient_secrets())
+        self._emptied: set[str] = set()  # secrets packages emptied by this server (leftovers.py)
         self._built: tuple[tuple[str | None, int], Redactor] | None = None
 
     # --- lifecycle ---
@@ -166,7 +168,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
             # Secrets never go in the runtime_env's env_vars, which the REST API returns in plain text to anyone
             # who asks, nor in the entrypoint: a command that holds a secret's value travels with them. They wait
             # in the GCS under a one-time key the wrapper deletes as it reads it.
-            key = f"trl_jobs_secrets_{job_id}_{secrets_module.token_hex(16)}.json"
+            key = f"{SECRETS_PREFIX}{job_id}_{secrets_module.token_hex(16)}.json"
             payload = {"env": spec.secrets, "argv": argv if shown != argv else None}
             await self._client.put_package(key, json.dumps(payload).encode())
             wrapper += ["--secrets", f"gcs://{key}"]
@@ -203,6 +205,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         details, record = await self._lookup(job_id)
         if details is None:
             return lost_info(record, backend=self.name, address=self.address, redactor=self._redactor())
+        await forget_secrets(self._client, [details], done=self._emptied)
         return self._info(details, record)
 
     async def _lookup(self, job_id: str) -> tuple[dict | None, Any]:
@@ -224,6 +227,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
             raise InvalidJobSpec(f"must be at least 1, got {limit}.", field="limit")
         after = parse_cursor(cursor)
         jobs = await self._client.jobs()
+        await forget_secrets(self._client, jobs, done=self._emptied)
         records = self._recorded()
         known = records.get_many([str(job["submission_id"]) for job in jobs])
         redactor = self._redactor()
@@ -305,6 +309,8 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         await self._client.put_package(_cancel_key(job_id).removeprefix("gcs://"), b"canceled")
         await self._client.stop(job_id)
         records.mark_canceled(job_id)
+        # Its wrapper may never run now (a PENDING job): its secrets must not wait in the GCS for it.
+        await forget_secrets(self._client, [await self._client.job(job_id) or {}], done=self._emptied, ended=True)
         if info.stage is JobStage.RUNNING:
             with anyio.move_on_after(self.grace + 10):
                 while True:

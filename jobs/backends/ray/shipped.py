@@ -25,6 +25,7 @@ _FILES = {
     "runner.py": _JOBS / "supervisor" / "runner.py",
     "procs.py": _JOBS / "supervisor" / "procs.py",
     "sampler.py": _JOBS / "supervisor" / "sampler.py",
+    "logfile.py": _JOBS / "supervisor" / "logfile.py",
     "entry.py": _JOBS / "recipes" / "entry.py",
     "argv.py": _JOBS / "recipes" / "argv.py",
     "trainers.py": _JOBS / "recipes" / "trainers.py",

@@ -109,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.secrets:
             raw = gcs.internal_kv_get(args.secrets.encode(), None)
             gcs.internal_kv_del(args.secrets.encode(), False, None)
-            if raw is None:
-                _say("[trl-jobs] error: the job's secrets are gone from the cluster (a head restart, or a second run "
-                     "of the same job); nothing was run. Launch the job again.")
+            if not raw:  # gone, or emptied by a server that saw the job end (leftovers.py)
+                _say("[trl-jobs] error: the job's secrets are gone from the cluster (a head restart, the job already "
+                     "ended, or a second run of it); nothing was run. Launch the job again.")
                 return 1
             payload = json.loads(raw)
             secrets = payload["env"]
