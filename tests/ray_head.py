@@ -68,8 +68,12 @@ def processes_with(needle: bytes, *, cwd: str | None = None) -> list[int]:
 class RayHead:
     """A head on this machine: `address` is its dashboard; `stop()` and `start()` may be called again (same ports)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, python: str = sys.executable, path: str | None = None) -> None:
+        """`python` runs `ray start` (a venv's python runs it as that venv's bin/ray would); `path`, when given, is
+        the PATH the head and so every job starts with."""
         self.root = root
+        self.python = python
+        self.path = path
         self.marker = uuid.uuid4().hex
         ports = _free_ports(10)
         (self.gcs_port, self.dashboard_port, self.agent_port, self.agent_grpc_port, self.client_port,
@@ -80,7 +84,10 @@ class RayHead:
     def start(self) -> None:
         env = {**os.environ, MARKER_VAR: self.marker, "RAY_USAGE_STATS_ENABLED": "0"}
         env.pop("RAY_ADDRESS", None)
-        argv = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--num-cpus", "2",
+        if self.path is not None:
+            env["PATH"] = self.path
+            env.pop("VIRTUAL_ENV", None)
+        argv = [self.python, "-m", "ray.scripts.scripts", "start", "--head", "--num-cpus", "2",
                 "--memory", str(HEAD_MEMORY), "--object-store-memory", str(100 * 2**20),
                 "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
                 "--port", str(self.gcs_port), "--dashboard-port", str(self.dashboard_port),

@@ -106,6 +106,34 @@ async def test_run_job_command_logs_tail_and_since(ray_head: RayHead, tmp_path: 
         assert inspected["job"]["exit_code"] == 0 and inspected["job"]["flavor"] == "cpu-basic"
 
 
+async def test_a_tail_then_the_lines_after_it_while_the_job_runs(backend: RayBackend, tmp_path: Path) -> None:
+    """A tail is read from the end of the log (no count of the lines before it), and its next_since still leads to
+    exactly the lines written after it."""
+    go = tmp_path / "go"
+    program = (f"import os, time\nfor i in range(3000): print(f'a {{i}}')\nwhile not os.path.exists({str(go)!r}): "
+               "time.sleep(0.05)\nfor i in range(5): print(f'b {i}')\n")
+    info = await backend.submit(JobSpec(command=[sys.executable, "-c", program]))
+    tail = await eventually(lambda: _tail_ending(backend, info.id, "a 2999"), timeout=JOB_S, interval=0.3,
+                            what="the job's first lines")
+    assert tail.lines == ["a 2998", "a 2999"] and not tail.finished
+    go.touch()
+    await finished(backend, info.id)
+    after = await backend.logs(info.id, since=tail.next_since)
+    assert after.lines == [f"b {i}" for i in range(5)] and after.finished and not after.truncated
+    again = await backend.logs(info.id, since=after.next_since)
+    assert again.lines == [] and again.finished and again.next_since == after.next_since
+    last = await backend.logs(info.id, tail=3, since=tail.next_since)
+    assert last.lines == ["b 2", "b 3", "b 4"] and last.truncated  # two lines after since were left out
+    with pytest.raises(InvalidJobSpec) as err:
+        await backend.logs(info.id, since=tail.next_since + 1)
+    assert err.value.field == "since"
+
+
+async def _tail_ending(backend: RayBackend, job_id: str, line: str) -> Any:
+    chunk = await backend.logs(job_id, tail=2)
+    return chunk if chunk.lines[-1:] == [line] else None
+
+
 async def test_run_job_script_without_uv_runs_with_the_nodes_python(backend: RayBackend, tmp_path: Path) -> None:
     script = tmp_path / "hello.py"
     script.write_text("import sys\nprint('script says', sys.argv[1:])\n")

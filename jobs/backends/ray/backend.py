@@ -13,13 +13,11 @@ own.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets as secrets_module
 import shlex
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoHubExtras, NoSystem
 from trl_jobs_mcp.jobs.backends.ray import resources
 from trl_jobs_mcp.jobs.backends.ray.client import DEFAULT_ADDRESS, RayClient
 from trl_jobs_mcp.jobs.backends.ray.command_line import ray_command_line
+from trl_jobs_mcp.jobs.backends.ray.logs import LogReader
 from trl_jobs_mcp.jobs.backends.ray.paging import cursor_after, matches, order, parse_cursor
 from trl_jobs_mcp.jobs.backends.ray.records import Record, Records
 from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, PACKAGE, package
@@ -240,43 +239,24 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         return JobPage(jobs=page, next_cursor=cursor_after(page[-1]) if more else None)
 
     async def logs(self, job_id: str, *, tail: int | None = None, since: int | None = None) -> LogChunk:
-        """Lines of the job's log, read as a stream: a tail keeps `tail` lines in memory, a forward read stops
-        after `max_log_lines`. `since` counts the lines already seen; `next_since` the lines seen after this read."""
+        """Lines of the job's log from its node (see logs.py): a tail costs the lines it returns, a read forward
+        from `since` the lines it skips and returns (at most `max_log_lines`); the whole log only page by page."""
         for name, value in (("tail", tail), ("since", since)):
             if value is not None and value < 0:
                 raise InvalidJobSpec(f"must be 0 or more, got {value}.", field=name)
-        job_id = _plain_id(job_id)
-        start = since or 0
         details, record = await self._lookup(job_id)
+        start = since or 0
+        node = (details or {}).get("driver_node_id")
         if details is None:
             return LogChunk(lines=[], next_since=start, finished=True)  # forgotten by the cluster with its log
-        info = self._info(details, record)
+        info = self._info(details, record)  # read before the log: once terminal, nothing more is written
+        if not node:  # not started: nothing written yet
+            return LogChunk(lines=[], next_since=start, finished=info.finished)
+        reader = LogReader(self._client, info.id, node, finished=info.finished, max_lines=self._max_log_lines)
+        read = await reader.read(tail=tail, since=since)
         redactor = self._redactor()
-        total = 0
-        truncated = False
-        chosen: deque[str] | list[str] = deque(maxlen=tail) if tail is not None else []
-        async with contextlib.aclosing(self._client.logs(job_id)) as lines:
-            async for line in lines:
-                total += 1
-                if total <= start:
-                    continue
-                if tail is not None:
-                    # As on the local backend: a plain tail leaving out what came before is what was asked for; a
-                    # tail after `since` that leaves lines out has skipped some.
-                    truncated = truncated or (since is not None and len(chosen) == tail)
-                    if tail:
-                        chosen.append(line)
-                    continue
-                if len(chosen) == self._max_log_lines:
-                    truncated = True
-                    total -= 1
-                    break
-                chosen.append(line)
-        next_since = total if tail is not None else start + len(chosen)
-        # `info` was read before the log: once terminal, nothing more is written.
-        at_end = tail is not None or not truncated
-        return LogChunk(lines=[redactor.text(line) for line in chosen], next_since=max(next_since, start),
-                        finished=info.finished and at_end, truncated=truncated)
+        return LogChunk(lines=[redactor.text(line) for line in read.lines], next_since=read.next_since,
+                        finished=info.finished and read.at_end, truncated=read.truncated)
 
     async def run_record(self, job_id: str) -> RunRecord:
         """Ray keeps a job's entrypoint but not the spec it came from (the wrapper, the shipped package and the
