@@ -1,6 +1,8 @@
 """A real local Ray head for the ray backend's tests (a pytest plugin: conftest lists it in pytest_plugins).
 
-One head per test session, started on the first test that asks for `ray_head` and stopped at the end. It gets its own
+One head per test session, started on the first test that asks for `ray_head` and stopped at the end, as a new user
+starts one: from a virtual environment's Python (venv/bin/ray) that is not activated, with a PATH on which no Python
+has ray (NO_RAY_PATH), so that every job shows the entrypoint finding the node's Python by itself. It gets its own
 temp folder and free ports, so it cannot meet a head someone else runs, and `--num-cpus 2` with `--memory 17 GB`
 (logical): cpu-basic (2 CPUs, 16 GB) fits once, so a second job waits PENDING, and bigger flavors are refused.
 
@@ -27,6 +29,7 @@ from polling import wait_until
 
 MARKER_VAR = "TRL_JOBS_TEST_RAY_HEAD"
 HEAD_MEMORY = 17 * 10**9
+NO_RAY_PATH = "/usr/bin:/bin"  # a system Python may be there, without ray
 START_TIMEOUT_S = 120
 
 
@@ -143,7 +146,12 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
         pytest.skip("ray is not installed: `pip install 'trl-jobs-mcp[ray]'` to run the Ray backend's tests")
     # Under the session's tmp, kept short: Ray's unix sockets live below it, and a socket path has 107 bytes at most.
     root = str(tmp_path_factory.mktemp("ray"))
-    head = RayHead(root)
+    python = sys.executable
+    if sys.prefix == sys.base_prefix:  # not in a venv: make one that sees this Python's packages (ray among them)
+        venv = os.path.join(root, "venv")
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], check=True)
+        python = os.path.join(venv, "bin", "python")
+    head = RayHead(root, python=python, path=NO_RAY_PATH)
     try:
         head.start()
         yield head

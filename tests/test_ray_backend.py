@@ -143,6 +143,19 @@ async def test_run_job_script_without_uv_runs_with_the_nodes_python(backend: Ray
     assert "script says ['--x', '1']" in lines
 
 
+async def test_a_head_started_from_a_venv_not_on_path_runs_jobs_with_its_python(ray_head: RayHead,
+                                                                             backend: RayBackend) -> None:
+    """The session's head runs from an unactivated venv with no Python with ray on PATH (ray_head.py): the wrapper
+    runs with the head's Python, and a command's `python` is that one too."""
+    assert ray_head.path is not None and os.path.dirname(ray_head.python) not in ray_head.path.split(":")
+    check = "import ray, sys; print('python', sys.executable)"
+    info = await backend.submit(JobSpec(command=["sh", "-c", f'echo "PATH=$PATH"; python -c "{check}"']))
+    done = await finished(backend, info.id)
+    lines = (await backend.logs(info.id, tail=5)).lines
+    assert done.stage is JobStage.COMPLETED, (done.message, lines)
+    assert f"python {ray_head.python}" in lines
+
+
 async def test_labels_filter_and_paging(backend: RayBackend) -> None:
     run = uuid.uuid4().hex[:8]
     ids = []

@@ -30,7 +30,7 @@ from trl_jobs_mcp.jobs.backends.ray.command_line import ray_command_line
 from trl_jobs_mcp.jobs.backends.ray.logs import LogReader
 from trl_jobs_mcp.jobs.backends.ray.paging import cursor_after, matches, order, parse_cursor
 from trl_jobs_mcp.jobs.backends.ray.records import Record, Records
-from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, PACKAGE, package
+from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, NODE_PYTHON, PACKAGE, package
 from trl_jobs_mcp.jobs.backends.ray.status import (
     META, META_COMMAND, META_FLAVOR, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
 from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
@@ -53,7 +53,8 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
             the job's runtime environment (pip).
         grace: seconds between SIGTERM and SIGKILL when a job is stopped; under Ray's own 3 s, after which Ray
             kills what is left.
-        python: the Python on the nodes' PATH that runs the wrapper.
+        python: the Python that runs the wrapper on a node; default the one the node's Ray runs (see NODE_PYTHON),
+            whatever PATH its head was started with.
         max_log_lines: the most lines one forward (`since`) read of the logs returns.
         request_timeout: seconds to wait for the dashboard.
 
@@ -66,7 +67,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
     name = "ray"
 
     def __init__(self, *, address: str | None = None, token: str | None = None, home: Path | str | None = None,
-                 cluster_env: bool = False, grace: float = 2.0, python: str = "python", max_log_lines: int = 1000,
+                 cluster_env: bool = False, grace: float = 2.0, python: str | None = None, max_log_lines: int = 1000,
                  request_timeout: float = 30.0) -> None:
         # The server's Settings read the environment and pass what it says here: read once, there.
         self._client = RayClient(address=address or DEFAULT_ADDRESS, token=token or None, timeout=request_timeout)
@@ -76,7 +77,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         # a shared filesystem): the user's to arrange, as on any cluster.
         self.traits = BackendTraits(place=f"the Ray cluster at {self.address}", runs_here=False, billed=False,
                                     keeps_files=True, poll_seconds=2.0,
-                                    entry_command=(python, "-P", "-m", ENTRY_MODULE), local_paths=True)
+                                    entry_command=("python", "-P", "-m", ENTRY_MODULE), local_paths=True)
         if home is None:
             import platformdirs
 
@@ -147,7 +148,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         name, data = package()
         if not await self._client.has_package(name):
             await self._client.put_package(name, data)
-        wrapper = [self.python, "-m", PACKAGE, "--job", job_id, "--timeout", f"{spec.timeout:g}",
+        wrapper = ["-m", PACKAGE, "--job", job_id, "--timeout", f"{spec.timeout:g}",
                    "--grace", f"{self.grace:g}", "--cancel", _cancel_key(job_id)]
         if spec.script:
             wrapper += ["--script", *[f"--with={dep}" for dep in spec.dependencies]]
@@ -174,7 +175,8 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
                     META_COMMAND: json.dumps(command)}
         if spec.output_dir:
             metadata[META_OUTPUT] = redactor.text(spec.output_dir)
-        body = {"entrypoint": shlex.join([*wrapper, "--", *shown]), "submission_id": job_id,
+        python = shlex.quote(self.python) if self.python else NODE_PYTHON
+        body = {"entrypoint": f"{python} {shlex.join([*wrapper, '--', *shown])}", "submission_id": job_id,
                 "runtime_env": runtime_env, "metadata": metadata, **resources.request(flavor)}
 
         records = self._recorded()

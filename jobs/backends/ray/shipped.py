@@ -16,6 +16,15 @@ from pathlib import Path
 PACKAGE = "trl_jobs_ray"
 ENTRY_MODULE = f"{PACKAGE}.entry"  # `python -m trl_jobs_ray.entry <trainer> ...`: recipes/entry.py on the cluster
 
+# The entrypoint's Python: the one the node's Ray runs its workers with, whatever the PATH it was started with (a
+# head started as venv/bin/ray, the venv not activated). Ray runs the entrypoint through /bin/sh under the job's
+# supervisor, a worker that the raylet started; the raylet's command line names that Python
+# (--python_worker_command=<python> ...). Read from /proc, else `python` on PATH. Its own path is not the answer:
+# /proc/<pid>/exe resolves a venv's link to the base Python, which lacks the venv's packages.
+NODE_PYTHON = ("\"$(r=$(sed 's/.*) //' /proc/$PPID/stat 2>/dev/null | cut -d' ' -f2); tr '\\0' '\\n' "
+               "</proc/$r/cmdline 2>/dev/null | sed -n 's/^--python_worker_command=\\([^ ]*\\).*/\\1/p' | grep . "
+               "|| echo python)\"")
+
 _JOBS = Path(__file__).resolve().parents[2]
 # Each with the siblings it imports (relatively, so that they resolve in this package too): the supervisor's process
 # helpers, and the entry module's reading of TRL's command line and its trainer table.

@@ -118,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
                 command = payload["argv"]
     os.environ.update(secrets)
     os.environ[runner.JOB_ID_VAR] = args.job
+    # This Python is the node's Ray's (see shipped.NODE_PYTHON): first on the command's PATH, as an activated venv
+    # would be, so that `python` in the command (the training entry module's) is one with what the node installed.
+    here = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if here and path.split(os.pathsep)[0] != here:
+        os.environ["PATH"] = os.pathsep.join([here, path]) if path else here
     os.environ.setdefault(OUTPUT_DIR_ENV, os.path.join(os.path.expanduser("~"), "trl-jobs", args.job))
 
     if args.script:
