@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from trl_jobs_mcp.jobs.backends.ray.client import RayClient
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from ...core.models import InvalidJobSpec
+from .client import RayClient
 
 ANCHOR = 10**15  # as many as 10**15 anchors stay under 2**53, so a client that reads JSON numbers as floats keeps them
 _WIDEST = 1 << 18  # the most lines a read after an anchor asks for (~20 MB of 80-byte lines) before giving up
