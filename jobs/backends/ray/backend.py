@@ -23,23 +23,25 @@ from typing import Any
 
 import anyio
 
-from ..base import BackendTraits, NoHubExtras, NoSystemMetrics
+from ..base import BackendTraits, NoHubExtras
 from . import resources
 from .client import DEFAULT_ADDRESS, RayClient
 from .command_line import ray_command_line
-from .logs import LogReader
+from .logs import LogReader, read_file
 from .paging import cursor_after, matches, order, parse_cursor
 from .records import Record, Records
 from .shipped import ENTRY_MODULE, NODE_PYTHON, PACKAGE, package
+from .wrapper import system_file
 from .status import (
-    META, META_COMMAND, META_FLAVOR, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
+    META, META_COMMAND, META_FLAVOR, META_IDLE, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
+from ...analysis.metrics.system import SystemMetrics, from_supervisor
 from ...core.flavors import Flavor, all_flavors, get_flavor
 from ...core.models import (
     TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
     JobStage, LogChunk, RunRecord)
 from ...core.redact import Redactor, ambient_secrets
 
-class RayBackend(NoHubExtras, NoSystemMetrics):
+class RayBackend(NoHubExtras):
     """Runs jobs on a Ray cluster.
 
     Args:
@@ -158,6 +160,9 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
             argv = list(spec.command or [])
         if spec.working_dir:
             wrapper += ["--cwd", spec.working_dir]
+        if spec.idle_timeout is not None:
+            wrapper += ["--idle", f"{spec.idle_timeout:g}"]
+        wrapper += ["--gpu"] if flavor.gpu_count else []
         shown = redactor.argv(argv)
         if spec.secrets:
             # Secrets never go in the runtime_env's env_vars, which the REST API returns in plain text to anyone
@@ -175,6 +180,8 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
                     META_COMMAND: json.dumps(command)}
         if spec.output_dir:
             metadata[META_OUTPUT] = redactor.text(spec.output_dir)
+        if spec.idle_timeout is not None:
+            metadata[META_IDLE] = f"{spec.idle_timeout:g}"
         python = shlex.quote(self.python) if self.python else NODE_PYTHON
         body = {"entrypoint": f"{python} {shlex.join([*wrapper, '--', *shown])}", "submission_id": job_id,
                 "runtime_env": runtime_env, "metadata": metadata, **resources.request(flavor)}
@@ -259,6 +266,17 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         redactor = self._redactor()
         return LogChunk(lines=[redactor.text(line) for line in read.lines], next_since=read.next_since,
                         finished=info.finished and read.at_end, truncated=read.truncated)
+
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        """What the job's supervisor sampled on its node (every 2 s while it ran), read through the state API."""
+        details, _ = await self._lookup(job_id)
+        node = (details or {}).get("driver_node_id")
+        lines = await read_file(self._client, node_id=node, name=system_file(job_id)) if node else []
+        metrics = from_supervisor(lines)
+        if not metrics.samples:
+            metrics.note = ("No system samples: the job has not started, ended before the first one, or the cluster "
+                            "no longer holds it.")
+        return metrics
 
     async def run_record(self, job_id: str) -> RunRecord:
         """Ray keeps a job's entrypoint but not the spec it came from (the wrapper, the shipped package and the

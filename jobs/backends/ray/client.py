@@ -68,18 +68,20 @@ class RayClient:
             raise JobNotFoundError(job_id)
         return bool(response.json().get("stopped"))
 
-    async def log_file(self, job_id: str, *, node_id: str, lines: int) -> AsyncIterator[bytes]:
-        """The job's log file as it streams from its node through the state API: its last `lines` lines (Ray's
-        agent seeks back from the end, so a tail costs what it returns), or the whole file from its start with -1.
-        Yields nothing for a log not written yet."""
-        params = {"submission_id": job_id, "node_id": node_id, "lines": str(lines)}
+    async def log_file(self, job_id: str | None, *, node_id: str, lines: int,
+                       filename: str | None = None) -> AsyncIterator[bytes]:
+        """The job's log file (or `filename` in the node's Ray log folder) as it streams from its node through the
+        state API: its last `lines` lines (Ray's agent seeks back from the end, so a tail costs what it returns), or
+        the whole file from its start with -1. Yields nothing for a file not written yet."""
+        params = {"node_id": node_id, "lines": str(lines)}
+        params.update({"filename": filename} if filename else {"submission_id": job_id or ""})
         try:
             async with self._http.stream("GET", "/api/v0/logs/file", params=params) as response:
                 if response.status_code >= 400:
                     text = (await response.aread()).decode(errors="replace")
                     if "Could not find a log file" in text:  # the driver has not opened it yet
                         return
-                    raise self._status_error(response, what=f"read the logs of job {job_id}")
+                    raise self._status_error(response, what=f"read {filename or f'the logs of job {job_id}'}")
                 async for chunk in response.aiter_bytes(_READ):
                     yield chunk
         except httpx.TransportError as err:

@@ -59,6 +59,12 @@ async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, 
         yield _text(rest), False
 
 
+async def read_file(client: RayClient, *, node_id: str, name: str, lines: int = 50_000) -> list[str]:
+    """The last `lines` lines of `name` in the node's Ray log folder (the supervisor's samples: a few MB at most)."""
+    return [line async for line, whole in split_lines(client.log_file(None, node_id=node_id, lines=lines,
+                                                                       filename=name)) if whole]
+
+
 class LogReader:
     """One job's log on its node. `finished`: the job has ended, so nothing more will be written."""
 
