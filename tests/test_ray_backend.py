@@ -330,6 +330,28 @@ async def test_secret_reaches_the_job_but_no_result_log_or_ray_view(ray_head: Ra
     assert written and all(SECRET.encode() not in path.read_bytes() for path in written)
 
 
+async def test_rerun_job_runs_the_launch_again_from_the_kept_spec(ray_head: RayHead, tmp_path: Path) -> None:
+    program = "import os, sys; print('got', os.environ['PLAIN'], len(os.environ.get('API_SECRET', '')), sys.argv[1:])"
+    async with connect(settings(ray_head, tmp_path)) as client:
+        _, out = await call(client, "run_job", command=[sys.executable, "-c", program, "--x"], env={"PLAIN": "one"},
+                            secrets={"API_SECRET": SECRET}, labels={"suite": "rerun"})
+        _, done = await call(client, "wait_for_job", job_id=out["job_id"], timeout=JOB_S)
+        assert done["stage"] == "COMPLETED", done
+        error = await call_error(client, "rerun_job", job_id=out["job_id"])
+        assert "API_SECRET" in error  # a secret's value is never kept: the rerun asks for it again
+        _, again = await call(client, "rerun_job", job_id=out["job_id"], env={"PLAIN": "two"},
+                              secrets={"API_SECRET": "x" * 7})
+        assert again["job_id"] != out["job_id"] and again["secret_names"] == ["API_SECRET"]
+        _, redone = await call(client, "wait_for_job", job_id=again["job_id"], timeout=JOB_S)
+        assert redone["stage"] == "COMPLETED", redone
+        _, logs = await call(client, "fetch_logs", job_id=again["job_id"], tail=3)
+        _, inspected = await call(client, "inspect_job", job_id=again["job_id"])
+    assert "got two 7 ['--x']" in logs["lines"]
+    assert inspected["job"]["labels"]["suite"] == "rerun"
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert written and all(SECRET.encode() not in path.read_bytes() for path in written)
+
+
 # --- training ---
 
 

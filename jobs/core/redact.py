@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 MIN_SECRET_LENGTH = 4
@@ -95,6 +96,17 @@ class Redactor:
     def mapping(self, values: dict[str, str]) -> dict[str, str]:
         """Keys and values scrubbed: a key is as likely as a value to carry a pasted secret."""
         return {self.text(key): self.text(value) for key, value in values.items()}
+
+
+def scrub(value: Any, redactor: Redactor) -> Any:
+    """`value` (JSON-like: strings, dicts, lists) with every string, keys included, scrubbed by `redactor`."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, dict):
+        return {redactor.text(k): scrub(v, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, redactor) for v in value]
+    return value
 
 
 def scrubbed_forms(values: Iterable[str]) -> set[str]:

@@ -30,16 +30,16 @@ from .command_line import ray_command_line
 from .logs import LogReader, read_file
 from .paging import cursor_after, matches, order, parse_cursor
 from .records import Record, Records
-from .shipped import ENTRY_MODULE, NODE_PYTHON, PACKAGE, package
+from .shipped import ENTRY_MODULE, NODE_PYTHON, package, wrapper_argv
 from .wrapper import system_file
 from .status import (
     META, META_COMMAND, META_FLAVOR, META_IDLE, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
 from ...analysis.metrics.system import SystemMetrics, from_supervisor
 from ...core.flavors import Flavor, all_flavors, get_flavor
 from ...core.models import (
-    TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
+    REDACTED, TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
     JobStage, LogChunk, RunRecord)
-from ...core.redact import Redactor, ambient_secrets
+from ...core.redact import Redactor, ambient_secrets, scrub
 
 class RayBackend(NoHubExtras):
     """Runs jobs on a Ray cluster.
@@ -140,6 +140,7 @@ class RayBackend(NoHubExtras):
         """
         flavor = await self._fit(spec.flavor)
         self._refuse(spec)
+        launched = spec  # as asked, for a rerun: `$HF_TOKEN` stays a name
         if spec.wants_token:
             spec = spec.with_token(_caller_token())
         self._secret_values.update(spec.secrets.values())
@@ -150,19 +151,8 @@ class RayBackend(NoHubExtras):
         name, data = package()
         if not await self._client.has_package(name):
             await self._client.put_package(name, data)
-        wrapper = ["-m", PACKAGE, "--job", job_id, "--timeout", f"{spec.timeout:g}",
-                   "--grace", f"{self.grace:g}", "--cancel", _cancel_key(job_id)]
-        if spec.script:
-            wrapper += ["--script", *[f"--with={dep}" for dep in spec.dependencies]]
-            wrapper += ["--python", spec.python] if spec.python else []
-            argv = [spec.script, *spec.script_args]
-        else:
-            argv = list(spec.command or [])
-        if spec.working_dir:
-            wrapper += ["--cwd", spec.working_dir]
-        if spec.idle_timeout is not None:
-            wrapper += ["--idle", f"{spec.idle_timeout:g}"]
-        wrapper += ["--gpu"] if flavor.gpu_count else []
+        wrapper, argv = wrapper_argv(spec, job_id=job_id, grace=self.grace, gpu=flavor.gpu_count > 0,
+                                     cancel=_cancel_key(job_id))
         shown = redactor.argv(argv)
         if spec.secrets:
             # Secrets never go in the runtime_env's env_vars, which the REST API returns in plain text to anyone
@@ -188,7 +178,9 @@ class RayBackend(NoHubExtras):
 
         records = self._recorded()
         records.add(Record(id=job_id, created=time.time(), flavor=flavor.name, labels=redactor.mapping(spec.labels),
-                           command=command, timeout=spec.timeout, output_dir=metadata.get(META_OUTPUT)))
+                           command=command, timeout=spec.timeout, output_dir=metadata.get(META_OUTPUT),
+                           spec=scrub(launched.model_dump(mode="json", exclude={"secrets"}), redactor),
+                           secret_names=sorted(launched.secrets)))
         try:
             await self._client.submit(body)
         except JobsError as err:
@@ -279,11 +271,18 @@ class RayBackend(NoHubExtras):
         return metrics
 
     async def run_record(self, job_id: str) -> RunRecord:
-        """Ray keeps a job's entrypoint but not the spec it came from (the wrapper, the shipped package and the
-        secrets' key are woven into it), so a rerun is refused rather than rebuilt wrongly."""
-        await self.inspect(job_id)  # an unknown id still answers JobNotFoundError
-        raise InvalidJobSpec(f"the ray backend cannot rerun job {job_id}: it keeps no spec to rebuild it from. "
-                             "Launch it again with launch_training or run_job.", field="job_id")
+        """The spec the job was launched from, as this server recorded it (Ray keeps only the entrypoint built from
+        it); secrets by name only. A job launched elsewhere, or whose spec held a secret's value, is refused."""
+        _, record = await self._lookup(job_id)
+        if record is None or record.spec is None:
+            raise InvalidJobSpec(f"job {job_id} was not launched from this server, which keeps the spec of its own "
+                                 "launches only, so it cannot be rerun; launch it again with launch_training or "
+                                 "run_job.", field="job_id")
+        if REDACTED in json.dumps(record.spec):
+            raise InvalidJobSpec(f"job {job_id}'s command or environment held a secret's value, which was scrubbed "
+                                 "from what was kept; launch it again with the secret in secrets.", field="job_id")
+        return RunRecord(spec=JobSpec.model_validate({**record.spec, "secrets": {}}),
+                         secret_names=record.secret_names)
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Cancel the job: one that waits for resources is marked so that it never runs its command, one that runs
@@ -322,7 +321,7 @@ class RayBackend(NoHubExtras):
         found = get_flavor(flavor)
         if self._nodes is None:
             return found
-        self._refuse_unless_fits(found, self._nodes)
+        resources.refuse_unless_fits(found, self._nodes, address=self.address)
         return found.model_copy(update={"runnable": True})
 
     # --- helpers ---
@@ -338,22 +337,12 @@ class RayBackend(NoHubExtras):
 
     async def _fit(self, flavor: str) -> Flavor:
         found = get_flavor(flavor)
-        self._refuse_unless_fits(found, await self._read_nodes())
+        resources.refuse_unless_fits(found, await self._read_nodes(), address=self.address)
         return found.model_copy(update={"runnable": True})
 
     async def _read_nodes(self) -> list[dict[str, Any]]:
         self._nodes = await self._client.nodes()
         return self._nodes
-
-    def _refuse_unless_fits(self, flavor: Flavor, nodes: list[dict[str, Any]]) -> None:
-        if resources.fits(flavor, nodes):
-            return
-        need = (f"{flavor.cpu} CPUs, {flavor.gpu_count} GPUs, {flavor.ram_gb:g} GB memory on one node")
-        can = [f.name for f in resources.runnable_flavors(nodes)]
-        options = (f"Flavors it can hold: {', '.join(can)}." if can else
-                   "It can hold none of the flavors; add a node (or start the head with more --num-cpus/--memory).")
-        raise InvalidJobSpec(f"the Ray cluster at {self.address} cannot hold {flavor.name} ({need}): "
-                             f"{resources.describe_nodes(nodes)}. {options}", field="flavor")
 
     def _info(self, details: dict[str, Any], record: Record | None) -> JobInfo:
         info = job_info(details, record, backend=self.name, address=self.address, redactor=self._redactor())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.flavors import Flavor, all_flavors
+from ...core.models import InvalidJobSpec
 
 GB = 10**9  # flavors give RAM in GB, as Hugging Face's pricing page does; Ray counts memory in bytes
 
@@ -45,3 +46,16 @@ def describe_nodes(nodes: list[dict[str, Any]]) -> str:
 
 def runnable_flavors(nodes: list[dict[str, Any]]) -> list[Flavor]:
     return [f for f in all_flavors() if fits(f, nodes)]
+
+
+def refuse_unless_fits(flavor: Flavor, nodes: list[dict[str, Any]], *, address: str) -> None:
+    """InvalidJobSpec(field="flavor") naming the largest node and the flavors the cluster at `address` can hold,
+    unless one of `nodes` holds `flavor`."""
+    if fits(flavor, nodes):
+        return
+    need = f"{flavor.cpu} CPUs, {flavor.gpu_count} GPUs, {flavor.ram_gb:g} GB memory on one node"
+    can = [f.name for f in runnable_flavors(nodes)]
+    options = (f"Flavors it can hold: {', '.join(can)}." if can else
+               "It can hold none of the flavors; add a node (or start the head with more --num-cpus/--memory).")
+    raise InvalidJobSpec(f"the Ray cluster at {address} cannot hold {flavor.name} ({need}): "
+                         f"{describe_nodes(nodes)}. {options}", field="flavor")

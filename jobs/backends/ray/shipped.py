@@ -13,6 +13,8 @@ import io
 import zipfile
 from pathlib import Path
 
+from ...core.models import JobSpec
+
 PACKAGE = "trl_jobs_ray"
 ENTRY_MODULE = f"{PACKAGE}.entry"  # `python -m trl_jobs_ray.entry <trainer> ...`: recipes/entry.py on the cluster
 
@@ -52,3 +54,21 @@ def package() -> tuple[str, bytes]:
             archive.writestr(info, source.read_bytes() if source else b"")
     data = buffer.getvalue()
     return f"_ray_pkg_trl_jobs_{hashlib.sha256(data).hexdigest()[:16]}.zip", data
+
+
+def wrapper_argv(spec: JobSpec, *, job_id: str, grace: float, gpu: bool, cancel: str) -> tuple[list[str], list[str]]:
+    """(`-m trl_jobs_ray` and its options, the argv it runs) for `spec`: the entrypoint is a Python, these, `--`,
+    then the argv (secret values redacted by the caller)."""
+    options = ["-m", PACKAGE, "--job", job_id, "--timeout", f"{spec.timeout:g}", "--grace", f"{grace:g}",
+               "--cancel", cancel]
+    if spec.script:
+        options += ["--script", *[f"--with={dep}" for dep in spec.dependencies]]
+        options += ["--python", spec.python] if spec.python else []
+        argv = [spec.script, *spec.script_args]
+    else:
+        argv = list(spec.command or [])
+    if spec.working_dir:
+        options += ["--cwd", spec.working_dir]
+    if spec.idle_timeout is not None:
+        options += ["--idle", f"{spec.idle_timeout:g}"]
+    return options + (["--gpu"] if gpu else []), argv
