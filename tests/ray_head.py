@@ -14,6 +14,7 @@ SIGTERM to each process that carries either, then SIGKILL after a grace. Nothing
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -139,6 +140,50 @@ class RayHead:
         assert not left, f"Ray head processes survived SIGKILL: {left}"
 
 
+class RayWorkerNode(RayHead):
+    """A second node of `head`'s cluster on this machine (`ray start --address`), with its own resources, ports and
+    folder: 2 CPUs, HEAD_MEMORY, and the custom resource WORKER_RESOURCE that only it has."""
+
+    WORKER_RESOURCE = "trl_jobs_test_worker_node"
+
+    def __init__(self, head: RayHead, root: str) -> None:
+        super().__init__(root, python=head.python, path=head.path)
+        self.head = head
+        self.address = head.address
+
+    def start(self) -> None:
+        env = {**os.environ, MARKER_VAR: self.marker, "RAY_USAGE_STATS_ENABLED": "0"}
+        env.pop("RAY_ADDRESS", None)
+        if self.path is not None:
+            env["PATH"] = self.path
+            env.pop("VIRTUAL_ENV", None)
+        argv = [self.python, "-m", "ray.scripts.scripts", "start", "--address", f"127.0.0.1:{self.head.gcs_port}",
+                "--num-cpus", "2", "--memory", str(HEAD_MEMORY), "--object-store-memory", str(100 * 2**20),
+                "--resources", json.dumps({self.WORKER_RESOURCE: 1}), "--node-ip-address", "127.0.0.1",
+                "--dashboard-agent-listen-port", str(self.agent_port),
+                "--dashboard-agent-grpc-port", str(self.agent_grpc_port),
+                "--node-manager-port", str(self.node_manager_port),
+                "--object-manager-port", str(self.object_manager_port),
+                "--metrics-export-port", str(self.metrics_port),
+                "--runtime-env-agent-port", str(self.runtime_env_port),
+                "--min-worker-port", "0", "--max-worker-port", "0", "--disable-usage-stats"]
+        started = subprocess.run(argv, env=env, cwd=self.root, capture_output=True, text=True,
+                                 timeout=START_TIMEOUT_S, check=False)
+        if started.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"ray start --address failed ({started.returncode}):\n{started.stdout}\n{started.stderr}")
+        wait_until(self._joined, timeout=START_TIMEOUT_S, what="the worker node to join the cluster", interval=0.3)
+
+    def _joined(self) -> bool:
+        try:
+            nodes = httpx2.get(f"{self.address}/api/v0/nodes", params={"detail": "1"},
+                               timeout=5).json()["data"]["result"]["result"]
+        except (httpx2.HTTPError, ValueError, KeyError):
+            return False
+        return any(n.get("state") == "ALIVE" and self.WORKER_RESOURCE in (n.get("resources_total") or {})
+                   for n in nodes)
+
+
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """The session's Ray head; the tests are skipped, saying why, when ray is not installed."""
@@ -157,3 +202,14 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
         yield head
     finally:
         head.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_worker_node(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayWorkerNode]:
+    """A second node joined to the session's head, for runs across nodes; stopped at the session's end."""
+    node = RayWorkerNode(ray_head, str(tmp_path_factory.mktemp("rayw")))
+    try:
+        node.start()
+        yield node
+    finally:
+        node.stop()

@@ -14,7 +14,6 @@ own.
 from __future__ import annotations
 
 import json
-import os
 import secrets as secrets_module
 import shlex
 import time
@@ -30,14 +29,15 @@ from .command_line import ray_command_line
 from .logs import LogReader, read_file
 from .paging import cursor_after, matches, order, parse_cursor
 from .records import Record, Records
-from .shipped import ENTRY_MODULE, NODE_PYTHON, package, wrapper_argv
+from .shipped import ENTRY_MODULE, NODE_PYTHON, package, train_command, wrapper_argv
+from .names import caller_token as _caller_token, cancel_key as _cancel_key, plain_id as _plain_id
 from .wrapper import system_file
 from .status import (
     META, META_COMMAND, META_FLAVOR, META_IDLE, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
 from ...analysis.metrics.system import SystemMetrics, from_supervisor
 from ...core.flavors import Flavor, all_flavors, get_flavor
 from ...core.models import (
-    REDACTED, TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
+    REDACTED, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
     JobStage, LogChunk, RunRecord)
 from ...core.redact import Redactor, ambient_secrets, scrub
 
@@ -79,7 +79,8 @@ class RayBackend(NoHubExtras):
         # a shared filesystem): the user's to arrange, as on any cluster.
         self.traits = BackendTraits(place=f"the Ray cluster at {self.address}", runs_here=False, billed=False,
                                     keeps_files=True, poll_seconds=2.0,
-                                    entry_command=("python", "-P", "-m", ENTRY_MODULE), local_paths=True)
+                                    entry_command=("python", "-P", "-m", ENTRY_MODULE), local_paths=True,
+                                    multi_node=True)
         if home is None:
             import platformdirs
 
@@ -113,6 +114,11 @@ class RayBackend(NoHubExtras):
 
     def command_line(self, spec: JobSpec) -> list[str] | None:
         """The `ray job submit` line that runs `spec`'s command by hand (see ray_command_line), secrets by name."""
+        if spec.workers > 1 and spec.command:
+            train = train_command(spec.command, workers=spec.workers, flavor=get_flavor(spec.flavor))
+            if train is not None:
+                return ray_command_line(spec.model_copy(update={"command": train}), address=self.address,
+                                        cluster_env=self.cluster_env, driver_only=True)
         return ray_command_line(spec, address=self.address, cluster_env=self.cluster_env)
 
     async def parameter_count(self, model: str) -> float | None:
@@ -126,8 +132,10 @@ class RayBackend(NoHubExtras):
         """What `submit` refuses before it creates anything, without asking the cluster (a dry run works while the
         head is down): an image, a reserved label key, `$HF_TOKEN` with no token here, and a flavor the cluster
         cannot hold as last read (submit reads the cluster's resources again)."""
-        self.check_flavor(spec.flavor)
+        flavor = self.check_flavor(spec.flavor)
         self._refuse(spec)
+        if spec.workers > 1:
+            self._train_command(spec, flavor, self._nodes)
         if spec.wants_token:
             spec.with_token(_caller_token())
 
@@ -140,7 +148,9 @@ class RayBackend(NoHubExtras):
         """
         flavor = await self._fit(spec.flavor)
         self._refuse(spec)
-        launched = spec  # as asked, for a rerun: `$HF_TOKEN` stays a name
+        launched = spec  # as asked, for a rerun: `$HF_TOKEN` stays a name, the entry module stays itself
+        if spec.workers > 1:  # a Ray Train run: the driver holds nothing, each worker a flavor's worth
+            spec = spec.model_copy(update={"command": self._train_command(spec, flavor, self._nodes)})
         if spec.wants_token:
             spec = spec.with_token(_caller_token())
         self._secret_values.update(spec.secrets.values())
@@ -174,7 +184,8 @@ class RayBackend(NoHubExtras):
             metadata[META_IDLE] = f"{spec.idle_timeout:g}"
         python = shlex.quote(self.python) if self.python else NODE_PYTHON
         body = {"entrypoint": f"{python} {shlex.join([*wrapper, '--', *shown])}", "submission_id": job_id,
-                "runtime_env": runtime_env, "metadata": metadata, **resources.request(flavor)}
+                "runtime_env": runtime_env, "metadata": metadata,
+                **(resources.request(flavor) if spec.workers == 1 else {})}
 
         records = self._recorded()
         records.add(Record(id=job_id, created=time.time(), flavor=flavor.name, labels=redactor.mapping(spec.labels),
@@ -344,6 +355,17 @@ class RayBackend(NoHubExtras):
         self._nodes = await self._client.nodes()
         return self._nodes
 
+    def _train_command(self, spec: JobSpec, flavor: Flavor, nodes: list[dict[str, Any]] | None) -> list[str]:
+        """The Ray Train driver's command for `spec`'s workers; refused unless a training run (our entry module),
+        or when the cluster (as last read; None: unknown) cannot place them all at once."""
+        train = train_command(spec.command or [], workers=spec.workers, flavor=flavor)
+        if train is None:
+            raise InvalidJobSpec("workers above 1 spread a training run (launch_training) over the cluster; this "
+                                 "command runs as one process: leave workers at 1.", field="workers")
+        if nodes is not None:
+            resources.refuse_unless_placed(flavor, spec.workers, nodes, address=self.address)
+        return train
+
     def _info(self, details: dict[str, Any], record: Record | None) -> JobInfo:
         info = job_info(details, record, backend=self.name, address=self.address, redactor=self._redactor())
         if record is not None and record.last_stage != info.stage.value:
@@ -358,26 +380,3 @@ class RayBackend(NoHubExtras):
     def _redactor(self) -> Redactor:
         return Redactor([self._token or "", *self._secret_values])
 
-
-def _cancel_key(job_id: str) -> str:
-    return f"gcs://trl_jobs_cancel_{job_id}"
-
-
-def _plain_id(job_id: str) -> str:
-    ref = (job_id or "").strip()
-    if not ref or any(c in ref for c in "/?#% ") or len(ref) > 200:
-        raise InvalidJobSpec(f"{job_id!r} is not a Ray submission id; use the id list_jobs shows.", field="job_id")
-    return ref
-
-
-def _caller_token() -> str:
-    from huggingface_hub import (
-        get_token,  # only for the specs that ask: the server starts without it
-    )
-
-    token = os.environ.get("HF_TOKEN") or get_token()
-    if not token:
-        raise InvalidJobSpec(f"{TOKEN_PLACEHOLDERS[0]} stands for your Hugging Face token, and none is set here: "
-                             "set HF_TOKEN or run `hf auth login`, or pass the value itself as a secret.",
-                             field="secrets")
-    return token

@@ -13,10 +13,12 @@ import io
 import zipfile
 from pathlib import Path
 
+from ...core.flavors import Flavor
 from ...core.models import JobSpec
 
 PACKAGE = "trl_jobs_ray"
 ENTRY_MODULE = f"{PACKAGE}.entry"  # `python -m trl_jobs_ray.entry <trainer> ...`: recipes/entry.py on the cluster
+TRAIN_MODULE = f"{PACKAGE}.train"  # `python -m trl_jobs_ray.train [placement] -- <trainer> ...`: across nodes
 
 # The entrypoint's Python: the one the node's Ray runs its workers with, whatever the PATH it was started with (a
 # head started as venv/bin/ray, the venv not activated). Ray runs the entrypoint through /bin/sh under the job's
@@ -37,6 +39,7 @@ _FILES = {
     "procs.py": _JOBS / "supervisor" / "procs.py",
     "sampler.py": _JOBS / "supervisor" / "sampler.py",
     "entry.py": _JOBS / "recipes" / "entry.py",
+    "train.py": _JOBS / "backends" / "ray" / "train.py",
     "argv.py": _JOBS / "recipes" / "argv.py",
     "trainers.py": _JOBS / "recipes" / "trainers.py",
 }
@@ -72,3 +75,14 @@ def wrapper_argv(spec: JobSpec, *, job_id: str, grace: float, gpu: bool, cancel:
     if spec.idle_timeout is not None:
         options += ["--idle", f"{spec.idle_timeout:g}"]
     return options + (["--gpu"] if gpu else []), argv
+
+
+def train_command(command: list[str], *, workers: int, flavor: Flavor) -> list[str] | None:
+    """`command` (our training entry module's) as a Ray Train run of `workers` workers of `flavor` each; None for
+    any other command, which cannot be split across workers."""
+    entry = ["python", "-P", "-m", ENTRY_MODULE]
+    if command[:len(entry)] != entry:
+        return None
+    placement = ["--workers", str(workers), "--cpus", f"{flavor.cpu:g}", "--memory", str(int(flavor.ram_gb * 10**9))]
+    placement += ["--gpus", str(flavor.gpu_count)] if flavor.gpu_count else []
+    return ["python", "-P", "-m", TRAIN_MODULE, *placement, "--", *command[len(entry):]]
