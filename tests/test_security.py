@@ -24,7 +24,7 @@ import pytest
 from fake_hf_jobs import FakeHFJobs
 from hf_fixtures import make_hf_backend
 from huggingface_hub import constants
-from mcp_client import call, call_error, connect, hf_client, local_client, text_of
+from mcp_client import Person, call, call_error, connect, hf_client, local_client, text_of
 from polling import eventually, holds
 
 from trl_jobs_mcp.jobs.backends.hf import hf_command_line
@@ -588,3 +588,112 @@ def test_a_long_line_is_redacted_before_it_is_cut() -> None:
     line = "x" * (MAX_LINE_CHARS - 10) + secret + " tail"
     (out,) = SecretBook([secret]).clip([line], 10)
     assert secret[:10] not in out and "<redacted>" in out
+
+
+# --- uploads: credential files never leave, whatever the consent (issue 23) ---
+
+PRIVATE_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+               "-----END OPENSSH PRIVATE KEY-----\n")
+ROW = '{"text": "a row of training data"}\n'
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home folder as an attacker hopes to find it: keys, cloud credentials, a netrc, a .env with a token."""
+    home = tmp_path / "home" / "me"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text(PRIVATE_KEY)
+    (home / ".aws").mkdir()
+    (home / ".aws" / "credentials").write_text("[default]\naws_secret_access_key = abc\n")
+    (home / ".netrc").write_text("machine example.com login me password pw\n")
+    (home / ".env").write_text(f"HF_TOKEN={SHAPED_TOKEN}\n")
+    (home / "data.jsonl").write_text(ROW)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def data_folder(root: Path, **files: str) -> Path:
+    folder = root / "data"
+    folder.mkdir(parents=True)
+    (folder / "train.jsonl").write_text(ROW * 4)
+    for name, text in files.items():
+        (folder / name.replace("__", "/")).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name.replace("__", "/")).write_text(text)
+    return folder
+
+
+async def test_credential_files_are_refused_whatever_the_consent(fake_hf: FakeHFJobs, home: Path,
+                                                                 tmp_path: Path) -> None:
+    """Pins: with upload_local_data=true the hf backend uploaded ~/.ssh, a whole home, /proc/self/environ and
+    /etc/shadow. Refused by location, by name and by content before the person is even asked; naming the file, never
+    its content."""
+    linked = data_folder(tmp_path / "linked")
+    (linked / "more.jsonl").symlink_to(home / ".ssh" / "id_rsa")
+    cases = {
+        str(home / ".ssh"): ".ssh/ holds credentials",
+        str(home): "a home folder",
+        "~": "a home folder",
+        "/proc/self/environ": "under /proc",
+        "/etc/passwd": "under /etc",
+        "/": "the root of the file system",
+        str(data_folder(tmp_path / "dotenv", **{".env.local": "A=1\n"})): "holds .env.local: refused",
+        str(data_folder(tmp_path / "key", **{"notes.txt": PRIVATE_KEY})): "holds notes.txt: refused, it holds a "
+                                                                          "private key",
+        str(data_folder(tmp_path / "tok", **{"sub__cfg.yaml": f"token: {SHAPED_TOKEN}\n"})):
+            "holds sub/cfg.yaml: refused, it holds a Hugging Face token",
+        str(data_folder(tmp_path / "docker", **{".docker__config.json": "{}"})): ".docker/ holds credentials",
+        str(linked): "holds more.jsonl: refused, .ssh/ holds credentials",
+    }
+    person = Person("accept")
+    async with hf_client(fake_hf, elicitation=person) as client:
+        for dataset, why in cases.items():
+            error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=dataset,
+                                     upload_local_data=True)
+            assert error.startswith("Error executing tool launch_training: dataset: ") and why in error, error
+            assert "with or without consent" in error or "a home folder" in error or "root" in error
+            assert SHAPED_TOKEN not in error and "BEGIN" not in error and "password" not in error
+        model = tmp_path / "model"
+        model.mkdir()
+        (model / "config.json").write_text("{}")
+        (model / "id_ed25519").write_text(PRIVATE_KEY)
+        error = await call_error(client, "launch_training", model=str(model), dataset="trl-lib/Capybara",
+                                 upload_local_data=True)
+        assert "model: " in error and "'id_ed25519' is the name of a credential file" in error
+    assert person.asked == [] and fake_hf.repos == {} and fake_hf.launches() == 0
+
+
+async def test_a_credential_deep_in_a_file_is_found_after_consent_and_nothing_leaves(fake_hf: FakeHFJobs,
+                                                                                     tmp_path: Path) -> None:
+    """Only a file's first bytes are read before the person is asked; every byte is read (and hashed) once they
+    agree, and a token found then still stops the upload before any repo exists."""
+    folder = data_folder(tmp_path, **{"big.jsonl": ROW * 4000 + json.dumps({"text": SHAPED_TOKEN}) + "\n"})
+    person = Person("accept")
+    async with hf_client(fake_hf, elicitation=person) as client:
+        error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(folder),
+                                 upload_local_data=True)
+    assert len(person.asked) == 1 and "big.jsonl" in person.asked[0]
+    assert "holds big.jsonl: refused, it holds a Hugging Face token" in error and "Nothing was uploaded" in error
+    assert SHAPED_TOKEN not in error and fake_hf.repos == {} and fake_hf.launches() == 0
+
+
+async def test_a_uv_scripts_local_arguments_never_ship_a_credential(fake_hf: FakeHFJobs, home: Path,
+                                                                    tmp_path: Path) -> None:
+    """run_uv_job uploads every word of a uv script's line that names a local file: `run_job(script=..., script_args=
+    ['~/.ssh/id_rsa'])` shipped the key with no consent asked. A credential file there is refused, naming it."""
+    script_file = tmp_path / "train.py"
+    script_file.write_text("import sys\nprint(open(sys.argv[1]).read())\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text(PRIVATE_KEY)
+    async with hf_client(fake_hf) as client:
+        for arg, field, why in ((str(home / ".ssh" / "id_rsa"), "script_args", ".ssh/ holds credentials"),
+                                (str(notes), "script_args", "it holds a private key"),
+                                ("/proc/self/environ", "script_args", "it is under /proc")):
+            for dry_run in (True, False):
+                error = await call_error(client, "run_job", script=str(script_file), script_args=[arg],
+                                         dry_run=dry_run)
+                assert f"{field}: {arg} would be uploaded with the job, and {why}" in error and "refused" in error
+                assert "BEGIN" not in error
+        error = await call_error(client, "run_job", script=str(home / ".env"))
+        assert "script: " in error and "'.env' is the name of a credential file" in error
+        _, ok = await call(client, "run_job", script=str(script_file), script_args=["--steps", "3"], dry_run=True)
+    assert ok["dry_run"] is True and fake_hf.launches() == 0

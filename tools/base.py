@@ -22,6 +22,8 @@ from ..jobs.core.models import BackendUnavailable, InvalidJobSpec, JobNotFoundEr
 from ..jobs.core.redact import Redactor
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mcp.server.mcpserver.context import Context
 
     from ..jobs.backends.base import Backend
@@ -111,6 +113,7 @@ class ToolContext:
     max_cost_usd: float | None = None
     idle_timeout: float | None = None
     """Seconds of silence and idle GPU/CPU before a launched job is stopped, when the launch does not say; None: off."""
+    upload_roots: tuple[Path, ...] = ()  # folders the person allowed uploads from unasked (TRL_JOBS_UPLOAD_ROOTS)
     request: Context | None = None
     """The MCP request context (progress notifications, client logging); None when called outside a request."""
 
@@ -342,10 +345,7 @@ def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awa
         return await invoke(tool, arguments, lambda: context(ctx), secrets)
 
     return Tool(
-        fn=call,
-        name=tool.name,
-        title=tool.title,
-        description=tool.description,
+        fn=call, name=tool.name, title=tool.title, description=tool.description,
         # The Input model's fields at the top level of the schema an assistant sees.
         parameters=input_schema(tool.input),
         fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=tool.output,

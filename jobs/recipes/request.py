@@ -46,7 +46,7 @@ NOT_CLI = ("trainer", "extra_args")
 ExtraValue = str | int | float | bool | list[str | int | float]
 
 
-def _opt(description: str, **bounds: float) -> object:
+def _opt(description: str, **bounds: Any) -> Any:
     return Field(default=None, description=description, **bounds)
 
 

@@ -32,7 +32,7 @@ from .command_line import (_LABEL_BAD_CHARS, LABEL_MAX, LAUNCH_LABEL, hf_command
 from .errors import NO_TOKEN, describe, retryable, translate
 from .extras import HubExtras
 from .logs import LogReader
-from .mapping import hub_flavors, hub_labels, job_info, launch_call, offered_flavor
+from .mapping import hub_flavors, hub_labels, job_info, launch_call, offered_flavor, refuse_shipped_credentials
 from .metrics import SystemMetrics, not_running, read_metrics
 from ...core.flavors import Flavor, all_flavors
 from ...core.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
@@ -115,6 +115,7 @@ class HFBackend(HubExtras):
         that a dry run works before one is set up."""
         self.check_flavor(spec.flavor)
         hub_labels(spec.labels)
+        refuse_shipped_credentials(spec)
 
     async def submit(self, spec: JobSpec) -> JobInfo:
         """Launch `spec` (a uv script or a command in an image) and return the job as the Hub created it.
@@ -279,6 +280,7 @@ class HFBackend(HubExtras):
             read_metrics, self._api, job_id=plain, namespace=namespace, token=await self._need_token(),
             seconds=self._metrics_seconds, enough=self._metrics_samples), abandon_on_cancel=True)
         if metrics is None:
+            assert error is not None  # read_metrics returns one or the other
             raise self._translate(error, what=f"read the metrics of job {plain}", namespace=namespace, job_id=job_id)
         return metrics
 

@@ -112,7 +112,7 @@ class RayBackend(NoHubExtras):
 
     # --- what differs from other backends ---
 
-    def command_line(self, spec: JobSpec) -> list[str] | None:
+    def command_line(self, spec: JobSpec, *, schedule: str | None = None) -> list[str] | None:
         """The `ray job submit` line that runs `spec`'s command by hand (see ray_command_line), secrets by name."""
         if spec.workers > 1 and spec.command:
             train = train_command(spec.command, workers=spec.workers, flavor=get_flavor(spec.flavor))

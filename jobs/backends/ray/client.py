@@ -10,8 +10,8 @@ answers the whole log as one JSON string whatever part is wanted (6.6 s for a 10
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, Literal, overload
 
 import httpx2 as httpx  # httpx2: the HTTP client mcp itself depends on (the httpx API)
 
@@ -69,7 +69,7 @@ class RayClient:
         return bool(response.json().get("stopped"))
 
     async def log_file(self, job_id: str | None, *, node_id: str, lines: int,
-                       filename: str | None = None) -> AsyncIterator[bytes]:
+                       filename: str | None = None) -> AsyncGenerator[bytes, None]:
         """The job's log file (or `filename` in the node's Ray log folder) as it streams from its node through the
         state API: its last `lines` lines (Ray's agent seeks back from the end, so a tail costs what it returns), or
         the whole file from its start with -1. Yields nothing for a file not written yet."""
@@ -109,6 +109,14 @@ class RayClient:
         await self._request("PUT", f"/api/packages/gcs/{name}", what="upload a package", content=data)
 
     # --- plumbing ---
+
+    @overload
+    async def _request(self, method: str, path: str, *, what: str, missing_ok: Literal[False] = False,
+                       **kwargs: Any) -> httpx.Response: ...
+
+    @overload
+    async def _request(self, method: str, path: str, *, what: str, missing_ok: bool, **kwargs: Any
+                       ) -> httpx.Response | None: ...
 
     async def _request(self, method: str, path: str, *, what: str, missing_ok: bool = False,
                        **kwargs: Any) -> httpx.Response | None:
