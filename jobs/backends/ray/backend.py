@@ -13,6 +13,7 @@ own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets as secrets_module
 import shlex
@@ -129,12 +130,14 @@ class RayBackend(NoHubExtras):
     # --- the protocol ---
 
     async def check(self, spec: JobSpec) -> None:
-        """What `submit` refuses before it creates anything, without asking the cluster (a dry run works while the
-        head is down): an image, a reserved label key, `$HF_TOKEN` with no token here, and a flavor the cluster
-        cannot hold as last read (submit reads the cluster's resources again)."""
+        """What `submit` refuses before it creates anything (a dry run works while the head is down): an image, a
+        reserved label key, `$HF_TOKEN` with no token here, a flavor the cluster cannot hold as last read (submit
+        reads the cluster's resources again), and workers it cannot place (read now, when the head answers)."""
         flavor = self.check_flavor(spec.flavor)
         self._refuse(spec)
-        if spec.workers > 1:
+        if spec.workers > 1:  # a placement is worth a look at the cluster, when it answers
+            with contextlib.suppress(BackendUnavailable):
+                await self._read_nodes()
             self._train_command(spec, flavor, self._nodes)
         if spec.wants_token:
             spec.with_token(_caller_token())

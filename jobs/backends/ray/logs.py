@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from ...core.models import InvalidJobSpec
@@ -47,7 +47,7 @@ def _text(line: bytes) -> str:
     return line[line.rfind(b"\r") + 1:].decode("utf-8", errors="replace")
 
 
-async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, bool]]:
+async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[tuple[str, bool], None]:
     """(line, whole) pairs; the last one is not whole when the file does not end with a newline."""
     rest = b""
     async for chunk in chunks:

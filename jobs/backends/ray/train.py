@@ -68,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     if not command or command[0] not in TRAINER_CLASSES:
         parser.error(f"after --: a trainer ({', '.join(TRAINER_CLASSES)}) and TRL's arguments")
     command = [command[0], *entry.with_output_dir(command[1:])]
+    if not args.gpus and find_option(command, "use_cpu") is None:
+        # Without it Transformers (through accelerate) takes a CPU process for a run of its own, ignoring the
+        # process group Ray set up: each worker would train alone on all the data.
+        command.append("--use_cpu=true")
     # Ray Train's copies of the checkpoints go beside TRL's, under the run's output folder: every node must see it.
     storage = os.path.abspath(os.path.expanduser((find_option(command, "output_dir") or (0, "."))[1]))
 
