@@ -143,19 +143,6 @@ async def test_run_job_script_without_uv_runs_with_the_nodes_python(backend: Ray
     assert "script says ['--x', '1']" in lines
 
 
-async def test_a_head_started_from_a_venv_not_on_path_runs_jobs_with_its_python(ray_head: RayHead,
-                                                                             backend: RayBackend) -> None:
-    """The session's head runs from an unactivated venv with no Python with ray on PATH (ray_head.py): the wrapper
-    runs with the head's Python, and a command's `python` is that one too."""
-    assert ray_head.path is not None and os.path.dirname(ray_head.python) not in ray_head.path.split(":")
-    check = "import ray, sys; print('python', sys.executable)"
-    info = await backend.submit(JobSpec(command=["sh", "-c", f'echo "PATH=$PATH"; python -c "{check}"']))
-    done = await finished(backend, info.id)
-    lines = (await backend.logs(info.id, tail=5)).lines
-    assert done.stage is JobStage.COMPLETED, (done.message, lines)
-    assert f"python {ray_head.python}" in lines
-
-
 async def test_labels_filter_and_paging(backend: RayBackend) -> None:
     run = uuid.uuid4().hex[:8]
     ids = []
@@ -257,44 +244,6 @@ async def test_timeout_ends_the_job_in_error_with_nothing_left(backend: RayBacke
     assert "timeout of 3s" in (done.message or "")
     assert not job_processes(info.id)
     assert any("ran past its timeout" in line for line in (await backend.logs(info.id, tail=5)).lines)
-
-
-# --- the idle guard and system metrics ---
-
-
-async def test_idle_guard_stops_a_silent_job_with_no_server_running(ray_head: RayHead, tmp_path: Path) -> None:
-    backend = RayBackend(address=ray_head.address, home=tmp_path / "state", cluster_env=True)
-    await backend.start()
-    info = await backend.submit(JobSpec(command=[sys.executable, "-c", "print('loaded', flush=True); "
-                                                 "import time; time.sleep(600)"], idle_timeout=4))
-    await backend.aclose()  # no server from here on: the guard lives beside the job on its node
-    await eventually(lambda: _ray_terminal(ray_head, info.id), timeout=JOB_S, interval=0.3,
-                     what="the idle guard to stop the silent job")
-    assert not job_processes(info.id)
-    again = RayBackend(address=ray_head.address, home=tmp_path / "state", cluster_env=True)
-    await again.start()
-    try:
-        done = await again.inspect(info.id)
-        lines = (await again.logs(info.id, tail=3)).lines
-    finally:
-        await again.aclose()
-    assert done.stage is JobStage.ERROR and "stopped by the idle guard" in (done.message or ""), done.message
-    assert any("[trl-jobs] idle for" in line for line in lines), lines
-
-
-async def test_job_metrics_shows_the_jobs_cpu_and_memory_from_its_node(ray_head: RayHead, tmp_path: Path) -> None:
-    script = ("import time\nkeep = bytearray(200 * 2**20)\nfor i in range(4):\n    end = time.time() + 1.0\n"
-              "    while time.time() < end: pass\n"
-              "    print({'loss': str(3.0 - i), 'learning_rate': '1e-3', 'epoch': str(i)}, flush=True)\n")
-    async with connect(settings(ray_head, tmp_path)) as client:
-        _, out = await call(client, "run_job", command=[sys.executable, "-c", script])
-        _, done = await call(client, "wait_for_job", job_id=out["job_id"], timeout=JOB_S)
-        assert done["stage"] == "COMPLETED", done
-        _, metrics = await call(client, "job_metrics", job_id=out["job_id"], plot=False)
-    system = metrics["system"]
-    assert system["samples"] >= 1 and system["peak_memory_gb"] > 0.2 and system["gpus"] == 0, system
-    assert {"system/cpu_pct", "system/memory_gb"} <= set(metrics["series"])
-    assert metrics["series"]["loss"]["values"] == [3.0, 2.0, 1.0, 0.0]
 
 
 # --- secrets ---

@@ -1,14 +1,19 @@
 """Ray: jobs on the user's own cluster, through the Job Submission REST API (see client.py; ray is not imported).
 
 A job's id is its Ray submission id, chosen here so that a launch whose answer is lost can be looked up rather than
-sent twice. Every job runs `python -m trl_jobs_ray ... -- <command>` (wrapper.py, shipped as a GCS package): Ray has
-no run-time limit, no secret store, and its stop does not reach a job still waiting for resources, so the wrapper
-enforces the timeout, takes the secrets from a one-time GCS key, checks a cancel marker before running anything,
-and stops the whole process tree (detached children included) at the end.
+sent twice. Every job runs `<the node's Python> -m trl_jobs_ray ... -- <command>` (wrapper.py, shipped as a GCS
+package; the Python is found on the node, see shipped.NODE_PYTHON): Ray has no run-time limit, no secret store, and
+its stop does not reach a job still waiting for resources, so the wrapper enforces the timeout and the idle guard,
+takes the secrets from a one-time GCS key, checks a cancel marker before running anything, samples the job's
+processes beside its log, and stops the whole process tree (detached children included) at the end.
+
+Logs and samples are read through the state API from the job's node (logs.py), a tail in what it returns. The
+record (records.py) keeps the spec of each launch, for reruns. A training run with `workers` above 1 runs as a Ray
+Train job (train.py) across the nodes, the driver holding no resources and each worker a flavor's worth.
 
 What tools and recipes must know of it is in `traits`: nothing is billed (the cluster is the user's), what a job
-writes stays on its node, and training runs the entry module shipped with each job, with paths taken as the nodes'
-own.
+writes stays on its node, training runs the entry module shipped with each job, with paths taken as the nodes'
+own, and a run may span nodes (multi_node).
 """
 
 from __future__ import annotations
