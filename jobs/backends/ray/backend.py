@@ -36,7 +36,7 @@ from .logs import LogReader, read_file
 from .paging import cursor_after, matches, order, parse_cursor
 from .records import Record, Records
 from .shipped import ENTRY_MODULE, NODE_PYTHON, package, train_command, wrapper_argv
-from .names import caller_token as _caller_token, cancel_key as _cancel_key, plain_id as _plain_id
+from .names import caller_token as _caller_token, cancel_key as _cancel_key
 from .wrapper import system_file
 from .status import (
     META, META_COMMAND, META_FLAVOR, META_IDLE, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
@@ -86,7 +86,9 @@ class RayBackend(NoHubExtras):
         self.traits = BackendTraits(place=f"the Ray cluster at {self.address}", runs_here=False, billed=False,
                                     keeps_files=True, poll_seconds=2.0,
                                     entry_command=("python", "-P", "-m", ENTRY_MODULE), local_paths=True,
-                                    multi_node=True)
+                                    multi_node=True,
+                                    # Ours are trl-<12 hex>; others' submissions keep Ray's own spelling.
+                                    job_id_shape=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}", job_id_example="trl-1a2b3c4d5e6f")
         if home is None:
             import platformdirs
 
@@ -102,6 +104,7 @@ class RayBackend(NoHubExtras):
         # Secret values of jobs submitted from this process (memory only) and the credentials around us: scrubbed
         # from everything returned. The wrapper has already scrubbed a job's own secrets from its log on the node.
         self._secret_values: set[str] = set(ambient_secrets())
+        self._built: tuple[tuple[str | None, int], Redactor] | None = None
 
     # --- lifecycle ---
 
@@ -224,7 +227,7 @@ class RayBackend(NoHubExtras):
     async def _lookup(self, job_id: str) -> tuple[dict | None, Any]:
         """(what the cluster says of the job, our record of it); the cluster's is None for a job it forgot.
         JobNotFoundError when neither knows it."""
-        job_id = _plain_id(job_id)
+        job_id = self.traits.check_job_id(job_id)
         details = await self._client.job(job_id)
         record = self._recorded().get(job_id)
         if details is None and record is None:
@@ -386,5 +389,9 @@ class RayBackend(NoHubExtras):
         return self._records
 
     def _redactor(self) -> Redactor:
-        return Redactor([self._token or "", *self._secret_values])
+        # Rebuilt only when a value joins (the set only grows): building the automaton costs the values' length.
+        key = (self._token, len(self._secret_values))
+        if self._built is None or self._built[0] != key:
+            self._built = (key, Redactor([self._token or "", *self._secret_values]))
+        return self._built[1]
 

@@ -1,4 +1,4 @@
-"""What the Ray backend's names look like: a job's id as given, its cancel marker's key, and the caller's token."""
+"""Two small names of the Ray backend: a job's cancel marker's key, and the caller's Hugging Face token."""
 
 from __future__ import annotations
 
@@ -10,14 +10,6 @@ from ...core.models import TOKEN_PLACEHOLDERS, InvalidJobSpec
 def cancel_key(job_id: str) -> str:
     """The GCS key whose presence tells the job's wrapper that the job was canceled before it started."""
     return f"gcs://trl_jobs_cancel_{job_id}"
-
-
-def plain_id(job_id: str) -> str:
-    """`job_id` as Ray's submission id, refused when it cannot be one (it goes into URL paths)."""
-    ref = (job_id or "").strip()
-    if not ref or any(c in ref for c in "/?#% ") or len(ref) > 200:
-        raise InvalidJobSpec(f"{job_id!r} is not a Ray submission id; use the id list_jobs shows.", field="job_id")
-    return ref
 
 
 def caller_token() -> str:
