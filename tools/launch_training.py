@@ -10,7 +10,7 @@ import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
-from ..jobs.core.models import JobStage, parse_timeout
+from ..jobs.core.models import InvalidJobSpec, JobStage, parse_timeout
 from ..jobs.recipes import TrainingRequest, build_training_spec, distribution_for
 from ..jobs.extras.uploads import LocalUpload, stage_local_inputs, upload_local_inputs
 from .base import ToolContext, ToolDef, next_call
@@ -34,6 +34,7 @@ class Input(TrainingRequest):
     secrets: Annotated[dict[str, str], _NAME_MAP, Field(description="Only their names are ever shown.")] = {}
     labels: Annotated[dict[str, str], Field(max_length=32, description="list_jobs filters on them.")] = {}
     idle_timeout: IdleTimeout = None
+    workers: Annotated[int, Field(ge=1, description="Workers, each on the flavor's hardware, across nodes.")] = 1
     dry_run: Annotated[StrictBool, Field(
         description="Create nothing; show the command, price, cost ceiling and checks.")] = False
     upload_local_data: Annotated[StrictBool, Field(
@@ -87,7 +88,10 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
         build_training_spec, args, traits=ctx.backend.traits, flavor=flavor, env=args.env, secrets=args.secrets,
         labels=args.labels, timeout=parse_timeout(args.timeout), distribution=distribution,
         staged={u.field: u.repo_id for u in uploads}, notes=chosen, try_imports=args.dry_run))
-    spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx)})
+    if args.workers > 1 and not ctx.backend.traits.multi_node:
+        raise InvalidJobSpec(f"{ctx.backend.traits.place} runs a training run as one process on one machine; use a "
+                             "flavor with more GPUs, or leave workers at 1.", field="workers")
+    spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx), "workers": args.workers})
     # The recipe refused a push without hub_model_id.
     files = (f"The trained model will be pushed to https://huggingface.co/{args.hub_model_id}." if args.push_to_hub
              else "The trained model lives only in the job's container and disappears with it: set push_to_hub=true "

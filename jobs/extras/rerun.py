@@ -128,7 +128,10 @@ async def plan_rerun(backend: Backend, job_id: str, *, flavor: str | None = None
                           "pass timeout.")
     if resume:
         info: JobInfo = await backend.inspect(job_id)
-        plan.spec, note = _resume(spec, runs_here=backend.traits.runs_here,
+        # A job whose paths are ours (a Ray cluster on this machine or a shared filesystem) and whose files stay
+        # left its checkpoints where this machine reads them, as a local job does.
+        traits = backend.traits
+        plan.spec, note = _resume(spec, runs_here=traits.runs_here or (traits.local_paths and traits.keeps_files),
                                   output_dir=info.output_dir)
         plan.notes.append(note)
     return plan

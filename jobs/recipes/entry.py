@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 # Relative: this module also runs as trl_jobs_ray.entry on a Ray node, from the copy shipped with the job, where
@@ -143,7 +144,9 @@ def ensure_model_card(trainer: str, script_args, training_args, model_args) -> P
     return card_path
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, trainer_class: Callable[[type], type] | None = None) -> None:
+    """Run TRL's script for the trainer named first in `argv`; `trainer_class`, given TRL's trainer class, returns
+    the one the script uses instead (a Ray Train worker's, backends/ray/train.py)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in TRAINER_CLASSES:
         sys.exit(f"usage: python -m {__spec__.name if __spec__ else 'trl_jobs_mcp.jobs.recipes.entry'} "
@@ -153,11 +156,17 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="trl-jobs-") as tmp:
         args = with_reward_files(with_data_folder(args, Path(tmp)))
         script = importlib.import_module(f"trl.scripts.{trainer}")
+        if trainer_class is not None:  # TRL's scripts import their trainer from `trl` as they run
+            import trl
+
+            name = TRAINER_CLASSES[trainer]
+            setattr(trl, name, trainer_class(getattr(trl, name)))
         parser = script.make_parser(prog=f"trl {trainer}")
         parsed = parser.parse_args_and_config(args=args, fail_with_unknown_args=False)
         script.main(*parsed)
         script_args, training_args, model_args = parsed[:3]
-        ensure_model_card(trainer, script_args, training_args, model_args)
+        if os.environ.get("RANK", "0") == "0":  # one of several workers writes it
+            ensure_model_card(trainer, script_args, training_args, model_args)
 
 
 if __name__ == "__main__":
