@@ -35,7 +35,7 @@ from .leftovers import SECRETS_PREFIX, forget_secrets
 from .command_line import ray_command_line
 from .logs import LogReader, read_file
 from .paging import cursor_after, matches, order, parse_cursor
-from .records import Record, Records
+from .records import Record, Records, rerun_record
 from .shipped import ENTRY_MODULE, NODE_PYTHON, package, train_command, wrapper_argv
 from .names import caller_token as _caller_token, cancel_key as _cancel_key
 from .wrapper import system_file
@@ -300,15 +300,7 @@ class RayBackend(NoHubExtras):
         """The spec the job was launched from, as this server recorded it (Ray keeps only the entrypoint built from
         it); secrets by name only. A job launched elsewhere, or whose spec held a secret's value, is refused."""
         _, record = await self._lookup(job_id)
-        if record is None or record.spec is None:
-            raise InvalidJobSpec(f"job {job_id} was not launched from this server, which keeps the spec of its own "
-                                 "launches only, so it cannot be rerun; launch it again with launch_training or "
-                                 "run_job.", field="job_id")
-        if REDACTED in json.dumps(record.spec):
-            raise InvalidJobSpec(f"job {job_id}'s command or environment held a secret's value, which was scrubbed "
-                                 "from what was kept; launch it again with the secret in secrets.", field="job_id")
-        return RunRecord(spec=JobSpec.model_validate({**record.spec, "secrets": {}}),
-                         secret_names=record.secret_names)
+        return rerun_record(job_id, record)
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Cancel the job: one that waits for resources is marked so that it never runs its command, one that runs

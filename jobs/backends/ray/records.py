@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...core.models import REDACTED, InvalidJobSpec, JobSpec, RunRecord
+
 log = logging.getLogger("trl_jobs_mcp.jobs.backends.ray")
 
 _SCHEMA = """
@@ -158,3 +160,16 @@ def _record(row: tuple) -> Record:
                   timeout=timeout, output_dir=output_dir, canceled=canceled, last_stage=last_stage,
                   last_message=last_message, spec=json.loads(spec) if spec else None,
                   secret_names=json.loads(secret_names) if secret_names else [])
+
+
+def rerun_record(job_id: str, record: Record | None) -> RunRecord:
+    """What a rerun of `job_id` starts from: its recorded spec, secrets by name only. Refused for a job this server
+    did not launch, or whose spec held a secret's value (scrubbed from what was kept)."""
+    if record is None or record.spec is None:
+        raise InvalidJobSpec(f"job {job_id} was not launched from this server, which keeps the spec of its own "
+                             "launches only, so it cannot be rerun; launch it again with launch_training or "
+                             "run_job.", field="job_id")
+    if REDACTED in json.dumps(record.spec):
+        raise InvalidJobSpec(f"job {job_id}'s command or environment held a secret's value, which was scrubbed "
+                             "from what was kept; launch it again with the secret in secrets.", field="job_id")
+    return RunRecord(spec=JobSpec.model_validate({**record.spec, "secrets": {}}), secret_names=record.secret_names)
