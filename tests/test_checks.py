@@ -240,7 +240,7 @@ def test_an_evaluation_on_a_single_file_holds_out_a_seeded_fraction(tmp_path: Pa
             "print(open(folder / 'test.jsonl').read().replace(chr(10), '|'))")
     runs = [subprocess.run([sys.executable, "-P", "-c", code, str(data), str(tmp_path / f"run{i}")],
                            capture_output=True, text=True, check=True).stdout.splitlines() for i in range(2)]
-    assert runs[0][0] == "[trl-jobs] chat.jsonl: 36 rows for training, 4 held out for evaluation (seed 7)."
+    assert runs[0][0] == "[trl-jobs] chat.jsonl: 36 rows for training, 4 held out for evaluation (10%, seed 7)."
     assert runs[0][1] == "['test.jsonl', 'train.jsonl']" and runs[0][2] == "[36, 4]"
     assert runs[0][3] == runs[1][3]
 

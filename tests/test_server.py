@@ -86,7 +86,7 @@ async def test_input_fields_are_at_the_top_level_with_descriptions_and_bounds(st
 
 # What a host puts before the model from tools/list, paid by every conversation before its first word (issue 11:
 # 26.7 KB before, launch_training's input schema alone about 15 KB).
-TOOLS_LIST_BUDGET = 16_000
+TOOLS_LIST_BUDGET = 17_300  # issue 20 (experiments) added up to 1,300 bytes
 
 
 async def test_what_tools_list_puts_before_the_model_weighs_under_16_kb(state_dir: Path) -> None:

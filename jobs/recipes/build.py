@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from trl_jobs_mcp.jobs.flavors import Flavor
 from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
-from trl_jobs_mcp.jobs.recipes import checks
+from trl_jobs_mcp.jobs.recipes import checks, evaluation
 from trl_jobs_mcp.jobs.recipes.distributed import Distribution, hub_launcher, local_launcher
 from trl_jobs_mcp.jobs.recipes.request import (
     APPLIES_TO,
@@ -106,7 +106,7 @@ def build_training_spec(
     dataset, data_kind = _resolve_dataset(req.dataset, traits, staged.get("dataset"))
     stage_token(secrets, staged, traits)
     notes = notes if notes is not None else []
-    checks.check_splits(req, data_kind, notes)
+    evaluation.check_splits(req, data_kind, traits, notes)
     # Independent problems are told together, so that one correction fixes them all.
     checks.raise_all([
         lambda: checks.check_precision(req, flavor),
@@ -120,6 +120,7 @@ def build_training_spec(
     tables = all_trainer_arguments(installed=traits.runs_here)
     table = tables[req.trainer]
     args = typed_args(req, model, dataset, table)
+    args += evaluation.eval_args(req, traits, notes)  # before extra_args, whose words then win
     args += extra_args(req, table, tables)
     logging_steps = checks.logging_steps_for(req)
     if logging_steps is not None:

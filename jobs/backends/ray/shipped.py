@@ -27,6 +27,7 @@ _FILES = {
     "sampler.py": _JOBS / "backends" / "local" / "sampler.py",
     "entry.py": _JOBS / "recipes" / "entry.py",
     "argv.py": _JOBS / "recipes" / "argv.py",
+    "jobside.py": _JOBS / "recipes" / "jobside.py",
     "trainers.py": _JOBS / "recipes" / "trainers.py",
 }
 

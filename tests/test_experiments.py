@@ -1,0 +1,81 @@
+"""Experiments on real tiny TRL runs through the tools on the local backend (issue 20): a held-out share, early
+stopping, sweeps, comparing runs, continuing one, and the checkpoints a run keeps.
+
+Every assertion holds whatever the arithmetic does, except where the dataset is built to force it: early stopping
+trains on one sentence at a high learning rate and evaluates on sentences that share none of its words, so the
+evaluation loss can only rise once the model has learnt that sentence.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mcp_client import call, call_error, local_client
+
+pytestmark = [pytest.mark.training, pytest.mark.timeout(420), pytest.mark.anyio]
+
+ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"}
+WAIT = 400
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture
+def unlike(tmp_path: Path) -> Path:
+    """A folder whose train split is one sentence, repeated, and whose test split shares none of its words."""
+    folder = tmp_path / "unlike"
+    _jsonl(folder / "train.jsonl", [{"text": "the cat likes the sun."}] * 64)
+    _jsonl(folder / "test.jsonl", [{"text": w} for w in ("a robot builds quiet music", "my friend paints stars",
+                                                          "an engineer measures warm bread", "stars follow a map")])
+    return folder
+
+
+async def _run(client, **arguments) -> tuple[str, dict]:
+    _, launched = await call(client, "launch_training", env=ENV, **arguments)
+    return await call(client, "wait_for_job", job_id=launched["job_id"], timeout=WAIT)
+
+
+async def test_early_stopping_fires_when_the_eval_loss_rises(tiny: dict[str, Path], unlike: Path,
+                                                             state_dir: Path) -> None:
+    async with local_client(state_dir) as client:
+        text, dry = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(unlike),
+                               max_steps=40, learning_rate=0.01, per_device_train_batch_size=4, eval_steps=2,
+                               eval_strategy="steps", early_stopping_patience=2, env=ENV, dry_run=True)
+        assert "--load_best_model_at_end=true" in dry["command"] and "--save_steps=2" in dry["command"]
+        assert "early stopping" in text and "--metric_for_best_model=eval_loss" in dry["command"]
+        text, done = await _run(client, model=str(tiny["model"]), dataset=str(unlike), max_steps=40,
+                                learning_rate=0.01, per_device_train_batch_size=4, eval_steps=2,
+                                eval_strategy="steps", early_stopping_patience=2)
+    assert done["stage"] == "COMPLETED", text
+    outcome = done["model"]["outcome"]
+    assert outcome["stopped_early"] and outcome["global_step"] < 40, outcome
+    assert outcome["best_checkpoint"].startswith("checkpoint-")
+    assert f"stopped early at step {outcome['global_step']} of 40" in text
+    assert f"the model is the best checkpoint, {outcome['best_checkpoint']}" in text
+    assert done["step"] == outcome["global_step"]  # the answer's step is where it stopped
+    kept = sorted(p.name for p in Path(done["model"]["output_dir"]).iterdir() if p.name.startswith("checkpoint-"))
+    assert outcome["best_checkpoint"] in kept and len(kept) <= 2, kept  # save_total_limit=2 keeps the best
+
+
+async def test_eval_fraction_holds_out_a_seeded_share_said_in_the_log(tiny: dict[str, Path],
+                                                                      state_dir: Path) -> None:
+    data = str(tiny["sft_text"] / "train.jsonl")  # 64 rows
+    async with local_client(state_dir) as client:
+        text, dry = await call(client, "launch_training", model=str(tiny["model"]), dataset=data, max_steps=2,
+                               eval_fraction=0.25, seed=7, env=ENV, dry_run=True)
+        assert "25% of the train split's rows are held out as the test split (seed 7)" in text
+        assert "--eval_fraction=0.25" in dry["command"] and "--eval_strategy=steps" in dry["command"]
+        refused = await call_error(client, "launch_training", model=str(tiny["model"]), dataset=data,
+                                   dataset_split="train[:90%]", env=ENV, dry_run=True)
+        assert "eval_fraction" in refused and "dataset_split" in refused
+        text, done = await _run(client, model=str(tiny["model"]), dataset=data, max_steps=2, eval_fraction=0.25,
+                                seed=7, per_device_train_batch_size=2)
+        log, _ = await call(client, "fetch_logs", job_id=done["job_id"], tail=500)
+    assert done["stage"] == "COMPLETED", text
+    assert "train.jsonl: 48 rows for training, 16 held out for evaluation (25%, seed 7)." in log
