@@ -14,13 +14,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.recipes.checks import extra_value, logging_steps_for
-from trl_jobs_mcp.jobs.recipes.request import TrainingRequest
-from trl_jobs_mcp.jobs.recipes.trainers import DEFAULT_SEED, HELD_OUT
+from ..core.models import InvalidJobSpec
+from .checks import extra_value, logging_steps_for
+from .request import TrainingRequest
+from .trainers import DEFAULT_SEED, HELD_OUT
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import BackendTraits
+    from ..backends.base import BackendTraits
 
 # Checkpoints kept by default when a run saves by steps: TRL's default saves every 500 steps and keeps them all.
 SAVE_TOTAL_LIMIT = 2

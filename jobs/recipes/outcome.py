@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.recipes.trainers import OUTCOME_FILE
+from .trainers import OUTCOME_FILE
 
 
 class RunOutcome(BaseModel):
