@@ -79,3 +79,44 @@ async def test_eval_fraction_holds_out_a_seeded_share_said_in_the_log(tiny: dict
         log, _ = await call(client, "fetch_logs", job_id=done["job_id"], tail=500)
     assert done["stage"] == "COMPLETED", text
     assert "train.jsonl: 48 rows for training, 16 held out for evaluation (25%, seed 7)." in log
+
+
+LRS = [1e-4, 3e-4, 1e-3]
+
+
+async def test_a_three_value_sweep_runs_as_one_experiment(tiny: dict[str, Path], state_dir: Path) -> None:
+    common = dict(model=str(tiny["model"]), dataset=str(tiny["sft_text"]), max_steps=3,
+                  per_device_train_batch_size=2, logging_steps=1, env=ENV, sweep={"learning_rate": LRS})
+    async with local_client(state_dir) as client:
+        text, dry = await call(client, "launch_training", dry_run=True, **common)
+        assert [r["arguments"] for r in dry["runs"]] == [{"learning_rate": lr} for lr in LRS]
+        assert all(f"--learning_rate={lr}" in r["command"] for r, lr in zip(dry["runs"], LRS))
+        assert "a sweep of 3 runs" in text and dry["job_id"] is None
+        assert (await call(client, "list_jobs"))[1]["jobs"] == []  # a dry run created nothing
+        refused = await call_error(client, "launch_training", dry_run=True,
+                                   **{**common, "sweep": {"learning_rate": LRS, "seed": list(range(6))}})
+        assert "sweep" in refused and "18 runs; at most 16" in refused
+        text, swept = await call(client, "launch_training", **common)
+        experiment = swept["experiment"]
+        ids = [r["job_id"] for r in swept["runs"]]
+        assert len(set(ids)) == 3 and f"compare_runs with experiment={experiment}" in text
+        for job_id in ids:
+            _, done = await call(client, "wait_for_job", job_id=job_id, timeout=WAIT)
+            assert done["stage"] == "COMPLETED", done
+        _, listed = await call(client, "list_jobs", labels={"experiment": experiment})
+    assert sorted(j["id"] for j in listed["jobs"]) == sorted(ids)
+
+
+async def test_a_sweep_dry_run_on_hf_sums_the_cost_ceiling(fake_hf) -> None:
+    from mcp_client import hf_client
+
+    async with hf_client(fake_hf, max_cost_usd=1.0) as client:
+        text, dry = await call(client, "launch_training", model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/Capybara",
+                               flavor="t4-small", timeout="1h", dry_run=True,
+                               sweep={"learning_rate": LRS, "num_train_epochs": [1, 2]})
+        assert len(dry["runs"]) == 6 and len(fake_hf.jobs) == 0
+        assert dry["cost_ceiling_usd"] == round(sum(r["cost_ceiling_usd"] for r in dry["runs"]), 4)
+        assert "applies to their sum" in text  # one t4-small hour is $0.40, six are over $1
+        refused = await call_error(client, "launch_training", model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/Capybara",
+                                   flavor="t4-small", timeout="1h", sweep={"learning_rate": LRS})
+        assert "sweep" in refused and len(fake_hf.jobs) == 0

@@ -43,7 +43,8 @@ CLI_NAMES = {"model": "model_name_or_path", "dataset": "dataset_name", "dataset_
 # Not TRL arguments: the recipe turns these into the spec in its own way.
 NOT_CLI = ("trainer", "extra_args", "eval_fraction", "early_stopping_patience", "early_stopping_threshold")
 
-ExtraValue = str | int | float | bool | list[str | int | float]
+ExtraScalar = str | int | float | bool
+ExtraValue = ExtraScalar | list[str | int | float]
 
 
 def _opt(description: str, **bounds: float) -> object:
