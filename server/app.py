@@ -51,6 +51,7 @@ TOOL_MODULES = (
     "trl_jobs_mcp.tools.recommend_hardware",
     "trl_jobs_mcp.tools.wait_for_job",
     "trl_jobs_mcp.tools.job_metrics",
+    "trl_jobs_mcp.tools.compare_runs",
 )
 
 INSTRUCTIONS = """\
@@ -60,6 +61,7 @@ launch_training to start it (it returns a job_id), wait_for_job to follow it to 
 the curves in a sentence, where the trained model is and, where billed, the cost), cancel_job to stop it. \
 list_jobs shows every job and how many run; inspect_job one job; fetch_logs the raw log; job_metrics the curves \
 with a plot; \
+launch_training with sweep= runs a grid of values as one experiment, compare_runs ranks its runs; \
 list_hardware and recommend_hardware pick a flavor and its cost. rerun_job runs a job again (resume=true continues \
 from its last checkpoint); on Hugging Face, schedule= on a launch and scheduled_jobs run jobs on a schedule. Every \
 answer ends with the next call to make.\

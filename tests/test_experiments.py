@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from mcp_client import call, call_error, local_client
+from mcp_client import call, call_error, local_client, text_of
 
 pytestmark = [pytest.mark.training, pytest.mark.timeout(420), pytest.mark.anyio]
 
@@ -99,12 +99,25 @@ async def test_a_three_value_sweep_runs_as_one_experiment(tiny: dict[str, Path],
         text, swept = await call(client, "launch_training", **common)
         experiment = swept["experiment"]
         ids = [r["job_id"] for r in swept["runs"]]
-        assert len(set(ids)) == 3 and f"compare_runs with experiment={experiment}" in text
+        assert len(set(ids)) == 3 and f"compare_runs with runs=['{experiment}']" in text
         for job_id in ids:
             _, done = await call(client, "wait_for_job", job_id=job_id, timeout=WAIT)
             assert done["stage"] == "COMPLETED", done
         _, listed = await call(client, "list_jobs", labels={"experiment": experiment})
+        plotted = await client.call_tool("compare_runs", {"runs": [experiment], "plot": True})
+        text, compared = text_of(plotted), plotted.structured_content or {}
+        result = await client.call_tool("compare_runs", {"runs": ids[:2]})
     assert sorted(j["id"] for j in listed["jobs"]) == sorted(ids)
+    assert [r["job_id"] for r in compared["runs"]] == ids  # in launch order
+    assert [r["differs"] for r in compared["runs"]] == [{"learning_rate": str(lr)} for lr in LRS]
+    assert compared["metric"] == "loss" and compared["goal"] == "min"
+    finals = {r["job_id"]: r["metrics"]["loss"]["final"] for r in compared["runs"]}
+    assert compared["best"] == min(finals, key=finals.get)
+    assert f"Best by final loss: {compared['best']}" in text and "rerun_job with job_id=" in text
+    assert all(r["step"] == 3 and r["stage"] == "COMPLETED" for r in compared["runs"])
+    assert [b.type for b in plotted.content] == ["text", "image"]  # the overlay, asked for
+    assert [b.type for b in result.content] == ["text"] and len(result.structured_content["runs"]) == 2
+    assert all(listed["headline"][i].startswith("loss ") for i in ids), listed["headline"]
 
 
 async def test_a_sweep_dry_run_on_hf_sums_the_cost_ceiling(fake_hf) -> None:
@@ -120,3 +133,43 @@ async def test_a_sweep_dry_run_on_hf_sums_the_cost_ceiling(fake_hf) -> None:
         refused = await call_error(client, "launch_training", model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/Capybara",
                                    flavor="t4-small", timeout="1h", sweep={"learning_rate": LRS})
         assert "sweep" in refused and len(fake_hf.jobs) == 0
+
+
+async def test_a_finished_run_continued_counts_global_steps_and_keeps_two_checkpoints(
+        tiny: dict[str, Path], state_dir: Path) -> None:
+    common = dict(model=str(tiny["model"]), dataset=str(tiny["sft_text"]), per_device_train_batch_size=2,
+                  logging_steps=1, save_steps=1)
+    async with local_client(state_dir) as client:
+        text, _ = await call(client, "launch_training", max_steps=4, env=ENV, dry_run=True, **common)
+        assert "save_total_limit=2" in text
+        text, first = await _run(client, max_steps=4, **common)
+        assert first["stage"] == "COMPLETED", text
+        _, inspected = await call(client, "inspect_job", job_id=first["job_id"])
+        outputs = inspected["outputs"]
+        # Four were saved, one a step; the two newest are kept.
+        assert [c["name"] for c in outputs["checkpoints"]] == ["checkpoint-3", "checkpoint-4"], outputs
+        assert outputs["bytes"] > sum(c["bytes"] for c in outputs["checkpoints"]) > 0
+
+        refused = await call_error(client, "rerun_job", job_id=first["job_id"], resume=True)
+        assert "more_steps" in refused and "max_steps=4" in refused
+        text, again = await call(client, "rerun_job", job_id=first["job_id"], resume=True, more_steps=2)
+        assert "Continues from step 4 to step 6" in text and "learning-rate schedule (linear)" in text
+        assert "--max_steps=6" in again["command"]
+        busy = await call_error(client, "cancel_job", job_id=again["job_id"], delete_files=True)
+        assert "delete_files" in busy and "cancel_job" in busy
+        text, resumed = await call(client, "wait_for_job", job_id=again["job_id"], timeout=WAIT)
+        assert resumed["stage"] == "COMPLETED", text
+        assert (resumed["step"], resumed["total_steps"]) == (6, 6), text
+        _, metrics = await call(client, "job_metrics", job_id=again["job_id"], plot=False)
+        assert metrics["series"]["loss"]["steps"] == [5, 6] and metrics["last_step"] == 6, metrics
+        assert resumed["model"]["outcome"]["resumed_at"] == 4
+
+        _, listed = await call(client, "list_jobs")
+        assert listed["disk_bytes"] >= outputs["bytes"]
+        text, deleted = await call(client, "cancel_job", job_id=first["job_id"], delete_files=True)
+        assert deleted["freed"]["bytes"] == outputs["bytes"] and "checkpoint-3, checkpoint-4" in text
+        assert not Path(outputs["folder"]).exists()
+        _, still = await call(client, "inspect_job", job_id=first["job_id"])
+        assert still["job"]["stage"] == "COMPLETED" and still["outputs"] is None  # the record stays
+        text, twice = await call(client, "cancel_job", job_id=first["job_id"], delete_files=True)
+        assert twice["freed"] is None and "already deleted" in text

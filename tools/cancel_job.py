@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from ..jobs.analysis.cost import CostSoFar, cost_so_far
-from ..jobs.core.models import JobStage
+from ..jobs.core.models import InvalidJobSpec, JobStage
+from ..jobs.extras.outputs import Outputs, delete_outputs, human_bytes
 from .base import JobId, ToolContext, ToolDef, ToolInput, next_call
 from .inspect_job import cost_line
 
 
 class Input(ToolInput):
     job_id: JobId
+    delete_files: Annotated[StrictBool, Field(description="Delete an ended job's files.")] = False
 
 
 class Output(BaseModel):
@@ -21,10 +25,19 @@ class Output(BaseModel):
     already_finished: bool = Field(description="true when the job had ended before this call; nothing changed")
     message: str | None = None
     cost: CostSoFar | None = Field(default=None, description="what the job cost until now, on a billed backend")
+    deleted: bool = Field(default=False, description="delete_files: the job's output folder is gone")
+    freed: Outputs | None = Field(default=None, description="delete_files: what was deleted")
 
 
 async def cancel_job(args: Input, ctx: ToolContext) -> Output:
     before = await ctx.backend.inspect(args.job_id)
+    if args.delete_files:
+        if not ctx.backend.traits.keeps_files:
+            raise InvalidJobSpec(f"jobs on {ctx.backend.traits.place} keep no files here; nothing to delete.",
+                                 field="delete_files")
+        freed = delete_outputs(before)
+        return Output(job_id=before.id, stage=before.stage, already_finished=True, deleted=True,
+                      message=before.message if freed else "its files were already deleted", freed=freed)
     if before.finished:
         return Output(job_id=before.id, stage=before.stage, already_finished=True, message=before.message,
                       cost=cost_so_far(before, billed=ctx.backend.traits.billed))
@@ -41,6 +54,14 @@ def render(out: Output) -> str:
 
 
 def _render(out: Output) -> str:
+    if out.deleted and out.freed is None:
+        return f"Job {out.job_id}'s files were already deleted; nothing changed. Its record stays."
+    if out.freed is not None:
+        kept = ", ".join(c.name for c in out.freed.checkpoints)
+        return (f"Deleted the files of job {out.job_id}: {human_bytes(out.freed.bytes)} freed in {out.freed.folder}"
+                + (f" (checkpoints {kept} and the model)" if kept else " (its model and outputs)")
+                + f". Its record stays: {next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} still "
+                  "shows what ran.")
     if out.already_finished:
         return (f"Job {out.job_id} had already finished ({out.stage.value}); nothing was changed. "
                 f"{next_call('inspect_job', job_id=out.job_id)} for its results.")

@@ -42,7 +42,7 @@ class Input(TrainingRequest):
     schedule: Annotated[str | None, Field(
         max_length=100, description="Run on a schedule: '@daily' or cron '0 9 * * 1' (UTC).")] = None
     sweep: Annotated[dict[str, list[ExtraScalar]] | None, Field(
-        description="TRL arg -> values; runs the grid (<=16).")] = None
+        description="TRL arg -> values: a grid, <=16 runs.")] = None
 
 
 class Output(BaseModel):

@@ -111,7 +111,7 @@ def render_sweep(out: SweepAnswer, *, what: str) -> str:
     else:
         last = out.runs[-1].job_id
         lines.append(f"{next_call('wait_for_job', job_id=last)} to follow the last run, then "
-                     f"{next_call('compare_runs', experiment=out.experiment).removeprefix('Call ')} to see which "
+                     f"{next_call('compare_runs', runs=[out.experiment]).removeprefix('Call ')} to see which "
                      "did best.")
     return "\n".join(lines)
 

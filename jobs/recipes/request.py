@@ -43,8 +43,8 @@ CLI_NAMES = {"model": "model_name_or_path", "dataset": "dataset_name", "dataset_
 # Not TRL arguments: the recipe turns these into the spec in its own way.
 NOT_CLI = ("trainer", "extra_args", "eval_fraction", "early_stopping_patience", "early_stopping_threshold")
 
-ExtraScalar = str | int | float | bool
-ExtraValue = ExtraScalar | list[str | int | float]
+ExtraScalar = str | float | bool  # JSON's number covers integers
+ExtraValue = str | int | float | bool | list[str | int | float]
 
 
 def _opt(description: str, **bounds: float) -> object:
@@ -106,7 +106,7 @@ class TrainingRequest(BaseModel):
     eval_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt("Default 'no'.")]
     eval_steps: Annotated[float | None, _opt("With eval_strategy 'steps'.", gt=0)]
     early_stopping_patience: Annotated[int | None, _opt(
-        "Stop after N evals not improving eval_loss (or metric_for_best_model).", ge=1)]
+        "Stop after N evals without improvement.", ge=1)]
     early_stopping_threshold: Annotated[float | None, _opt("Min improvement.", ge=0)]
     save_strategy: Annotated[Literal["no", "steps", "epoch", "best"] | None, _opt("When to save checkpoints.")]
     save_steps: Annotated[float | None, _opt("With save_strategy 'steps'.", gt=0)]
