@@ -31,7 +31,7 @@ from trl_jobs_mcp.server.app import TOOL_MODULES
 
 PY = sys.executable
 EXAMPLES_PER_TOOL = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-TOOLS = [module.rpartition(".")[2] for module in TOOL_MODULES]
+TOOLS = [module.__name__.rpartition(".")[2] for module in TOOL_MODULES]
 GENERIC_FAILURE = "failed inside the server"
 
 

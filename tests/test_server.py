@@ -55,7 +55,7 @@ async def test_tool_list_matches_snapshot(state_dir: Path) -> None:
 async def test_every_registered_module_is_listed_with_honest_annotations(state_dir: Path) -> None:
     async with local_client(state_dir) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert list(tools) == [name.rpartition(".")[2] for name in TOOL_MODULES]
+    assert list(tools) == [module.__name__.rpartition(".")[2] for module in TOOL_MODULES]
     for name in ("list_jobs", "inspect_job", "fetch_logs"):
         assert tools[name].annotations.read_only_hint is True, name
     cancel = tools["cancel_job"].annotations
@@ -85,11 +85,12 @@ async def test_input_fields_are_at_the_top_level_with_descriptions_and_bounds(st
 
 
 # What a host puts before the model from tools/list, paid by every conversation before its first word (issue 11:
-# 26.7 KB before, launch_training's input schema alone about 15 KB).
-TOOLS_LIST_BUDGET = 17_300  # issue 20 (experiments) added up to 1,300 bytes
+# 26.7 KB before, launch_training's input schema alone about 15 KB). Issue 20 lets experiments (sweeps, compare,
+# continue, disk) take it to 18 KB, and no further.
+TOOLS_LIST_BUDGET = 18_000
 
 
-async def test_what_tools_list_puts_before_the_model_weighs_under_16_kb(state_dir: Path) -> None:
+async def test_what_tools_list_puts_before_the_model_weighs_under_18_kb(state_dir: Path) -> None:
     async with local_client(state_dir) as client:
         tools = (await client.list_tools()).tools
     weight = sum(len(json.dumps({"name": t.name, "title": t.title, "description": t.description,

@@ -122,8 +122,8 @@ def render(out: Output) -> str:
     lines = [head]
     if out.model is not None and out.model.text:
         lines.append(out.model.text)
-    if out.cost is not None:
-        lines.append(cost_line(out.cost))
+    if cost := cost_line(out.cost):
+        lines.append(cost)
     if out.metrics:
         lines.append(f"Metrics: {out.metrics}")
     if out.diagnosis is not None:

@@ -148,7 +148,7 @@ class Backend(Protocol):
         """The flavor, if this backend can run it; else InvalidJobSpec(field="flavor") that says what can."""
         ...
 
-    def command_line(self, spec: JobSpec) -> list[str] | None:
+    def command_line(self, spec: JobSpec, *, schedule: str | None = None) -> list[str] | None:
         """The argv a user would type to launch `spec` by hand with this backend's own CLI (hf: `hf jobs uv run
         ...`; ray: `ray job submit ...`), secrets by name only and never by value. None for a backend without
         such a line (local: the job's command is what runs). No network, no state: a dry run calls it.

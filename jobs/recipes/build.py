@@ -123,13 +123,13 @@ def build_training_spec(
     args += evaluation.eval_args(req, traits, notes)  # before extra_args, whose words then win
     args += extra_args(req, table, tables)
     logging_steps = checks.logging_steps_for(req)
-    if logging_steps is not None:
+    if logging_steps is not None and req.max_steps:
         args.append(f"--logging_steps={logging_steps}")
         notes.append(f"logging_steps={logging_steps} (not given): about {req.max_steps // logging_steps} logged "
                      f"points over max_steps={req.max_steps}, enough to draw a curve.")
     if not sets_precision(req.extra_args) and lacks_bf16(flavor):
         args.append("--bf16=false")
-    args += checkpoint_push(req.push_to_hub, extra_names(req.extra_args))
+    args += checkpoint_push(bool(req.push_to_hub), extra_names(req.extra_args))
 
     spec_labels = {"trainer": req.trainer, "model": _model_label(req.model), "dataset": _label_value(req.dataset)}
     spec_labels.update(labels or {})

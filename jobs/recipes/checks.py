@@ -187,7 +187,7 @@ def _hub_columns(repo: str, config: str | None, *, token: str | None, endpoint: 
             continue
         if config is not None and entry.get("config_name", "default") != config:
             continue
-        names = {f.get("name") for f in entry.get("features") or [] if isinstance(f, dict) and f.get("name")}
+        names = {str(f["name"]) for f in entry.get("features") or [] if isinstance(f, dict) and f.get("name")}
         if names:
             return names
     return None

@@ -47,7 +47,7 @@ ExtraScalar = str | float | bool  # JSON's number covers integers
 ExtraValue = str | int | float | bool | list[str | int | float]
 
 
-def _opt(description: str, **bounds: float) -> object:
+def _opt(description: str, **bounds: Any) -> Any:
     return Field(default=None, description=description, **bounds)
 
 

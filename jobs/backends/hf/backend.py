@@ -279,6 +279,7 @@ class HFBackend(HubExtras):
             read_metrics, self._api, job_id=plain, namespace=namespace, token=await self._need_token(),
             seconds=self._metrics_seconds, enough=self._metrics_samples), abandon_on_cancel=True)
         if metrics is None:
+            assert error is not None  # read_metrics returns one or the other
             raise self._translate(error, what=f"read the metrics of job {plain}", namespace=namespace, job_id=job_id)
         return metrics
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -18,10 +18,9 @@ from ...core.redact import Redactor
 from ...extras.schedules import ScheduledJob, check_schedule
 from ...extras.uploads import LocalUpload
 
-if TYPE_CHECKING:
-    from .backend import HFBackend as _Base
-else:
-    _Base = object
+# The plumbing this mixin calls (_api, _call, _need_token, ...) is HFBackend's, in backend.py. Typing the base as
+# HFBackend would make HFBackend derive from itself, so a checker sees an open base here.
+_Base: Any = object
 
 
 class HubExtras(_Base):

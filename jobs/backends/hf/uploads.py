@@ -33,7 +33,7 @@ def present(api: HfApi, upload: LocalUpload, *, token: str) -> bool:
         raise InvalidJobSpec(f"the repo {upload.repo_id} exists and is public; local data is only ever uploaded to a "
                              "private repo. Make it private on the Hub (or delete it), then launch again.",
                              field=CONSENT_FIELD)
-    have = {sibling.rfilename for sibling in info.siblings or []}
+    have = {sibling.rfilename for sibling in getattr(info, "siblings", None) or []}
     return all(name in have for name, _ in repo_files(upload))
 
 

@@ -173,7 +173,7 @@ class LocalBackend(NoHubExtras):
 
     # --- what differs from other backends ---
 
-    def command_line(self, spec: JobSpec) -> list[str] | None:
+    def command_line(self, spec: JobSpec, *, schedule: str | None = None) -> list[str] | None:
         """None: there is no CLI between the user and this machine; the job's command is what runs."""
         return None
 

@@ -109,7 +109,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
 
     # --- what differs from other backends ---
 
-    def command_line(self, spec: JobSpec) -> list[str] | None:
+    def command_line(self, spec: JobSpec, *, schedule: str | None = None) -> list[str] | None:
         """The `ray job submit` line that runs `spec`'s command by hand (see ray_command_line), secrets by name."""
         return ray_command_line(spec, address=self.address, cluster_env=self.cluster_env)
 
