@@ -309,3 +309,25 @@ def test_lora_on_hf_needs_no_peft_on_the_server(monkeypatch: pytest.MonkeyPatch)
     assert {"peft", "bitsandbytes"} <= set(spec.dependencies) and "--use_peft=true" in spec.script_args
     assert "--with peft --with bitsandbytes" in hf_jobs_command(spec)
     refused("use_peft", "pip install 'trl-jobs-mcp[local]'", use_peft=True)
+
+
+def test_held_out_share_and_early_stopping_are_checked_before_a_job_exists() -> None:
+    """Issue 20: eval_fraction and early stopping are our entry module's; where it does not run they are refused,
+    and settings that cannot go with them name the field."""
+    refused("eval_fraction", "dataset_test_split", backend="hf", flavor=GPU, eval_fraction=0.1)
+    refused("early_stopping_patience", "Ray", backend="hf", flavor=GPU, early_stopping_patience=2)
+    refused("save_strategy", "remove save_strategy", early_stopping_patience=2, eval_strategy="steps",
+            save_strategy="epoch", max_steps=10)
+    refused("early_stopping_threshold", "early_stopping_patience", early_stopping_threshold=0.01)
+    refused("eval_fraction", "dataset_test_split", eval_fraction=0.1, dataset_test_split="validation")
+    refused("dataset_split", "eval_fraction", dataset_split="train[:90%]")
+    refused("extra_args", "set `early_stopping_patience`", extra_args={"early_stopping_patience": 2})
+    notes: list[str] = []
+    spec = build(notes=notes, eval_fraction=0.2, early_stopping_patience=3, max_steps=40)
+    assert {"--eval_fraction=0.2", "--eval_strategy=steps", "--eval_steps=2", "--save_strategy=steps",
+            "--save_steps=2", "--load_best_model_at_end=true", "--metric_for_best_model=eval_loss",
+            "--early_stopping_patience=3", "--save_total_limit=2"} <= set(spec.command), spec.command
+    assert any("20% of the train split" in n for n in notes) and any("early stopping" in n for n in notes)
+    assert not any(w.startswith("--save_total_limit") for w in build(save_strategy="no").command)
+    own = build(extra_args={"save_total_limit": 5}).command
+    assert [w for w in own if "save_total_limit" in w] == ["--save_total_limit=5"]

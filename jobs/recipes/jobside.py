@@ -104,10 +104,10 @@ def run_notes_callback() -> Any:
                        "resumed_at": self.resumed_at or None, "metric": args.metric_for_best_model,
                        "best_checkpoint": checkpoint if args.load_best_model_at_end else None,
                        "best_metric": state.best_metric, "last": last, "best": best}
-            out = Path(args.output_dir)
+            out = Path(args.output_dir or ".")  # entry.py always passes --output_dir
             out.mkdir(parents=True, exist_ok=True)
             (out / OUTCOME_FILE).write_text(json.dumps(outcome, indent=1), encoding="utf-8")
-            if stopped:
+            if stopped and patience is not None:
                 print(f"[trl-jobs] stopped early at step {state.global_step} of {state.max_steps}: "
                       f"{args.metric_for_best_model} did not improve for {patience.early_stopping_patience} "
                       f"evaluation(s); the model is the best checkpoint, {checkpoint} "

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..core.models import InvalidJobSpec
-from .request import NOT_CLI, TrainingRequest
+from .request import TrainingRequest
 
 EXPERIMENT_LABEL = "experiment"
 MAX_RUNS = 16
@@ -38,7 +38,7 @@ def expand(request: TrainingRequest, grid: dict[str, list[Any]]) -> list[tuple[d
                              "{'learning_rate': [1e-4, 3e-4, 1e-3]}.", field="sweep")
     names = [key.lstrip("-").replace("-", "_") for key in grid]
     for name, values in zip(names, grid.values(), strict=True):
-        if name in _FIXED or (name in NOT_CLI and name != "early_stopping_patience"):
+        if name in _FIXED:
             raise InvalidJobSpec(f"cannot vary {name!r}; sweep TRL training arguments such as learning_rate. Launch "
                                  "separately for another model or dataset.", field="sweep")
         if not values:
