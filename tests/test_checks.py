@@ -311,7 +311,7 @@ def test_lora_on_hf_needs_no_peft_on_the_server(monkeypatch: pytest.MonkeyPatch)
     refused("use_peft", "pip install 'trl-jobs-mcp[local]'", use_peft=True)
 
 
-def test_held_out_share_and_early_stopping_are_checked_before_a_job_exists() -> None:
+def test_held_out_share_and_early_stopping_are_checked_before_a_job_exists(tmp_path: Path) -> None:
     """Issue 20: eval_fraction and early stopping are our entry module's; where it does not run they are refused,
     and settings that cannot go with them name the field."""
     refused("eval_fraction", "dataset_test_split", backend="hf", flavor=GPU, eval_fraction=0.1)
@@ -321,6 +321,8 @@ def test_held_out_share_and_early_stopping_are_checked_before_a_job_exists() -> 
     refused("early_stopping_threshold", "early_stopping_patience", early_stopping_threshold=0.01)
     refused("eval_fraction", "dataset_test_split", eval_fraction=0.1, dataset_test_split="validation")
     refused("dataset_split", "eval_fraction", dataset_split="train[:90%]")
+    folder = write_jsonl(tmp_path / "only-train" / "train.jsonl", [MESSAGES] * 4).parent
+    refused("eval_fraction", "'test' split", dataset=str(folder), eval_strategy="steps")
     refused("extra_args", "set `early_stopping_patience`", extra_args={"early_stopping_patience": 2})
     notes: list[str] = []
     spec = build(notes=notes, eval_fraction=0.2, early_stopping_patience=3, max_steps=40)

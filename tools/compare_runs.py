@@ -11,7 +11,7 @@ from pydantic import Field, PrivateAttr, StrictBool, StringConstraints
 
 from ..jobs.analysis.compare import Comparison, compare_jobs
 from ..jobs.analysis.plot import render_png
-from ..jobs.core.models import InvalidJobSpec
+from ..jobs.core.models import InvalidJobSpec, JobNotFoundError
 from ..jobs.recipes.sweep import EXPERIMENT_LABEL, MAX_RUNS
 from .base import ToolContext, ToolDef, ToolInput, human_duration, next_call, usd
 
@@ -41,7 +41,13 @@ async def compare_runs(args: Input, ctx: ToolContext) -> Output:
                                  "experiment id, or two or more job ids (list_jobs shows both).", field="runs")
         jobs.reverse()  # oldest first: the order the sweep launched them
     else:
-        jobs = [await ctx.backend.inspect(job_id) for job_id in dict.fromkeys(args.runs)]
+        jobs = []
+        for job_id in dict.fromkeys(args.runs):
+            try:
+                jobs.append(await ctx.backend.inspect(job_id))
+            except JobNotFoundError:
+                raise InvalidJobSpec(f"no job has the id {job_id!r}: give two or more job ids, or one experiment id "
+                                     "(list_jobs shows both).", field="runs") from None
     found = await compare_jobs(ctx.backend, jobs, metric=args.metric, max_pages=MAX_LOG_PAGES)
     out = Output(**found.model_dump(), experiment=experiment)
     if args.plot and found.series:

@@ -12,12 +12,14 @@ Early stopping needs evaluation and saving on the same steps and the best checkp
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.models import InvalidJobSpec
 from .checks import extra_value, logging_steps_for
 from .request import TrainingRequest
-from .trainers import DEFAULT_SEED, HELD_OUT
+from .trainers import DATA_FILE_SUFFIXES, DEFAULT_SEED, HELD_OUT
 
 if TYPE_CHECKING:
     from ..backends.base import BackendTraits
@@ -59,6 +61,13 @@ def check_splits(req: TrainingRequest, data_kind: str, traits: BackendTraits, no
         raise InvalidJobSpec(f"a single data file has no {req.dataset_test_split!r} split: its held-out rows "
                              "are named 'test' (eval_fraction, e.g. 0.1, sets their share). Remove dataset_test_split.",
                              field="dataset_test_split")
+    if wants_eval and data_kind == "dir" and req.eval_fraction is None:
+        split = req.dataset_test_split or "test"
+        folder = Path(req.dataset).expanduser()
+        if folder.is_dir() and not any(re.match(rf"^{re.escape(split)}([-_.]|$)", p.stem) for p in folder.rglob("*")
+                                       if p.is_file() and p.suffix.lower() in DATA_FILE_SUFFIXES):
+            raise InvalidJobSpec(f"the folder has no {split!r} split to evaluate on: set eval_fraction (e.g. 0.1) "
+                                 "to hold out a share of the train split.", field="eval_fraction")
     if req.eval_fraction is not None or (wants_eval and data_kind == "file"):
         share = req.eval_fraction if req.eval_fraction is not None else HELD_OUT
         seed = req.seed if req.seed is not None else DEFAULT_SEED
