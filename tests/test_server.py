@@ -248,12 +248,13 @@ async def test_a_single_local_jsonl_file_is_accepted_as_the_dataset(state_dir: P
 
 
 async def test_a_known_secret_is_scrubbed_from_every_string_returned(state_dir: Path, tiny: dict[str, Path]) -> None:
-    """The secret shows up where a tool would echo it (a label value); the redaction net catches it."""
+    """The secret shows up where a tool would echo it (a label value); the redaction net catches it. The call's own
+    secrets scrub that call; the server's token scrubs every call (a not-found error that echoes the id)."""
     async with local_client(state_dir, hf_token="hf_serverTokenValue42") as client:
         text, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
                                secrets={"OTHER": SECRET}, labels={"note": f"{SECRET}+hf_serverTokenValue42"},
                                dry_run=True)
-        message = await call_error(client, "inspect_job", job_id=SECRET)
+        message = await call_error(client, "inspect_job", job_id="hf_serverTokenValue42")
     blob = text + json.dumps(out) + message
     assert SECRET not in blob and "hf_serverTokenValue42" not in blob
     assert out["labels"]["note"] == "<redacted>+<redacted>"

@@ -70,8 +70,10 @@ class TrainingRequest(BaseModel):
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
         from ..core.models import refuse_nul
+        from ..core.strict_numbers import refuse_bool_numbers
 
         refuse_nul(data)
+        refuse_bool_numbers(model=cls, data=data)
         return data
 
     trainer: Annotated[str, Field(
