@@ -9,7 +9,9 @@ cancel_job does. Everything else, and every client that does not declare the ext
 The job is the task: a task id is the job's id signed with this home's key (server/task_ids.py), so a task is
 created when the backend has accepted the job, and any server on the same home answers for it after a restart,
 whatever the backend, through the Backend protocol alone. What lives in memory (the log read so far, what the
-launch answered) only saves work and is rebuilt from the job when missing.
+launch answered) only saves work and is rebuilt from the job when missing. The engine's modules (jobs/, tools/,
+task_view) are imported by the handlers that use them, not with this module: a server builds this extension before
+its handshake, which issue 25 keeps as quick as a bare MCPServer's.
 """
 
 from __future__ import annotations
@@ -28,16 +30,13 @@ from mcp_types.jsonrpc import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, ValidationError
 
-from ..jobs.core.flavors import CATALOG
-from ..jobs.core.models import JobInfo, JobNotFoundError, JobsError, JobStage, format_duration
-from . import task_view as view
-from .task_ids import TaskIds, TaskRef
-from ..tools.base import invoke, pre_parse_json
-
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
+    from ..jobs.core.models import JobInfo
+    from . import task_view as view
     from .app import AppState
+    from .task_ids import TaskIds, TaskRef
 
 logger = logging.getLogger("trl_jobs_mcp.server.tasks")
 
@@ -91,6 +90,7 @@ class TasksExtension(Extension):
 
     async def intercept_tool_call(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any],
                                   call_next: CallNext) -> HandlerResult:
+
         if not declared(ctx) or params.name not in (*LAUNCHING_TOOLS, WAITING_TOOL):
             return await call_next(ctx)
         if params.name == WAITING_TOOL:
@@ -101,6 +101,8 @@ class TasksExtension(Extension):
         structured = result.structured_content or {}
         if structured.get("dry_run") or not structured.get("job_id"):
             return result  # a dry run
+        from .task_ids import TaskRef
+
         ref = TaskRef(tool=params.name, job_id=structured["job_id"])
         task_id = self._ids.issue(ref)
         self._remember(self._launched, task_id, structured)
@@ -117,6 +119,9 @@ class TasksExtension(Extension):
 
     async def _wait_task(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any],
                          call_next: CallNext) -> HandlerResult:
+        from ..jobs.core.models import JobsError
+        from .task_ids import TaskRef
+        from ..tools.base import pre_parse_json
         from ..tools.wait_for_job import Input
 
         try:
@@ -153,6 +158,8 @@ class TasksExtension(Extension):
         return ref
 
     async def _inspect(self, ref: TaskRef) -> JobInfo:
+        from ..jobs.core.models import JobNotFoundError, JobsError
+
         try:
             return await (await self._state.backend()).inspect(ref.job_id)
         except JobNotFoundError:
@@ -162,6 +169,8 @@ class TasksExtension(Extension):
                 f"Failed to read the task's job {ref.job_id}: {exc}")) from None
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
+        from . import task_view as view
+
         ref = self._resolve(ctx, params)
         job = await self._inspect(ref)
         if view.expired(job, time.time()):
@@ -181,6 +190,7 @@ class TasksExtension(Extension):
             self._stopped_waits.add(params.task_id)
             return {}
         if not job.finished:
+            from ..jobs.core.models import JobNotFoundError, JobsError
             from ..tools.cancel_job import Input, cancel_job
 
             try:
@@ -201,6 +211,9 @@ class TasksExtension(Extension):
             store.popitem(last=False)
 
     async def _task(self, task_id: str, ref: TaskRef, job: JobInfo, *, detailed: bool = False) -> dict[str, Any]:
+        from ..jobs.core.models import JobsError, JobStage
+        from . import task_view as view
+
         now = time.time()
         ctx = await self._state.tool_context(None)
         charged, place = ctx.backend.traits.billed, ctx.backend.traits.place
@@ -244,6 +257,8 @@ class TasksExtension(Extension):
     async def _final(self, task_id: str, ref: TaskRef, job: JobInfo, progress: view.Progress, now: float,
                      charged: bool) -> dict[str, Any]:
         """The tool's answer for the ended job (or the flattened loss), kept once made: a finished job's is fixed."""
+        from . import task_view as view
+
         if task_id in self._finals and job.finished:
             return _wire(self._finals[task_id])
         ctx = await self._state.tool_context(None)
@@ -274,6 +289,8 @@ async def _tool_answer(tool: Any, arguments: dict[str, Any], state: AppState, ct
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp_types import TextContent
 
+    from ..tools.base import invoke
+
     async def context() -> Any:
         return ctx
 
@@ -296,6 +313,9 @@ def _utc(ts: float) -> Any:
 def _rebuilt_launch(tool: str, job: JobInfo, charged: bool) -> dict[str, Any]:
     """What launch_training or run_job answered at launch, as far as the job record keeps it: this server did not
     launch it (a restart came between). The names of env and secrets are not kept there; the notes say so."""
+    from ..jobs.core.flavors import CATALOG
+    from ..jobs.core.models import format_duration
+
     flavor = CATALOG.get(job.flavor or "")
     price = flavor.price_per_hour if flavor else 0.0
     timeout = job.timeout or 0.0

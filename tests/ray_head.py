@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from polling import wait_until
 MARKER_VAR = "TRL_JOBS_TEST_RAY_HEAD"
 HEAD_MEMORY = 17 * 10**9
 START_TIMEOUT_S = 120
+SOCKET_PATH_MAX = 107  # sockaddr_un's sun_path, less its NUL
 
 
 def _free_ports(count: int) -> list[int]:
@@ -133,12 +136,27 @@ class RayHead:
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """The session's Ray head; the tests are skipped, saying why, when ray is not installed."""
     if importlib.util.find_spec("ray") is None:
-        pytest.skip("ray is not installed: `pip install 'trl-jobs-mcp[ray]'` to run the Ray backend's tests")
-    # Under the session's tmp, kept short: Ray's unix sockets live below it, and a socket path has 107 bytes at most.
+        pytest.skip("ray is not installed: `pip install -e '.[ray]'` to run the Ray backend's tests")
+    # Ray's unix sockets live below the head's folder, and a socket path has 107 bytes at most: the session's tmp
+    # when it is short enough, else a folder in /tmp (macOS's default temp folder is too long; issue 25).
     root = str(tmp_path_factory.mktemp("ray"))
+    short = None
+    if longest_socket_path(root) > SOCKET_PATH_MAX:
+        short = root = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    if longest_socket_path(root) > SOCKET_PATH_MAX:
+        pytest.skip(f"Ray's socket paths below {root} would be {longest_socket_path(root)} bytes, over the "
+                    f"{SOCKET_PATH_MAX} a unix socket allows: set a shorter temp folder (TMPDIR=/tmp)")
     head = RayHead(root)
     try:
         head.start()
         yield head
     finally:
         head.stop()
+        if short:
+            shutil.rmtree(short, ignore_errors=True)
+
+
+def longest_socket_path(root: str) -> int:
+    """The length of the longest socket path Ray makes for a head in `root` (see RayHead.start's --temp-dir)."""
+    session = "session_2026-01-01_00-00-00_000000_" + "9" * 7  # date, time, microseconds and a pid
+    return len(os.path.join(root, "t", session, "sockets", "dash_MetricsHead"))

@@ -375,7 +375,7 @@ def test_lora_on_hf_needs_no_peft_on_the_server(monkeypatch: pytest.MonkeyPatch)
     spec = build("hf", GPU, use_peft=True, extra_args={"load_in_4bit": True})
     assert {"peft", "bitsandbytes"} <= set(spec.dependencies) and "--use_peft=true" in spec.script_args
     assert "--with peft --with bitsandbytes" in hf_jobs_command(spec)
-    refused("use_peft", "pip install 'trl-jobs-mcp[local]'", use_peft=True)
+    refused("use_peft", "install the [local] extra", use_peft=True)
 
 
 def test_held_out_share_and_early_stopping_are_checked_before_a_job_exists(tmp_path: Path) -> None:

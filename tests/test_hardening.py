@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from mcp_client import call, call_error, console_script, local_client
-from polling import eventually
+from polling import eventually, wait_until
 
 from trl_jobs_mcp.jobs.backends.local.paths import RUNNER
 from trl_jobs_mcp.jobs.backends.local.rebuild import NOT_STARTED
@@ -269,17 +269,23 @@ def test_an_unusable_home_is_named_at_start_up_in_one_line(tmp_path: Path) -> No
     """Same bug, at start-up: the server's log says it once, without a traceback."""
     home = tmp_path / "home"
     home.write_text("x")
+    log = tmp_path / "stderr"
     # COLUMNS: the SDK logs through rich, which wraps a line at the terminal's width.
-    proc = subprocess.Popen([console_script()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "TRL_JOBS_HOME": str(home), "COLUMNS": "1000"})
+    with log.open("wb") as err:
+        proc = subprocess.Popen([console_script()], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                env={**os.environ, "TRL_JOBS_HOME": str(home), "COLUMNS": "1000"})
     try:
         _initialize(proc)
-        _, err = proc.communicate(timeout=30)
+        # The backend starts once the client's first request after the handshake is answered (issue 25).
+        _send(proc, {"jsonrpc": "2.0", "id": 2, "method": "ping"})
+        assert _receive(proc)["id"] == 2
+        wait_until(lambda: "is a file" in log.read_text(), timeout=30, what="the start-up warning")
+        proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    text = err.decode()
+    text = log.read_text()
     assert "TRL_JOBS_HOME" in text and str(home) in text and "is a file" in text
     assert "Traceback" not in text
 

@@ -16,7 +16,7 @@ from .inspect_job import cost_line
 
 class Input(ToolInput):
     job_id: JobId
-    delete_files: Annotated[StrictBool, Field(description="Delete an ended job's files.")] = False
+    delete_files: Annotated[StrictBool, Field(description="Delete ended job's files.")] = False
 
 
 class Output(BaseModel):

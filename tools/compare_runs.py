@@ -23,7 +23,7 @@ class Input(ToolInput):
     runs: Annotated[list[_Id], Field(min_length=1, max_length=MAX_RUNS,
                                      description="Job ids, or one experiment id.")]
     metric: Annotated[str | None, Field(max_length=99, description="Rank by; default eval_loss|loss.")] = None
-    plot: Annotated[StrictBool, Field(description="Overlay PNG.")] = False
+    plot: Annotated[StrictBool, Field(description="PNG plot.")] = False
 
 
 class Output(Comparison):

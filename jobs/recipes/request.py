@@ -109,7 +109,7 @@ class TrainingRequest(BaseModel):
     eval_steps: Annotated[float | None, _opt("With eval_strategy 'steps'.", gt=0)]
     early_stopping_patience: Annotated[int | None, _opt(
         "Stop after N evals without improvement.", ge=1)]
-    early_stopping_threshold: Annotated[float | None, _opt("Min improvement.", ge=0)]
+    early_stopping_threshold: Annotated[float | None, _opt("Min gain.", ge=0)]
     save_strategy: Annotated[Literal["no", "steps", "epoch", "best"] | None, _opt("When to save checkpoints.")]
     save_steps: Annotated[float | None, _opt("With save_strategy 'steps'.", gt=0)]
     seed: Annotated[int | None, _opt("Random seed.", ge=0, le=2**32 - 1)]

@@ -21,7 +21,7 @@ import httpx2 as httpx  # httpx2: the HTTP client mcp itself depends on (the htt
 from ...core.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
-START_HINT = ("Start a head on the cluster's first machine with `pip install 'trl-jobs-mcp[ray]'` then `ray start "
+START_HINT = ("Start a head on the cluster's first machine with `pip install 'ray[default]'` then `ray start "
               "--head --dashboard-host 127.0.0.1` (its dashboard listens on port 8265), or point TRL_JOBS_RAY_ADDRESS "
               "at your cluster's dashboard (on KubeRay: `kubectl port-forward service/<cluster>-head-svc 8265`).")
 _READ = 64 * 1024
