@@ -12,11 +12,13 @@ from pydantic import BaseModel, Field, StrictBool
 
 from ..jobs.core.models import InvalidJobSpec, JobStage, parse_timeout
 from ..jobs.recipes import TrainingRequest, build_training_spec, distribution_for
+from ..jobs.recipes.request import ExtraScalar
 from ..jobs.extras.uploads import LocalUpload, stage_local_inputs, upload_local_inputs
 from .base import ToolContext, ToolDef, next_call
 from .consent import agree_to_uploads
 from .launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
                                           submit)
+from .sweeping import SweepRun, launch_sweep, render_sweep
 
 _NAME_MAP = Field(max_length=64)
 
@@ -41,6 +43,8 @@ class Input(TrainingRequest):
         description="Ask the user to upload local data/model to a private Hub repo the job can read.")] = False
     schedule: Annotated[str | None, Field(
         max_length=100, description="Run on a schedule: '@daily' or cron '0 9 * * 1' (UTC).")] = None
+    sweep: Annotated[dict[str, list[ExtraScalar]] | None, Field(
+        description="TRL arg -> values: a grid, <=16 runs.")] = None
 
 
 class Output(BaseModel):
@@ -69,9 +73,13 @@ class Output(BaseModel):
     schedule: str | None = None
     scheduled_job_id: str | None = None
     next_run_at: datetime | None = None
+    experiment: str | None = Field(default=None, description="a sweep's experiment id (label experiment)")
+    runs: list[SweepRun] = Field(default=[], description="a sweep's runs; cost_ceiling_usd is their sum")
 
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
+    if args.sweep is not None:
+        return await launch_sweep(args, ctx, launch_training)
     flavor = await priced_flavor(ctx, args.flavor)
     schedule = checked_schedule(ctx, args.schedule)
     # A flavor with several GPUs trains on all of them; the memory estimate says whether the model is sharded.
@@ -117,6 +125,8 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
 
 
 def render(out: Output) -> str:
+    if out.runs:
+        return render_sweep(out, what=f"{out.trainer} on {out.model} with {out.dataset}, {out.backend} backend")
     return render_launch(out, tool="launch_training", output_dir=out.output_dir, uploads=out.uploads,
                          what=f"{out.trainer} on {out.model} with {out.dataset}, {out.backend} backend",
                          then=f"{next_call('wait_for_job', job_id=out.job_id)} to follow it to the end (step, loss, "

@@ -42,6 +42,7 @@ _FILES = {
     "entry.py": _JOBS / "recipes" / "entry.py",
     "train.py": _JOBS / "backends" / "ray" / "train.py",
     "argv.py": _JOBS / "recipes" / "argv.py",
+    "jobside.py": _JOBS / "recipes" / "jobside.py",
     "trainers.py": _JOBS / "recipes" / "trainers.py",
 }
 
