@@ -48,11 +48,11 @@ def tool_modules() -> tuple[ModuleType, ...]:
 
     Imported on first need rather than with this module (their schemas are most of a start-up's own work; issue 25).
     """
-    from ..tools import (cancel_job, fetch_logs, inspect_job, job_metrics, launch_training, list_hardware,
-                         list_jobs, recommend_hardware, rerun_job, run_job, scheduled_jobs, wait_for_job)
+    from ..tools import (cancel_job, compare_runs, fetch_logs, inspect_job, job_metrics, launch_training,
+                         list_hardware, list_jobs, recommend_hardware, rerun_job, run_job, scheduled_jobs, wait_for_job)
 
     return (launch_training, list_jobs, inspect_job, fetch_logs, cancel_job, run_job, rerun_job, scheduled_jobs,
-            list_hardware, recommend_hardware, wait_for_job, job_metrics)
+            list_hardware, recommend_hardware, wait_for_job, job_metrics, compare_runs)
 
 INSTRUCTIONS = """\
 Launch, watch and stop TRL training jobs (SFT, DPO, GRPO, KTO, reward, RLOO) on this machine, on Hugging Face \
@@ -61,6 +61,7 @@ launch_training to start it (it returns a job_id), wait_for_job to follow it to 
 the curves in a sentence, where the trained model is and, where billed, the cost), cancel_job to stop it. \
 list_jobs shows every job and how many run; inspect_job one job; fetch_logs the raw log; job_metrics the curves \
 with a plot; \
+launch_training with sweep= runs a grid of values as one experiment, compare_runs ranks its runs; \
 list_hardware and recommend_hardware pick a flavor and its cost. rerun_job runs a job again (resume=true continues \
 from its last checkpoint); on Hugging Face, schedule= on a launch and scheduled_jobs run jobs on a schedule, and \
 list_hardware names the account the token acts as and the namespaces hub_model_id can use. Every answer ends with \

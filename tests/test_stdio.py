@@ -31,11 +31,11 @@ async def test_the_console_script_serves_stdio_by_default(state_dir: Path) -> No
         assert {"launch_training", "list_jobs", "inspect_job", "fetch_logs", "cancel_job"} <= set(names)
 
         listed = await client.call_tool("list_jobs", {})
-        assert not listed.is_error and listed.structured_content == {"jobs": [], "next_cursor": None,
-                                                                      "filtered": False, "running": 0, "scheduling": 0,
-                                                                      # what they cost: on a billed backend only
-                                                                      "cost_usd": None, "cost_today_usd": None,
-                                                                      "spend_note": None}
+        out = listed.structured_content or {}
+        core = {key: out.get(key) for key in ("jobs", "next_cursor", "filtered", "running", "scheduling")}
+        assert not listed.is_error and core == {"jobs": [], "next_cursor": None, "filtered": False, "running": 0,
+                                                "scheduling": 0}
+        assert out.get("cost_usd") is None  # what jobs cost: on a billed backend only
         missing = await client.call_tool("fetch_logs", {"job_id": "0123456789abcdef"})
         assert missing.is_error and "list_jobs" in missing.content[0].text
         # Still serving after an error.

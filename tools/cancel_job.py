@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, Field, StrictBool, StringConstraints, WithJsonSchema
 
 from ..jobs.analysis.cost import CostSoFar, cost_so_far
 from ..jobs.core.models import InvalidJobSpec, JobInfo, JobStage
+from ..jobs.extras.outputs import Outputs, delete_outputs, human_bytes
 from .base import ToolContext, ToolDef, ToolInput, next_call
 from .inspect_job import cost_line
 
@@ -31,6 +32,7 @@ _Ids = Annotated[_Id | Annotated[list[_Id], Field(max_length=MAX_JOBS)], WithJso
 class Input(ToolInput):
     job_id: _Ids | None = None
     labels: Annotated[dict[str, str] | None, Field(description="Or: all unfinished with these.")] = None
+    delete_files: Annotated[StrictBool, Field(description="Delete ended job's files.")] = False
 
 
 class Output(BaseModel):
@@ -41,6 +43,8 @@ class Output(BaseModel):
     cost: CostSoFar | None = Field(default=None, description="what the job cost until now, on a billed backend")
     canceled: list[str] = Field(default_factory=list, description="several: the jobs this call stopped")
     ended: list[str] = Field(default_factory=list, description="several: the jobs that had already ended")
+    deleted: bool = Field(default=False, description="delete_files: the job's output folder is gone")
+    freed: Outputs | None = Field(default=None, description="delete_files: what was deleted")
 
 
 async def cancel_job(args: Input, ctx: ToolContext) -> Output:
@@ -48,8 +52,18 @@ async def cancel_job(args: Input, ctx: ToolContext) -> Output:
         raise InvalidJobSpec("give either job_id (an id, or a list of ids) or labels (every unfinished job carrying "
                              "them), not both and not neither.", field="job_id")
     if not isinstance(args.job_id, str):
+        if args.delete_files:
+            raise InvalidJobSpec("delete_files deletes one ended job's files: give job_id as one id.",
+                                 field="delete_files")
         return await _cancel_many(args, ctx)
     before = await ctx.backend.inspect(args.job_id)
+    if args.delete_files:
+        if not ctx.backend.traits.keeps_files:
+            raise InvalidJobSpec(f"jobs on {ctx.backend.traits.place} keep no files here; nothing to delete.",
+                                 field="delete_files")
+        freed = delete_outputs(before)
+        return Output(job_id=before.id, stage=before.stage, already_finished=True, deleted=True,
+                      message=before.message if freed else "its files were already deleted", freed=freed)
     if before.finished:
         return Output(job_id=before.id, stage=before.stage, already_finished=True, message=before.message,
                       cost=cost_so_far(before, billed=ctx.backend.traits.billed))
@@ -107,6 +121,14 @@ def _render_many(out: Output) -> str:
 
 
 def _render(out: Output) -> str:
+    if out.deleted and out.freed is None:
+        return f"Job {out.job_id}'s files were already deleted; nothing changed. Its record stays."
+    if out.freed is not None:
+        kept = ", ".join(c.name for c in out.freed.checkpoints)
+        return (f"Deleted the files of job {out.job_id}: {human_bytes(out.freed.bytes)} freed in {out.freed.folder}"
+                + (f" (checkpoints {kept} and the model)" if kept else " (its model and outputs)")
+                + f". Its record stays: {next_call('inspect_job', job_id=out.job_id).removeprefix('Call ')} still "
+                  "shows what ran.")
     assert out.stage is not None
     if out.already_finished:
         return (f"Job {out.job_id} had already finished ({out.stage.value}); nothing was changed. "

@@ -20,7 +20,7 @@ from ..core.flavors import Flavor
 from ..core.installed import CPU_TORCH, install_command
 from ..core.local_tree import refuse_broad
 from ..core.models import InvalidJobSpec, JobSpec
-from . import checks
+from . import checks, evaluation
 from .distributed import Distribution, hub_launcher, local_launcher
 from .request import (
     APPLIES_TO,
@@ -109,7 +109,7 @@ def build_training_spec(
     dataset, data_kind = _resolve_dataset(req.dataset, traits, staged.get("dataset"))
     stage_token(secrets, staged, traits)
     notes = notes if notes is not None else []
-    checks.check_splits(req, data_kind, notes)
+    evaluation.check_splits(req, data_kind, traits, notes)
     # Independent problems are told together, so that one correction fixes them all.
     checks.raise_all([
         lambda: checks.check_precision(req, flavor),
@@ -123,6 +123,7 @@ def build_training_spec(
     tables = all_trainer_arguments(installed=traits.runs_here)
     table = tables[req.trainer]
     args = typed_args(req, model, dataset, table)
+    args += evaluation.eval_args(req, traits, notes)  # before extra_args, whose words then win
     args += extra_args(req, table, tables)
     logging_steps = checks.logging_steps_for(req)
     if logging_steps is not None and req.max_steps:

@@ -33,6 +33,8 @@ _BARE_NONFINITE = re.compile(r"(?<=[:\[,(\s])(-?inf|nan)(?=\s*[,}\])])")
 _TENSOR = re.compile(r"tensor\(\s*([^(),]+?)\s*(?:,[^()]*)?\)")
 _SUMMARY_KEYS = ("train_runtime", "train_loss", "train_samples_per_second", "train_steps_per_second", "total_flos")
 _STEP_KEYS = ("step", "global_step")
+# The entry module's line when a run resumes from a checkpoint (recipes/jobside.py): its log then counts from there.
+_RESUMED = re.compile(r"\[trl-jobs\] resumed at global step (\d+)")
 
 
 # --- reading one line ---
@@ -119,6 +121,7 @@ class LogParser:
         self.lines_parsed = 0  # that held a metrics dict (training, evaluation or the end-of-training summary)
         self.progress: int | None = None
         self.total_steps: int | None = None
+        self.resumed_at = 0
 
     def feed(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -147,6 +150,9 @@ class LogParser:
                 self.progress = max(self.progress or 0, done)
 
     def _segment(self, segment: str) -> None:
+        if (resumed := _RESUMED.search(segment)) is not None:
+            self.resumed_at = int(resumed.group(1))
+            self.progress = max(self.progress or 0, self.resumed_at)
         self._bar(segment)
         if "{" not in segment:
             return
@@ -184,7 +190,7 @@ class LogParser:
             return max(1, math.ceil(logging_steps * self.total_steps)), "step"
         # The run ended: its last log was at the largest multiple of the stride within the total.
         if self.final and self.total_steps and self._train_count:
-            return max(1, self.total_steps // self._train_count), "step"
+            return max(1, (self.total_steps - self.resumed_at) // self._train_count), "step"
         return 1, "log"
 
     def series(self) -> tuple[dict[str, Series], Literal["step", "log"]]:
@@ -193,7 +199,7 @@ class LogParser:
         last_train_step, last_train_epoch = 0, None
         for entry in self._entries:
             if entry.kind == "train":
-                step = entry.step if entry.step is not None else entry.ordinal * stride
+                step = entry.step if entry.step is not None else self.resumed_at + entry.ordinal * stride
                 last_train_step, last_train_epoch = step, entry.epoch
             elif entry.step is not None:
                 step = entry.step

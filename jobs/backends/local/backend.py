@@ -26,7 +26,7 @@ from .faults import cut_note, home_faults
 from .logs import newest_lines, read_log
 from .monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
 from .paths import JOB_ID_SHAPE, JobPaths, database_path, new_job_id, proc_start, signal_process
-from .prepare import (Plan, caller_token, command_argv, read_json, refuse_image, run_record, scrub,
+from .prepare import (Plan, caller_token, command_argv, read_json, refuse_image, run_record,
                                                      working_dir, write_json)
 from .rebuild import open_store, prepare_home, reopen_moved
 from .store import JobRow, Store
@@ -36,7 +36,7 @@ from ...analysis.metrics.system import SystemMetrics, from_supervisor
 from ...core.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk, RunRecord)
 from ...recipes.build import ENTRY_MODULE
-from ...core.redact import Redactor, ambient_secrets
+from ...core.redact import Redactor, ambient_secrets, scrub
 
 MAX_LIST_LIMIT = 1000
 _MAX_SYSTEM_BYTES = 4 << 20  # the newest samples of a long run: ~40000 lines

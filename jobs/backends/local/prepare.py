@@ -98,16 +98,6 @@ def refuse_image(spec: JobSpec) -> None:
             "`image` to run the command here, or use the Hugging Face backend (`--backend hf`).", field="image")
 
 
-def scrub(value: Any, redactor: Redactor) -> Any:
-    if isinstance(value, str):
-        return redactor.text(value)
-    if isinstance(value, dict):
-        return {redactor.text(k): scrub(v, redactor) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, redactor) for v in value]
-    return value
-
-
 def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
