@@ -116,7 +116,8 @@ class AppState:
     async def tool_context(self, request: Context | None = None) -> ToolContext:
         return ToolContext(backend=await self.backend(), secrets=self.secrets,
                            max_cost_usd=self.settings.max_cost_usd,
-                           idle_timeout=self.settings.idle_timeout, request=request)
+                           idle_timeout=self.settings.idle_timeout, request=request,
+                           state_home=self.settings.state_home())
 
     async def aclose(self) -> None:
         backend, self._backend = self._backend, None

@@ -1,7 +1,5 @@
 """The plumbing every tool shares: ToolDef, ToolContext, error translation, redaction, and the bridge to MCPServer.
-
-Read tools/__init__.py first: it states the conventions this module implements.
-"""
+Read tools/__init__.py first: it states the conventions this module implements."""
 
 from __future__ import annotations
 
@@ -10,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -113,6 +112,7 @@ class ToolContext:
     """Seconds of silence and idle GPU/CPU before a launched job is stopped, when the launch does not say; None: off."""
     request: Context | None = None
     """The MCP request context (progress notifications, client logging); None when called outside a request."""
+    state_home: Path | None = None  # the server's state folder (forecast calibration); None: nothing is kept
 
 
 class ToolInput(BaseModel):

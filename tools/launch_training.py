@@ -10,7 +10,10 @@ import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
-from trl_jobs_mcp.jobs.models import JobStage, parse_timeout
+from trl_jobs_mcp.jobs.calibration import CalibrationStore
+from trl_jobs_mcp.jobs.forecast import Forecast
+from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobStage, parse_timeout
+from trl_jobs_mcp.jobs.preflight import preflight
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, distribution_for
 from trl_jobs_mcp.jobs.uploads import LocalUpload, stage_local_inputs
 from trl_jobs_mcp.tools.base import ToolContext, ToolDef, next_call
@@ -67,6 +70,8 @@ class Output(BaseModel):
     schedule: str | None = None
     scheduled_job_id: str | None = None
     next_run_at: datetime | None = None
+    forecast: Forecast | None = Field(default=None, description="duration and cost, likely and pessimistic")
+    memory_gb: float | None = Field(default=None, description="estimated memory need per GPU")
 
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
@@ -74,6 +79,12 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     schedule = checked_schedule(ctx, args.schedule)
     # A flavor with several GPUs trains on all of them; the memory estimate says whether the model is sharded.
     distribution = await distribution_for(args, flavor=flavor, backend=ctx.backend)
+    # Fit, forecast and timeout, the same for a dry run and a launch: a run that cannot fit is refused by both.
+    store = CalibrationStore(ctx.state_home) if ctx.state_home else None
+    pre = await preflight(args, flavor=flavor, backend=ctx.backend, timeout_s=parse_timeout(args.timeout),
+                          default_timeout="timeout" not in args.model_fields_set, store=store)
+    if pre.refusal:
+        raise InvalidJobSpec(pre.refusal, field="flavor")
     # Planned only (hashes, repo names): nothing is uploaded before the request has passed every check below.
     uploads = await stage_local_inputs(ctx.backend, model=args.model, dataset=args.dataset,
                                        consent=args.upload_local_data, dry_run=True)
@@ -99,12 +110,15 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
                              "job_id at launch; wait_for_job and inspect_job give its path once it is done.")
     if distribution is not None:
         planned.notes.append(distribution.text)
-    planned.notes = [*chosen, *planned.notes]  # what the recipe chose for the user comes first
+    planned.notes = [*chosen, *pre.notes, *planned.notes]  # what the recipe chose for the user comes first
     planned.uploads = uploads
     if uploads and not args.dry_run:  # the plan passed the spending ceiling: now the uploads happen
         planned.uploads = await ctx.backend.upload_inputs(uploads, dry_run=False)
     launched = await submit(ctx, spec, planned)
-    return launched.answer(Output, trainer=args.trainer, model=args.model, dataset=args.dataset)
+    if store is not None and launched.job_id and pre.forecast and pre.settings:
+        store.remember(launched.job_id, forecast=pre.forecast, settings=pre.settings)  # compared when it ends
+    return launched.answer(Output, trainer=args.trainer, model=args.model, dataset=args.dataset,
+                           forecast=pre.forecast, memory_gb=pre.memory_gb)
 
 
 def render(out: Output) -> str:
