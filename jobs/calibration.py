@@ -14,9 +14,14 @@ import os
 import statistics
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trl_jobs_mcp.jobs.forecast import Calibration, Forecast, RunSettings, kind_of, size_band
+from trl_jobs_mcp.jobs.metrics.logs import LogParser
+from trl_jobs_mcp.jobs.models import JobInfo, JobsError, JobStage
+
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.base import Backend
 
 FILE_NAME = "forecast_calibration.json"
 RECENT = 10
@@ -114,3 +119,40 @@ class CalibrationStore:
     def outcome(self, job_id: str) -> dict[str, Any] | None:
         """The job's forecast with, once recorded, its actual duration and train_runtime."""
         return self._read()["forecasts"].get(job_id)
+
+
+# Lines from the end of a finished job's log that hold TRL's closing summary (train_runtime and the rest).
+SUMMARY_TAIL = 60
+
+
+async def settle(store: CalibrationStore, backend: Backend, job: JobInfo) -> dict[str, Any] | None:
+    """The job's forecast and outcome; a COMPLETED job's measured speed goes into the calibration the first time
+    it is seen finished (train_runtime from the end of its log, its duration from its timings)."""
+    entry = store.outcome(job.id)
+    if entry is None or entry.get("recorded") or job.stage != JobStage.COMPLETED:
+        return entry
+    try:
+        chunk = await backend.logs(job.id, tail=SUMMARY_TAIL)
+    except JobsError:
+        return entry
+    parser = LogParser()
+    parser.feed(chunk.lines)
+    runtime = parser.final.get("train_runtime")
+    duration = ((job.finished_at - job.started_at).total_seconds()
+                if job.started_at and job.finished_at else None)
+    if runtime:
+        store.record(job.id, train_runtime=runtime, duration_s=duration)
+    return store.outcome(job.id)
+
+
+def outcome_text(entry: dict[str, Any] | None) -> str | None:
+    """'Forecast 3m likely (5m at worst); actual 4m: 1.3x the likely figure.' or the forecast alone."""
+    if not entry:
+        return None
+    fc = Forecast.model_validate(entry["forecast"])
+    text = f"Forecast {fc.duration_text()}" + (f" ({fc.calibrated})" if fc.calibrated else "")
+    actual = entry.get("actual_seconds")
+    if actual:
+        text += (f"; actual {actual:.0f}s, {actual / fc.seconds_likely:.2f}x the likely figure (kept to calibrate "
+                 f"the next forecast on {fc.flavor})")
+    return text + "."

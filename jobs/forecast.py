@@ -97,6 +97,11 @@ class Forecast(BaseModel):
         return f"${self.cost_likely_usd:.2f}-${self.cost_pessimistic_usd:.2f}"
 
 
+def eta_text(left_s: float, step_s: float) -> str:
+    """'ETA 4m (1.2 s/step measured)': what is left at this run's own measured step time."""
+    return f"ETA {_human(left_s)} ({step_s:.3g} s/step measured)"
+
+
 def _human(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f}s"
@@ -213,7 +218,7 @@ def forecast(*, settings: RunSettings, flavor: Flavor, calibration: Calibration 
         loop = [likely_loop, likely_loop * spread]
         if calibration.startup_s is not None:
             startups = [calibration.startup_s, calibration.startup_s * spread]
-        runs = f"{calibration.runs} of your run{'s' if calibration.runs > 1 else ''}"
+        runs = f"{calibration.runs} of your runs"
         calibrated = f"calibrated from {runs} on {calibration.flavor}"
         basis.append(f"{calibrated}: {calibration.speed_factor:.2g}x the first guess's time"
                      + (f", {calibration.tokens_per_second:,.0f} tokens/s" if calibration.tokens_per_second else "")

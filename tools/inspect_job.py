@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from trl_jobs_mcp.jobs.calibration import CalibrationStore, outcome_text, settle
 from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
 from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose_job
 from trl_jobs_mcp.jobs.models import JobInfo, JobStage
@@ -28,6 +29,7 @@ class Output(BaseModel):
         description="for a job in ERROR: the cause recognised in its log and message, and the fix")] = None
     model: Annotated[ModelLocation | None, Field(description="where a training job's model is")] = None
     cost: Annotated[CostSoFar | None, Field(description="what it has cost so far, on a billed backend")] = None
+    forecast: str | None = Field(default=None, description="its launch's forecast, and the actual once it ended")
 
 
 async def inspect_job(args: Input, ctx: ToolContext) -> Output:
@@ -36,7 +38,14 @@ async def inspect_job(args: Input, ctx: ToolContext) -> Output:
     return Output(job=job, finished=job.finished, runtime_seconds=runtime,
                   diagnosis=await diagnose_job(ctx.backend, job),
                   model=model_location(job, keeps_files=ctx.backend.traits.keeps_files),
-                  cost=cost_so_far(job, billed=ctx.backend.traits.billed))
+                  cost=cost_so_far(job, billed=ctx.backend.traits.billed), forecast=await forecast_of(ctx, job))
+
+
+async def forecast_of(ctx: ToolContext, job: JobInfo) -> str | None:
+    """The launch's forecast against what the job measured (settled into the calibration once it completed)."""
+    if ctx.state_home is None:
+        return None
+    return outcome_text(await settle(CalibrationStore(ctx.state_home), ctx.backend, job))
 
 
 def ended(text: str | None) -> str:
@@ -86,7 +95,7 @@ def render(out: Output) -> str:
     else:
         lines.append(f"{what} is {job.stage.value}" + (f": {job.message}" if job.message else "."))
         lines.append(f"{next_call('list_jobs')} to see the jobs that remain.")
-    extra = [t for t in (out.model.text if out.model else None, cost_line(out.cost)) if t]
+    extra = [t for t in (out.model.text if out.model else None, cost_line(out.cost), out.forecast) if t]
     lines[1:1] = extra
     if job.command:
         lines.insert(1, "Command: " + " ".join(job.command))

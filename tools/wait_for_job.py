@@ -17,12 +17,14 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
 from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose_job
+from trl_jobs_mcp.jobs.forecast import eta_text
 from trl_jobs_mcp.jobs.logtidy import tidy_lines
 from trl_jobs_mcp.jobs.metrics.job import JobWatch
+from trl_jobs_mcp.jobs.metrics.logs import eta_seconds
 from trl_jobs_mcp.jobs.models import JobStage
 from trl_jobs_mcp.jobs.recipes.readback import ModelLocation, model_location
 from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
-from trl_jobs_mcp.tools.inspect_job import cost_line
+from trl_jobs_mcp.tools.inspect_job import cost_line, forecast_of
 
 DEFAULT_WAIT = 50
 MAX_WAIT = 600
@@ -62,8 +64,11 @@ class Output(BaseModel):
     model: ModelLocation | None = Field(default=None, description="where the trained model is, once ended")
     cost: CostSoFar | None = Field(default=None, description="what the job has cost so far, on a billed backend")
     diagnosis: Diagnosis | None = Field(default=None, description="for a job in ERROR: the recognised cause and fix")
+    eta_seconds: float | None = Field(default=None, description="time left at this run's measured step time")
+    forecast: str | None = Field(default=None, description="the launch's forecast (and the actual, once ended)")
     # The log lines go in the text only: a host that shows both would otherwise show every line twice.
     _lines: list[str] = PrivateAttr(default_factory=list)
+    _eta: str = PrivateAttr(default="")
 
 
 async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
@@ -100,7 +105,10 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
                  metrics=report.text if report.series else None, plateau=report.plateau,
                  model=model_location(info, keeps_files=ctx.backend.traits.keeps_files) if info.finished else None,
                  cost=cost_so_far(info, billed=ctx.backend.traits.billed),
-                 diagnosis=await diagnose_job(ctx.backend, info))
+                 diagnosis=await diagnose_job(ctx.backend, info), forecast=await forecast_of(ctx, info))
+    eta = eta_seconds(watch.parser) if info.stage == JobStage.RUNNING else None
+    out.eta_seconds = round(eta[0], 1) if eta else None
+    out._eta = eta_text(*eta) if eta else ""
     out._lines = lines
     return out
 
@@ -111,6 +119,8 @@ def render(out: Output) -> str:
         where = f"step {out.step}" + (f"/{out.total_steps}" if out.total_steps else "")
     if out.loss is not None:
         where += (", " if where else "") + f"loss {out.loss:.4g}"
+    if out._eta:
+        where += (", " if where else "") + out._eta
     where = f" ({where})" if where else ""
     waited = human_duration(out.waited_seconds)
     if out.reason == "finished":
@@ -124,6 +134,8 @@ def render(out: Output) -> str:
         lines.append(out.model.text)
     if out.cost is not None:
         lines.append(cost_line(out.cost))
+    if out.forecast:
+        lines.append(out.forecast)
     if out.metrics:
         lines.append(f"Metrics: {out.metrics}")
     if out.diagnosis is not None:

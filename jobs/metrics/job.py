@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio.to_thread
 
-from trl_jobs_mcp.jobs.metrics.logs import LogParser
+from trl_jobs_mcp.jobs.forecast import eta_text
+from trl_jobs_mcp.jobs.metrics.logs import LogParser, eta_seconds
 from trl_jobs_mcp.jobs.metrics.trackio import read_trackio
 from trl_jobs_mcp.jobs.recipes.argv import logging_steps_from_command, trackio_target
 from trl_jobs_mcp.jobs.recipes.readback import trainer_of
@@ -118,4 +119,7 @@ class JobWatch:
         lead = newest(report.main)
         if lead is not None:
             parts.append(f"{report.main} {lead:.4g}")
+        eta = eta_seconds(self.parser) if stage.value == "RUNNING" else None
+        if eta is not None:
+            parts.append(eta_text(*eta))
         return ", ".join(parts), step, newest("loss")
