@@ -2,6 +2,6 @@
 
 import sys
 
-from trl_jobs_mcp.server.cli import main
+from .server.cli import main
 
 sys.exit(main())

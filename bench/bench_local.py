@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trl_jobs_mcp.jobs.backends.local import LocalBackend  # noqa: E402
 from trl_jobs_mcp.jobs.backends.local.store import Store  # noqa: E402
-from trl_jobs_mcp.jobs.models import JobSpec, JobStage  # noqa: E402
+from trl_jobs_mcp.jobs.core.models import JobSpec, JobStage  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 BIG_LOG = (64 if QUICK else 1024) << 20

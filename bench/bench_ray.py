@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from trl_jobs_mcp.jobs.backends.local import LocalBackend  # noqa: E402
 from trl_jobs_mcp.jobs.backends.ray import RayBackend  # noqa: E402
-from trl_jobs_mcp.jobs.models import JobSpec, JobStage  # noqa: E402
+from trl_jobs_mcp.jobs.core.models import JobSpec, JobStage  # noqa: E402
 
 LOG_LINES = 1_250_000  # x 80 bytes = 100 MB
 WRITER = ("import sys\nw = sys.stdout.write\nfor i in range(int(sys.argv[1])):\n"

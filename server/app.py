@@ -22,18 +22,18 @@ from mcp.server.mcpserver.tools import Tool, ToolManager
 from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable, JobsError
-from trl_jobs_mcp.jobs.redact import ambient_secrets
-from trl_jobs_mcp.prompts import register_prompts
-from trl_jobs_mcp.server.job_card import job_card_extension, stamp_card_on_tools
-from trl_jobs_mcp.server.resources import register_resources
-from trl_jobs_mcp.server.settings import Settings
-from trl_jobs_mcp.tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
+from ..jobs.core.models import BackendUnavailable, JobsError
+from ..jobs.core.redact import ambient_secrets
+from ..prompts import register_prompts
+from .job_card import job_card_extension, stamp_card_on_tools
+from .resources import register_resources
+from .settings import Settings
+from ..tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..jobs.backends.base import Backend
 
 logger = logging.getLogger("trl_jobs_mcp.server")
 
@@ -88,7 +88,7 @@ class AppState:
             return self._backend
         async with self._lock:
             if self._backend is None:
-                from trl_jobs_mcp.jobs.backends import make_backend
+                from ..jobs.backends import make_backend
 
                 try:
                     backend = make_backend(self.settings.backend, **self.settings.backend_settings())
@@ -184,8 +184,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 
     extensions: list = [job_card_extension()]
     if settings.tasks:
-        from trl_jobs_mcp.server.task_ids import TaskIds
-        from trl_jobs_mcp.server.tasks import TasksExtension
+        from .task_ids import TaskIds
+        from .tasks import TasksExtension
 
         extensions.append(TasksExtension(state, TaskIds(settings.state_home())))
 

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from trl_jobs_mcp.server.settings import BACKENDS, LOG_LEVELS, TRANSPORTS, Settings, SettingsError
+from .settings import BACKENDS, LOG_LEVELS, TRANSPORTS, Settings, SettingsError
 
 COMMANDS = ("serve", "demo", "rebuild-index")
 
@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="trl-jobs-mcp",
         description="An MCP server that launches, watches and stops TRL training jobs, on this machine, on "
                     "Hugging Face Jobs or on a Ray cluster. With no command it serves MCP over stdio.")
-    from trl_jobs_mcp import __version__
+    from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"trl-jobs-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{serve,demo,rebuild-index}")
@@ -62,10 +62,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def rebuild_index(home: str | None) -> int:
-    from trl_jobs_mcp.jobs.backends.local import LocalBackend
-    from trl_jobs_mcp.jobs.backends.local.rebuild import prepare_home
-    from trl_jobs_mcp.jobs.backends.local.rebuild import rebuild_index as rebuild
-    from trl_jobs_mcp.jobs.models import JobsError
+    from ..jobs.backends.local import LocalBackend
+    from ..jobs.backends.local.rebuild import prepare_home
+    from ..jobs.backends.local.rebuild import rebuild_index as rebuild
+    from ..jobs.core.models import JobsError
 
     where = LocalBackend(home=home).home  # the same default as the server's
     try:
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
 
     if args.command == "demo":
-        from trl_jobs_mcp.server.demo import run_demo
+        from .demo import run_demo
 
         return run_demo(directory=args.dir, max_steps=args.max_steps)
 
@@ -105,16 +105,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     import anyio
 
-    from trl_jobs_mcp.server.app import build_server
+    from .app import build_server
 
     server = build_server(settings)
     try:
         if settings.transport == "http":
-            from trl_jobs_mcp.server.http import serve_http
+            from .http import serve_http
 
             anyio.run(serve_http, server, settings)
         else:
-            from trl_jobs_mcp.server.stdio import serve_stdio
+            from .stdio import serve_stdio
 
             if sys.stdin.isatty():
                 # Someone typed the command in a terminal: stdio is for a client that spawns the server.

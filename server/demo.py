@@ -1,6 +1,6 @@
 """`trl-jobs-mcp demo`: a tiny SFT run through the MCP protocol, offline, in about a minute on a laptop CPU.
 
-It builds a ~100k-parameter model and a small dataset (python -m trl_jobs_mcp.jobs.tiny, in a child process: this process never
+It builds a ~100k-parameter model and a small dataset (python -m trl_jobs_mcp.jobs.recipes.tiny, in a child process: this process never
 imports torch), starts the installed server over stdio with the real MCP client, as an assistant's client would,
 and makes the calls an assistant would make, printing each call and the text the model would read, until the job
 is COMPLETED. Then it shows where the trained model and its model card are.
@@ -42,8 +42,8 @@ def run_demo(*, directory: str | None = None, max_steps: int = 8) -> int:
     root = Path(directory).expanduser().resolve() if directory else Path(tempfile.mkdtemp(prefix="trl-jobs-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     print(f"Demo folder: {root}")
-    print("Building a tiny model and dataset offline (python -m trl_jobs_mcp.jobs.tiny) ...", flush=True)
-    built = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.tiny", str(root / "tiny")], capture_output=True, text=True)
+    print("Building a tiny model and dataset offline (python -m trl_jobs_mcp.jobs.recipes.tiny) ...", flush=True)
+    built = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.recipes.tiny", str(root / "tiny")], capture_output=True, text=True)
     if built.returncode != 0:
         print(built.stderr[-3000:], file=sys.stderr)
         print("trl-jobs-mcp demo: building the tiny model failed (see above).", file=sys.stderr)

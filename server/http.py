@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-    from trl_jobs_mcp.server.settings import Settings
+    from .settings import Settings
 
 MCP_PATH = "/mcp"
 

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from trl_jobs_mcp.jobs.models import JobNotFoundError, JobsError
+from ..jobs.core.models import JobNotFoundError, JobsError
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from trl_jobs_mcp.server.app import AppState
+    from .app import AppState
 
 LOG_RESOURCE_LINES = 200
 HARDWARE_URI = "hardware://catalog"

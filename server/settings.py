@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends import BACKENDS
+from ..jobs.backends import BACKENDS
 
 TRANSPORTS = ("stdio", "http")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -128,8 +128,8 @@ def is_loopback(host: str) -> bool:
 def _parse(name: str, raw: str, *, source: str) -> Any:
     raw = raw.strip()
     if name == "idle_timeout":
-        from trl_jobs_mcp.jobs.guard import parse_idle_timeout
-        from trl_jobs_mcp.jobs.models import InvalidJobSpec
+        from ..jobs.core.guard import parse_idle_timeout
+        from ..jobs.core.models import InvalidJobSpec
 
         try:
             return parse_idle_timeout(raw)

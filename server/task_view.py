@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp_types import CallToolResult, TextContent
 
-from trl_jobs_mcp.jobs.flavors import CATALOG
-from trl_jobs_mcp.jobs.models import JobInfo, JobsError, JobStage
-from trl_jobs_mcp.tools.base import human_duration, next_call, usd
+from ..jobs.core.flavors import CATALOG
+from ..jobs.core.models import JobInfo, JobsError, JobStage
+from ..tools.base import human_duration, next_call, usd
 
 if TYPE_CHECKING:
     # Imported where used: the log parser and the diagnosis are needed at the first task, not at start-up.
-    from trl_jobs_mcp.jobs.backends.base import Backend
-    from trl_jobs_mcp.jobs.diagnose import Diagnosis
-    from trl_jobs_mcp.jobs.metrics import LogParser, MetricsReport
+    from ..jobs.backends.base import Backend
+    from ..jobs.analysis.diagnose import Diagnosis
+    from ..jobs.analysis.metrics import LogParser, MetricsReport
 
 # How long a task stays readable after its job ended. The job itself stays on its backend as long as the backend
 # keeps it; only the task (the background call in the client) is forgotten.
@@ -105,8 +105,8 @@ class Progress:
 
     @classmethod
     def of(cls, job: JobInfo) -> Progress:
-        from trl_jobs_mcp.jobs.metrics.job import parser_for
-        from trl_jobs_mcp.jobs.recipes.readback import trainer_of
+        from ..jobs.analysis.metrics.job import parser_for
+        from ..jobs.recipes.readback import trainer_of
 
         return cls(parser=parser_for(job), trainer=trainer_of(job))
 
@@ -125,7 +125,7 @@ class Progress:
             if self.complete or time.monotonic() > deadline:
                 break
         # The live progress bar is in the line still being written, which a complete line no longer shows.
-        from trl_jobs_mcp.jobs.metrics.job import NEWEST_LINES
+        from ..jobs.analysis.metrics.job import NEWEST_LINES
 
         self.parser.observe_progress((await backend.logs(job_id, tail=NEWEST_LINES)).lines)
 
@@ -134,8 +134,8 @@ class Progress:
 
     def eta(self) -> str:
         """'ETA 4m (1.2 s/step measured)' from this run's progress bar; '' before a step is done."""
-        from trl_jobs_mcp.jobs.forecast import eta_text
-        from trl_jobs_mcp.jobs.metrics.logs import eta_seconds
+        from ..jobs.analysis.forecast import eta_text
+        from ..jobs.analysis.metrics.logs import eta_seconds
 
         eta = eta_seconds(self.parser)
         return eta_text(*eta) if eta else ""
@@ -190,7 +190,7 @@ def status_message(job: JobInfo, progress: Progress | None, now: float, *, bills
 
 
 async def diagnosis_of(backend: Backend, job: JobInfo) -> Diagnosis | None:
-    from trl_jobs_mcp.jobs.diagnose import TAIL_LINES, diagnose
+    from ..jobs.analysis.diagnose import TAIL_LINES, diagnose
 
     if job.stage != JobStage.ERROR:
         return None

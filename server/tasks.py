@@ -28,16 +28,16 @@ from mcp_types.jsonrpc import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, ValidationError
 
-from trl_jobs_mcp.jobs.flavors import CATALOG
-from trl_jobs_mcp.jobs.models import JobInfo, JobNotFoundError, JobsError, JobStage, format_duration
-from trl_jobs_mcp.server import task_view as view
-from trl_jobs_mcp.server.task_ids import TaskIds, TaskRef
-from trl_jobs_mcp.tools.base import invoke, pre_parse_json
+from ..jobs.core.flavors import CATALOG
+from ..jobs.core.models import JobInfo, JobNotFoundError, JobsError, JobStage, format_duration
+from . import task_view as view
+from .task_ids import TaskIds, TaskRef
+from ..tools.base import invoke, pre_parse_json
 
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-    from trl_jobs_mcp.server.app import AppState
+    from .app import AppState
 
 logger = logging.getLogger("trl_jobs_mcp.server.tasks")
 
@@ -117,7 +117,7 @@ class TasksExtension(Extension):
 
     async def _wait_task(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any],
                          call_next: CallNext) -> HandlerResult:
-        from trl_jobs_mcp.tools.wait_for_job import Input
+        from ..tools.wait_for_job import Input
 
         try:
             args = Input.model_validate(pre_parse_json(Input, params.arguments or {}))
@@ -181,7 +181,7 @@ class TasksExtension(Extension):
             self._stopped_waits.add(params.task_id)
             return {}
         if not job.finished:
-            from trl_jobs_mcp.tools.cancel_job import Input, cancel_job
+            from ..tools.cancel_job import Input, cancel_job
 
             try:
                 await cancel_job(Input(job_id=ref.job_id), await self._state.tool_context(None))
@@ -248,7 +248,7 @@ class TasksExtension(Extension):
             return _wire(self._finals[task_id])
         ctx = await self._state.tool_context(None)
         if ref.tool == WAITING_TOOL:
-            from trl_jobs_mcp.tools.wait_for_job import TOOL
+            from ..tools.wait_for_job import TOOL
 
             # The job has ended or its loss flattened, so the tool answers on its first look.
             result = await _tool_answer(TOOL, {"job_id": job.id, "timeout": 5, **ref.arguments},

@@ -33,7 +33,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     stays free of heavy imports would otherwise see them.
     """
     root = tmp_path_factory.mktemp("tiny")
-    out = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.tiny", str(root)], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-P", "-m", "trl_jobs_mcp.jobs.recipes.tiny", str(root)], check=True, capture_output=True, text=True)
     return {k: Path(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
@@ -51,7 +51,7 @@ async def make_backend(state_dir: Path, request: pytest.FixtureRequest
     """LocalBackends on the test's state dir (grace: the module's BACKEND_GRACE, else 2 s); at the end every job
     still running is cancelled and the backends closed, so no test leaves a process behind."""
     from trl_jobs_mcp.jobs.backends.local import LocalBackend
-    from trl_jobs_mcp.jobs.models import JobStage
+    from trl_jobs_mcp.jobs.core.models import JobStage
 
     made: list[LocalBackend] = []
 

@@ -12,9 +12,9 @@ import pytest
 from fake_hf_jobs import FakeHFJobs
 from mcp_client import call, hf_client, local_client, text_of
 
-from trl_jobs_mcp.jobs.cost import billed_minutes, cost_so_far
-from trl_jobs_mcp.jobs.logtidy import tidy_lines
-from trl_jobs_mcp.jobs.models import JobInfo, JobStage
+from trl_jobs_mcp.jobs.analysis.cost import billed_minutes, cost_so_far
+from trl_jobs_mcp.jobs.analysis.logtidy import tidy_lines
+from trl_jobs_mcp.jobs.core.models import JobInfo, JobStage
 from trl_jobs_mcp.jobs.recipes.readback import model_location, trainer_of
 from trl_jobs_mcp.tools import inspect_job
 

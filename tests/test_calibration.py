@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mcp_client import call, local_client
 
-from trl_jobs_mcp.jobs.calibration import FILE_NAME
+from trl_jobs_mcp.jobs.analysis.calibration import FILE_NAME
 
 pytestmark = [pytest.mark.anyio, pytest.mark.training, pytest.mark.timeout(300)]
 

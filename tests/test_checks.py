@@ -21,8 +21,8 @@ from trl_jobs_mcp.jobs.backends.base import BackendTraits
 from trl_jobs_mcp.jobs.backends.hf import HFBackend, hf_command_line
 from trl_jobs_mcp.jobs.backends.hf.command_line import label_value
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
-from trl_jobs_mcp.jobs.flavors import get_flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
+from trl_jobs_mcp.jobs.core.flavors import get_flavor
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec
 from trl_jobs_mcp.jobs.recipes.checks import fitting_trainers
 

@@ -232,21 +232,20 @@ async def test_each_recognised_failure_is_diagnosed_by_inspect_job(home: Path, t
                 assert SECRET not in text and SECRET not in json.dumps(inspected)
 
 
-async def test_divergence_is_flagged_by_the_metrics(home: Path, tiny: dict[str, Path]) -> None:
+async def test_divergence_is_flagged_by_the_metrics(home: Path) -> None:
     """A run that blows up still 'completes': job_metrics and wait_for_job must say it diverged.
 
-    (NaN itself needs a learning rate beyond launch_training's bounds; tests/test_diagnose.py produces it with TRL's
-    own command line.)
+    The job logs a fixed blow-up in TRL's format (issue 21: a real TRL run at a learning rate of 1.0 blows up
+    differently on each machine, and on one its six points were summarised "no divergence"); the rule itself is
+    tested on fixed series in tests/test_summary.py. NaN needs a learning rate beyond launch_training's bounds;
+    tests/test_diagnose.py produces it with TRL's own command line.
     """
     async with connect_local(home) as client:
-        _, out = await call(client, "launch_training", model=str(tiny["model"]), dataset=str(tiny["sft"]),
-                            max_steps=6, logging_steps=1, learning_rate=1.0, extra_args={"max_grad_norm": 0},
-                            env={"HF_HUB_OFFLINE": "1"})
+        _, out = await call(client, "run_job", command=[sys.executable, str(CHILDREN / "diverging_loss.py")])
         ended = await finish(client, out["job_id"])
         assert ended["stage"] == "COMPLETED" and "loss diverged" in ended["metrics"]
         text, metrics = await call(client, "job_metrics", job_id=out["job_id"], plot=False)
         assert metrics["diverged"] and not metrics["has_nan"] and metrics["summaries"]["loss"]["diverged"]
-        assert max(metrics["series"]["loss"]["values"]) > 3 * metrics["series"]["loss"]["values"][0]
         assert "diverged" in text
 
 

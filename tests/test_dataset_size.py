@@ -11,7 +11,7 @@ import pytest
 from fake_hf_jobs import FakeHFJobs
 from fake_viewer import viewer_dataset
 
-from trl_jobs_mcp.jobs.dataset_size import dataset_size, local_dataset_size
+from trl_jobs_mcp.jobs.analysis.dataset_size import dataset_size, local_dataset_size
 
 
 def test_a_jsonl_file_is_counted_rows_and_characters_over_four(tmp_path: Path) -> None:

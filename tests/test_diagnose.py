@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fake_hub import FakeHub
-from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose
+from trl_jobs_mcp.jobs.analysis.diagnose import Diagnosis, diagnose
 
 # Its module fixture runs real TRL training (measured up to 211 s under a loaded shared machine): more than
 # the suite's per-test timeout (pyproject), which fits every other test.
@@ -195,7 +195,7 @@ def test_every_cause_is_produced_for_real(failures: dict[str, Outcome]) -> None:
     produces it for real in test_guard, on both backends)."""
     import typing
 
-    from trl_jobs_mcp.jobs.diagnose import Cause
+    from trl_jobs_mcp.jobs.analysis.diagnose import Cause
 
     seen = {found.cause for outcome in failures.values() if (found := diagnose(
         lines=outcome.lines, exit_code=outcome.returncode)) is not None}

@@ -10,7 +10,7 @@ import pytest
 
 from trl_jobs_mcp.jobs.backends.hf import HFBackend, hf_command_line
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
-from trl_jobs_mcp.jobs.flavors import get_flavor
+from trl_jobs_mcp.jobs.core.flavors import get_flavor
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, distribution_for, plan_distribution
 
 TRL_CONFIGS = "https://raw.githubusercontent.com/huggingface/trl/v1.16.0/trl/accelerate_configs/"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trl_jobs_mcp.jobs.estimate import (
+from trl_jobs_mcp.jobs.analysis.estimate import (
     CPU_MAX_PARAMS,
     MemoryEstimate,
     estimate_memory,
@@ -18,8 +18,8 @@ from trl_jobs_mcp.jobs.estimate import (
     recommend,
     shape_from_config,
 )
-from trl_jobs_mcp.jobs.flavors import CATALOG, Flavor, all_flavors, get_flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from trl_jobs_mcp.jobs.core.flavors import CATALOG, Flavor, all_flavors, get_flavor
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec
 
 # config.json shapes of public models, with their parameter counts as transformers counts them (5.24, meta device;
 # see test_counts_agree_with_transformers).

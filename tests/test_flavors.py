@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import JobHardware, JobHardwareInfo
 
-from trl_jobs_mcp.jobs import flavors
-from trl_jobs_mcp.jobs.flavors import CATALOG, Flavor, all_flavors, from_hub_hardware, get_flavor, local_gpu_count
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobsError
+from trl_jobs_mcp.jobs.core import flavors
+from trl_jobs_mcp.jobs.core.flavors import CATALOG, Flavor, all_flavors, from_hub_hardware, get_flavor, local_gpu_count
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobsError
 
 
 # --- the catalog ---
@@ -239,7 +239,7 @@ def test_unreadable_hub_records_name_the_flavor_and_field(field: str, kwargs: di
 
 
 def test_billing_is_per_started_minute() -> None:
-    from trl_jobs_mcp.jobs.flavors import billed_cost
+    from trl_jobs_mcp.jobs.core.flavors import billed_cost
 
     assert billed_cost(6.0, 60) == pytest.approx(0.10)  # one minute of a 6 $/h flavor
     assert billed_cost(6.0, 61) == pytest.approx(0.20)  # a started minute is billed in full

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trl_jobs_mcp.jobs.flavors import billed_cost, get_flavor
-from trl_jobs_mcp.jobs.forecast import Calibration, RunSettings, forecast, size_band, steps_of
+from trl_jobs_mcp.jobs.core.flavors import billed_cost, get_flavor
+from trl_jobs_mcp.jobs.analysis.forecast import Calibration, RunSettings, forecast, size_band, steps_of
 
 
 @pytest.mark.parametrize(("rows", "batch", "accum", "procs", "steps"), [

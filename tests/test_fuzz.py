@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from mcp_client import local_client, text_of
 
-from trl_jobs_mcp.jobs.redact import MIN_SECRET_LENGTH
+from trl_jobs_mcp.jobs.core.redact import MIN_SECRET_LENGTH
 from trl_jobs_mcp.server.app import TOOL_MODULES
 
 PY = sys.executable

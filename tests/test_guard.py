@@ -14,8 +14,8 @@ from hf_fixtures import make_hf_backend
 from polling import eventually
 
 from trl_jobs_mcp.jobs.backends.local import JobPaths
-from trl_jobs_mcp.jobs.guard import parse_idle_timeout
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage
+from trl_jobs_mcp.jobs.core.guard import parse_idle_timeout
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec, JobStage
 
 pytestmark = pytest.mark.anyio
 
@@ -39,7 +39,7 @@ async def test_a_silent_job_is_stopped_by_its_supervisor_with_no_server_running(
     assert info.stage == JobStage.ERROR
     assert info.message.startswith("idle for 1 minute (no log output, CPU use near zero), stopped by the idle guard")
     assert "cost so far $0.00 on this machine" in info.message
-    from trl_jobs_mcp.jobs.diagnose import diagnose
+    from trl_jobs_mcp.jobs.analysis.diagnose import diagnose
 
     # Its message names its idle_timeout, which must not read as the job's timeout.
     assert diagnose(lines=[], message=info.message).cause == "idle"
@@ -86,7 +86,7 @@ def test_the_hf_guard_stops_a_silent_command_where_the_job_runs(tmp_path: Path) 
     assert lines[0] == "loaded"
     assert lines[-1].startswith("[trl-jobs] idle for 1 minute (no log output and CPU use under 5%)")
     assert "cost so far about $0.04 (a100-large at $2.50/h)" in lines[-1]
-    from trl_jobs_mcp.jobs.diagnose import diagnose
+    from trl_jobs_mcp.jobs.analysis.diagnose import diagnose
 
     found = diagnose(lines=lines, message="Job failed with exit code: 124", exit_code=124)
     assert found is not None and found.cause == "idle" and "idle_timeout" in found.fix
@@ -161,7 +161,7 @@ def _hub_sample(util: float, memory_gb: float) -> dict:
 
 
 async def test_hf_system_metrics_come_from_the_jobs_metrics_stream(fake_hf) -> None:
-    from trl_jobs_mcp.jobs.metrics.system import summarize_system, system_series
+    from trl_jobs_mcp.jobs.analysis.metrics.system import summarize_system, system_series
 
     backend = make_hf_backend(fake_hf)
     job_id = fake_hf.add_job(stage="RUNNING")
@@ -220,7 +220,7 @@ async def test_a_backend_that_does_not_sample_answers_no_system_metrics_with_a_n
     for a known job, and an unknown id still refused."""
     from trl_jobs_mcp.jobs.backends.base import NoSystemMetrics
     from trl_jobs_mcp.jobs.backends.local import LocalBackend
-    from trl_jobs_mcp.jobs.models import JobNotFoundError
+    from trl_jobs_mcp.jobs.core.models import JobNotFoundError
 
     class Unsampled(NoSystemMetrics, LocalBackend):
         pass

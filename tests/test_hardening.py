@@ -21,9 +21,9 @@ from polling import eventually
 
 from trl_jobs_mcp.jobs.backends.local.paths import RUNNER
 from trl_jobs_mcp.jobs.backends.local.rebuild import NOT_STARTED
-from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR
+from trl_jobs_mcp.jobs.supervisor.runner import CONFIG_VAR
 from trl_jobs_mcp.jobs.backends.local.store import Store, StoreDamaged
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage, parse_timeout
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec, JobStage, parse_timeout
 
 pytestmark = pytest.mark.anyio
 

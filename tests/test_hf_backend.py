@@ -14,8 +14,8 @@ from polling import eventually
 
 from trl_jobs_mcp.jobs.backends.base import Backend
 from trl_jobs_mcp.jobs.backends.hf import LAUNCH_LABEL, HFBackend, hf_command_line
-from trl_jobs_mcp.jobs.flavors import CATALOG
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobSpec, JobStage
+from trl_jobs_mcp.jobs.core.flavors import CATALOG
+from trl_jobs_mcp.jobs.core.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobSpec, JobStage
 
 pytestmark = pytest.mark.anyio
 

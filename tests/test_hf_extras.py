@@ -259,7 +259,7 @@ def test_scheduled_command_lines_parse_back_with_hf_jobs_scheduled() -> None:
     from test_hf_backend import _parse_with_hf_cli
 
     from trl_jobs_mcp.jobs.backends.hf import hf_command_line
-    from trl_jobs_mcp.jobs.models import JobSpec
+    from trl_jobs_mcp.jobs.core.models import JobSpec
 
     command = JobSpec(command=["python", "-c", "print(1)"], flavor="t4-small", timeout=600)
     argv = hf_command_line(command, schedule="0 9 * * 1")

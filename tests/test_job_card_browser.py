@@ -34,7 +34,7 @@ from apps_host import (
 from mcp_client import call
 from polling import eventually, holds
 
-from trl_jobs_mcp.jobs.backends.local.procs import job_processes
+from trl_jobs_mcp.jobs.supervisor.procs import job_processes
 
 pytestmark = [pytest.mark.anyio, pytest.mark.training]
 

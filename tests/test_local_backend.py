@@ -20,7 +20,7 @@ from polling import eventually, holds
 from trl_jobs_mcp.jobs.backends.local import JobPaths, LocalBackend
 from trl_jobs_mcp.jobs.backends.local.paths import process_alive
 from trl_jobs_mcp.jobs.backends.local.store import Store
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo, JobNotFoundError, JobSpec, JobStage
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobInfo, JobNotFoundError, JobSpec, JobStage
 
 pytestmark = pytest.mark.anyio
 

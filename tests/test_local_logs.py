@@ -10,10 +10,10 @@ from polling import eventually
 
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
 from trl_jobs_mcp.jobs.backends.local.logs import read_log
-from trl_jobs_mcp.jobs.backends.local.runner import MIN_SECRET_LENGTH, REDACTED, _Scrubber
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
-from trl_jobs_mcp.jobs.redact import MIN_SECRET_LENGTH as REDACT_MIN
-from trl_jobs_mcp.jobs.redact import REDACTED as REDACT_TEXT
+from trl_jobs_mcp.jobs.supervisor.runner import MIN_SECRET_LENGTH, REDACTED, _Scrubber
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec
+from trl_jobs_mcp.jobs.core.redact import MIN_SECRET_LENGTH as REDACT_MIN
+from trl_jobs_mcp.jobs.core.redact import REDACTED as REDACT_TEXT
 
 CHILDREN = Path(__file__).parent / "children"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from trl_jobs_mcp.jobs.metrics import (
+from trl_jobs_mcp.jobs.analysis.metrics import (
     LogParser,
     lr_schedule_shape,
     metrics_from_log,

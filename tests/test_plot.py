@@ -9,8 +9,8 @@ import subprocess
 import sys
 import zlib
 
-from trl_jobs_mcp.jobs.metrics import Series, metrics_from_log
-from trl_jobs_mcp.jobs.plot import default_names, render_png
+from trl_jobs_mcp.jobs.analysis.metrics import Series, metrics_from_log
+from trl_jobs_mcp.jobs.analysis.plot import default_names, render_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

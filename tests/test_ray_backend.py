@@ -24,7 +24,7 @@ from polling import eventually
 from ray_head import RayHead, processes_with
 
 from trl_jobs_mcp.jobs.backends.ray import RayBackend
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec, JobStage
 from trl_jobs_mcp.server.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from trl_jobs_mcp.jobs.backends import make_backend
 from trl_jobs_mcp.jobs.backends.ray.client import LogLines
 from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, PACKAGE, package
-from trl_jobs_mcp.jobs.flavors import get_flavor
+from trl_jobs_mcp.jobs.core.flavors import get_flavor
 from trl_jobs_mcp.server.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.anyio
@@ -141,7 +141,7 @@ def test_recipe_builds_the_ray_training_spec_from_its_traits(tiny: dict[str, Pat
 
 async def test_a_dry_runs_check_refuses_what_submit_refuses_without_the_head(tmp_path: Path) -> None:
     """check() asks nothing of the cluster (its head is down here) and refuses an image and a reserved label."""
-    from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
+    from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec
 
     backend = make_backend("ray", ray_address="http://127.0.0.1:9", home=tmp_path)
     await backend.start()
@@ -177,7 +177,7 @@ def test_the_ray_backend_never_imports_ray(tmp_path: Path) -> None:
     program = textwrap.dedent("""
         import sys, anyio
         from trl_jobs_mcp.jobs.backends import make_backend
-        from trl_jobs_mcp.jobs.models import JobSpec
+        from trl_jobs_mcp.jobs.core.models import JobSpec
         async def main():
             backend = make_backend("ray", ray_address="http://127.0.0.1:9", home=sys.argv[1])
             await backend.start()

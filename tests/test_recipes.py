@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from trl_jobs_mcp.jobs.backends.hf import HFBackend, hf_command_line
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
-from trl_jobs_mcp.jobs.flavors import get_flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
+from trl_jobs_mcp.jobs.core.flavors import get_flavor
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec
 from trl_jobs_mcp.jobs.recipes import (
     APPLIES_TO,
     TRAINERS,
@@ -144,7 +144,7 @@ def test_building_specs_imports_no_heavy_module() -> None:
     code = f"""
 import sys
 sys.path.insert(0, {str(ROOT)!r})
-from trl_jobs_mcp.jobs.flavors import get_flavor
+from trl_jobs_mcp.jobs.core.flavors import get_flavor
 from trl_jobs_mcp.jobs.backends.hf import HFBackend, hf_command_line
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
 from trl_jobs_mcp.jobs.recipes import TRAINERS, TrainingRequest, build_training_spec

@@ -30,8 +30,8 @@ from polling import eventually, holds
 from trl_jobs_mcp.jobs.backends.hf import hf_command_line
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
 from trl_jobs_mcp.jobs.backends.local.paths import process_alive
-from trl_jobs_mcp.jobs.backends.local.procs import job_processes
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec, JobStage
+from trl_jobs_mcp.jobs.supervisor.procs import job_processes
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec, JobStage
 from trl_jobs_mcp.server.settings import Settings
 from trl_jobs_mcp.tools.base import SecretBook, translate
 

@@ -260,7 +260,7 @@ async def test_a_known_secret_is_scrubbed_from_every_string_returned(state_dir: 
 
 async def test_gpu_flavor_on_a_machine_without_one_is_refused_before_a_job_exists(
         state_dir: Path, tiny: dict[str, Path]) -> None:
-    from trl_jobs_mcp.jobs.flavors import local_gpu_count
+    from trl_jobs_mcp.jobs.core.flavors import local_gpu_count
 
     if local_gpu_count() > 0:
         pytest.skip("this machine has a GPU")

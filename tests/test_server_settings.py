@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from trl_jobs_mcp.jobs.backends import make_backend
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from trl_jobs_mcp.jobs.core.models import InvalidJobSpec
 from trl_jobs_mcp.server.cli import main
 from trl_jobs_mcp.server.settings import Settings, SettingsError, is_loopback
 

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from trl_jobs_mcp.jobs.metrics import Series, build_report, summarize
-from trl_jobs_mcp.jobs.metrics.trainers import goal_of, lead_series, shown_series
+from trl_jobs_mcp.jobs.analysis.metrics import Series, build_report, summarize
+from trl_jobs_mcp.jobs.analysis.metrics.trainers import goal_of, lead_series, shown_series
 
 
 def _series(values: list[float], name: str = "loss", stride: int = 1) -> Series:
@@ -101,6 +101,14 @@ def test_divergence_is_a_loss_climbing_far_above_its_early_minimum() -> None:
     assert summarize(_series([1, 2, 3, 4, 5, 6])).diverged
     # A blow-up in six steps (a learning rate of 1.0): its own huge steps are not the noise it is measured against.
     assert summarize(_series([6.013, 32.65, 45.23, 37.29, 31.67, 24.32])).diverged
+    # Issue 21: the same blow-up on another machine's arithmetic. Five changes, and the climb (24.8) sat under three
+    # times the robust noise (32.9): a loss that grew 4.8x and stayed there was summarised "no divergence".
+    assert summarize(_series([6.013, 32.65, 45.15, 35.38, 28.13, 28.82])).diverged
+    # A dip below the usual level, then back to it: the last window is not twice the dip, and no divergence.
+    assert not summarize(_series([2.1, 1.2, 2.0, 2.2, 1.9])).diverged
+    # A loss near zero that wobbles at several times its minimum has not diverged: the climb is tiny next to the
+    # improvement it made.
+    assert not summarize(_series([0.69, 0.1, 0.01, 0.002, 0.008, 0.009, 0.007])).diverged
     assert not summarize(_series([6, 5, 4, 3, 2.5, 2.4, 2.45, 2.5, 2.42, 2.44])).diverged
     assert not summarize(_series([0, 1, 2, 3, 4, 5], name="reward")).diverged
 

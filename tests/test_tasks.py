@@ -26,7 +26,7 @@ from mcp_client import console_script, http_server, text_of
 from polling import eventually
 from tasks_client import IDENTIFIER, CreateTaskResult, DetailedTask, TasksClient, cancel, get
 
-from trl_jobs_mcp.jobs.models import JobInfo, JobStage
+from trl_jobs_mcp.jobs.core.models import JobInfo, JobStage
 from trl_jobs_mcp.server import task_view as view
 from trl_jobs_mcp.server.app import build_server
 from trl_jobs_mcp.server.settings import Settings, SettingsError

@@ -8,7 +8,7 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobStage
+from trl_jobs_mcp.jobs.core.models import BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobStage
 from trl_jobs_mcp.tools import cancel_job, fetch_logs, inspect_job, launch_training, list_jobs
 from trl_jobs_mcp.tools.base import SecretBook, human_duration, translate, usd
 

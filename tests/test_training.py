@@ -18,7 +18,7 @@ import pytest
 from polling import eventually
 
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
-from trl_jobs_mcp.jobs.models import JobInfo, JobStage, JobSpec
+from trl_jobs_mcp.jobs.core.models import JobInfo, JobStage, JobSpec
 from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec
 
 # Seven real trainings in the module fixture, bounded by DEADLINE_S: more than the suite's per-test timeout.

@@ -17,13 +17,13 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError, refuse_nul
-from trl_jobs_mcp.jobs.redact import Redactor
+from ..jobs.core.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError, refuse_nul
+from ..jobs.core.redact import Redactor
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.context import Context
 
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..jobs.backends.base import Backend
 
 logger = logging.getLogger("trl_jobs_mcp.tools")
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import anyio.to_thread
 
-from trl_jobs_mcp.jobs.budget import FamilyPick, family_sizes, largest_in_budget, member, plan_flavors
-from trl_jobs_mcp.jobs.calibration import CalibrationStore
-from trl_jobs_mcp.jobs.dataset_size import DatasetSize, dataset_size
-from trl_jobs_mcp.jobs.forecast import RunSettings
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.tools.base import ToolContext, usd
+from ..jobs.analysis.budget import FamilyPick, family_sizes, largest_in_budget, member, plan_flavors
+from ..jobs.analysis.calibration import CalibrationStore
+from ..jobs.analysis.dataset_size import DatasetSize, dataset_size
+from ..jobs.analysis.forecast import RunSettings
+from ..jobs.core.models import InvalidJobSpec
+from .base import ToolContext, usd
 
 
 def _settings(args: Any, *, params: float, size: DatasetSize) -> RunSettings:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
-from trl_jobs_mcp.jobs.models import JobStage
-from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
-from trl_jobs_mcp.tools.inspect_job import cost_line
+from ..jobs.analysis.cost import CostSoFar, cost_so_far
+from ..jobs.core.models import JobStage
+from .base import JobId, ToolContext, ToolDef, ToolInput, next_call
+from .inspect_job import cost_line
 
 
 class Input(ToolInput):

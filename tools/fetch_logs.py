@@ -7,8 +7,8 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
-from trl_jobs_mcp.jobs.logtidy import tidy_lines
-from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
+from ..jobs.analysis.logtidy import tidy_lines
+from .base import JobId, ToolContext, ToolDef, ToolInput, next_call
 
 DEFAULT_TAIL = 100
 MAX_LINES = 2000

@@ -7,12 +7,12 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.calibration import CalibrationStore, outcome_text, settle
-from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
-from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose_job
-from trl_jobs_mcp.jobs.models import JobInfo, JobStage
-from trl_jobs_mcp.jobs.recipes.readback import ModelLocation, model_location
-from trl_jobs_mcp.tools.base import (JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call,
+from ..jobs.analysis.calibration import CalibrationStore, outcome_text, settle
+from ..jobs.analysis.cost import CostSoFar, cost_so_far
+from ..jobs.analysis.diagnose import Diagnosis, diagnose_job
+from ..jobs.core.models import JobInfo, JobStage
+from ..jobs.recipes.readback import ModelLocation, model_location
+from .base import (JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call,
                                      seconds_since, usd)
 
 

@@ -14,14 +14,14 @@ import anyio.to_thread
 from mcp_types import ContentBlock, ImageContent, ToolAnnotations
 from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 
-from trl_jobs_mcp.jobs.metrics import Series, SeriesSummary
-from trl_jobs_mcp.jobs.metrics.job import job_report
-from trl_jobs_mcp.jobs.metrics.system import SystemSummary, summarize_system, system_series
-from trl_jobs_mcp.jobs.metrics.trainers import shown_series
-from trl_jobs_mcp.jobs.models import JobStage
-from trl_jobs_mcp.jobs.plot import default_names, render_png
-from trl_jobs_mcp.jobs.recipes.readback import trainer_of
-from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call
+from ..jobs.analysis.metrics import Series, SeriesSummary
+from ..jobs.analysis.metrics.job import job_report
+from ..jobs.analysis.metrics.system import SystemSummary, summarize_system, system_series
+from ..jobs.analysis.metrics.trainers import shown_series
+from ..jobs.core.models import JobStage
+from ..jobs.analysis.plot import default_names, render_png
+from ..jobs.recipes.readback import trainer_of
+from .base import JobId, ToolContext, ToolDef, ToolInput, next_call
 
 # A log this long (pages of at most a few thousand lines each) is read no further: the curves are long enough.
 MAX_LOG_PAGES = 200

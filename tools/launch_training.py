@@ -10,14 +10,14 @@ import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
-from trl_jobs_mcp.jobs.calibration import CalibrationStore
-from trl_jobs_mcp.jobs.forecast import Forecast
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobStage, parse_timeout
-from trl_jobs_mcp.jobs.preflight import preflight
-from trl_jobs_mcp.jobs.recipes import TrainingRequest, build_training_spec, distribution_for
-from trl_jobs_mcp.jobs.uploads import LocalUpload, stage_local_inputs
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef, next_call
-from trl_jobs_mcp.tools.launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
+from ..jobs.analysis.calibration import CalibrationStore
+from ..jobs.analysis.forecast import Forecast
+from ..jobs.analysis.preflight import preflight
+from ..jobs.core.models import InvalidJobSpec, JobStage, parse_timeout
+from ..jobs.recipes import TrainingRequest, build_training_spec, distribution_for
+from ..jobs.extras.uploads import LocalUpload, stage_local_inputs
+from .base import ToolContext, ToolDef, next_call
+from .launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
                                           submit)
 
 _NAME_MAP = Field(max_length=64)

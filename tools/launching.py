@@ -17,13 +17,13 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.guard import parse_idle_timeout
-from trl_jobs_mcp.jobs.models import (DEFAULT_TIMEOUT, BackendUnavailable, InvalidJobSpec, JobSpec, JobStage,
+from ..jobs.core.flavors import Flavor
+from ..jobs.core.guard import parse_idle_timeout
+from ..jobs.core.models import (DEFAULT_TIMEOUT, BackendUnavailable, InvalidJobSpec, JobSpec, JobStage,
                                       format_duration, parse_timeout)
-from trl_jobs_mcp.jobs.schedules import SchedulesUnsupported, check_schedule
-from trl_jobs_mcp.jobs.uploads import LocalUpload
-from trl_jobs_mcp.tools.base import ToolContext, next_call, usd
+from ..jobs.extras.schedules import SchedulesUnsupported, check_schedule
+from ..jobs.extras.uploads import LocalUpload
+from .base import ToolContext, next_call, usd
 
 DEFAULT_TIMEOUT_NOTE = ("The timeout is the default {timeout}: at its end the job is stopped (stage ERROR, "
                         "\"timeout\") and what it has not saved or pushed is lost. Pass a longer timeout for a "

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 
-from trl_jobs_mcp.jobs.backends.base import BackendTraits
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
+from ..jobs.backends.base import BackendTraits
+from ..jobs.core.flavors import Flavor
+from .base import ToolContext, ToolDef, ToolInput, next_call, usd
 
 
 class Input(ToolInput):

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, field_validator
 
-from trl_jobs_mcp.jobs.models import JobInfo, JobStage
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
+from ..jobs.core.models import JobInfo, JobStage
+from .base import ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
 
 
 class Input(ToolInput):

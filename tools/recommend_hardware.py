@@ -12,13 +12,13 @@ from typing import Annotated, Any, Literal
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
-from trl_jobs_mcp.jobs.estimate import (METHODS, SAFETY_MARGIN, MemoryEstimate, Method, estimate_memory, format_count,
+from ..jobs.analysis.estimate import (METHODS, SAFETY_MARGIN, MemoryEstimate, Method, estimate_memory, format_count,
                                         recommend)
-from trl_jobs_mcp.jobs.model_size import ParamsSource, find_parameter_count
-from trl_jobs_mcp.jobs.models import format_duration, parse_timeout
-from trl_jobs_mcp.jobs.budget import FamilyPick, FlavorPlan
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call, usd
-from trl_jobs_mcp.tools.budgeting import budget_answer, render_forecasts, subject, with_forecasts
+from ..jobs.analysis.model_size import ParamsSource, find_parameter_count
+from ..jobs.core.models import format_duration, parse_timeout
+from ..jobs.analysis.budget import FamilyPick, FlavorPlan
+from .base import ToolContext, ToolDef, ToolInput, next_call, usd
+from .budgeting import budget_answer, render_forecasts, subject, with_forecasts
 
 
 class Input(ToolInput):

@@ -7,10 +7,10 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobStage, format_duration, parse_timeout
-from trl_jobs_mcp.jobs.rerun import plan_rerun, submit_rerun
-from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, next_call, usd
-from trl_jobs_mcp.tools.launching import budget_problem, priced_flavor
+from ..jobs.core.models import InvalidJobSpec, JobStage, format_duration, parse_timeout
+from ..jobs.extras.rerun import plan_rerun, submit_rerun
+from .base import JobId, ToolContext, ToolDef, ToolInput, next_call, usd
+from .launching import budget_problem, priced_flavor
 
 _NAME_MAP = Field(max_length=64)
 

@@ -9,9 +9,9 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
-from trl_jobs_mcp.jobs.models import JobSpec, JobStage, parse_timeout
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call
-from trl_jobs_mcp.tools.launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
+from ..jobs.core.models import JobSpec, JobStage, parse_timeout
+from .base import ToolContext, ToolDef, ToolInput, next_call
+from .launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
                                           submit)
 
 _ARGV = Field(max_length=500)

@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobStage
-from trl_jobs_mcp.jobs.schedules import ScheduledJob
-from trl_jobs_mcp.tools.base import ToolContext, ToolDef, ToolInput, next_call
+from ..jobs.core.models import InvalidJobSpec, JobStage
+from ..jobs.extras.schedules import ScheduledJob
+from .base import ToolContext, ToolDef, ToolInput, next_call
 
 MAX_LISTED = 100
 

@@ -15,16 +15,16 @@ import anyio
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, PrivateAttr
 
-from trl_jobs_mcp.jobs.cost import CostSoFar, cost_so_far
-from trl_jobs_mcp.jobs.diagnose import Diagnosis, diagnose_job
-from trl_jobs_mcp.jobs.forecast import eta_text
-from trl_jobs_mcp.jobs.logtidy import tidy_lines
-from trl_jobs_mcp.jobs.metrics.job import JobWatch
-from trl_jobs_mcp.jobs.metrics.logs import eta_seconds
-from trl_jobs_mcp.jobs.models import JobStage
-from trl_jobs_mcp.jobs.recipes.readback import ModelLocation, model_location
-from trl_jobs_mcp.tools.base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
-from trl_jobs_mcp.tools.inspect_job import cost_line, forecast_of
+from ..jobs.analysis.cost import CostSoFar, cost_so_far
+from ..jobs.analysis.diagnose import Diagnosis, diagnose_job
+from ..jobs.analysis.forecast import eta_text
+from ..jobs.analysis.logtidy import tidy_lines
+from ..jobs.analysis.metrics.job import JobWatch
+from ..jobs.analysis.metrics.logs import eta_seconds
+from ..jobs.core.models import JobStage
+from ..jobs.recipes.readback import ModelLocation, model_location
+from .base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
+from .inspect_job import cost_line, forecast_of
 
 DEFAULT_WAIT = 50
 MAX_WAIT = 600

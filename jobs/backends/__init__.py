@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from ..core.models import InvalidJobSpec
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from .base import Backend
 
 # The one list of backend names (server/settings.py checks TRL_JOBS_BACKEND against it), with the keyword settings
 # each backend's constructor takes; anything else given to make_backend is ignored, so a caller can pass one
@@ -51,13 +51,13 @@ def make_backend(name: str, **settings: Any) -> Backend:
     kwargs = {_RENAMES.get(key, key): value for key, value in settings.items()
               if key in _ACCEPTS[name] and value is not None}
     if name == "local":
-        from trl_jobs_mcp.jobs.backends.local import LocalBackend
+        from .local import LocalBackend
 
         return LocalBackend(**kwargs)
     if name == "ray":
-        from trl_jobs_mcp.jobs.backends.ray import RayBackend
+        from .ray import RayBackend
 
         return RayBackend(**kwargs)
-    from trl_jobs_mcp.jobs.backends.hf import HFBackend
+    from .hf import HFBackend
 
     return HFBackend(**kwargs)

@@ -14,15 +14,15 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.schedules import SchedulesUnsupported
+from ..core.models import InvalidJobSpec
+from ..extras.schedules import SchedulesUnsupported
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.flavors import Flavor
-    from trl_jobs_mcp.jobs.metrics.system import SystemMetrics
-    from trl_jobs_mcp.jobs.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk, RunRecord
-    from trl_jobs_mcp.jobs.schedules import ScheduledJob
-    from trl_jobs_mcp.jobs.uploads import LocalUpload
+    from ..core.flavors import Flavor
+    from ..analysis.metrics.system import SystemMetrics
+    from ..core.models import JobInfo, JobPage, JobSpec, JobStage, LogChunk, RunRecord
+    from ..extras.schedules import ScheduledJob
+    from ..extras.uploads import LocalUpload
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ class NoSystemMetrics:
     """
 
     async def system_metrics(self, job_id: str) -> SystemMetrics:
-        from trl_jobs_mcp.jobs.metrics.system import SystemMetrics
+        from ..analysis.metrics.system import SystemMetrics
 
         await self.inspect(job_id)  # type: ignore[attr-defined]
         place = self.traits.place  # type: ignore[attr-defined]

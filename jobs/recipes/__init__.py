@@ -6,10 +6,10 @@ where the backend runs it (`traits.entry_command`: `trl_jobs_mcp.jobs.recipes.en
 Ray ships on a node), else as a uv script pinned to TRL_VERSION.
 """
 
-from trl_jobs_mcp.jobs.recipes.build import build_training_spec, script_url
-from trl_jobs_mcp.jobs.recipes.distributed import Distribution, distribution_for, plan_distribution
-from trl_jobs_mcp.jobs.recipes.request import BUILTIN_REWARD_FUNCS, TRAINERS, TRL_VERSION, APPLIES_TO, TrainingRequest
-from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments
+from .build import build_training_spec, script_url
+from .distributed import Distribution, distribution_for, plan_distribution
+from .request import BUILTIN_REWARD_FUNCS, TRAINERS, TRL_VERSION, APPLIES_TO, TrainingRequest
+from .trl_args import all_trainer_arguments
 
 __all__ = [
     "APPLIES_TO",

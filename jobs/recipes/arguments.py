@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.recipes.request import CLI_NAMES, NOT_CLI, TrainingRequest, closest, did_you_mean
-from trl_jobs_mcp.jobs.recipes.trl_args import ArgInfo
+from ..core.flavors import Flavor
+from ..core.models import InvalidJobSpec
+from .request import CLI_NAMES, NOT_CLI, TrainingRequest, closest, did_you_mean
+from .trl_args import ArgInfo
 
 # GPUs older than Ampere have no bf16; TRL turns bf16 on by default and would stop at start-up on them.
 _NO_BF16_GPUS = {"t4", "v100", "p100", "k80", "m60"}

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
-from trl_jobs_mcp.jobs.recipes import checks
-from trl_jobs_mcp.jobs.recipes.distributed import Distribution, hub_launcher, local_launcher
-from trl_jobs_mcp.jobs.recipes.request import (
+from ..core.flavors import Flavor
+from ..core.models import InvalidJobSpec, JobSpec
+from . import checks
+from .distributed import Distribution, hub_launcher, local_launcher
+from .request import (
     APPLIES_TO,
     DATA_FILE_SUFFIXES,
     TRAINERS,
@@ -28,12 +28,12 @@ from trl_jobs_mcp.jobs.recipes.request import (
     TrainingRequest,
     did_you_mean,
 )
-from trl_jobs_mcp.jobs.recipes.arguments import extra_args, extra_names, lacks_bf16, sets_precision, typed_args
-from trl_jobs_mcp.jobs.recipes.hub import checkpoint_push, stage_token, unreachable
-from trl_jobs_mcp.jobs.recipes.trl_args import all_trainer_arguments
+from .arguments import extra_args, extra_names, lacks_bf16, sets_precision, typed_args
+from .hub import checkpoint_push, stage_token, unreachable
+from .trl_args import all_trainer_arguments
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import BackendTraits
+    from ..backends.base import BackendTraits
 
 ENTRY_MODULE = "trl_jobs_mcp.jobs.recipes.entry"  # what the local backend's entry_command runs
 SCRIPT_URL = "https://raw.githubusercontent.com/huggingface/trl/v{version}/trl/scripts/{trainer}.py"

@@ -21,14 +21,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.recipes.trainers import DEFAULT_SEED, HELD_OUT
-from trl_jobs_mcp.jobs.recipes.request import (APPLIES_TO, BUILTIN_REWARD_FUNCS, DATA_FILE_SUFFIXES, TrainingRequest,
+from ..core.flavors import Flavor
+from ..core.models import InvalidJobSpec
+from .trainers import DEFAULT_SEED, HELD_OUT
+from .request import (APPLIES_TO, BUILTIN_REWARD_FUNCS, DATA_FILE_SUFFIXES, TrainingRequest,
                                                did_you_mean)
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import BackendTraits
+    from ..backends.base import BackendTraits
 
 def raise_all(checks: list[Callable[[], None]]) -> None:
     """Run every check; raise the first problem's InvalidJobSpec with the others' messages after it."""

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.estimate import estimate_memory
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.model_size import find_parameter_count
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.recipes.request import TRL_VERSION, TrainingRequest
+from ..analysis.estimate import estimate_memory
+from ..core.flavors import Flavor
+from ..analysis.model_size import find_parameter_count
+from ..core.models import InvalidJobSpec
+from .request import TRL_VERSION, TrainingRequest
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..backends.base import Backend
 
 CONFIG_URL = "https://raw.githubusercontent.com/huggingface/trl/v{version}/trl/accelerate_configs/{name}.yaml"
 # TrainingArguments' defaults, which the estimate needs when the request leaves them out.

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.uploads import CONSENT_FIELD
+from ..core.models import InvalidJobSpec
+from ..extras.uploads import CONSENT_FIELD
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import BackendTraits
+    from ..backends.base import BackendTraits
 
 
 def unreachable(path: str, *, field: str, traits: BackendTraits) -> InvalidJobSpec:

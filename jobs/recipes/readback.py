@@ -13,10 +13,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.models import JobInfo, JobStage
-from trl_jobs_mcp.jobs.recipes.argv import find_option, option_value
-from trl_jobs_mcp.jobs.recipes.build import ENTRY_MODULE
-from trl_jobs_mcp.jobs.recipes.request import TRAINERS
+from ..core.models import JobInfo, JobStage
+from .argv import find_option, option_value
+from .build import ENTRY_MODULE
+from .request import TRAINERS
 
 _SCRIPT = re.compile(r"/trl/scripts/(\w+)\.py$")
 # What a finished save leaves in output_dir (a full model, a LoRA adapter, or a reward model's head).

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from trl_jobs_mcp.jobs.recipes.trainers import DATA_FILE_SUFFIXES, TRAINER_CLASSES, TRAINERS  # noqa: F401 - re-exported
+from .trainers import DATA_FILE_SUFFIXES, TRAINER_CLASSES, TRAINERS  # noqa: F401 - re-exported
 
 TRL_VERSION = "1.16.0"
 
@@ -68,7 +68,7 @@ class TrainingRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        from trl_jobs_mcp.jobs.models import refuse_nul
+        from ..core.models import refuse_nul
 
         refuse_nul(data)
         return data

@@ -29,8 +29,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypedDict
 
-from trl_jobs_mcp.jobs.models import JobsError
-from trl_jobs_mcp.jobs.recipes.request import TRAINERS, TRL_VERSION
+from ..core.models import JobsError
+from .request import TRAINERS, TRL_VERSION
 
 SHIPPED_TABLE = Path(__file__).with_name("trl_args.json")
 

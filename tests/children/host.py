@@ -10,7 +10,7 @@ import time
 import anyio
 
 from trl_jobs_mcp.jobs.backends.local import LocalBackend
-from trl_jobs_mcp.jobs.models import JobSpec
+from trl_jobs_mcp.jobs.core.models import JobSpec
 
 
 async def main() -> None:

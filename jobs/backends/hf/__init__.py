@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trl_jobs_mcp.jobs.backends.hf.command_line import LAUNCH_LABEL, hf_command_line, label_value
+from .command_line import LAUNCH_LABEL, hf_command_line, label_value
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.hf.backend import HFBackend
+    from .backend import HFBackend
 
 __all__ = ["HFBackend", "LAUNCH_LABEL", "hf_command_line", "label_value"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "HFBackend":
-        from trl_jobs_mcp.jobs.backends.hf.backend import HFBackend
+        from .backend import HFBackend
 
         return HFBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,18 +26,18 @@ from typing import Any, TypeVar
 import anyio
 from huggingface_hub import HfApi, constants, get_token
 
-from trl_jobs_mcp.jobs.backends.base import BackendTraits
-from trl_jobs_mcp.jobs.backends.hf.command_line import (_LABEL_BAD_CHARS, LABEL_MAX, LAUNCH_LABEL, hf_command_line,
+from ..base import BackendTraits
+from .command_line import (_LABEL_BAD_CHARS, LABEL_MAX, LAUNCH_LABEL, hf_command_line,
                                                          label_value)
-from trl_jobs_mcp.jobs.backends.hf.errors import NO_TOKEN, describe, retryable, translate
-from trl_jobs_mcp.jobs.backends.hf.extras import HubExtras
-from trl_jobs_mcp.jobs.backends.hf.logs import LogReader
-from trl_jobs_mcp.jobs.backends.hf.mapping import hub_flavors, hub_labels, job_info, launch_call, offered_flavor
-from trl_jobs_mcp.jobs.backends.hf.metrics import SystemMetrics, not_running, read_metrics
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors
-from trl_jobs_mcp.jobs.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
+from .errors import NO_TOKEN, describe, retryable, translate
+from .extras import HubExtras
+from .logs import LogReader
+from .mapping import hub_flavors, hub_labels, job_info, launch_call, offered_flavor
+from .metrics import SystemMetrics, not_running, read_metrics
+from ...core.flavors import Flavor, all_flavors
+from ...core.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
                                       JobStage, LogChunk)
-from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
+from ...core.redact import Redactor, ambient_secrets
 
 T = TypeVar("T")
 LIVE_PRICES_TTL = 600.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from trl_jobs_mcp.jobs.models import TOKEN_PLACEHOLDERS, JobSpec, format_duration
-from trl_jobs_mcp.jobs.redact import Redactor
+from ...core.models import TOKEN_PLACEHOLDERS, JobSpec, format_duration
+from ...core.redact import Redactor
 
 LAUNCH_LABEL = "trl-jobs-launch"
 DEFAULT_IMAGE = "python:3.12"

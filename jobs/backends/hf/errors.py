@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx2
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError
+from ...core.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 NO_TOKEN = ("the Hugging Face token is missing or invalid; set HF_TOKEN or run `hf auth login` "

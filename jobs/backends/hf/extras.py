@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from trl_jobs_mcp.jobs.backends.hf import uploads as hub_uploads
-from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE, LAUNCH_LABEL
-from trl_jobs_mcp.jobs.backends.hf.mapping import hub_labels
-from trl_jobs_mcp.jobs.models import JobInfo, JobNotFoundError, JobsError, JobSpec, RunRecord
-from trl_jobs_mcp.jobs.redact import Redactor
-from trl_jobs_mcp.jobs.schedules import ScheduledJob, check_schedule
-from trl_jobs_mcp.jobs.uploads import LocalUpload
+from . import uploads as hub_uploads
+from .command_line import DEFAULT_IMAGE, LAUNCH_LABEL
+from .mapping import hub_labels
+from ...core.models import JobInfo, JobNotFoundError, JobsError, JobSpec, RunRecord
+from ...core.redact import Redactor
+from ...extras.schedules import ScheduledJob, check_schedule
+from ...extras.uploads import LocalUpload
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.hf.backend import HFBackend as _Base
+    from .backend import HFBackend as _Base
 else:
     _Base = object
 

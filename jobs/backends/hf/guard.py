@@ -2,7 +2,7 @@
 
 The job's command becomes `sh -c <boot> <guard> <config> -- <command...>`: the shell runs the guard with the image's
 python3 (and, in an image without one, runs the command unguarded after saying so in the log). The guard is
-local/sampler.py's text (the same idle rule as the local supervisor) followed by `_MAIN`: it runs the command as its
+supervisor/sampler.py's text (the same idle rule as the local supervisor) followed by `_MAIN`: it runs the command as its
 child, copies its output, samples nvidia-smi (no GPU: the CPU of the container's processes), and once the job has
 been silent and idle for `idle_timeout`, writes "[trl-jobs] idle for N minutes ..." with the cost so far, stops the
 command (SIGTERM, then SIGKILL) and exits 124, which the Hub records as ERROR.
@@ -17,12 +17,12 @@ from pathlib import Path
 
 from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
 
-from trl_jobs_mcp.jobs.backends.hf.command_line import DEFAULT_IMAGE
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.models import JobSpec
+from .command_line import DEFAULT_IMAGE
+from ...core.flavors import Flavor
+from ...core.models import JobSpec
 
 # Read as text, not imported: importing the local backend's package would load the whole executor.
-SAMPLER = Path(__file__).parent.parent / "local" / "sampler.py"
+SAMPLER = Path(__file__).resolve().parents[2] / "supervisor" / "sampler.py"
 MARK = "# trl-jobs idle guard"
 # $0 is the guard's source, $1 its config, $2 "--"; the command follows.
 _BOOT = ('command -v python3 >/dev/null 2>&1 && exec python3 -c "$0" "$@"; '

@@ -6,11 +6,11 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends.hf.command_line import _LABEL_OK, DEFAULT_IMAGE, LAUNCH_LABEL, label_value
-from trl_jobs_mcp.jobs.backends.hf.guard import guarded_launch, unguarded
-from trl_jobs_mcp.jobs.flavors import Flavor, from_hub_hardware, get_flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo, JobSpec, JobStage
-from trl_jobs_mcp.jobs.redact import Redactor
+from .command_line import _LABEL_OK, DEFAULT_IMAGE, LAUNCH_LABEL, label_value
+from .guard import guarded_launch, unguarded
+from ...core.flavors import Flavor, from_hub_hardware, get_flavor
+from ...core.models import InvalidJobSpec, JobInfo, JobSpec, JobStage
+from ...core.redact import Redactor
 
 
 def hub_labels(labels: dict[str, str], redactor: Redactor | None = None) -> dict[str, str]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
-from trl_jobs_mcp.jobs.metrics.system import SystemMetrics, from_hub
-from trl_jobs_mcp.jobs.models import JobStage
+from ...analysis.metrics.system import SystemMetrics, from_hub
+from ...core.models import JobStage
 
 
 class MetricsReader:

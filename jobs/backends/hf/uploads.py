@@ -10,8 +10,8 @@ from typing import Any
 from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
-from trl_jobs_mcp.jobs.uploads import CONSENT_FIELD, LocalUpload, repo_files
+from ...core.models import InvalidJobSpec
+from ...extras.uploads import CONSENT_FIELD, LocalUpload, repo_files
 
 
 def _url(endpoint: str, upload: LocalUpload) -> str:

@@ -9,19 +9,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.local.backend import LocalBackend
-    from trl_jobs_mcp.jobs.backends.local.paths import JobPaths
+    from .backend import LocalBackend
+    from .paths import JobPaths
 
 __all__ = ["JobPaths", "LocalBackend"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "LocalBackend":
-        from trl_jobs_mcp.jobs.backends.local.backend import LocalBackend
+        from .backend import LocalBackend
 
         return LocalBackend
     if name == "JobPaths":
-        from trl_jobs_mcp.jobs.backends.local.paths import JobPaths
+        from .paths import JobPaths
 
         return JobPaths
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

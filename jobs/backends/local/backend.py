@@ -21,22 +21,22 @@ from pathlib import Path
 
 import anyio
 
-from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoHubExtras
-from trl_jobs_mcp.jobs.backends.local.logs import read_log
-from trl_jobs_mcp.jobs.backends.local.monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
-from trl_jobs_mcp.jobs.backends.local.paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
+from ..base import BackendTraits, NoHubExtras
+from .logs import read_log
+from .monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
+from .paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
                                                    signal_process)
-from trl_jobs_mcp.jobs.backends.local.prepare import (Plan, caller_token, command_argv, read_json, refuse_image, scrub,
+from .prepare import (Plan, caller_token, command_argv, read_json, refuse_image, scrub,
                                                      working_dir, write_json)
-from trl_jobs_mcp.jobs.backends.local.rebuild import open_store, prepare_home
-from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
-from trl_jobs_mcp.jobs.backends.local.machine import hardware_note, runnable_here, shortfall, this_machine
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
-from trl_jobs_mcp.jobs.metrics.system import SystemMetrics, from_supervisor
-from trl_jobs_mcp.jobs.models import (REDACTED, TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
+from .rebuild import open_store, prepare_home
+from .store import JobRow, Store
+from .machine import hardware_note, runnable_here, shortfall, this_machine
+from ...core.flavors import Flavor, all_flavors, get_flavor
+from ...analysis.metrics.system import SystemMetrics, from_supervisor
+from ...core.models import (REDACTED, TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk, RunRecord)
-from trl_jobs_mcp.jobs.recipes.build import ENTRY_MODULE
-from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
+from ...recipes.build import ENTRY_MODULE
+from ...core.redact import Redactor, ambient_secrets
 
 MAX_LIST_LIMIT = 1000
 _MAX_SYSTEM_BYTES = 4 << 20  # the newest samples of a long run: ~40000 lines

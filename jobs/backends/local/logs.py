@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from ...core.models import InvalidJobSpec
 
 MAX_LINES = 2000
 MAX_BYTES = 1 << 20

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, local_gpu_count
-from trl_jobs_mcp.jobs.models import JobsError
+from ...core.flavors import Flavor, all_flavors, local_gpu_count
+from ...core.models import JobsError
 
 ALWAYS_RUNNABLE = "cpu-basic"
 

@@ -21,17 +21,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends.local.logs import read_log
-from trl_jobs_mcp.jobs.backends.local.paths import (RUNNER, JobPaths, proc_start, process_alive, signal_group,
+from .logs import read_log
+from .paths import (RUNNER, JobPaths, proc_start, process_alive, signal_group,
                                                    signal_process)
-from trl_jobs_mcp.jobs.backends.local.prepare import Plan, read_json
-from trl_jobs_mcp.jobs.backends.local.procs import JOB_ID_VAR, job_processes, signal_job
-from trl_jobs_mcp.jobs.backends.local.runner import CONFIG_VAR
-from trl_jobs_mcp.jobs.backends.local.store import JobRow, Store
-from trl_jobs_mcp.jobs.flavors import get_flavor
-from trl_jobs_mcp.jobs.guard import idle_message
-from trl_jobs_mcp.jobs.models import JobsError, format_duration
-from trl_jobs_mcp.jobs.redact import Redactor
+from .prepare import Plan, read_json
+from ...supervisor.procs import JOB_ID_VAR, job_processes, signal_job
+from ...supervisor.runner import CONFIG_VAR
+from .store import JobRow, Store
+from ...core.flavors import get_flavor
+from ...core.guard import idle_message
+from ...core.models import JobsError, format_duration
+from ...core.redact import Redactor
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trl_jobs_mcp.jobs.backends.local.procs import proc_stat
-from trl_jobs_mcp.jobs.models import JobNotFoundError
+from ...supervisor.procs import proc_stat
+from ...core.models import JobNotFoundError
 
 _ID_RE = re.compile(r"[0-9a-f]{16}")
 _id_lock = threading.Lock()
@@ -96,7 +96,7 @@ def database_path(home: Path) -> Path:
 
 # --- processes ---
 
-RUNNER = str(Path(__file__).with_name("runner.py"))
+RUNNER = str(Path(__file__).resolve().parents[2] / "supervisor" / "runner.py")
 
 
 def proc_start(pid: int) -> str | None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends.local.paths import JobPaths
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobSpec
-from trl_jobs_mcp.jobs.redact import Redactor
+from .paths import JobPaths
+from ...core.models import InvalidJobSpec, JobSpec
+from ...core.redact import Redactor
 
 _PEP723 = re.compile(r"(?m)^# /// script$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
 

@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends.local.paths import (
+from .paths import (
     JobPaths,
     database_path,
     is_job_id,
     process_alive,
 )
-from trl_jobs_mcp.jobs.backends.local.prepare import read_json
-from trl_jobs_mcp.jobs.backends.local.store import Store, StoreDamaged
-from trl_jobs_mcp.jobs.models import BackendUnavailable
+from .prepare import read_json
+from .store import Store, StoreDamaged
+from ...core.models import BackendUnavailable
 
 log = logging.getLogger("trl_jobs_mcp.jobs.backends.local")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable
+from ...core.models import BackendUnavailable
 
 SCHEMA_VERSION = 1
 REBUILD_COMMAND = "trl-jobs-mcp rebuild-index"

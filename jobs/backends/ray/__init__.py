@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.ray.backend import RayBackend
+    from .backend import RayBackend
 
 __all__ = ["RayBackend"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "RayBackend":
-        from trl_jobs_mcp.jobs.backends.ray.backend import RayBackend
+        from .backend import RayBackend
 
         return RayBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,20 +25,20 @@ from typing import Any
 
 import anyio
 
-from trl_jobs_mcp.jobs.backends.base import BackendTraits, NoHubExtras, NoSystemMetrics
-from trl_jobs_mcp.jobs.backends.ray import resources
-from trl_jobs_mcp.jobs.backends.ray.client import DEFAULT_ADDRESS, RayClient
-from trl_jobs_mcp.jobs.backends.ray.command_line import ray_command_line
-from trl_jobs_mcp.jobs.backends.ray.paging import cursor_after, matches, order, parse_cursor
-from trl_jobs_mcp.jobs.backends.ray.records import Record, Records
-from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, PACKAGE, package
-from trl_jobs_mcp.jobs.backends.ray.status import (
+from ..base import BackendTraits, NoHubExtras, NoSystemMetrics
+from . import resources
+from .client import DEFAULT_ADDRESS, RayClient
+from .command_line import ray_command_line
+from .paging import cursor_after, matches, order, parse_cursor
+from .records import Record, Records
+from .shipped import ENTRY_MODULE, PACKAGE, package
+from .status import (
     META, META_COMMAND, META_FLAVOR, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors, get_flavor
-from trl_jobs_mcp.jobs.models import (
+from ...core.flavors import Flavor, all_flavors, get_flavor
+from ...core.models import (
     TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
     JobStage, LogChunk, RunRecord)
-from trl_jobs_mcp.jobs.redact import Redactor, ambient_secrets
+from ...core.redact import Redactor, ambient_secrets
 
 class RayBackend(NoHubExtras, NoSystemMetrics):
     """Runs jobs on a Ray cluster.

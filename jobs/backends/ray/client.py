@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx2 as httpx  # httpx2: the HTTP client mcp itself depends on (the httpx API)
 
-from trl_jobs_mcp.jobs.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError
+from ...core.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 START_HINT = ("Start a head on the cluster's first machine with `pip install 'trl-jobs-mcp[ray]'` then `ray start "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from trl_jobs_mcp.jobs.flavors import get_flavor
-from trl_jobs_mcp.jobs.models import JobSpec
+from ...core.flavors import get_flavor
+from ...core.models import JobSpec
 
 
 def ray_command_line(spec: JobSpec, *, address: str, cluster_env: bool) -> list[str]:

@@ -6,7 +6,7 @@ ends or vanishes between two pages does not break paging.
 
 from __future__ import annotations
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo
+from ...core.models import InvalidJobSpec, JobInfo
 
 
 def matches(have: dict[str, str], wanted: dict[str, str]) -> bool:

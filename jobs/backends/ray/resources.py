@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors
+from ...core.flavors import Flavor, all_flavors
 
 GB = 10**9  # flavors give RAM in GB, as Hugging Face's pricing page does; Ray counts memory in bytes
 

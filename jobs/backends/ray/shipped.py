@@ -1,4 +1,4 @@
-"""The small package every Ray job runs from, `trl_jobs_ray`: the entrypoint wrapper, the local backend's supervisor
+"""The small package every Ray job runs from, `trl_jobs_ray`: the entrypoint wrapper, the shared supervisor (jobs/supervisor/)
 and the training entry module, with the modules they import, zipped and named by their content.
 
 It reaches the cluster as a GCS package (uploaded through the dashboard's REST API once per content) listed in the
@@ -22,9 +22,9 @@ _JOBS = Path(__file__).resolve().parents[2]
 _FILES = {
     "__init__.py": None,
     "__main__.py": _JOBS / "backends" / "ray" / "wrapper.py",
-    "runner.py": _JOBS / "backends" / "local" / "runner.py",
-    "procs.py": _JOBS / "backends" / "local" / "procs.py",
-    "sampler.py": _JOBS / "backends" / "local" / "sampler.py",
+    "runner.py": _JOBS / "supervisor" / "runner.py",
+    "procs.py": _JOBS / "supervisor" / "procs.py",
+    "sampler.py": _JOBS / "supervisor" / "sampler.py",
     "entry.py": _JOBS / "recipes" / "entry.py",
     "argv.py": _JOBS / "recipes" / "argv.py",
     "trainers.py": _JOBS / "recipes" / "trainers.py",

@@ -7,10 +7,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from trl_jobs_mcp.jobs.backends.ray.records import Record
-from trl_jobs_mcp.jobs.backends.ray.wrapper import CANCELED_NOTE, TIMEOUT_EXIT, TIMEOUT_NOTE
-from trl_jobs_mcp.jobs.models import TERMINAL_JOB_STAGES, JobInfo, JobStage, format_duration
-from trl_jobs_mcp.jobs.redact import Redactor
+from .records import Record
+from .wrapper import CANCELED_NOTE, TIMEOUT_EXIT, TIMEOUT_NOTE
+from ...core.models import TERMINAL_JOB_STAGES, JobInfo, JobStage, format_duration
+from ...core.redact import Redactor
 
 STAGES = {
     "PENDING": JobStage.SCHEDULING,

@@ -22,6 +22,7 @@ Standard library only, plus `ray._raylet.GcsClient` (present wherever a Ray job 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -29,10 +30,10 @@ import signal
 import sys
 import tempfile
 
-try:  # as shipped: trl_jobs_ray/__main__.py beside trl_jobs_ray/runner.py
-    from . import runner  # type: ignore[attr-defined]
-except ImportError:  # read from the source tree (tests)
-    from trl_jobs_mcp.jobs.backends.local import runner
+if __package__ == "trl_jobs_ray":  # as shipped: trl_jobs_ray/__main__.py beside trl_jobs_ray/runner.py
+    runner = importlib.import_module(".runner", __package__)
+else:  # read from the source tree (tests)
+    from ...supervisor import runner
 
 TIMEOUT_EXIT = 124  # as GNU timeout
 CANCELED_EXIT = 125

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from ..core.models import InvalidJobSpec
 
 SHORTHANDS = ("@annually", "@yearly", "@monthly", "@weekly", "@daily", "@hourly")
 # One cron field: numbers, ranges, steps, lists, '*', and the month/day names cron accepts.

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-if __package__:  # imported: as trl_jobs_mcp.jobs.backends.local.runner, or as trl_jobs_ray.runner on a Ray node
+if __package__:  # imported: as trl_jobs_mcp.jobs.supervisor.runner, or as trl_jobs_ray.runner on a Ray node
     from .procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live, proc_start, reap_orphans,
                         signal_job)
     from .sampler import CpuMeter, IdleClock, gpu_sample, idle_note, record

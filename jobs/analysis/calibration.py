@@ -16,12 +16,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trl_jobs_mcp.jobs.forecast import Calibration, Forecast, RunSettings, kind_of, size_band
-from trl_jobs_mcp.jobs.metrics.logs import LogParser
-from trl_jobs_mcp.jobs.models import JobInfo, JobsError, JobStage
+from .forecast import Calibration, Forecast, RunSettings, kind_of, size_band
+from .metrics.logs import LogParser
+from ..core.models import JobInfo, JobsError, JobStage
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..backends.base import Backend
 
 FILE_NAME = "forecast_calibration.json"
 RECENT = 10

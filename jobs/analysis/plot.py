@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 
-from trl_jobs_mcp.jobs.metrics import MetricsReport, Series, goal_of
+from .metrics import MetricsReport, Series, goal_of
 
 # Panels, top to bottom. A series goes to the first panel whose test accepts it; names no panel accepts are left
 # out of the default selection (an explicit `names` list puts them in "other").

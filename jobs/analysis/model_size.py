@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from trl_jobs_mcp.jobs.estimate import format_count, shape_from_config
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from .estimate import format_count, shape_from_config
+from ..core.models import InvalidJobSpec
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..backends.base import Backend
 
 HUB_LOOKUP_SECONDS = 20
 _SIZE = re.compile(r"(?:(\d+)x)?(\d+(?:\.\d+)?)\s*([BbMm])(?![A-Za-z0-9])")

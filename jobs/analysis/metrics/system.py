@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.metrics.models import Series
+from .models import Series
 
 GB = 1e9
 # Under this mean GPU use a run is called out: the GPU mostly waits for the next batch.
@@ -59,7 +59,7 @@ class SystemSummary(BaseModel):
 
 
 def from_supervisor(lines: Iterable[str]) -> SystemMetrics:
-    """The local supervisor's JSON lines (local/sampler.py's `record`) as samples; unreadable lines are skipped."""
+    """The local supervisor's JSON lines (supervisor/sampler.py's `record`) as samples; unreadable lines are skipped."""
     samples, t0 = [], None
     for line in lines:
         try:

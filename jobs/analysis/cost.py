@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.flavors import Flavor, get_flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobInfo
+from ..core.flavors import Flavor, get_flavor
+from ..core.models import InvalidJobSpec, JobInfo
 
 
 class CostSoFar(BaseModel):

@@ -9,9 +9,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from trl_jobs_mcp.jobs.metrics.logs import _SUMMARY_KEYS, _number
-from trl_jobs_mcp.jobs.metrics.models import MetricsReport, Series
-from trl_jobs_mcp.jobs.metrics.summary import build_report
+from .logs import _SUMMARY_KEYS, _number
+from .models import MetricsReport, Series
+from .summary import build_report
 
 
 def default_trackio_dir() -> Path:

@@ -6,13 +6,25 @@ The words are Hugging Face Jobs' own (stages, flavors, timeouts written as "30m"
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# The errors and durations live in leaf modules (so that guard, flavors and redact can take them without a circle);
+# they are re-exported here, where the vocabulary is read.
+from .durations import DEFAULT_TIMEOUT, MAX_TIMEOUT_S, TIMEOUT_FORMS, format_duration, parse_timeout
+from .errors import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError, nul_field, refuse_nul
+from .guard import parse_idle_timeout
+from .redact import MIN_SECRET_LENGTH, REDACTED, Redactor, credential_shape
+
+__all__ = [
+    "DEFAULT_TIMEOUT", "MAX_TIMEOUT_S", "REDACTED", "TERMINAL_JOB_STAGES", "TIMEOUT_FORMS", "BackendUnavailable",
+    "InvalidJobSpec", "JobInfo", "JobNotFoundError", "JobPage", "JobSpec", "JobStage", "JobsError", "LogChunk",
+    "RunRecord", "format_duration", "nul_field", "parse_timeout", "refuse_nul",
+]
 
 
 class JobStage(str, Enum):
@@ -26,127 +38,10 @@ class JobStage(str, Enum):
 
 TERMINAL_JOB_STAGES = (JobStage.COMPLETED, JobStage.CANCELED, JobStage.ERROR, JobStage.DELETED)
 
-REDACTED = "<redacted>"
-
 # A value that stands for the caller's Hugging Face token, as `hf jobs` spells it.
 TOKEN_PLACEHOLDERS = ("$HF_TOKEN", "${HF_TOKEN}")
 # Environment variable names that hold credentials: such a variable belongs in secrets, not env.
 CREDENTIAL_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY)$", re.IGNORECASE)
-
-
-# --- errors: raised only when the thing cannot be observed or the input is wrong; a failed job is a result ---
-
-
-class JobsError(Exception):
-    """Base of the errors the engine raises on purpose; its message is written for the reader to act on."""
-
-
-class JobNotFoundError(JobsError):
-    def __init__(self, job_id: str, message: str | None = None) -> None:
-        self.job_id = job_id
-        super().__init__(message or f"No job with id {job_id!r}. Call list_jobs to see the jobs that exist.")
-
-
-class InvalidJobSpec(JobsError):
-    """Bad input. `field` names the offending field so a caller can point at it.
-
-    Not a ValueError on purpose: pydantic would fold it into a ValidationError and lose `field`.
-    """
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}" if field else message)
-
-
-class BackendUnavailable(JobsError):
-    """The backend cannot be reached or refused us (auth, plan, transport)."""
-
-
-def nul_field(value: Any, path: str) -> str | None:
-    """The path of the first string in `value` (strings, lists, dicts: keys too) that holds a NUL byte, or None.
-
-    No argument, environment variable or path can hold one: the OS cuts the string there or the launch raises, so
-    such input is refused at validation, naming where it is ("command[2]", "env.FOO"), never by a failed start.
-    """
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            if found := nul_field(item, f"{path}[{i}]"):
-                return found
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and "\x00" in key:
-                return path
-            if found := nul_field(item, f"{path}.{key}" if isinstance(key, str) else path):
-                return found
-    return None
-
-
-def refuse_nul(data: Any) -> None:
-    """Raise InvalidJobSpec naming the first field of `data` (a mapping of arguments) that holds a NUL byte."""
-    if not isinstance(data, dict):
-        return
-    for name, value in data.items():
-        if found := nul_field(value, str(name)):
-            raise InvalidJobSpec("contains a NUL byte (\\x00), which no command argument, environment variable, "
-                                 "label or path can hold. Remove it and send the call again.", field=found)
-
-
-# --- timeouts, written as Hugging Face writes them ---
-
-DEFAULT_TIMEOUT = "30m"
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_TIMEOUT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
-TIMEOUT_FORMS = '"90s", "30m", "1.5h", "2d", or a number of seconds such as 600'
-# The longest run we accept. Hugging Face Jobs bills by the minute and a timeout is the cost ceiling, so a
-# timeout of ages (2**64 s was accepted once) is a typo, never a plan; a week covers any real fine-tune.
-MAX_TIMEOUT_S = 7 * 86400
-
-
-def parse_timeout(value: str | int | float | None, *, field: str = "timeout") -> float:
-    """Turn a Hugging Face style duration into seconds.
-
-    Args:
-        value: `"90s"`, `"30m"`, `"1.5h"`, `"2d"`, a bare number of seconds (as a number or a string), or None for
-            the default of 30 minutes.
-        field: the field name to report in an error.
-
-    Returns:
-        The duration in seconds, positive and at most MAX_TIMEOUT_S (a week).
-
-    Raises:
-        InvalidJobSpec: zero, negative, over a week, or not one of the accepted forms.
-
-    Example:
-        >>> parse_timeout("1.5h")
-        5400.0
-    """
-    if value is None:
-        value = DEFAULT_TIMEOUT
-    if isinstance(value, bool):
-        raise InvalidJobSpec(f"expected a duration, got {value!r}. Use {TIMEOUT_FORMS}.", field=field)
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _TIMEOUT_RE.match(str(value))
-        if not match:
-            raise InvalidJobSpec(f"cannot read {value!r} as a duration. Use {TIMEOUT_FORMS}.", field=field)
-        seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidJobSpec(f"must be more than zero, got {value!r}. Use {TIMEOUT_FORMS}.", field=field)
-    if seconds > MAX_TIMEOUT_S:
-        raise InvalidJobSpec(f"{value!r} is longer than the most a job may run, {format_duration(MAX_TIMEOUT_S)}. "
-                             f"Use {TIMEOUT_FORMS}, up to {format_duration(MAX_TIMEOUT_S)}.", field=field)
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """A Hugging Face style spelling of a duration in its largest whole unit: 7200 -> "2h", 5400 -> "90m"."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
 
 
 # --- what to run ---
@@ -195,8 +90,6 @@ class JobSpec(BaseModel):
     @field_validator("idle_timeout", mode="before")
     @classmethod
     def _idle_timeout(cls, value: Any) -> float | None:
-        from trl_jobs_mcp.jobs.guard import parse_idle_timeout
-
         return parse_idle_timeout(value, minimum=0.0)
 
     @field_validator("env", "secrets")
@@ -215,8 +108,6 @@ class JobSpec(BaseModel):
     def _no_credentials_in_env(cls, value: dict[str, str]) -> dict[str, str]:
         # env values are shown and stored (spec.json, `hf jobs` lines, the Hub's job page); a credential there would
         # be too. The message names the variable, never its value.
-        from trl_jobs_mcp.jobs.redact import credential_shape
-
         for name, text in value.items():
             if text.strip() in TOKEN_PLACEHOLDERS:
                 continue  # the caller's token, moved to secrets by with_token
@@ -229,8 +120,6 @@ class JobSpec(BaseModel):
     @field_validator("secrets")
     @classmethod
     def _scrubbable_secrets(cls, value: dict[str, str]) -> dict[str, str]:
-        from trl_jobs_mcp.jobs.redact import MIN_SECRET_LENGTH
-
         for name, text in value.items():
             if 0 < len(text.strip()) < MIN_SECRET_LENGTH:  # stripped: that is how most programs print a token
                 raise InvalidJobSpec(
@@ -281,8 +170,6 @@ class JobSpec(BaseModel):
 
     def redacted_command(self) -> list[str]:
         """The argv a reader may see: the command (or `uv run script args`) with secret values replaced."""
-        from trl_jobs_mcp.jobs.redact import Redactor
-
         if self.command:
             argv = list(self.command)
         else:

@@ -49,8 +49,8 @@ from typing import Any, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from ..core.flavors import Flavor
+from ..core.models import InvalidJobSpec
 
 Method = Literal["full", "lora", "qlora"]
 METHODS: tuple[str, ...] = get_args(Method)

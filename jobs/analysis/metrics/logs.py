@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from trl_jobs_mcp.jobs.metrics.models import MetricsReport, Series
-from trl_jobs_mcp.jobs.metrics.summary import build_report
+from .models import MetricsReport, Series
+from .summary import build_report
 
 # A log dict longer than this is not a transformers log line; don't hand it to the parser.
 _MAX_DICT_CHARS = 20_000

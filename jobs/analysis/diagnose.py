@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.guard import IDLE_LINE
-from trl_jobs_mcp.jobs.metrics import LogParser
-from trl_jobs_mcp.jobs.models import JobsError, JobStage
+from ..core.guard import IDLE_LINE
+from .metrics import LogParser
+from ..core.models import JobsError, JobStage
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
-    from trl_jobs_mcp.jobs.models import JobInfo
+    from ..backends.base import Backend
+    from ..core.models import JobInfo
 
 Cause = Literal[
     "timeout", "out_of_memory", "mixed_precision_on_cpu", "gated_repo", "bad_token", "dataset_not_found",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from trl_jobs_mcp.jobs.metrics.models import Goal
+from .models import Goal
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec
+from ..core.models import InvalidJobSpec
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..backends.base import Backend
 
 Kind = Literal["dataset", "model"]
 CONSENT_FIELD = "upload_local_data"

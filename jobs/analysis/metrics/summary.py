@@ -14,8 +14,9 @@ Each figure of a SeriesSummary is defined here, once:
   standard error is a trend; within it, "flat". `trend_points` says how many points that comparison used.
 - plateau: a series with a goal that improved beyond noise from its first window to its last and is flat now.
 - diverged: NaN/inf, or a loss whose last window sits far above its earlier minimum (by more than half its level or
-  half the improvement it had made, and beyond three times the noise, taken here from the median absolute
-  deviation of the changes so that the blow-up itself does not count as noise).
+  half the improvement it had made), and either beyond three times the noise (taken here from the median absolute
+  deviation of the changes, so that the blow-up itself does not count as noise) or with every point of that window
+  at twice the minimum or more (a blow-up that stayed: in a short run its own steps are all the noise there is).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from trl_jobs_mcp.jobs.metrics.models import MetricsReport, Series, SeriesSummary
-from trl_jobs_mcp.jobs.metrics.trainers import goal_of, lead_series, shown_series
+from .models import MetricsReport, Series, SeriesSummary
+from .trainers import goal_of, lead_series, shown_series
 
 # A learning rate at or below this share of its peak has decayed "to about zero": a loss that stops moving then has
 # run out of schedule, which is not the same as having converged.
@@ -33,6 +34,8 @@ LR_NEAR_ZERO = 0.05
 # A series that moved the same way at every step still counts as moving while its last window holds at least this
 # share of its whole change; below it, it has all but stopped (the tail of an exponential).
 MONOTONIC_SHARE = 0.05
+# A positive loss whose whole last window sits at this multiple of its early minimum or more has diverged.
+DIVERGED_FACTOR = 2.0
 
 
 def _fmt(value: float | None) -> str:
@@ -133,8 +136,11 @@ def summarize(series: Series, *, trainer: str | None = None, step_word: str = "s
         if goal == "min" and n >= 4:
             early_min = min(values[:-width])
             climb = _mean(values[-width:]) - early_min
+            # A blow-up that stayed (every point of the last window at least twice the early minimum) is a
+            # divergence however few points it has: with five changes, the blow-up's own steps make the noise.
+            stayed_up = early_min > 0 and min(values[-width:]) >= DIVERGED_FACTOR * early_min
             summary.diverged = (climb > 0.5 * max(abs(early_min), values[0] - early_min, 1e-8)
-                                and climb > 3 * _robust_noise(diffs))
+                                and (stayed_up or climb > 3 * _robust_noise(diffs)))
     summary.diverged = summary.diverged or bool(non_finite)
     summary.text = series_text(summary, step_word=step_word)
     return summary

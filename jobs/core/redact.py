@@ -20,9 +20,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from trl_jobs_mcp.jobs.models import REDACTED
 
 MIN_SECRET_LENGTH = 4
+REDACTED = "<redacted>"
 
 # Hugging Face user access tokens: "hf_" then 34 letters and digits (30+ here, for older and future lengths).
 HF_TOKEN_PATTERN = re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")

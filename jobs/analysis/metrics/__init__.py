@@ -3,10 +3,10 @@
 backend (job.py, imported on its own: it reads the job's command line through recipes/).
 """
 
-from trl_jobs_mcp.jobs.metrics.logs import LogParser, metrics_from_log, parse_log_dict
-from trl_jobs_mcp.jobs.metrics.models import Goal, MetricsReport, Series, SeriesSummary, Trend
-from trl_jobs_mcp.jobs.metrics.summary import build_report, goal_of, lr_schedule_shape, summarize
-from trl_jobs_mcp.jobs.metrics.trackio import default_trackio_dir, read_trackio
+from .logs import LogParser, metrics_from_log, parse_log_dict
+from .models import Goal, MetricsReport, Series, SeriesSummary, Trend
+from .summary import build_report, goal_of, lr_schedule_shape, summarize
+from .trackio import default_trackio_dir, read_trackio
 
 __all__ = [
     "Goal", "LogParser", "MetricsReport", "Series", "SeriesSummary", "Trend", "build_report",

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trl_jobs_mcp.jobs.models import TOKEN_PLACEHOLDERS, InvalidJobSpec, JobInfo, JobSpec, RunRecord
+from ..core.models import TOKEN_PLACEHOLDERS, InvalidJobSpec, JobInfo, JobSpec, RunRecord
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..backends.base import Backend
 
 RERUN_LABEL = "rerun-of"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")

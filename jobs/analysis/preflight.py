@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio.to_thread
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.calibration import CalibrationStore
-from trl_jobs_mcp.jobs.dataset_size import DatasetSize, dataset_size
-from trl_jobs_mcp.jobs.estimate import SAFETY_MARGIN, MemoryEstimate, estimate_memory
-from trl_jobs_mcp.jobs.flavors import Flavor, all_flavors
-from trl_jobs_mcp.jobs.forecast import ONLINE_TRAINERS, Forecast, RunSettings, forecast
-from trl_jobs_mcp.jobs.model_size import find_parameter_count
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, format_duration
-from trl_jobs_mcp.jobs.recipes.arguments import extra_names
-from trl_jobs_mcp.jobs.recipes.distributed import method_of
-from trl_jobs_mcp.jobs.recipes.request import TrainingRequest
+from .calibration import CalibrationStore
+from .dataset_size import DatasetSize, dataset_size
+from .estimate import SAFETY_MARGIN, MemoryEstimate, estimate_memory
+from ..core.flavors import Flavor, all_flavors
+from .forecast import ONLINE_TRAINERS, Forecast, RunSettings, forecast
+from .model_size import find_parameter_count
+from ..core.models import InvalidJobSpec, format_duration
+from ..recipes.arguments import extra_names
+from ..recipes.distributed import method_of
+from ..recipes.request import TrainingRequest
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
+    from ..backends.base import Backend
 
 # TRL 1.16's defaults where the request leaves a field out (its SFTConfig, DPOConfig, GRPOConfig...).
 DEFAULTS: dict[str, Any] = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,

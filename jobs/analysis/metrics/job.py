@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio.to_thread
 
-from trl_jobs_mcp.jobs.forecast import eta_text
-from trl_jobs_mcp.jobs.metrics.logs import LogParser, eta_seconds
-from trl_jobs_mcp.jobs.metrics.trackio import read_trackio
-from trl_jobs_mcp.jobs.recipes.argv import logging_steps_from_command, trackio_target
-from trl_jobs_mcp.jobs.recipes.readback import trainer_of
+from ..forecast import eta_text
+from .logs import LogParser, eta_seconds
+from .trackio import read_trackio
+from ...recipes.argv import logging_steps_from_command, trackio_target
+from ...recipes.readback import trainer_of
 
 if TYPE_CHECKING:
-    from trl_jobs_mcp.jobs.backends.base import Backend
-    from trl_jobs_mcp.jobs.metrics.models import MetricsReport
-    from trl_jobs_mcp.jobs.models import JobInfo, JobStage
+    from ...backends.base import Backend
+    from .models import MetricsReport
+    from ...core.models import JobInfo, JobStage
 
 # Lines from the end read at each look for the live progress bar.
 NEWEST_LINES = 3

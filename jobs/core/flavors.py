@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.models import InvalidJobSpec, JobsError
+from .errors import InvalidJobSpec, JobsError
 
 
 class Flavor(BaseModel):

@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.calibration import CalibrationStore
-from trl_jobs_mcp.jobs.flavors import Flavor
-from trl_jobs_mcp.jobs.forecast import Forecast, RunSettings, forecast
-from trl_jobs_mcp.jobs.model_size import size_from_name
-from trl_jobs_mcp.jobs.preflight import memory_need
+from .calibration import CalibrationStore
+from ..core.flavors import Flavor
+from .forecast import Forecast, RunSettings, forecast
+from .model_size import size_from_name
+from .preflight import memory_need
 
 HUB_TIMEOUT_S = 4.0
 # Common families' base sizes, in billions, for when the Hub cannot be asked.

@@ -24,8 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from trl_jobs_mcp.jobs.estimate import Method, format_count
-from trl_jobs_mcp.jobs.flavors import Flavor, billed_cost, peak_figures
+from .estimate import Method, format_count
+from ..core.flavors import Flavor, billed_cost, peak_figures
 
 ONLINE_TRAINERS = ("grpo", "rloo")
 PAIRED_TRAINERS = ("dpo", "reward")  # two sequences (chosen, rejected) per row

@@ -103,7 +103,7 @@ def build_all(root: Path) -> dict[str, Path]:
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m trl_jobs_mcp.jobs.tiny",
+    parser = argparse.ArgumentParser(prog="python -m trl_jobs_mcp.jobs.recipes.tiny",
                                      description="Build the tiny offline model and datasets; print their paths as JSON.")
     parser.add_argument("folder", type=Path, help="where to build them (created if missing)")
     print(json.dumps({k: str(v) for k, v in build_all(parser.parse_args().folder).items()}))
