@@ -86,10 +86,10 @@ async def test_input_fields_are_at_the_top_level_with_descriptions_and_bounds(st
 
 # What a host puts before the model from tools/list, paid by every conversation before its first word (issue 11:
 # 26.7 KB before, launch_training's input schema alone about 15 KB).
-TOOLS_LIST_BUDGET = 16_000
+TOOLS_LIST_BUDGET = 18_000  # COMMON's ceiling for all of this round's helpers together
 
 
-async def test_what_tools_list_puts_before_the_model_weighs_under_16_kb(state_dir: Path) -> None:
+async def test_what_tools_list_puts_before_the_model_weighs_under_18_kb(state_dir: Path) -> None:
     async with local_client(state_dir) as client:
         tools = (await client.list_tools()).tools
     weight = sum(len(json.dumps({"name": t.name, "title": t.title, "description": t.description,

@@ -37,8 +37,8 @@ class Input(ToolInput):
         description="Run length for the cost, e.g. '2h'.")] = "1h"
     limit: Annotated[int, Field(ge=1, le=30, description="How many flavors to return, cheapest first.")] = 5
     dataset: Annotated[str | None, Field(max_length=1000, description="Hub id or local path: forecasts time, cost.")] = None
-    num_train_epochs: Annotated[float, Field(gt=0, le=10000)] = 1.0
-    max_steps: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
+    num_train_epochs: Annotated[float, Field(gt=0, le=10000, description="With dataset.")] = 1.0
+    max_steps: Annotated[int | None, Field(ge=1, le=10_000_000, description="Overrides epochs.")] = None
     budget_usd: Annotated[float | None, Field(gt=0, description="Which flavors finish within it.")] = None
     family: Annotated[str | None, Field(
         max_length=200, description="e.g. 'Qwen/Qwen2.5': its largest model within budget_usd.")] = None

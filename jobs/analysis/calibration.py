@@ -30,7 +30,9 @@ _LOCK = threading.Lock()
 
 
 def calibration_key(*, flavor: str, settings: RunSettings) -> str:
-    return f"{flavor}|{size_band(settings.params)}|{settings.method}|{kind_of(settings.trainer)}"
+    """flavor|size band|method|kind|trainer: a lookup takes the trainer's own runs, else its kind's."""
+    return (f"{flavor}|{size_band(settings.params)}|{settings.method}|{kind_of(settings.trainer)}|"
+            f"{settings.trainer}")
 
 
 class CalibrationStore:
@@ -58,7 +60,10 @@ class CalibrationStore:
 
     def lookup(self, *, flavor: str, settings: RunSettings) -> Calibration | None:
         """The calibration for a run like `settings` on `flavor`, or None before any finished run of its kind."""
-        runs = self._read()["runs"].get(calibration_key(flavor=flavor, settings=settings)) or []
+        key = calibration_key(flavor=flavor, settings=settings)
+        kept = self._read()["runs"]
+        runs = kept.get(key) or [r for k, rs in kept.items() if k.rsplit("|", 1)[0] == key.rsplit("|", 1)[0]
+                                 for r in rs]
         if not runs:
             return None
         factors = [r["factor"] for r in runs]

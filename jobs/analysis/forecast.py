@@ -33,9 +33,9 @@ REFERENCE_TRAINERS = ("dpo", "kto")  # a reference model's forward per token
 
 MFU = {"gpu": (0.35, 0.20), "cpu": (0.25, 0.10)}  # (likely, pessimistic) share of the peak a training step reaches
 BANDWIDTH_SHARE = (0.5, 0.15)  # of the memory bandwidth a decoding step reaches: HF generate, no vLLM
-STEP_COST_S = {"gpu": (0.08, 0.2), "cpu": (0.03, 0.08)}  # per optimizer step: data, optimizer, logging
+STEP_COST_S = {"gpu": (0.08, 0.2), "cpu": (0.1, 0.3)}  # per optimizer step: data, optimizer, logging
 DECODE_STEP_COST_S = {"gpu": (0.02, 0.05), "cpu": (0.004, 0.012)}  # per decoding step: kernel launches, sampling
-STARTUP_S = {"gpu": 150.0, "cpu": 20.0}  # environment and imports; plus the weights below
+STARTUP_S = {"gpu": 150.0, "cpu": 30.0}  # environment and imports; plus the weights below
 WEIGHTS_READ_BYTES_PER_S = 200e6  # a download from the Hub into a fresh container
 PESSIMISTIC_PADDING = 1.5  # tokens per example when batches pad to their longest
 
