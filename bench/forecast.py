@@ -79,11 +79,15 @@ def requests(paths: dict[str, str], steps: int) -> list[tuple[str, dict]]:
 async def one(ctx: ToolContext, args: dict) -> tuple[float, float, str | None, str]:
     """(forecast likely seconds, actual seconds, calibrated, stage) of one run, launched and waited for."""
     out = await launch_training.launch_training(launch_training.Input(**args), ctx)
-    while True:
-        info = await ctx.backend.inspect(out.job_id)
-        if info.finished:
-            break
-        await anyio.sleep(0.5)
+    try:
+        while True:
+            info = await ctx.backend.inspect(out.job_id)
+            if info.finished:
+                break
+            await anyio.sleep(0.5)
+    finally:
+        if not (await ctx.backend.inspect(out.job_id)).finished:  # interrupted: leave no job running
+            await ctx.backend.cancel(out.job_id)
     await inspect_job.inspect_job(inspect_job.Input(job_id=out.job_id), ctx)  # settles the calibration
     actual = (info.finished_at - info.started_at).total_seconds() if info.started_at and info.finished_at else 0
     return out.forecast.seconds_likely, actual, out.forecast.calibrated, info.stage.value

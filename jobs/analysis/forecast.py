@@ -35,6 +35,7 @@ MFU = {"gpu": (0.35, 0.20), "cpu": (0.25, 0.10)}  # (likely, pessimistic) share 
 BANDWIDTH_SHARE = (0.5, 0.15)  # of the memory bandwidth a decoding step reaches: HF generate, no vLLM
 STEP_COST_S = {"gpu": (0.08, 0.2), "cpu": (0.1, 0.3)}  # per optimizer step: data, optimizer, logging
 DECODE_STEP_COST_S = {"gpu": (0.02, 0.05), "cpu": (0.004, 0.012)}  # per decoding step: kernel launches, sampling
+ROUND_COST_S = {"gpu": (0.5, 1.5), "cpu": (1.0, 3.0)}  # per GRPO/RLOO step: generate() setup, rewards, logprobs
 STARTUP_S = {"gpu": 150.0, "cpu": 30.0}  # environment and imports; plus the weights below
 WEIGHTS_READ_BYTES_PER_S = 200e6  # a download from the Hub into a fresh container
 PESSIMISTIC_PADDING = 1.5  # tokens per example when batches pad to their longest
@@ -205,6 +206,7 @@ def forecast(*, settings: RunSettings, flavor: Flavor, calibration: Calibration 
         gen = [decode_steps * (weight_bytes / (bandwidth * share) + cost)
                for share, cost in zip(BANDWIDTH_SHARE, DECODE_STEP_COST_S[device], strict=True)]
         gen[0] *= 0.75  # completions often end before max_completion_length
+        gen = [g + total * c for g, c in zip(gen, ROUND_COST_S[device], strict=True)]
         basis.append(f"generation-bound: {total:,} steps x {s.max_completion_length} decoding steps, each reading "
                      f"{weight_bytes / 1e9:.2g} GB of weights at {BANDWIDTH_SHARE[0]:.0%} ({BANDWIDTH_SHARE[1]:.0%} "
                      f"at worst) of {bandwidth / 1e9:.0f} GB/s: a wider range than offline training")
