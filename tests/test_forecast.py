@@ -61,3 +61,16 @@ def test_a_calibration_replaces_the_first_guess_and_says_so() -> None:
     assert f.train_seconds == pytest.approx(2 * guess.first_guess_train_seconds, rel=1e-3)
     assert f.seconds_likely == pytest.approx(60 + f.train_seconds, abs=0.2)
     assert size_band(5e8) == "100M-1B" and size_band(7e9) == "3B-10B"
+
+
+def test_the_eta_comes_from_this_runs_own_progress_bar() -> None:
+    from trl_jobs_mcp.jobs.analysis.forecast import eta_text
+    from trl_jobs_mcp.jobs.analysis.metrics.logs import LogParser, eta_seconds
+
+    parser = LogParser()
+    assert eta_seconds(parser) is None  # no bar yet: no ETA rather than a guess
+    parser.feed([" 10%|#         | 10/100 [00:20<03:00,  2.00s/it]", " 40%|####      | 40/100 [01:20<02:00,  2.00s/it]"])
+    assert eta_seconds(parser) == (120.0, 2.0)  # 60 steps left at 80 s / 40 steps
+    assert eta_text(120.0, 2.0) == "ETA 2m (2 s/step measured)"
+    parser.feed(["100%|##########| 100/100 [03:20<00:00,  2.00s/it]"])
+    assert eta_seconds(parser) is None  # done

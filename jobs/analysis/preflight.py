@@ -135,17 +135,23 @@ def _ways_out(settings: RunSettings, *, flavor: Flavor, shape: dict[str, Any], f
     return ways or [f"nothing at these settings: {need:.0f} GB; shorten max_length or pick a smaller model"]
 
 
-def timeout_note(fc: Forecast, *, timeout_s: float, pushes: bool, default: bool) -> str | None:
+def timeout_note(fc: Forecast, *, timeout_s: float, pushes: bool, default: bool, keeps_files: bool) -> str | None:
     """What a timeout shorter than the pessimistic duration would do, and the timeout to pass instead."""
     if fc.seconds_pessimistic <= timeout_s:
         return None
-    proposed = format_duration(max(60 * math.ceil(fc.seconds_pessimistic * 1.2 / 60), 60))
-    lost = ("checkpoints pushed so far survive (rerun_job with resume=true continues), the steps since the last "
-            "save are lost" if pushes else "every step since the last checkpoint in the output folder is lost, and "
-            "where the job's files die with it (hf) all of it: set push_to_hub to keep checkpoints")
+    wanted = fc.seconds_pessimistic * 1.2
+    proposed = f"{math.ceil(wanted / 3600)}h" if wanted > 3 * 3600 else f"{max(1, math.ceil(wanted / 60))}m"
+    if pushes:
+        lost = ("checkpoints pushed so far survive (rerun_job with resume=true continues); the steps since the last "
+                "save are lost")
+    elif keeps_files:
+        lost = "checkpoints saved in its output folder survive; the steps since the last save are lost"
+    else:
+        lost = ("everything is lost: its files die with the job; set push_to_hub and hub_model_id to keep its "
+                "checkpoints")
     which = "the default timeout" if default else "the timeout"
-    return (f"Timeout too short: the run may take {format_duration(fc.seconds_pessimistic)} (forecast at worst; "
-            f"{format_duration(fc.seconds_likely)} likely), longer than {which} of {format_duration(timeout_s)}. "
+    return (f"Timeout too short: the run may take {fc.duration_text()}, longer than {which} of "
+            f"{format_duration(timeout_s)}. "
             f"Pass timeout='{proposed}'. If it is stopped: {lost}.")
 
 
@@ -184,7 +190,8 @@ async def preflight(request: TrainingRequest, *, flavor: Flavor, backend: Backen
                      "smaller per_device_train_batch_size (with gradient_accumulation_steps) or max_length is safer.")
     else:
         notes.append(f"Memory: about {need:.0f} GB {unit} of {capacity:g} GB ({est.method}).")
-    late = timeout_note(fc, timeout_s=timeout_s, pushes=bool(request.push_to_hub), default=default_timeout)
+    late = timeout_note(fc, timeout_s=timeout_s, pushes=bool(request.push_to_hub), default=default_timeout,
+                        keeps_files=backend.traits.keeps_files)
     if late:
         notes.append(late)
     return Preflight(forecast=fc, memory_gb=round(need, 2), fit=fit, dataset_rows=size.rows,
