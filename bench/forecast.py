@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -98,6 +99,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=16)
     opts = parser.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stopped bench cancels its running job first
     with tempfile.TemporaryDirectory(prefix="bench-forecast-") as tmp:
         root = Path(tmp)
         started = time.monotonic()

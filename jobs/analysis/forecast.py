@@ -123,8 +123,9 @@ def steps_of(*, examples: int, per_device_batch: int, grad_accum: int, processes
 
 
 def size_band(params: float) -> str:
-    """The model-size band calibrations are kept by: '<10M', '10M-100M', ..., '>=30B'."""
-    for limit, name in ((1e7, "<10M"), (1e8, "10M-100M"), (1e9, "100M-1B"), (3e9, "1B-3B"), (1e10, "3B-10B"),
+    """The model-size band calibrations are kept by: '<1M', '1M-10M', '10M-100M', ..., '>=30B'."""
+    for limit, name in ((1e6, "<1M"), (1e7, "1M-10M"), (1e8, "10M-100M"), (1e9, "100M-1B"), (3e9, "1B-3B"),
+                        (1e10, "3B-10B"),
                         (3e10, "10B-30B")):
         if params < limit:
             return name
