@@ -90,7 +90,7 @@ async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
     timeout = parse_timeout(args.timeout)
     budget = await budget_answer(args, ctx) if args.dataset or args.budget_usd or args.family else None
     if budget and not (args.model or args.params):
-        args = args.model_copy(update=subject(budget, args.family))
+        args = args.model_copy(update=subject(budget, args.family or ""))
     found = await find_parameter_count(model=args.model, params=args.params, backend=ctx.backend)
     params, shape = found.count, found.shape
     notes: list[str] = []
