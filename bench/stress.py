@@ -5,7 +5,12 @@
 1. N jobs on K slots, launched through run_job: every job completes, none is lost or run twice (each log holds its
    one line), and they start in submission order (FIFO).
 2. C MCP clients over streamable HTTP, M calls each (list_jobs and inspect_job, alternating): errors, p50, p99.
-3. The server's resident memory (VmRSS) before the jobs and after the clients.
+3. Two more clients side by side (issue 23): one sends hostile secrets (a stage name, a job's id, field names, 100,000
+   values) with calls that are refused or changed nothing, the other reads a finished job all along; the honest
+   client's wrong answers are counted (a promise: 0).
+4. The scrubber's cost with 100,000 secret values against 10, on the same text (a promise: one pass over the text,
+   so a ratio near 1, where a pass per value made it thousands).
+5. The server's resident memory (VmRSS) before the jobs and after the clients.
 
 The server is the installed console script (`trl-jobs-mcp serve --transport http`) on a free port, with a fresh
 state directory that is removed at the end.
@@ -139,6 +144,79 @@ async def clients_phase(url: str, clients: int, calls: int) -> tuple[list[str], 
     return errors[:5], figures
 
 
+async def hostile_phase(url: str, calls: int) -> tuple[list[str], list[str]]:
+    """One client sends hostile secrets while another reads a finished job; the reader's wrong answers count."""
+    async with Client(url, mode="legacy") as probe:
+        listing = await probe.call_tool("list_jobs", {"limit": 200})
+        done = [job for job in listing.structured_content["jobs"] if job["stage"] == "COMPLETED"]
+        if not done:
+            return ["hostile phase: no finished job to read (run with --jobs 1 or more)"], []
+        job_id = done[0]["id"]
+        reference = (await probe.call_tool("inspect_job", {"job_id": job_id})).structured_content
+    hostile = {"p": "COMPLETED", "q": job_id, "r": "jobs", "s": "stage", "t": "SCHEDULING"}
+    many = {f"K{i}": f"value-{i:06d}" for i in range(100_000)}
+    wrong: list[str] = []
+    sent = 0
+
+    async def attacker() -> None:
+        nonlocal sent
+        async with Client(url, mode="legacy") as client:
+            for i in range(calls):
+                tool, args = [("inspect_job", {"job_id": job_id, "secrets": hostile}),
+                              ("list_jobs", {"secrets": hostile}),
+                              ("run_job", {"command": [PY, "-c", "pass"], "secrets": hostile, "dry_run": True}),
+                              ("run_job", {"command": [PY, "-c", "pass"], "secrets": many, "dry_run": True})][i % 4]
+                await client.call_tool(tool, args)
+                sent += 1
+
+    async def reader() -> None:
+        async with Client(url, mode="legacy") as client:
+            for i in range(calls):
+                if i % 2:
+                    result = await client.call_tool("inspect_job", {"job_id": job_id})
+                    ok = not result.is_error and result.structured_content == reference
+                else:
+                    result = await client.call_tool("list_jobs", {"limit": 200})
+                    jobs = {} if result.is_error else {j["id"]: j for j in result.structured_content["jobs"]}
+                    ok = jobs.get(job_id, {}).get("stage") == "COMPLETED"
+                text = "\n".join(block.text for block in result.content if block.type == "text")
+                if not ok or "<redacted>" in text:
+                    wrong.append(f"call {i}: {text[:200]}")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(attacker)
+        tg.start_soon(reader)
+    figures = [f"hostile secrets: {sent} hostile calls beside {calls} honest reads; wrong answers {len(wrong)}"]
+    return wrong[:5], figures
+
+
+def scrub_phase() -> list[str]:
+    """The cost of one scrub of the same 1 MB log with 10 and with 100,000 secret values (and, for scale, the old
+    way: one replace pass per value, timed over a hundredth of the text)."""
+    from trl_jobs_mcp.jobs.core.redact import Redactor
+
+    text = "".join(f"step {i} loss 1.{i % 97:02d} lr 2e-5 grad_norm 0.{i % 89:02d}\n" for i in range(20_000))
+    text = text[:1_000_000]
+
+    def per_scrub(redactor: Redactor, rounds: int = 5) -> float:
+        started = time.perf_counter()
+        for _ in range(rounds):
+            redactor.text(text)
+        return (time.perf_counter() - started) / rounds
+
+    few = per_scrub(Redactor([f"secret-value-{i:06d}" for i in range(10)]))
+    many = per_scrub(Redactor([f"secret-value-{i:06d}" for i in range(100_000)]))
+    values, part = [f"secret-value-{i:06d}" for i in range(100_000)], text[:10_000]
+    started = time.perf_counter()
+    for value in values:
+        if value in part:
+            part = part.replace(value, "<redacted>")
+    old = (time.perf_counter() - started) * 100
+    return [f"scrub of 1 MB: {few * 1000:.1f} ms with 10 values, {many * 1000:.1f} ms with 100,000 "
+            f"(ratio {many / few:.2f}); a pass per value would take about {old * 1000:.0f} ms "
+            f"({old / few:.0f}x)"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200)
@@ -175,6 +253,10 @@ def main() -> int:
         found, said = anyio.run(clients_phase, url, args.clients, args.calls)
         problems += found
         figures += said
+        found, said = anyio.run(hostile_phase, url, args.calls)
+        problems += found
+        figures += said
+        figures += scrub_phase()
         rss_after = rss_mib(server.pid)
         figures.append(f"server RSS: {rss_before:.1f} MiB before, {rss_after:.1f} MiB after "
                        f"({rss_after - rss_before:+.1f} MiB)")

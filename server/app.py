@@ -9,7 +9,6 @@ when the run ends. Running jobs outlive the server.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +27,8 @@ from ..prompts import register_prompts
 from .job_card import job_card_extension, stamp_card_on_tools
 from .resources import register_resources
 from .settings import Settings
+from ..tools import (cancel_job, fetch_logs, inspect_job, job_metrics, launch_training, list_hardware, list_jobs,
+                    recommend_hardware, rerun_job, run_job, scheduled_jobs, wait_for_job)
 from ..tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
 
 if TYPE_CHECKING:
@@ -39,18 +40,8 @@ logger = logging.getLogger("trl_jobs_mcp.server")
 
 # The registry: one module per tool, each exposing TOOL (a tools.base.ToolDef). Order is the order clients list.
 TOOL_MODULES = (
-    "trl_jobs_mcp.tools.launch_training",
-    "trl_jobs_mcp.tools.list_jobs",
-    "trl_jobs_mcp.tools.inspect_job",
-    "trl_jobs_mcp.tools.fetch_logs",
-    "trl_jobs_mcp.tools.cancel_job",
-    "trl_jobs_mcp.tools.run_job",
-    "trl_jobs_mcp.tools.rerun_job",
-    "trl_jobs_mcp.tools.scheduled_jobs",
-    "trl_jobs_mcp.tools.list_hardware",
-    "trl_jobs_mcp.tools.recommend_hardware",
-    "trl_jobs_mcp.tools.wait_for_job",
-    "trl_jobs_mcp.tools.job_metrics",
+    launch_training, list_jobs, inspect_job, fetch_logs, cancel_job, run_job, rerun_job, scheduled_jobs,
+    list_hardware, recommend_hardware, wait_for_job, job_metrics,
 )
 
 INSTRUCTIONS = """\
@@ -68,7 +59,7 @@ answer ends with the next call to make.\
 
 def load_tools(*, read_only: bool = False) -> list[ToolDef[Any, Any]]:
     """The registered tools, in registry order; only those that change nothing when `read_only`."""
-    tools = [importlib.import_module(name).TOOL for name in TOOL_MODULES]
+    tools = [module.TOOL for module in TOOL_MODULES]
     return [tool for tool in tools if tool.read_only or not read_only]
 
 
@@ -116,7 +107,8 @@ class AppState:
     async def tool_context(self, request: Context | None = None) -> ToolContext:
         return ToolContext(backend=await self.backend(), secrets=self.secrets,
                            max_cost_usd=self.settings.max_cost_usd,
-                           idle_timeout=self.settings.idle_timeout, request=request,
+                           idle_timeout=self.settings.idle_timeout, upload_roots=self.settings.upload_roots,
+                           request=request,
                            state_home=self.settings.state_home())
 
     async def aclose(self) -> None:

@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="refuse launches whose price x timeout is above this many dollars")
     serve.add_argument("--no-tasks", dest="tasks", action="store_const", const=False,
                        help="answer every tool call directly, never as an MCP task (or TRL_JOBS_TASKS=0)")
+    serve.add_argument("--upload-root", dest="upload_roots", action="append",
+                       help="hf backend: a folder whose files launches may upload without asking (repeatable)")
     serve.add_argument("--log-level", dest="log_level", choices=LOG_LEVELS, help="server log level (stderr)")
 
     demo = commands.add_parser("demo", help="build a tiny model offline and train it through the MCP protocol")

@@ -66,7 +66,7 @@ async def _converse(root: Path, tiny: dict[str, str], max_steps: int) -> int:
             if not quiet:
                 _show_call(tool, arguments)
             result = await client.call_tool(tool, arguments)
-            text = "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+            text = "\n".join(getattr(block, "text", "") for block in result.content if getattr(block, "type", "") == "text")
             if not quiet or result.is_error:
                 _show_result(text)
             if result.is_error:

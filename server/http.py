@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -49,6 +49,51 @@ class BearerAuth:
         return scheme.lower() == b"bearer" and matches
 
 
+class RefuseDuplicateKeys:
+    """ASGI middleware: a POSTed tools/call whose JSON repeats a key in one object gets a JSON-RPC error naming the
+    key (server/wire.py says why); every other request reaches the app with its body as it came."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        from .wire import duplicate_key, duplicate_key_error, top_level_id
+
+        key = duplicate_key(body) if b'"tools/call"' in body else None
+        request_id = top_level_id(body.decode("utf-8", errors="replace")) if key else None
+        if key is None or request_id is None:
+            await self.app(scope, _replay([body], None, receive), send)
+            return
+        answer = duplicate_key_error(request_id, key).model_dump_json(by_alias=True, exclude_unset=True).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
+        await send({"type": "http.response.body", "body": answer})
+
+
+def _replay(bodies: list[bytes], other: Any, receive: Receive) -> Receive:
+    """A `receive` that gives the body already read (or the non-body message met), then the real one's messages."""
+    queue: list[Any] = [{"type": "http.request", "body": b, "more_body": False} for b in bodies]
+    if other is not None:
+        queue.append(other)
+
+    async def replay() -> Any:
+        return queue.pop(0) if queue else await receive()
+
+    return replay
+
+
 async def _unauthorized(send: Send) -> None:
     body = json.dumps({"error": "unauthorized",
                        "error_description": "This server needs 'Authorization: Bearer <token>' (the token given "
@@ -61,7 +106,7 @@ async def _unauthorized(send: Send) -> None:
 
 def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
     """The ASGI app: MCP at /mcp, wrapped in BearerAuth when a token is set."""
-    app: ASGIApp = server.streamable_http_app(streamable_http_path=MCP_PATH, host=settings.host)
+    app: ASGIApp = RefuseDuplicateKeys(server.streamable_http_app(streamable_http_path=MCP_PATH, host=settings.host))
     if settings.auth_token:
         app = BearerAuth(app, settings.auth_token)
     return app

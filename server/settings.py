@@ -50,6 +50,9 @@ class Settings:
     auth_token: str | None = field(default=None, repr=False, metadata={"env": "TRL_JOBS_AUTH_TOKEN"})
     log_level: str = field(default="WARNING", metadata={"env": "TRL_JOBS_LOG_LEVEL"})
     tasks: bool = field(default=True, metadata={"env": "TRL_JOBS_TASKS"})
+    # Folders whose files a launch may upload to a private Hub repo without asking, for clients that cannot ask the
+    # person (no MCP elicitation): the person's consent given ahead, never a tool argument.
+    upload_roots: tuple[Path, ...] = field(default=(), metadata={"env": "TRL_JOBS_UPLOAD_ROOTS"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -67,6 +70,8 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = _parse(f.name, raw, source=f.metadata["env"])
         for name, value in overrides.items():
+            if name == "upload_roots" and isinstance(value, list | tuple):
+                value = os.pathsep.join(str(v) for v in value) or None  # --upload-root, given once per folder
             if value is not None:
                 values[name] = _parse(name, value, source="--" + name.replace("_", "-")) if isinstance(value, str) \
                     else value
@@ -135,6 +140,8 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
             return parse_idle_timeout(raw)
         except InvalidJobSpec as exc:
             raise SettingsError(f"{source}: {str(exc).removeprefix('idle_timeout: ')}") from None
+    if name == "upload_roots":
+        return _upload_roots(raw, source=source)
     try:
         if name == "home":
             return Path(raw).expanduser()
@@ -159,3 +166,15 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
                     "ray_cluster_env": "1/true/yes/on or 0/false/no/off"}[name]
         raise SettingsError(f"{source}: cannot read {raw!r}; give {expected}.") from None
     return raw
+
+
+def _upload_roots(raw: str, *, source: str) -> tuple[Path, ...]:
+    """Existing folders, resolved once (a link swapped later changes nothing), separated by os.pathsep."""
+    roots = []
+    for part in filter(None, (p.strip() for p in raw.split(os.pathsep))):
+        path = Path(part).expanduser()
+        if not path.is_dir():
+            raise SettingsError(f"{source}: {part!r} is not an existing folder; give folders separated by "
+                                f"{os.pathsep!r} (or --upload-root once per folder).")
+        roots.append(path.resolve())
+    return tuple(roots)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from mcp_types import CallToolResult
+from mcp.client.session import ElicitationFnT
+from mcp_types import CallToolResult, ElicitResult
 
 from trl_jobs_mcp.server.app import build_server
 from trl_jobs_mcp.server.settings import Settings
@@ -24,9 +25,11 @@ if TYPE_CHECKING:
     from fake_hf_jobs import FakeHFJobs
 
 
-def connect(server: Settings | MCPServer) -> Client:
-    """The SDK's client on `server` (or on the server those settings build), run in-process."""
-    return Client(build_server(server) if isinstance(server, Settings) else server, mode="legacy")
+def connect(server: Settings | MCPServer, *, elicitation: ElicitationFnT | None = None) -> Client:
+    """The SDK's client on `server` (or on the server those settings build), run in-process. With `elicitation`,
+    the client declares MCP elicitation and that callback plays the person who answers."""
+    return Client(build_server(server) if isinstance(server, Settings) else server, mode="legacy",
+                  elicitation_callback=elicitation)
 
 
 def local_client(home: Path, **changes: Any) -> Client:
@@ -34,9 +37,25 @@ def local_client(home: Path, **changes: Any) -> Client:
     return connect(Settings.from_env({}, backend="local", home=home, **changes))
 
 
-def hf_client(fake: FakeHFJobs, **changes: Any) -> Client:
+def hf_client(fake: FakeHFJobs, *, elicitation: ElicitationFnT | None = None, **changes: Any) -> Client:
     """A server on the Hugging Face backend, talking to the fake Jobs API with its token."""
-    return connect(Settings.from_env({}, backend="hf", hf_token=fake.token, hf_endpoint=fake.url, **changes))
+    return connect(Settings.from_env({}, backend="hf", hf_token=fake.token, hf_endpoint=fake.url, **changes),
+                   elicitation=elicitation)
+
+
+class Person:
+    """The person behind an elicitation-capable client: answers every question with `action` (accept, decline,
+    cancel) and keeps the questions it was asked, for a test to read."""
+
+    def __init__(self, action: str = "accept", *, upload: bool = True) -> None:
+        self.action = action
+        self.upload = upload
+        self.asked: list[str] = []
+
+    async def __call__(self, context: Any, params: Any) -> ElicitResult:
+        self.asked.append(params.message)
+        content = {"upload": self.upload} if self.action == "accept" else None
+        return ElicitResult(action=self.action, content=content)
 
 
 def text_of(result: CallToolResult) -> str:

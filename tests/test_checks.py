@@ -155,6 +155,44 @@ def test_a_hub_datasets_card_is_checked_and_an_unreachable_hub_is_skipped(
     assert build(trainer="dpo", dataset="someone/chats-elsewhere").command
 
 
+def test_a_refusal_quotes_the_column_names_of_a_dataset_never_a_files_values(tmp_path: Path) -> None:
+    """Pins: a refusal quoted the first row of any .csv on the machine (issue 23)."""
+    token = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
+    keys = tmp_path / "keys.csv"
+    keys.write_text("admin,s3cr3t-Pa55word\n")  # one line: no header row above data, so no columns are known
+    assert build(trainer="dpo", dataset=str(keys)).command
+    odd = write_jsonl(tmp_path / "odd.jsonl", [{token: "x", "p@ss word!": 1}])
+    assert build(trainer="dpo", dataset=str(odd)).command  # keys that are no column names are never quoted
+    table = tmp_path / "table.csv"
+    table.write_text("question,answer\nhi,hello\n")
+    message = refused("dataset", "`answer`, `question`", trainer="dpo", dataset=str(table))
+    assert "hello" not in message
+
+
+# --- bounded walks (issue 23: "Unbounded work on one call") ---
+
+
+def test_a_home_folder_or_the_root_is_no_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins: dataset="~" walked the whole home for 17 s; "/" failed half-way with a PermissionError."""
+    home = tmp_path / "me"
+    write_jsonl(home / "notes" / "train.jsonl", [{"text": "hi"}])
+    monkeypatch.setenv("HOME", str(home))
+    for dataset in ("~", str(home), "/"):
+        refused("dataset", "Pass the folder or file that holds the dataset itself", dataset=dataset)
+    refused("model", "a home folder", model="~")
+
+
+def test_a_dataset_folder_past_the_walk_bound_is_refused_naming_dataset(tmp_path: Path) -> None:
+    from trl_jobs_mcp.jobs.core.local_tree import MAX_FILES
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(MAX_FILES + 1):
+        (folder / f"{i}.txt").touch()
+    refused("dataset", f"more than {MAX_FILES} files", "Pass the folder or file that holds just the dataset",
+            dataset=str(folder))
+
+
 # --- the user's own reward functions ---
 
 
@@ -176,7 +214,7 @@ def test_how_a_dotted_path_is_found_is_said_when_no_reward_is_given() -> None:
     refused("reward_funcs", "PYTHONPATH", "rewards.py:func", "working folder", trainer="rloo")
 
 
-def test_a_dry_run_imports_the_users_reward_as_the_job_would(tmp_path: Path) -> None:
+def test_a_dry_run_checks_the_users_reward_as_the_job_would_import_it(tmp_path: Path) -> None:
     (tmp_path / "rewards.py").write_text(REWARDS)
 
     def dry(*funcs: str, env: dict[str, str] | None = None) -> JobSpec:
@@ -190,8 +228,37 @@ def test_a_dry_run_imports_the_users_reward_as_the_job_would(tmp_path: Path) -> 
     assert "pip install" not in str(info.value)
     assert dry("rewards.short_reward", env={"PYTHONPATH": str(tmp_path)}).command
     assert dry(f"{tmp_path / 'rewards.py'}:short_reward", "think_format_reward").command
+    assert dry("tests.rewards.length_reward", env={"PYTHONPATH": str(Path(__file__).parents[1])}).command
     with pytest.raises(InvalidJobSpec, match="no function 'long_reward'"):
         dry(f"{tmp_path / 'rewards.py'}:long_reward")
+    with pytest.raises(InvalidJobSpec, match="no function 'long_reward'"):
+        dry("rewards.long_reward", env={"PYTHONPATH": str(tmp_path)})
+
+
+def test_a_dry_run_runs_none_of_the_users_code_and_quotes_none_of_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins: the import check executed the reward file (a canary was written) in a child holding the server's
+    TRL_JOBS_AUTH_TOKEN, and a refusal quoted the last stderr line of any .py on the machine."""
+    monkeypatch.setenv("TRL_JOBS_AUTH_TOKEN", "server-bearer-token-0123456789")
+    canary = tmp_path / "canary"
+    (tmp_path / "evil.py").write_text(
+        f"import os, pathlib\npathlib.Path({str(canary)!r}).write_text(os.environ.get('TRL_JOBS_AUTH_TOKEN', ''))\n"
+        "def reward(completions, **kwargs):\n    return [0.0 for _ in completions]\n")
+    (tmp_path / "broken.py").write_text("password = 'hunter2-do-not-quote'\ndef reward(completions, **kwargs:\n")
+    (tmp_path / "narrow.py").write_text("def reward(completions):\n    return [0.0 for _ in completions]\n")
+
+    def dry(func: str) -> JobSpec:
+        return build_training_spec(TrainingRequest(trainer="grpo", model="Qwen/Qwen2.5-0.5B", dataset="x/y",
+                                                   reward_funcs=[func]),
+                                   traits=TRAITS["local"], flavor=CPU, try_imports=True)
+
+    assert dry(f"{tmp_path / 'evil.py'}:reward").command
+    assert not canary.exists()  # read, never run
+    with pytest.raises(InvalidJobSpec) as info:
+        dry(f"{tmp_path / 'broken.py'}:reward")
+    assert "is not valid Python (line 2" in str(info.value) and "hunter2" not in str(info.value)
+    with pytest.raises(InvalidJobSpec, match=r"takes no \*\*kwargs\. Define it as def reward\(completions, "):
+        dry(f"{tmp_path / 'narrow.py'}:reward")
 
 
 def test_the_job_loads_a_reward_file_under_a_name_trl_imports(tmp_path: Path) -> None:

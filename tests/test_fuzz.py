@@ -31,7 +31,7 @@ from trl_jobs_mcp.server.app import TOOL_MODULES
 
 PY = sys.executable
 EXAMPLES_PER_TOOL = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-TOOLS = [module.rpartition(".")[2] for module in TOOL_MODULES]
+TOOLS = [module.__name__.rpartition(".")[2] for module in TOOL_MODULES]
 GENERIC_FAILURE = "failed inside the server"
 
 
@@ -45,9 +45,10 @@ class Campaign:
 
     def call(self, tool: str, arguments: dict[str, Any]) -> tuple[bool, str]:
         if isinstance(arguments.get("secrets"), dict):
-            # A secret value is scrubbed wherever it occurs from then on, a field's name in an error included (a
-            # secret "ethod" hides "method"): by design, so a generated value inside a field name is left out, or
-            # the "names a field" check below would fail for every later call of the campaign.
+            # A call's secret value is scrubbed wherever it occurs in that call's answer, a field's name in its
+            # error included (a secret "ethod" hides "method"): by design, so a generated value inside a field
+            # name is left out, or the "names a field" check below would fail. (It no longer reaches later calls:
+            # test_fuzzed_secrets_never_change_another_calls_answer.)
             fields = {name for schema in self.schemas.values() for name in schema.get("properties", {})}
             arguments = {**arguments, "secrets": {
                 key: value for key, value in arguments["secrets"].items()
@@ -154,6 +155,34 @@ def test_every_tool_refuses_wrongly_typed_arguments_by_name(campaign: Campaign, 
             assert _names_a_field(text, set(fields) | {"not_a_field"}), f"{tool}({arguments!r}): {text}"
         assert campaign.job_folders() == before
         assert not any(campaign.outside.iterdir())
+
+    fuzz()
+
+
+def test_fuzzed_secrets_never_change_another_calls_answer(campaign: Campaign) -> None:
+    """Bug (issue 23): a call's `secrets` joined one server-wide redaction list, whether the call was refused, its
+    tool took no secrets, or it ran: every later answer of every client was rewritten by them. Secrets drawn from
+    the words of a reference answer (the hardware list: names, numbers, field names), sent with every tool, leave
+    that answer as it was."""
+    reference = campaign.portal.call(campaign.client.call_tool, "list_hardware", {})
+    words = sorted({w for w in text_of(reference).replace(",", " ").split() if len(w) >= MIN_SECRET_LENGTH}
+                   | set(campaign.schemas["list_hardware"].get("properties", {})) | {"flavors", "runnable"})
+    values = st.sampled_from(words) | st.text(min_size=MIN_SECRET_LENGTH, max_size=12)
+
+    @seed(2323)
+    @settings(max_examples=max(30, EXAMPLES_PER_TOOL // 3), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(tool=st.sampled_from(TOOLS), secrets=st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True),
+                                                                values, min_size=1, max_size=8))
+    def fuzz(tool: str, secrets: dict[str, str]) -> None:
+        arguments: dict[str, Any] = {"secrets": secrets, "job_id": "0123456789abcdef"}
+        if tool in ("run_job", "launch_training", "rerun_job"):
+            arguments = {"secrets": secrets, "dry_run": True, "command": "not a list"}  # refused: wrong type
+        result = campaign.portal.call(campaign.client.call_tool, tool, arguments)
+        campaign.calls += 1
+        after = campaign.portal.call(campaign.client.call_tool, "list_hardware", {})
+        assert result.is_error
+        assert text_of(after) == text_of(reference) and after.structured_content == reference.structured_content
 
     fuzz()
 

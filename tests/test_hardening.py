@@ -320,12 +320,37 @@ async def test_boolean_fields_take_booleans_only(state_dir: Path, value: Any) ->
     assert listing["jobs"] == []
 
 
+@pytest.mark.parametrize(("tool", "arguments", "field"), [
+    ("run_job", {"command": [PY, "-c", "pass"], "timeout": True}, "timeout"),
+    ("run_job", {"command": [PY, "-c", "pass"], "idle_timeout": False}, "idle_timeout"),
+    ("launch_training", {"model": "m/x", "dataset": "d/y", "max_steps": True}, "max_steps"),
+    ("launch_training", {"model": "m/x", "dataset": "d/y", "learning_rate": True}, "learning_rate"),
+    ("launch_training", {"model": "m/x", "dataset": "d/y", "extra_args": {"warmup_steps": True}}, "warmup_steps"),
+    ("fetch_logs", {"job_id": "0123456789abcdef", "tail": True}, "tail"),
+])
+async def test_a_boolean_is_never_taken_as_a_number(state_dir: Path, tool: str, arguments: dict[str, Any],
+                                                    field: str) -> None:
+    """Bug (issue 23): booleans passed as numbers: run_job(timeout=true) became a one-second job and
+    max_steps=true one step. Strict numbers everywhere; the refusal names the field."""
+    async with local_client(state_dir) as client:
+        message = await call_error(client, tool, **arguments, **({} if tool == "fetch_logs" else {"dry_run": True}))
+        _, listing = await call(client, "list_jobs")
+    assert f"{field}" in message and ("boolean" in message or "true" in message.lower()), message
+    assert listing["jobs"] == []
+
+
 @pytest.mark.parametrize(("value", "shape"), [
     ("postgres://user:hunter2pass@db.internal/app", "password"),
     ("AKIAIOSFODNN7EXAMPLE", "AWS"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----", "private key"),
     ("ghp_" + "x1Y2z3" * 6, "GitHub"),
     ("github_pat_" + "A1b2C3d4E5" * 3, "GitHub"),
+    # issue 23: shapes env still took
+    ("sk-proj-" + "a1B2c3D4e5" * 4, "OpenAI"),
+    ("glpat-" + "x1y2z3" * 4, "GitLab"),
+    ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "JSON Web Token"),
+    ("AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q", "Google API key"),
+    ("sk_live_" + "a1B2c3D4" * 3, "Stripe"),
 ])
 async def test_credential_shapes_in_env_are_refused_with_a_pointer_to_secrets(state_dir: Path, value: str,
                                                                               shape: str) -> None:
@@ -337,8 +362,25 @@ async def test_credential_shapes_in_env_are_refused_with_a_pointer_to_secrets(st
     assert value not in message and "hunter2pass" not in message
 
 
+@pytest.mark.parametrize("name", ["DB_PASS", "AWS_SECRET_ACCESS_KEY_ID", "SMTP_PASSWD", "GCP_CREDENTIALS",
+                                  "OPENAI_APIKEY", "MY_SECRET_FILE_CONTENT"])
+async def test_credential_names_in_env_are_refused_with_a_pointer_to_secrets(state_dir: Path, name: str) -> None:
+    """Bug (issue 23): env took DB_PASS and AWS_SECRET_ACCESS_KEY_ID: only names ending in a credential word were
+    refused."""
+    async with local_client(state_dir) as client:
+        message = await call_error(client, "run_job", command=[PY, "-c", "pass"], env={name: "plain-value-1"},
+                                   dry_run=True)
+    assert f"env: {name} looks like a credential (its name)" in message and "secrets" in message
+
+
+@pytest.mark.parametrize("name", ["TOKENIZERS_PARALLELISM", "PASSAGE_COLUMN", "BYPASS_CACHE", "MAX_TOKENS", "PWD"])
+def test_ordinary_env_names_are_not_mistaken_for_credentials(name: str) -> None:
+    assert quick(env={name: "1"}).env[name] == "1"
+
+
 @pytest.mark.parametrize("value", ["https://example.com/a@b", "git@github.com:org/repo.git", "0123abcdef" * 4,
-                                   "http://user@host/path"])
+                                   "http://user@host/path", "sk-learn", "task-name-with-many-dashes-1234567890",
+                                   "eyJ-not-a-token"])
 def test_ordinary_env_values_are_not_mistaken_for_credentials(value: str) -> None:
     assert quick(env={"V": value}).env["V"] == value
 
@@ -383,6 +425,52 @@ def test_a_lone_surrogate_over_stdio_gets_a_parse_error_not_silence(state_dir: P
         _send(proc, "not json at all")
         _send(proc, {"jsonrpc": "2.0", "id": 8, "method": "ping"})
         assert _receive(proc) == {"jsonrpc": "2.0", "id": 8, "result": {}}
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def test_every_stdio_request_gets_an_answer_and_a_line_is_bounded(state_dir: Path) -> None:
+    """Bugs (issue 23): stdio lines that carry an id got no answer (100,000-deep nesting, a 5,000-digit number,
+    JSON that is no JSON-RPC message), and a line's size had no cap (one 300 MB line: 926 MB RSS). Each now gets a
+    JSON-RPC error with its id; a line over MAX_LINE_BYTES is answered and never held whole. A tools/call that
+    repeats a key (`"dry_run": true, "dry_run": false` launched) is refused naming the key."""
+    from trl_jobs_mcp.server.wire import MAX_LINE_BYTES
+
+    proc = subprocess.Popen([console_script()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "TRL_JOBS_HOME": str(state_dir)})
+    try:
+        _initialize(proc)
+        deep = "[" * 100_000 + "]" * 100_000
+        _send(proc, '{"jsonrpc":"2.0","method":"ping","params":{"a":' + deep + '},"id":21}')
+        assert _receive(proc)["id"] == 21
+        _send(proc, '{"jsonrpc":"2.0","id":22,"method":"ping","params":{"n":' + "7" * 5000 + "}}")
+        assert _receive(proc)["id"] == 22
+        _send(proc, '{"jsonrpc":"2.0","id":11,"foo":1}')
+        assert _receive(proc)["error"]["code"] == -32600
+        _send(proc, '{"jsonrpc":"2.0","id":23,"method":"tools/call","params":{"name":"run_job","arguments":'
+                    f'{{"command":["{PY}","-c","pass"],"dry_run":true,"dry_run":false}}}}}}')
+        refused = _receive(proc)
+        assert refused["id"] == 23 and refused["error"]["code"] == -32602 and "'dry_run'" in refused["error"]["message"]
+        before = _peak_rss_kib(proc.pid)
+        _send(proc, '{"jsonrpc":"2.0","id":24,"method":"ping","params":{"x":"' + "a" * (5 * MAX_LINE_BYTES) + '"}}')
+        too_long = _receive(proc)
+        assert too_long["id"] == 24 and "at most" in too_long["error"]["message"]
+        assert _peak_rss_kib(proc.pid) - before < 2 * MAX_LINE_BYTES // 1024  # it grew by the cap, not the line
+        _send(proc, {"jsonrpc": "2.0", "id": 25, "method": "tools/call", "params": {"name": "list_jobs",
+                                                                                     "arguments": {}}})
+        listed = _receive(proc)
+        assert listed["id"] == 25 and listed["result"]["structuredContent"]["jobs"] == []
     finally:
         proc.stdin.close()  # type: ignore[union-attr]
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fake_hf_jobs import FakeHFJobs
-from mcp_client import call, call_error, hf_client, local_client
+from mcp_client import Person, call, call_error, hf_client, local_client
 
 from trl_jobs_mcp.jobs.backends.hf.guard import unguarded
 
@@ -32,21 +32,26 @@ async def test_a_local_jsonl_goes_to_a_private_repo_once_and_the_job_reads_it(fa
     # "test" in the name: uploaded as train.jsonl all the same, so the Hub's loader sees a train split.
     data = write_jsonl(tmp_path / "my test data.jsonl", ROWS)
     launch = dict(model="Qwen/Qwen2-0.5B", dataset=str(data), max_steps=5, flavor="cpu-basic")
-    async with hf_client(fake_hf) as client:
+    person = Person("accept")
+    async with hf_client(fake_hf, elicitation=person) as client:
         refused = await call_error(client, "launch_training", **launch)
         assert "upload_local_data=true" in refused and "private dataset repo alice/trl-jobs-dataset-" in refused
         assert f"{data.stat().st_size} B" in refused
-        assert fake_hf.repos == {} and fake_hf.launches() == 0
+        assert fake_hf.repos == {} and fake_hf.launches() == 0 and person.asked == []
 
         text, dry = await call(client, "launch_training", **launch, upload_local_data=True, dry_run=True)
         [planned] = dry["uploads"]
         assert planned["status"] == "planned" and planned["bytes"] == data.stat().st_size and planned["files"] == 1
         assert planned["repo_id"].startswith("alice/trl-jobs-dataset-") and planned["repo_type"] == "dataset"
-        assert planned["repo_id"] in text and "[planned]" in text
+        assert planned["repo_id"] in text and "[planned]" in text and "asks the user to agree" in text
         assert dataset_arg(dry["command"]) == planned["repo_id"] and "HF_TOKEN" in dry["secret_names"]
-        assert fake_hf.repos == {} and fake_hf.launches() == 0  # a dry run creates nothing
+        assert fake_hf.repos == {} and fake_hf.launches() == 0  # a dry run creates nothing, and asks nothing
+        assert person.asked == []
 
         _, first = await call(client, "launch_training", **launch, upload_local_data=True)
+        [question] = person.asked  # what, how much, where, private, and who can read it
+        assert str(data) in question and "1 file" in question and f"{data.stat().st_size} B" in question
+        assert f"PRIVATE dataset repo {planned['repo_id']}" in question and "only you (alice)" in question
         repo = fake_hf.repos[planned["repo_id"]]
         assert repo["private"] is True and repo["type"] == "dataset" and repo["commits"] == 1
         assert repo["files"] == {"train.jsonl": data.read_bytes()}
@@ -56,6 +61,7 @@ async def test_a_local_jsonl_goes_to_a_private_repo_once_and_the_job_reads_it(fa
 
         _, second = await call(client, "launch_training", **launch, upload_local_data=True)
         assert second["uploads"][0]["status"] == "already on the Hub" and repo["commits"] == 1
+        assert len(person.asked) == 1  # nothing new leaves the machine: nothing to ask
         assert fake_hf.launches() == 2
 
         write_jsonl(data, ROWS[:2])  # changed content: a new repo, the old one untouched
@@ -66,7 +72,7 @@ async def test_a_local_jsonl_goes_to_a_private_repo_once_and_the_job_reads_it(fa
 
 async def test_an_upload_never_lands_in_a_public_repo(fake_hf: FakeHFJobs, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", ROWS)
-    async with hf_client(fake_hf) as client:
+    async with hf_client(fake_hf, elicitation=Person("accept")) as client:
         _, dry = await call(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(data),
                             upload_local_data=True, dry_run=True)
         fake_hf.repos[dry["uploads"][0]["repo_id"]] = {"type": "dataset", "private": False, "files": {},
@@ -81,7 +87,7 @@ async def test_a_local_model_folder_is_uploaded_as_a_private_model_repo(fake_hf:
     (model / "sub").mkdir(parents=True)
     (model / "config.json").write_text('{"model_type": "llama"}')
     (model / "sub" / "weights.bin").write_bytes(b"\0" * 100)
-    async with hf_client(fake_hf) as client:
+    async with hf_client(fake_hf, elicitation=Person("accept")) as client:
         _, out = await call(client, "launch_training", model=str(model), dataset="trl-lib/Capybara",
                             upload_local_data=True)
     [upload] = out["uploads"]
@@ -284,3 +290,87 @@ async def test_launch_prices_come_from_the_live_hardware_list_billed_per_minute(
     assert dry["price_per_hour"] == 60.0 and dry["cost_ceiling_usd"] == 2.0  # 90 s is billed as 2 minutes
     assert trained_dry["cost_ceiling_usd"] == 2.0
     assert sum(1 for _, path, _ in fake_hf.requests if path == "/api/jobs/hardware") == 1  # kept a while
+
+
+# --- the person agrees to an upload, not the model (issue 23: "A consent flag lets a call ship credentials") ---
+
+
+@pytest.mark.parametrize("action", ["decline", "cancel", "unticked"])
+async def test_a_declined_upload_uploads_nothing_creates_nothing_and_says_so(fake_hf: FakeHFJobs, tmp_path: Path,
+                                                                             action: str) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", ROWS)
+    person = Person("accept", upload=False) if action == "unticked" else Person(action)
+    async with hf_client(fake_hf, elicitation=person) as client:
+        error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(data),
+                                 upload_local_data=True)
+    assert len(person.asked) == 1 and str(data) in person.asked[0]
+    assert "The user declined the upload" in error and "nothing was uploaded and no job was created" in error
+    assert ("cancelled" if action == "cancel" else "declined") in error
+    assert fake_hf.repos == {} and fake_hf.launches() == 0
+
+
+async def test_without_elicitation_only_the_users_upload_roots_stand_for_consent(fake_hf: FakeHFJobs,
+                                                                                 tmp_path: Path) -> None:
+    """upload_local_data=true alone (what a prompt injection sets) uploads nothing from a client that cannot ask."""
+    allowed, elsewhere = tmp_path / "allowed", tmp_path / "elsewhere"
+    allowed.mkdir(), elsewhere.mkdir()
+    inside, outside = write_jsonl(allowed / "d.jsonl", ROWS), write_jsonl(elsewhere / "d.jsonl", ROWS)
+    launch = dict(model="Qwen/Qwen2-0.5B", upload_local_data=True)
+    async with hf_client(fake_hf) as client:  # no elicitation, no roots
+        for dry_run in (True, False):  # a dry run refuses what the launch would
+            error = await call_error(client, "launch_training", dataset=str(inside), dry_run=dry_run, **launch)
+            assert "upload_local_data: the user has to agree" in error and "TRL_JOBS_UPLOAD_ROOTS" in error
+            assert "cannot be asked on this connection" in error and "hf upload" in error
+    async with hf_client(fake_hf, upload_roots=[str(allowed)]) as client:
+        error = await call_error(client, "launch_training", dataset=str(outside), **launch)
+        assert "TRL_JOBS_UPLOAD_ROOTS" in error
+        assert fake_hf.repos == {} and fake_hf.launches() == 0
+        text, out = await call(client, "launch_training", dataset=str(inside), **launch)
+    assert out["uploads"][0]["status"] == "uploaded" and "a folder the user allowed" in text
+    assert fake_hf.launches() == 1
+
+
+async def test_the_question_says_an_organisations_members_can_read_its_private_repo(fake_hf: FakeHFJobs,
+                                                                                    tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(25):
+        write_jsonl(data / f"part-{i:02d}.jsonl", ROWS)
+    person = Person("accept")
+    async with hf_client(fake_hf, elicitation=person, hf_namespace="acme") as client:
+        _, out = await call(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(data),
+                            upload_local_data=True)
+    [question] = person.asked
+    [upload] = out["uploads"]
+    assert upload["repo_id"].startswith("acme/")
+    assert upload["readers"].startswith("the members of the organisation acme")
+    assert f"PRIVATE dataset repo {upload['repo_id']}, readable by the members of the organisation acme" in question
+    assert "25 files" in question and "part-00.jsonl (" in question and "and 5 more" in question
+    assert fake_hf.repos[upload["repo_id"]]["private"] is True
+
+
+def test_upload_roots_are_existing_folders(tmp_path: Path) -> None:
+    from trl_jobs_mcp.server.settings import Settings, SettingsError
+
+    settings = Settings.from_env({"TRL_JOBS_UPLOAD_ROOTS": f"{tmp_path}:{tmp_path / '.'}"})
+    assert settings.upload_roots == (tmp_path.resolve(), tmp_path.resolve())
+    with pytest.raises(SettingsError, match="TRL_JOBS_UPLOAD_ROOTS.*not an existing folder"):
+        Settings.from_env({"TRL_JOBS_UPLOAD_ROOTS": str(tmp_path / "missing")})
+
+
+async def test_a_connection_that_cannot_carry_the_question_uploads_nothing(fake_hf: FakeHFJobs, tmp_path: Path) -> None:
+    """A 2026-07-28 request has no back-channel for elicitation/create: the client's declared elicitation cannot be
+    used there, so only the upload roots could stand for the person, and none are set."""
+    from mcp import Client
+
+    from trl_jobs_mcp.server.app import build_server
+    from trl_jobs_mcp.server.settings import Settings
+
+    data = write_jsonl(tmp_path / "d.jsonl", ROWS)
+    person = Person("accept")
+    settings = Settings.from_env({}, backend="hf", hf_token=fake_hf.token, hf_endpoint=fake_hf.url)
+    async with Client(build_server(settings), mode="2026-07-28", elicitation_callback=person) as client:
+        error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(data),
+                                 upload_local_data=True)
+    assert "cannot be asked on this connection" in error and "TRL_JOBS_UPLOAD_ROOTS" in error
+    assert person.asked == [] and fake_hf.repos == {} and fake_hf.launches() == 0

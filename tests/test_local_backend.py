@@ -198,10 +198,9 @@ SECRET = "hf_Sup3rS3cretValue_9f8e7d"
 async def test_a_secret_never_reaches_the_disk_or_a_result(make_backend, state_dir: Path) -> None:
     backend = await make_backend()
     info = await backend.submit(JobSpec(
-        command=[*child("print_secret.py"), "--token", SECRET], secrets={"MY_SECRET": SECRET},
-        env={"ALSO": f"x{SECRET}"}, labels={"note": SECRET}))
+        command=child("print_secret.py"), secrets={"MY_SECRET": SECRET},
+        env={"ALSO": f"x{SECRET}"}, labels={"note": SECRET}))  # in argv it is refused (test_security)
     assert SECRET not in info.model_dump_json()
-    assert info.command[-1] == "<redacted>"
     done = await finished(backend, info.id)
     assert done.stage == JobStage.COMPLETED
     chunk = await backend.logs(info.id)

@@ -232,7 +232,8 @@ def test_trackio_parquet_store(tmp_path: Path) -> None:
 
 
 def test_importing_the_engine_modules_stays_light() -> None:
-    code = ("import sys, jobs.metrics, jobs.plot, jobs.diagnose; "
+    code = ("import sys, trl_jobs_mcp.jobs.analysis.metrics, trl_jobs_mcp.jobs.analysis.plot, "
+            "trl_jobs_mcp.jobs.analysis.diagnose; "
             "print(sorted(m for m in ('matplotlib', 'numpy', 'torch', 'pyarrow') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

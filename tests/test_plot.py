@@ -77,7 +77,8 @@ def test_nan_values_and_an_empty_report_still_draw() -> None:
 
 def test_rendering_loads_no_pyplot_and_leaves_the_backend_alone() -> None:
     code = ("import sys, matplotlib; before = matplotlib.get_backend(); "
-            "from jobs.metrics import Series; from jobs.plot import render_png; "
+            "from trl_jobs_mcp.jobs.analysis.metrics import Series; "
+            "from trl_jobs_mcp.jobs.analysis.plot import render_png; "
             "render_png({'loss': Series(name='loss', steps=[1, 2], values=[2.0, 1.0])}); "
             "print('matplotlib.pyplot' in sys.modules, matplotlib.get_backend() == before)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -24,7 +24,7 @@ import pytest
 from fake_hf_jobs import FakeHFJobs
 from hf_fixtures import make_hf_backend
 from huggingface_hub import constants
-from mcp_client import call, call_error, connect, hf_client, local_client, text_of
+from mcp_client import Person, call, call_error, connect, hf_client, local_client, text_of
 from polling import eventually, holds
 
 from trl_jobs_mcp.jobs.backends.hf import hf_command_line
@@ -108,11 +108,104 @@ async def test_secrets_sent_as_json_text_are_known_before_a_refusal_quotes_a_val
             await call_error(client, "launch_training", model="m/x", dataset="d/y", secrets=secrets, flavor=SECRET),
             await call_error(client, "run_job", command=[PY, "-c", "pass"], secrets=secrets, timeout=SECRET),
         ]
-        text, out = await call(client, "launch_training", model=SECRET, dataset="d/y", secrets=secrets,
+        text, out = await call(client, "launch_training", model="m/x", dataset="d/y", secrets=secrets,
                                labels={"note": SECRET}, dry_run=True)
     assert "timeout" in refusals[0] and "flavor" in refusals[1] and "timeout" in refusals[2]
     assert SECRET not in "".join(refusals) + text + json.dumps(out)
     assert out["labels"]["note"] == "<redacted>"
+
+
+async def _job_that_completed(client: Any) -> str:
+    _, launched = await call(client, "run_job", command=[PY, "-c", "print('done')"])
+    _, waited = await call(client, "wait_for_job", job_id=launched["job_id"], timeout=60)
+    assert waited["stage"] == "COMPLETED"
+    return launched["job_id"]
+
+
+async def _answers_about(client: Any, job_id: str) -> tuple[str, dict[str, Any]]:
+    text, listing = await call(client, "list_jobs")
+    inspected_text, inspected = await call(client, "inspect_job", job_id=job_id)
+    return text + inspected_text, {"listing": listing, "inspected": inspected}
+
+
+async def test_one_clients_secrets_never_change_another_clients_answers(state_dir: Path) -> None:
+    """Bug (issue 23, high): every value of a `secrets` argument joined one server-wide redaction list before the
+    call was validated: for refused calls, for tools without a `secrets` field, on a read-only server. Over HTTP,
+    inspect_job {"job_id": "x", "secrets": {"p": "COMPLETED"}} (refused) made every later list_jobs and inspect_job
+    of every client fail; a job id sent as a secret hid that job from everyone. Now a call's secrets scrub that
+    call's answer only, and a launched job's scrub that job's."""
+    async with local_client(state_dir) as client:
+        job_id = await _job_that_completed(client)
+        before = await _answers_about(client, job_id)
+        hostile = {"p": "COMPLETED", "q": job_id, "r": "jobs", "s": "stage"}
+        for tool, arguments in [("inspect_job", {"job_id": job_id}), ("list_jobs", {}), ("list_hardware", {}),
+                                ("run_job", {"command": [PY, "-c", "pass"], "timeout": "soon"}),
+                                ("launch_training", {"model": "m/x", "dataset": "d/y", "flavor": "no-such"})]:
+            await call_error(client, tool, **arguments, secrets=hostile)
+        # A real launch carrying them: its own values scrub its own job, nobody else's.
+        await call(client, "run_job", command=[PY, "-c", "pass"], secrets={"P": "COMPLETED", "Q": job_id})
+        after = await _answers_about(client, job_id)
+    async with local_client(state_dir, read_only=True) as reader:
+        await call_error(reader, "inspect_job", job_id=job_id, secrets=hostile)
+        read_only = await _answers_about(reader, job_id)
+    for text, data in (after, read_only):
+        assert data["inspected"] == before[1]["inspected"]
+        assert data["inspected"]["job"]["stage"] == "COMPLETED" and data["inspected"]["job"]["id"] == job_id
+        assert job_id in text and "COMPLETED" in text and "<redacted>" not in text
+        mine = next(job for job in data["listing"]["jobs"] if job["id"] == job_id)
+        assert mine["stage"] == "COMPLETED"
+
+
+async def test_a_secret_that_spells_a_stage_or_an_id_leaves_its_own_answer_whole(state_dir: Path) -> None:
+    """Bug (issue 23): a secret's value rewrote enum, id and structural fields of answers. A launch whose secret
+    spells its own stage keeps the stage in its answer (structured and text); the value stays out of its log."""
+    async with local_client(state_dir) as client:
+        text, out = await call(client, "run_job", command=[PY, "-c", "import os; print('state:', os.environ['S'])"],
+                               secrets={"S": "SCHEDULING", "R": "RUNNING"}, labels={"note": "SCHEDULING"})
+        _, waited = await call(client, "wait_for_job", job_id=out["job_id"], timeout=60)
+        _, logs = await call(client, "fetch_logs", job_id=out["job_id"])
+    assert out["stage"] in ("SCHEDULING", "RUNNING") and out["stage"] in text and out["job_id"] in text
+    assert out["labels"] == {"note": "<redacted>"}  # the caller's data is scrubbed; our words are not
+    assert "state: <redacted>" in logs["lines"]
+
+
+async def test_the_count_of_secrets_in_one_call_is_bounded(state_dir: Path) -> None:
+    """Bug (issue 23): 100,000 values sent once made every later call slower (a pass per value over each answer).
+    One call takes at most MAX_SECRETS; more is refused by name, and nothing of it stays (bench/stress.py measures
+    the scrub's cost against the number of values)."""
+    from trl_jobs_mcp.jobs.core.models import MAX_SECRETS
+
+    many = {f"K{i}": f"value-{i:06d}" for i in range(100_000)}
+    async with local_client(state_dir) as client:
+        before = await call(client, "list_hardware")
+        refused = await call_error(client, "run_job", command=[PY, "-c", "pass"], secrets=many)
+        await call_error(client, "list_hardware", secrets=many)
+        after = await call(client, "list_hardware")
+        _, listing = await call(client, "list_jobs")
+    assert f"secrets: at most {MAX_SECRETS} entries, got 100000" in refused
+    assert after == before and listing["jobs"] == []
+    with pytest.raises(InvalidJobSpec, match=f"at most {MAX_SECRETS}"):
+        JobSpec(command=["true"], secrets=dict(list(many.items())[:MAX_SECRETS + 1]))
+
+
+async def test_a_secret_in_a_command_line_is_refused_naming_the_variable_to_read(state_dir: Path) -> None:
+    """Bug (issue 23): a secret written into a command's argv was visible in `ps` for the job's whole life. It is
+    refused, naming the field and the environment variable to read instead; nothing starts."""
+    async with local_client(state_dir) as client:
+        ran = await call_error(client, "run_job", command=[PY, "-c", "pass", "--key", SECRET],
+                               secrets={"API_KEY": SECRET})
+        dry = await call_error(client, "run_job", command=[PY, "-c", "pass", f"--key={SECRET}"],
+                               secrets={"API_KEY": SECRET}, dry_run=True)
+        trained = await call_error(client, "launch_training", model=SECRET, dataset="d/y",
+                                   secrets={"API_KEY": SECRET}, dry_run=True)
+        _, listing = await call(client, "list_jobs")
+    assert "run_job: command: argument 4 (after --key) holds the value of secret API_KEY" in ran
+    assert "command: argument 3 holds the value of secret API_KEY" in dry
+    assert "API_KEY" in trained and "(ps)" in trained
+    for message in (ran, dry, trained):
+        assert "environment variable API_KEY" in message and SECRET not in message
+    assert listing["jobs"] == []
+    assert JobSpec(command=["sh", "-c", "echo $HF_TOKEN"], secrets={"HF_TOKEN": "$HF_TOKEN"})  # reads the env
 
 
 @pytest.mark.parametrize(("tool", "field", "arguments"), [
@@ -588,3 +681,125 @@ def test_a_long_line_is_redacted_before_it_is_cut() -> None:
     line = "x" * (MAX_LINE_CHARS - 10) + secret + " tail"
     (out,) = SecretBook([secret]).clip([line], 10)
     assert secret[:10] not in out and "<redacted>" in out
+
+
+@pytest.mark.parametrize("job_id", ["../x", "../../api/whoami-v2", "abc?x=1", "abc#frag", "a/b/c", " / ", "%2e%2e"])
+async def test_a_job_id_never_changes_the_hub_request(fake_hf: FakeHFJobs, job_id: str) -> None:
+    """Bug (issue 23): hf job ids went into Hub URLs unencoded: inspect_job("../x") sent an authenticated
+    GET /api/x, and `?` and `#` altered the request. An id is checked against the backend's id shape (its traits)
+    and refused as no job, saying what ids look like; the Hub hears nothing of it."""
+    async with hf_client(fake_hf) as client:
+        before = len(fake_hf.requests)
+        messages = [await call_error(client, tool, job_id=job_id) for tool in ("inspect_job", "fetch_logs",
+                                                                               "cancel_job")]
+    assert all("look like '6745a2b1c3d4e5f60718293a'" in message and "list_jobs" in message for message in messages)
+    assert fake_hf.requests[before:] == []
+
+
+# --- uploads: credential files never leave, whatever the consent (issue 23) ---
+
+PRIVATE_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+               "-----END OPENSSH PRIVATE KEY-----\n")
+ROW = '{"text": "a row of training data"}\n'
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home folder as an attacker hopes to find it: keys, cloud credentials, a netrc, a .env with a token."""
+    home = tmp_path / "home" / "me"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text(PRIVATE_KEY)
+    (home / ".aws").mkdir()
+    (home / ".aws" / "credentials").write_text("[default]\naws_secret_access_key = abc\n")
+    (home / ".netrc").write_text("machine example.com login me password pw\n")
+    (home / ".env").write_text(f"HF_TOKEN={SHAPED_TOKEN}\n")
+    (home / "data.jsonl").write_text(ROW)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def data_folder(root: Path, **files: str) -> Path:
+    folder = root / "data"
+    folder.mkdir(parents=True)
+    (folder / "train.jsonl").write_text(ROW * 4)
+    for name, text in files.items():
+        (folder / name.replace("__", "/")).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name.replace("__", "/")).write_text(text)
+    return folder
+
+
+async def test_credential_files_are_refused_whatever_the_consent(fake_hf: FakeHFJobs, home: Path,
+                                                                 tmp_path: Path) -> None:
+    """Pins: with upload_local_data=true the hf backend uploaded ~/.ssh, a whole home, /proc/self/environ and
+    /etc/shadow. Refused by location, by name and by content before the person is even asked; naming the file, never
+    its content."""
+    linked = data_folder(tmp_path / "linked")
+    (linked / "more.jsonl").symlink_to(home / ".ssh" / "id_rsa")
+    cases = {
+        str(home / ".ssh"): ".ssh/ holds credentials",
+        str(home): "a home folder",
+        "~": "a home folder",
+        "/proc/self/environ": "under /proc",
+        "/etc/passwd": "under /etc",
+        "/": "the root of the file system",
+        str(data_folder(tmp_path / "dotenv", **{".env.local": "A=1\n"})): "holds .env.local: refused",
+        str(data_folder(tmp_path / "key", **{"notes.txt": PRIVATE_KEY})): "holds notes.txt: refused, it holds a "
+                                                                          "private key",
+        str(data_folder(tmp_path / "tok", **{"sub__cfg.yaml": f"token: {SHAPED_TOKEN}\n"})):
+            "holds sub/cfg.yaml: refused, it holds a Hugging Face token",
+        str(data_folder(tmp_path / "docker", **{".docker__config.json": "{}"})): ".docker/ holds credentials",
+        str(linked): "holds more.jsonl: refused, .ssh/ holds credentials",
+    }
+    person = Person("accept")
+    async with hf_client(fake_hf, elicitation=person) as client:
+        for dataset, why in cases.items():
+            error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=dataset,
+                                     upload_local_data=True)
+            assert error.startswith("Error executing tool launch_training: dataset: ") and why in error, error
+            assert "with or without consent" in error or "a home folder" in error or "root" in error
+            assert SHAPED_TOKEN not in error and "BEGIN" not in error and "password" not in error
+        model = tmp_path / "model"
+        model.mkdir()
+        (model / "config.json").write_text("{}")
+        (model / "id_ed25519").write_text(PRIVATE_KEY)
+        error = await call_error(client, "launch_training", model=str(model), dataset="trl-lib/Capybara",
+                                 upload_local_data=True)
+        assert "model: " in error and "'id_ed25519' is the name of a credential file" in error
+    assert person.asked == [] and fake_hf.repos == {} and fake_hf.launches() == 0
+
+
+async def test_a_credential_deep_in_a_file_is_found_after_consent_and_nothing_leaves(fake_hf: FakeHFJobs,
+                                                                                     tmp_path: Path) -> None:
+    """Only a file's first bytes are read before the person is asked; every byte is read (and hashed) once they
+    agree, and a token found then still stops the upload before any repo exists."""
+    folder = data_folder(tmp_path, **{"big.jsonl": ROW * 4000 + json.dumps({"text": SHAPED_TOKEN}) + "\n"})
+    person = Person("accept")
+    async with hf_client(fake_hf, elicitation=person) as client:
+        error = await call_error(client, "launch_training", model="Qwen/Qwen2-0.5B", dataset=str(folder),
+                                 upload_local_data=True)
+    assert len(person.asked) == 1 and "big.jsonl" in person.asked[0]
+    assert "holds big.jsonl: refused, it holds a Hugging Face token" in error and "Nothing was uploaded" in error
+    assert SHAPED_TOKEN not in error and fake_hf.repos == {} and fake_hf.launches() == 0
+
+
+async def test_a_uv_scripts_local_arguments_never_ship_a_credential(fake_hf: FakeHFJobs, home: Path,
+                                                                    tmp_path: Path) -> None:
+    """run_uv_job uploads every word of a uv script's line that names a local file: `run_job(script=..., script_args=
+    ['~/.ssh/id_rsa'])` shipped the key with no consent asked. A credential file there is refused, naming it."""
+    script_file = tmp_path / "train.py"
+    script_file.write_text("import sys\nprint(open(sys.argv[1]).read())\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text(PRIVATE_KEY)
+    async with hf_client(fake_hf) as client:
+        for arg, field, why in ((str(home / ".ssh" / "id_rsa"), "script_args", ".ssh/ holds credentials"),
+                                (str(notes), "script_args", "it holds a private key"),
+                                ("/proc/self/environ", "script_args", "it is under /proc")):
+            for dry_run in (True, False):
+                error = await call_error(client, "run_job", script=str(script_file), script_args=[arg],
+                                         dry_run=dry_run)
+                assert f"{field}: {arg} would be uploaded with the job, and {why}" in error and "refused" in error
+                assert "BEGIN" not in error
+        error = await call_error(client, "run_job", script=str(home / ".env"))
+        assert "script: " in error and "'.env' is the name of a credential file" in error
+        _, ok = await call(client, "run_job", script=str(script_file), script_args=["--steps", "3"], dry_run=True)
+    assert ok["dry_run"] is True and fake_hf.launches() == 0

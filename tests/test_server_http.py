@@ -71,3 +71,21 @@ def test_binding_beyond_loopback_without_a_token_is_refused(state_dir: Path) -> 
                          env={k: v for k, v in os.environ.items() if k != "TRL_JOBS_AUTH_TOKEN"})
     assert out.returncode == 2
     assert "--auth-token" in out.stderr and "TRL_JOBS_AUTH_TOKEN" in out.stderr and "127.0.0.1" in out.stderr
+
+
+async def test_a_tools_call_that_repeats_a_key_is_refused_naming_it(state_dir: Path) -> None:
+    """Bug (issue 23): a JSON object with a duplicate key took the last value (`"dry_run": true, "dry_run": false`
+    launched). Over HTTP such a tools/call is answered with a JSON-RPC error naming the key; nothing runs."""
+    import sys
+
+    call = ('{"jsonrpc":"2.0","id":"dup-1","method":"tools/call","params":{"name":"run_job","arguments":'
+            f'{{"command":[{json.dumps(sys.executable)},"-c","pass"],"dry_run":true,"dry_run":false}}}}}}').encode()
+    with http_server(state_dir) as (url, _):
+        request = urllib.request.Request(url, data=call, method="POST", headers={
+            "Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+        async with Client(url, mode="legacy") as client:
+            listed = await client.call_tool("list_jobs", {})
+    assert answer["id"] == "dup-1" and answer["error"]["code"] == -32602 and "'dry_run'" in answer["error"]["message"]
+    assert listed.structured_content["jobs"] == []

@@ -21,7 +21,7 @@ async def test_the_console_script_serves_stdio_by_default(state_dir: Path) -> No
     async with Client(params, mode="legacy") as client:
         assert client.server_info is not None and client.server_info.name == "trl-jobs"
         names = [tool.name for tool in (await client.list_tools()).tools]
-        assert names == [module.rpartition(".")[2] for module in TOOL_MODULES]
+        assert names == [module.__name__.rpartition(".")[2] for module in TOOL_MODULES]
         assert {"launch_training", "list_jobs", "inspect_job", "fetch_logs", "cancel_job"} <= set(names)
 
         listed = await client.call_tool("list_jobs", {})

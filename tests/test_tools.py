@@ -14,8 +14,9 @@ from trl_jobs_mcp.tools.base import SecretBook, human_duration, translate, usd
 
 
 def test_secret_book_scrubs_text_and_nested_data_including_keys() -> None:
-    book = SecretBook(["hf_firstSecret", None, ""])
-    book.add(["second-secret-value"])
+    shared = SecretBook(["hf_firstSecret", None, ""])
+    book = shared.for_call(["second-secret-value"])
+    assert shared.redact("second-secret-value") == "second-secret-value"  # a call's values stay the call's
     data = {"a": ["x hf_firstSecret y", {"second-secret-value": 3}], "n": 1.5, "b": None}
     assert book.redact_data(data) == {"a": ["x <redacted> y", {"<redacted>": 3}], "n": 1.5, "b": None}
     assert book.redact("hf_firstSecret/second-secret-value") == "<redacted>/<redacted>"
@@ -27,8 +28,9 @@ def test_a_secret_that_spells_a_field_name_leaves_the_structured_answer_valid() 
     book = SecretBook(["model", "stage", "lr-sweep"])
     info = JobInfo(id="j1", backend="local", stage=JobStage.RUNNING, labels={"lr-sweep": "model run"})
     answer = inspect_job.Output(job=info, finished=False)
-    dumped = book.redact_model(answer)
+    dumped, keep = book.redact_model(answer)
     assert inspect_job.Output.model_validate(dumped).job.stage is JobStage.RUNNING
+    assert {"j1", "RUNNING"} <= keep
     assert dumped["job"]["labels"] == {"<redacted>": "<redacted> run"}  # the caller's keys are data: scrubbed
 
 

@@ -26,8 +26,9 @@
    anything else -> logged with its traceback on stderr, and a generic message. A bad call never crashes the
    server and changes nothing.
 4. Secrets: every string a tool returns (text, structured content, error) passes through `ctx.secrets`, which
-   knows the server's own tokens and every value given in a call's `secrets` argument. Tools still return
-   only secret *names*; the redaction is the net under that rule, not the rule.
+   knows the server's own tokens and the values of this call's own `secrets` argument (a job's values are then
+   its backend's to scrub; no call's values reach another call). Tools still return only secret *names*; the
+   redaction is the net under that rule, not the rule.
 5. Registration: server/app.py lists the tool modules in `TOOL_MODULES`; a new tool is a new module plus one
    line there (and, when it needs a setting, a field on `ToolContext` filled in `AppState.tool_context`). The
    snapshot in tests/snapshots/tools.json pins names, schemas and annotations; regenerate it with

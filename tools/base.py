@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
@@ -18,81 +18,20 @@ from mcp_types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from ..jobs.core.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError, refuse_nul
-from ..jobs.core.redact import Redactor
+from .secret_book import MAX_LINE_CHARS as MAX_LINE_CHARS  # re-exported: tests and callers import it from here
+from .secret_book import SecretBook, call_secrets
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mcp.server.mcpserver.context import Context
 
     from ..jobs.backends.base import Backend
 
 logger = logging.getLogger("trl_jobs_mcp.tools")
 
-# A tqdm bar or a dumped tensor can make one log "line" megabytes long; a model needs its start, not all of it.
-MAX_LINE_CHARS = 2000
-
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
-
-
-class SecretBook:
-    """The secret values this server process knows: its settings' tokens and every secret given to a launch.
-
-    Every string a tool returns passes through `redact`, so a value known here never reaches a client even when a
-    backend, a log line or an exception message repeats it.
-    """
-
-    def __init__(self, values: Iterable[str | None] = ()) -> None:
-        self._values: set[str] = set()
-        self._redactor = Redactor(())
-        self.add(values)
-
-    def add(self, values: Iterable[Any]) -> None:
-        new = {v for v in values if isinstance(v, str) and v} - self._values
-        if new:
-            self._values |= new
-            self._redactor = Redactor(self._values)
-
-    def redact(self, text: str) -> str:
-        return self._redactor.text(text)
-
-    def clip(self, lines: list[str], most: int) -> list[str]:
-        """The last `most` lines, each redacted and then cut to MAX_LINE_CHARS.
-
-        Redacted first: a cut through a secret would leave a fragment that no later scrub recognises.
-        """
-        out = []
-        for line in lines[-most:]:
-            line = self.redact(line)
-            out.append(line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " ...[line cut]")
-        return out
-
-    def redact_data(self, data: Any) -> Any:
-        """`data` (JSON-like: dicts, lists, strings, numbers) with every string redacted, keys included."""
-        if isinstance(data, str):
-            return self._redactor.text(data)
-        if isinstance(data, dict):
-            return {self.redact_data(k): self.redact_data(v) for k, v in data.items()}
-        if isinstance(data, list | tuple):
-            return [self.redact_data(v) for v in data]
-        return data
-
-    def redact_model(self, model: BaseModel) -> dict[str, Any]:
-        """`model.model_dump(mode="json")` with every string redacted, but its field names kept: they are the output
-        schema's, and a secret that happens to spell one ("model", "notes") must not break the answer's validation.
-        The keys of a dict field (labels, env names) are the caller's data and are redacted as redact_data does."""
-        def walk(value: Any) -> Any:
-            if isinstance(value, BaseModel):
-                return value.model_copy(update={name: walk(getattr(value, name)) for name in type(value).model_fields})
-            if isinstance(value, str):
-                clean = self._redactor.text(value)
-                return value if clean == value else clean  # unchanged: keep the type (a str enum stays one)
-            if isinstance(value, dict):
-                return {walk(k): walk(v) for k, v in value.items()}
-            if isinstance(value, list | tuple):
-                return [walk(v) for v in value]
-            return value
-
-        return walk(model).model_dump(mode="json")
 
 
 @dataclass
@@ -110,6 +49,7 @@ class ToolContext:
     max_cost_usd: float | None = None
     idle_timeout: float | None = None
     """Seconds of silence and idle GPU/CPU before a launched job is stopped, when the launch does not say; None: off."""
+    upload_roots: tuple[Path, ...] = ()  # folders the person allowed uploads from unasked (TRL_JOBS_UPLOAD_ROOTS)
     request: Context | None = None
     """The MCP request context (progress notifications, client logging); None when called outside a request."""
     state_home: Path | None = None  # the server's state folder (forecast calibration); None: nothing is kept
@@ -124,6 +64,9 @@ class ToolInput(BaseModel):
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
         refuse_nul(data)  # named here, by the tool's own field, before any value reaches a path or a job
+        from ..jobs.core.strict_numbers import refuse_bool_numbers
+
+        refuse_bool_numbers(model=cls, data=data)
         return data
 
 
@@ -314,18 +257,17 @@ async def invoke(tool: ToolDef[Any, Any], arguments: dict[str, Any],
                  context: Callable[[], Awaitable[ToolContext]], secrets: SecretBook) -> CallToolResult:
     """Validate, run, redact and shape one call. Every failure leaves as a ToolError from `translate`."""
     arguments = pre_parse_json(tool.input, arguments)
-    # Secrets handed to this call (as an object, or as the JSON text some clients send) are known from now on,
-    # before anything, a validation error included, can echo them.
-    if isinstance(arguments.get("secrets"), dict):
-        secrets.add(arguments["secrets"].values())
+    # This call's own secrets (an object, or the JSON text some clients send) scrub this call's answer and errors,
+    # a validation error included; they join nothing that outlives the call.
+    secrets = secrets.for_call(call_secrets(model=tool.input, arguments=arguments))
     try:
         args = tool.input.model_validate(arguments)
-        result = await tool.run(args, await context())
+        result = await tool.run(args, replace(await context(), secrets=secrets))
         text = tool.render(result)
     except Exception as exc:
         raise translate(tool, exc, secrets) from None
-    structured = secrets.redact_model(result)
-    content: list[ContentBlock] = [TextContent(type="text", text=secrets.redact(text))]
+    structured, keep = secrets.redact_model(result)
+    content: list[ContentBlock] = [TextContent(type="text", text=secrets.redact(text, keep=keep))]
     if tool.attachments is not None:
         content += tool.attachments(result)
     return CallToolResult(content=content, structured_content=structured)
@@ -342,10 +284,7 @@ def as_mcp_tool(tool: ToolDef[Any, Any], context: Callable[[Context | None], Awa
         return await invoke(tool, arguments, lambda: context(ctx), secrets)
 
     return Tool(
-        fn=call,
-        name=tool.name,
-        title=tool.title,
-        description=tool.description,
+        fn=call, name=tool.name, title=tool.title, description=tool.description,
         # The Input model's fields at the top level of the schema an assistant sees.
         parameters=input_schema(tool.input),
         fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=tool.output,

@@ -15,8 +15,9 @@ from ..jobs.analysis.forecast import Forecast
 from ..jobs.analysis.preflight import preflight
 from ..jobs.core.models import InvalidJobSpec, JobStage, parse_timeout
 from ..jobs.recipes import TrainingRequest, build_training_spec, distribution_for
-from ..jobs.extras.uploads import LocalUpload, stage_local_inputs
+from ..jobs.extras.uploads import LocalUpload, stage_local_inputs, upload_local_inputs
 from .base import ToolContext, ToolDef, next_call
+from .consent import agree_to_uploads
 from .launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
                                           submit)
 
@@ -39,7 +40,7 @@ class Input(TrainingRequest):
     dry_run: Annotated[StrictBool, Field(
         description="Create nothing; show the command, price, cost ceiling and checks.")] = False
     upload_local_data: Annotated[StrictBool, Field(
-        description="Upload local data/model to a private Hub repo when the job can't read it.")] = False
+        description="Ask the user to upload local data/model to a private Hub repo the job can read.")] = False
     schedule: Annotated[str | None, Field(
         max_length=100, description="Run on a schedule: '@daily' or cron '0 9 * * 1' (UTC).")] = None
 
@@ -85,11 +86,12 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
                           default_timeout="timeout" not in args.model_fields_set, store=store)
     if pre.refusal:
         raise InvalidJobSpec(pre.refusal, field="flavor")
-    # Planned only (hashes, repo names): nothing is uploaded before the request has passed every check below.
+    # Planned only (sizes, screens, repo names): nothing is read in full or uploaded before the request has passed
+    # every check below and the user has agreed.
     uploads = await stage_local_inputs(ctx.backend, model=args.model, dataset=args.dataset,
                                        consent=args.upload_local_data, dry_run=True)
     # In a worker thread: the first build asks a child process for the installed TRL's argument table (seconds);
-    # a dry run also imports the user's reward functions in a child process, as the job would.
+    # a dry run also reads (never runs) the user's reward functions.
     # `args` is the request itself (Input subclasses TrainingRequest, validated once by the tool's plumbing).
     chosen: list[str] = []
     spec = await anyio.to_thread.run_sync(functools.partial(
@@ -112,8 +114,11 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
         planned.notes.append(distribution.text)
     planned.notes = [*chosen, *pre.notes, *planned.notes]  # what the recipe chose for the user comes first
     planned.uploads = uploads
-    if uploads and not args.dry_run:  # the plan passed the spending ceiling: now the uploads happen
-        planned.uploads = await ctx.backend.upload_inputs(uploads, dry_run=False)
+    agreed = await agree_to_uploads(ctx, uploads, dry_run=args.dry_run)
+    if agreed:
+        planned.notes.append(agreed)
+    if uploads and not args.dry_run:  # the plan passed the spending ceiling and the user agreed: now they happen
+        planned.uploads = await upload_local_inputs(ctx.backend, uploads)
     launched = await submit(ctx, spec, planned)
     if store is not None and launched.job_id and pre.forecast and pre.settings:
         store.remember(launched.job_id, forecast=pre.forecast, settings=pre.settings)  # compared when it ends

@@ -85,12 +85,15 @@ class LaunchAnswer(Protocol):
     command: list[str]
     env_names: list[str]
     secret_names: list[str]
-    hf_command: str | None
     url: str | None
     notes: list[str]
     schedule: str | None
     scheduled_job_id: str | None
     next_run_at: datetime | None
+
+    # Read-only, so that run_job's Output may narrow it to str (a protocol's plain attribute is invariant).
+    @property
+    def hf_command(self) -> str | None: ...
 
 
 async def priced_flavor(ctx: ToolContext, name: str) -> Flavor:

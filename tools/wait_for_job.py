@@ -132,8 +132,8 @@ def render(out: Output) -> str:
     lines = [head]
     if out.model is not None and out.model.text:
         lines.append(out.model.text)
-    if out.cost is not None:
-        lines.append(cost_line(out.cost))
+    if cost := cost_line(out.cost):
+        lines.append(cost)
     if out.forecast:
         lines.append(out.forecast)
     if out.metrics:

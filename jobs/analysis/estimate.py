@@ -53,7 +53,7 @@ from ..core.flavors import Flavor
 from ..core.models import InvalidJobSpec
 
 Method = Literal["full", "lora", "qlora"]
-METHODS: tuple[str, ...] = get_args(Method)
+METHODS: tuple[Method, ...] = get_args(Method)
 
 GB = 1e9
 
@@ -222,6 +222,10 @@ def _text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return config
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def shape_from_config(config: Mapping[str, Any]) -> ModelShape:
     """The parameter count and shape of a Llama/Qwen2/Mistral-like decoder from its config.json (as a dict).
 
@@ -241,8 +245,7 @@ def shape_from_config(config: Mapping[str, Any]) -> ModelShape:
     if not isinstance(config, Mapping):
         raise InvalidJobSpec("expected the model's config.json as a mapping.", field="config")
     cfg = _text_config(config)
-    missing = [k for k in _REQUIRED if not isinstance(cfg.get(k), int) or isinstance(cfg.get(k), bool)
-               or cfg.get(k) <= 0]
+    missing = [k for k in _REQUIRED if not _positive_int(cfg.get(k))]
     if missing:
         raise InvalidJobSpec(f"config.json lacks {', '.join(missing)} (or they are not positive whole numbers), so "
                              f"the parameter count cannot be computed from it; give the count as `params` instead.",

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..core.models import InvalidJobSpec
+from ..core.models import InvalidJobSpec, JobNotFoundError
 from ..extras.schedules import SchedulesUnsupported
 
 if TYPE_CHECKING:
@@ -65,6 +65,9 @@ class BackendTraits:
         label_forbidden: a regex of the characters this backend does not store in a label value (each becomes
             '-'), and label_max the most characters it stores; `spell_label` applies both, so that what a dry run
             shows is what the backend stores and lists by. None: labels are stored as given.
+        job_id_shape: a regex every id of this backend's jobs matches whole, and job_id_example one such id;
+            `check_job_id` refuses any other before it reaches a path, a query or a URL (`../x` once went to the
+            Hub as `GET /api/x`).
 
     Example:
         >>> BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0,
@@ -85,6 +88,21 @@ class BackendTraits:
     hardware_note: str | None = None
     label_forbidden: str | None = None
     label_max: int | None = None
+    job_id_shape: str = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}"
+    job_id_example: str = "trl-0123456789ab"
+
+    def check_job_id(self, job_id: str) -> str:
+        """`job_id` without surrounding spaces, when it has this backend's shape.
+
+        Raises:
+            JobNotFoundError: any other string (no job has it), saying what an id here looks like.
+        """
+        ref = job_id.strip() if isinstance(job_id, str) else ""
+        if re.fullmatch(self.job_id_shape, ref) is None:
+            raise JobNotFoundError(str(job_id), f"No job with id {str(job_id)[:200]!r}: job ids on {self.place} look "
+                                                f"like {self.job_id_example!r}. Call list_jobs to see the jobs that "
+                                                "exist.")
+        return ref
 
     def spell_label(self, value: str) -> str:
         """`value` as this backend stores a label value."""
@@ -148,7 +166,7 @@ class Backend(Protocol):
         """The flavor, if this backend can run it; else InvalidJobSpec(field="flavor") that says what can."""
         ...
 
-    def command_line(self, spec: JobSpec) -> list[str] | None:
+    def command_line(self, spec: JobSpec, *, schedule: str | None = None) -> list[str] | None:
         """The argv a user would type to launch `spec` by hand with this backend's own CLI (hf: `hf jobs uv run
         ...`; ray: `ray job submit ...`), secrets by name only and never by value. None for a backend without
         such a line (local: the job's command is what runs). No network, no state: a dry run calls it.

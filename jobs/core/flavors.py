@@ -242,9 +242,9 @@ def from_hub_hardware(info: Any) -> Flavor:
             pretty_name=str(info.pretty_name or name),
             cpu=_leading_int(info.cpu, what="cpu"),
             ram_gb=_size_gb(info.ram, what="ram"),
-            gpu=str(accelerator.model) if gpu_count else None,
+            gpu=str(accelerator.model) if accelerator and gpu_count else None,
             gpu_count=gpu_count,
-            vram_gb=_size_gb(accelerator.vram, what="vram") if gpu_count else 0.0,
+            vram_gb=_size_gb(accelerator.vram, what="vram") if accelerator and gpu_count else 0.0,
             # Rounded so that 0.000167 USD a minute reads back as the page's $0.01 an hour, not 0.01002.
             price_per_hour=round(unit_cost * _PER_HOUR[unit], 4),
         )

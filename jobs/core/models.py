@@ -38,10 +38,16 @@ class JobStage(str, Enum):
 
 TERMINAL_JOB_STAGES = (JobStage.COMPLETED, JobStage.CANCELED, JobStage.ERROR, JobStage.DELETED)
 
+# How many secrets one job may carry: each is scrubbed from everything the job's answers hold.
+MAX_SECRETS = 64
+
 # A value that stands for the caller's Hugging Face token, as `hf jobs` spells it.
 TOKEN_PLACEHOLDERS = ("$HF_TOKEN", "${HF_TOKEN}")
 # Environment variable names that hold credentials: such a variable belongs in secrets, not env.
-CREDENTIAL_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY)$", re.IGNORECASE)
+# A name ending in one of the words, or holding one as a whole `_` part (DB_PASS, AWS_SECRET_ACCESS_KEY_ID).
+CREDENTIAL_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_?KEY|ACCESS_KEY)$|(?:^|_)(?:PASS|PASSWD|PASSWORD|PASSPHRASE|"
+                             r"SECRETS?|CREDENTIALS?|PRIVATE_KEY|API_?KEY|ACCESS_KEY|AUTH_TOKEN)(?:_|$)",
+                             re.IGNORECASE)
 
 
 # --- what to run ---
@@ -120,6 +126,9 @@ class JobSpec(BaseModel):
     @field_validator("secrets")
     @classmethod
     def _scrubbable_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_SECRETS:
+            raise InvalidJobSpec(f"at most {MAX_SECRETS} entries, got {len(value)}. Pass only the variables this job "
+                                 "reads.", field="secrets")
         for name, text in value.items():
             if 0 < len(text.strip()) < MIN_SECRET_LENGTH:  # stripped: that is how most programs print a token
                 raise InvalidJobSpec(
@@ -145,6 +154,26 @@ class JobSpec(BaseModel):
         if self.image and self.script:
             raise InvalidJobSpec("a uv script brings its own image; drop `image` or run a `command` in it.",
                                  field="image")
+        return self
+
+    @model_validator(mode="after")
+    def _no_secret_in_argv(self) -> JobSpec:
+        # A process's argv is readable by every user of the machine (ps, /proc/PID/cmdline) for the job's whole
+        # life, and hf and ray store it; the scrubber cannot help there. The environment is private to the job.
+        for name, value in self.secrets.items():
+            if value.strip() in TOKEN_PLACEHOLDERS:
+                continue  # `$HF_TOKEN` in a command is the shell reading the environment: what we ask for
+            redactor = Redactor([value])
+            for field, argv in (("command", self.command or []), ("script_args", self.script_args)):
+                at = next((i for i, arg in enumerate(argv) if redactor.text(arg) != arg), None)
+                if at is not None:
+                    flag = Redactor(self.secrets.values()).text(argv[at - 1]) if at else ""
+                    after = f" (after {flag})" if flag.startswith("-") else ""
+                    raise InvalidJobSpec(
+                        f"argument {at}{after} holds the value of secret {name}; a command line is visible to "
+                        f"anyone on the machine (ps) while the job runs. Leave the value out of the command and "
+                        f"read it from the environment variable {name} instead (os.environ['{name}'], or ${name} "
+                        "in a shell).", field=field)
         return self
 
     @property

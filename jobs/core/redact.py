@@ -8,6 +8,11 @@ Besides the values it is given, a Redactor always replaces anything shaped like 
 (`hf_` and 30 or more letters and digits): a token is a secret wherever it appears, including in the log of a job
 launched by an earlier server, whose secret values this process never held.
 
+What the scrubber promises: each value (and each of its lines, stripped) is replaced where it occurs verbatim.
+It does not recognise a value transformed: upper- or lower-cased, base64- or URL-encoded, split across two log
+lines, or printed one character at a time. A job that prints its secret in such a form shows it; a value is
+therefore refused where it would sit in plain sight for the job's whole life (its command line, JobSpec).
+
 `ambient_secrets()` names the values a job can reach without being given them: the Hugging Face token of this
 machine's user (the environment, or the one `hf auth login` saved) and the server's own bearer token. Every output
 path scrubs them too.
@@ -19,6 +24,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 MIN_SECRET_LENGTH = 4
@@ -26,7 +32,6 @@ REDACTED = "<redacted>"
 
 # Hugging Face user access tokens: "hf_" then 34 letters and digits (30+ here, for older and future lengths).
 HF_TOKEN_PATTERN = re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")
-_HF_TOKEN_BYTES = re.compile(HF_TOKEN_PATTERN.pattern.encode())
 
 # Well-known credential shapes, refused in a job's `env` (whose values are shown and stored) with a pointer to
 # `secrets`. Specific prefixes and structures only: a generic "long random string" rule would refuse commit hashes.
@@ -38,6 +43,11 @@ CREDENTIAL_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")),
     ("a GitHub token", re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
     ("a Slack token", re.compile(r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("an OpenAI or Anthropic key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?:[a-z]+-)?[A-Za-z0-9_-]{20,}")),
+    ("a GitLab token", re.compile(r"(?<![A-Za-z0-9])gl(?:pat|dt|rt|ptt|cbt)-[A-Za-z0-9_-]{20,}")),
+    ("a JSON Web Token", re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")),
+    ("a Google API key", re.compile(r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}")),
+    ("a Stripe key", re.compile(r"(?<![A-Za-z0-9])(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}")),
 )
 
 
@@ -56,6 +66,8 @@ AMBIENT_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "TRL_JOBS_AUTH_TOKEN"
 class Redactor:
     """Replaces secret values, and anything shaped like a Hugging Face token, with `<redacted>`.
 
+    One Aho-Corasick automaton holds every value, so a scrub costs one pass over the text however many values there
+    are. Where matches overlap, their union is replaced: no fragment of either value is left beside the marker.
     `bool(redactor)` says whether it holds values of its own (the token shape is always scrubbed).
 
     Example:
@@ -64,30 +76,34 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
-        # Longest first, so a secret that contains another is replaced whole.
         values = scrubbed_forms(s for s in secrets if s)
-        self._values = sorted(values, key=len, reverse=True)
-        self._bytes = [v.encode() for v in self._values]
-        self.longest = len(self._bytes[0]) if self._bytes else 0
+        self._automaton: Any = None
+        if values:
+            import ahocorasick  # C, quick to import; only a server that holds a secret needs it
+
+            self._automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
+            for value in values:
+                self._automaton.add_word(value)
+            self._automaton.make_automaton()
 
     def __bool__(self) -> bool:
-        return bool(self._values)
+        return self._automaton is not None
 
-    def text(self, text: str) -> str:
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, REDACTED)
+    def text(self, text: str, *, keep: Iterable[str] = ()) -> str:
+        """`text` scrubbed. A match that lies wholly inside an occurrence of a `keep` word (a job id, a stage name:
+        public by construction) is left alone, so a secret that spells one cannot rewrite an answer's structure."""
+        if self._automaton is not None and text:
+            spans = _merged((end + 1 - length, end + 1) for end, length in self._automaton.iter(text))
+            if spans:
+                spans = _outside(spans, text, keep)
+                pieces, at = [], 0
+                for start, end in spans:
+                    pieces += [text[at:start], REDACTED]
+                    at = end
+                text = "".join(pieces) + text[at:]
         if "hf_" in text:
             text = HF_TOKEN_PATTERN.sub(REDACTED, text)
         return text
-
-    def bytes(self, data: bytes) -> bytes:
-        for value in self._bytes:
-            if value in data:
-                data = data.replace(value, REDACTED.encode())
-        if b"hf_" in data:
-            data = _HF_TOKEN_BYTES.sub(REDACTED.encode(), data)
-        return data
 
     def argv(self, argv: Iterable[str]) -> list[str]:
         return [self.text(arg) for arg in argv]
@@ -95,6 +111,29 @@ class Redactor:
     def mapping(self, values: dict[str, str]) -> dict[str, str]:
         """Keys and values scrubbed: a key is as likely as a value to carry a pasted secret."""
         return {self.text(key): self.text(value) for key, value in values.items()}
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping [start, end) spans joined. The automaton reports them by ascending end, so a stack suffices."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        while out and out[-1][1] > start:
+            start = min(start, out.pop()[0])
+        out.append((start, end))
+    return out
+
+
+def _outside(spans: list[tuple[int, int]], text: str, keep: Iterable[str]) -> list[tuple[int, int]]:
+    """`spans` less those inside an occurrence of a `keep` word in `text`."""
+    kept = []
+    for word in keep:
+        at = text.find(word) if word else -1
+        while at >= 0:
+            kept.append((at, at + len(word)))
+            at = text.find(word, at + 1)
+    if not kept:
+        return spans
+    return [(s, e) for s, e in spans if not any(ks <= s and e <= ke for ks, ke in kept)]
 
 
 def scrubbed_forms(values: Iterable[str]) -> set[str]:

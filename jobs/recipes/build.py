@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from ..core.flavors import Flavor
+from ..core.local_tree import refuse_broad
 from ..core.models import InvalidJobSpec, JobSpec
 from . import checks
 from .distributed import Distribution, hub_launcher, local_launcher
@@ -80,7 +81,8 @@ def build_training_spec(
         staged: "model"/"dataset" -> the private Hub repo a local input was uploaded to (jobs/uploads.py); the job
             reads it with the HF_TOKEN secret.
         notes: if given, what the recipe chose for the user (a logging interval, a held-out split) is appended.
-        try_imports: on a backend that runs here, import the user's reward functions in a child process (a dry run).
+        try_imports: on a backend that runs here, check the user's reward functions' source (a dry run; no user
+            code runs).
 
     Returns:
         The JobSpec, not yet submitted.
@@ -122,13 +124,13 @@ def build_training_spec(
     args = typed_args(req, model, dataset, table)
     args += extra_args(req, table, tables)
     logging_steps = checks.logging_steps_for(req)
-    if logging_steps is not None:
+    if logging_steps is not None and req.max_steps:
         args.append(f"--logging_steps={logging_steps}")
         notes.append(f"logging_steps={logging_steps} (not given): about {req.max_steps // logging_steps} logged "
                      f"points over max_steps={req.max_steps}, enough to draw a curve.")
     if not sets_precision(req.extra_args) and lacks_bf16(flavor):
         args.append("--bf16=false")
-    args += checkpoint_push(req.push_to_hub, extra_names(req.extra_args))
+    args += checkpoint_push(bool(req.push_to_hub), extra_names(req.extra_args))
 
     spec_labels = {"trainer": req.trainer, "model": _model_label(req.model), "dataset": _label_value(req.dataset)}
     spec_labels.update(labels or {})
@@ -218,6 +220,7 @@ def _resolve_model(model: str, traits: BackendTraits) -> str:
     if not path.exists():
         raise InvalidJobSpec(f"no such folder: {model!r}. Give an existing local model folder or a Hub id such as "
                              "'Qwen/Qwen2.5-0.5B'.", field="model")
+    refuse_broad(path, field="model")
     if not path.is_dir():
         raise InvalidJobSpec(f"{model!r} is a file; a model is a folder holding config.json and the weights "
                              "(as save_pretrained writes it), or a Hub id.", field="model")
@@ -240,6 +243,7 @@ def _resolve_dataset(dataset: str, traits: BackendTraits,
         raise InvalidJobSpec(f"no such file or folder: {dataset!r}. Give an existing local "
                              f"{'/'.join(DATA_FILE_SUFFIXES)} file or dataset folder, or a Hub dataset id.",
                              field="dataset")
+    refuse_broad(path, field="dataset")
     if path.is_file() and path.suffix.lower() not in DATA_FILE_SUFFIXES:
         raise InvalidJobSpec(f"cannot read a {path.suffix or 'suffix-less'} file as a dataset; use a "
                              f"{', '.join(DATA_FILE_SUFFIXES)} file or a folder of them.", field="dataset")

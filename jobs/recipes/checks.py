@@ -4,7 +4,7 @@ function that cannot be imported. Also the defaults chosen for the user (logging
 
 Nothing here imports torch, transformers, datasets or trl: a dataset's first rows are read with the standard library
 (pyarrow only for a parquet file's schema), a Hub dataset's columns come from its card through huggingface_hub, and
-a user's reward module is imported in a child process.
+a user's reward module is read, never run (reward_source.py).
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import functools
 import json
 import os
 import re
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.flavors import Flavor
+from ..core.local_tree import walk
 from ..core.models import InvalidJobSpec
+from ..core.redact import credential_shape
+from . import reward_source
 from .trainers import DEFAULT_SEED, HELD_OUT
 from .request import (APPLIES_TO, BUILTIN_REWARD_FUNCS, DATA_FILE_SUFFIXES, TrainingRequest,
                                                did_you_mean)
@@ -150,8 +150,11 @@ def _rows_of_file(path: Path) -> set[str] | None:
             return keys or None
         if suffix == ".csv":
             with path.open(encoding="utf-8", newline="") as f:
-                header = next(csv.reader(f), None)
-            return {h.strip() for h in header if h.strip()} if header else None
+                reader = csv.reader(f)
+                header, first = next(reader, None), next(reader, None)
+            if not header or not first or len(first) != len(header):
+                return None  # not a table with a header row: its first line may be anything, a value included
+            return {h.strip() for h in header if h.strip()} or None
         if suffix == ".parquet":
             import pyarrow.parquet as pq  # only for a parquet file, and only its schema
 
@@ -161,9 +164,24 @@ def _rows_of_file(path: Path) -> set[str] | None:
     return None
 
 
+# What a column name looks like: a refusal quotes only these, so a file that is no dataset (a credentials.csv whose
+# first line is values, a .json of settings) never has its content quoted back.
+_COLUMN_NAME = re.compile(r"^[^\W\d]\w{0,63}$|^[^\W\d][\w .-]{0,62}\w$")
+
+
+def _as_columns(found: set[str] | None) -> set[str] | None:
+    if not found or not all(_COLUMN_NAME.match(name) and not credential_shape(name) for name in found):
+        return None
+    return found
+
+
 def _split_file(folder: Path, split: str) -> Path | None:
-    """The file `datasets` would read as `split` from a folder (train.jsonl, train-00000.parquet, ...)."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DATA_FILE_SUFFIXES)
+    """The file `datasets` would read as `split` from a folder (train.jsonl, train-00000.parquet, ...).
+
+    The walk is bounded (a home folder once took 17 s): past MAX_FILES files, InvalidJobSpec names `dataset`."""
+    # Sizes are no bound here: the job reads the folder on this machine, and a stat costs the same at any size.
+    files = sorted(file for _, file in walk(folder, field="dataset", max_bytes=None,
+                                            suffixes=frozenset(DATA_FILE_SUFFIXES)))
     for path in files:
         if re.match(rf"^{re.escape(split)}([-_.]|$)", path.stem):
             return path
@@ -188,7 +206,7 @@ def _hub_columns(repo: str, config: str | None, *, token: str | None, endpoint: 
             continue
         if config is not None and entry.get("config_name", "default") != config:
             continue
-        names = {f.get("name") for f in entry.get("features") or [] if isinstance(f, dict) and f.get("name")}
+        names = {str(f["name"]) for f in entry.get("features") or [] if isinstance(f, dict) and f.get("name")}
         if names:
             return names
     return None
@@ -199,10 +217,10 @@ def dataset_columns(req: TrainingRequest, dataset: str, kind: str, *, token: str
     """The columns of the split the job will train on, when they can be known cheaply; None otherwise."""
     split = req.dataset_split or "train"
     if kind == "file":
-        return _rows_of_file(Path(dataset))
+        return _as_columns(_rows_of_file(Path(dataset)))
     if kind == "dir":
         found = _split_file(Path(dataset), split)
-        return _rows_of_file(found) if found else None
+        return _as_columns(_rows_of_file(found)) if found else None
     # HF_ENDPOINT read now, not at huggingface_hub's import, so a server configured for another Hub asks that one.
     return _hub_columns(dataset, req.dataset_config, token=token, endpoint=endpoint or os.environ.get("HF_ENDPOINT"))
 
@@ -251,8 +269,8 @@ def _reward_model_given(req: TrainingRequest) -> bool:
 
 
 def check_rewards(req: TrainingRequest, traits: BackendTraits, try_env: dict[str, str] | None) -> TrainingRequest:
-    """The request with its reward functions in the form the job receives; with `try_env`, the user's own are
-    imported first in a child process with that environment."""
+    """The request with its reward functions in the form the job receives; with `try_env` (the job's environment),
+    the user's own are looked at first as the job would import them, without running them."""
     if req.trainer not in APPLIES_TO["reward_funcs"]:
         return req
     if not req.reward_funcs and not _reward_model_given(req):
@@ -319,47 +337,23 @@ def resolve_reward(func: str, traits: BackendTraits) -> str:
     return func
 
 
-_TRY_IMPORT = """
-import importlib, importlib.util, os, sys
-sys.path.insert(0, os.getcwd())  # as TRL's scripts do
-for ref in sys.argv[1:]:
-    if ".py:" in ref:
-        path, name = ref.rsplit(":", 1)
-        spec = importlib.util.spec_from_file_location("_trl_jobs_reward_check", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        module_path, name = ref.rsplit(".", 1)
-        module = importlib.import_module(module_path)
-    if not callable(getattr(module, name, None)):
-        print(f"{ref}: the module has no function {name!r}", file=sys.stderr)
-        sys.exit(3)
-"""
-IMPORT_TIMEOUT_S = 120.0
-
-
 def try_reward_imports(funcs: list[str], env: dict[str, str]) -> None:
-    """Import the user's reward functions in a child process set up as a local job would be (an empty working
-    folder, the job's PYTHONPATH); InvalidJobSpec with the child's last error line when one fails."""
-    own = [f for f in funcs if f not in BUILTIN_REWARD_FUNCS and not f.startswith("trl.")]
-    if not own:
-        return
-    child_env = {**os.environ, **env}
-    with tempfile.TemporaryDirectory(prefix="trl-jobs-reward-check-") as cwd:
-        try:
-            done = subprocess.run([sys.executable, "-P", "-c", _TRY_IMPORT, *own], cwd=cwd, env=child_env,
-                                  capture_output=True, text=True, timeout=IMPORT_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            return  # slow to import is not wrong; the job will tell
-    if done.returncode == 0:
-        return
-    last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "")
-    hint = ""
-    if "ModuleNotFoundError" in last or "No module named" in last:
-        dotted = next((f for f in own if ".py:" not in f), "module.func")
-        module, func = dotted.rsplit(".", 1)
-        hint = (f" {REWARD_HOW[0].upper()}{REWARD_HOW[1:]}. Pass the file instead, e.g. reward_funcs="
-                f"['/path/to/{module.replace('.', '/')}.py:{func}'] (its absolute path), or set "
-                "env={'PYTHONPATH': '<the folder holding it>'}.")
-    raise InvalidJobSpec(f"reward function could not be imported as the job would import it: {last[:300]}.{hint}",
-                         field="reward_funcs")
+    """Look at the user's own reward functions as the job would import them, running none of their code
+    (reward_source.py says why): InvalidJobSpec naming the function and what is wrong when one cannot work."""
+    for ref in funcs:
+        if ref in BUILTIN_REWARD_FUNCS or ref.startswith("trl."):
+            continue
+        if ".py:" in ref:
+            path, name = ref.rsplit(":", 1)
+            reward_source.check_source(Path(path), name, ref=ref)
+            continue
+        module, name = ref.rsplit(".", 1)
+        found = reward_source.find_module_source(module, env=env)
+        if found is False:
+            raise InvalidJobSpec(
+                f"reward function {ref!r} cannot be imported as the job would import it: No module named "
+                f"{module.split('.')[0]!r} on the job's path. {REWARD_HOW[0].upper()}{REWARD_HOW[1:]}. Pass the file "
+                f"instead, e.g. reward_funcs=['/path/to/{module.replace('.', '/')}.py:{name}'] (its absolute path), "
+                "or set env={'PYTHONPATH': '<the folder holding it>'}.", field="reward_funcs")
+        if isinstance(found, Path):
+            reward_source.check_source(found, name, ref=ref)

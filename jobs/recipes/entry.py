@@ -128,7 +128,7 @@ def ensure_model_card(trainer: str, script_args, training_args, model_args) -> P
     card = generate_model_card(
         base_model=None if os.path.isdir(model) else model,
         model_name=out.name if training_args.hub_model_id is None else training_args.hub_model_id.split("/")[-1],
-        hub_model_id=training_args.hub_model_id,
+        hub_model_id=training_args.hub_model_id,  # pyright: ignore[reportArgumentType]  (None: a card with no Hub link)
         dataset_name=None if dataset is None or os.path.exists(dataset) else dataset,
         tags=sorted(set(cls._tag_names)),
         wandb_url=None,

@@ -17,7 +17,7 @@ def unreachable(path: str, *, field: str, traits: BackendTraits) -> InvalidJobSp
     field where the backend uploads (jobs/uploads.py does it), else how to push it by hand."""
     where = f"{path!r} is on this machine, which a job on {traits.place} cannot reach."
     if traits.uploads_local_inputs:
-        return InvalidJobSpec(f"{where} Set {CONSENT_FIELD}=true to upload it to a private "
+        return InvalidJobSpec(f"{where} Set {CONSENT_FIELD}=true to ask the user to upload it to a private "
                               f"{'dataset ' if field == 'dataset' else ''}repo, or pass a Hub id.", field=field)
     how = "`hf upload <user>/<name> <path> --repo-type dataset`" if field == "dataset" else \
         "`hf upload <user>/<name> <folder>`"

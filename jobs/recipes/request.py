@@ -46,7 +46,7 @@ NOT_CLI = ("trainer", "extra_args")
 ExtraValue = str | int | float | bool | list[str | int | float]
 
 
-def _opt(description: str, **bounds: float) -> object:
+def _opt(description: str, **bounds: Any) -> Any:
     return Field(default=None, description=description, **bounds)
 
 
@@ -69,8 +69,10 @@ class TrainingRequest(BaseModel):
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
         from ..core.models import refuse_nul
+        from ..core.strict_numbers import refuse_bool_numbers
 
         refuse_nul(data)
+        refuse_bool_numbers(model=cls, data=data)
         return data
 
     trainer: Annotated[str, Field(

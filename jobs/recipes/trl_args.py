@@ -158,7 +158,7 @@ def _describe_parser(parser: Any) -> dict[str, ArgInfo]:
                 kind = {"string_to_bool": "bool", "int": "int", "float": "float", "str": "str"}.get(type_name,
                                                                                                   "other")
             choices = [str(c) for c in action.choices] if action.choices else None
-            out[name] = ArgInfo(kind=kind, nargs=action.nargs if action.nargs == "+" else None, choices=choices,
+            out[name] = ArgInfo(kind=kind, nargs="+" if action.nargs == "+" else None, choices=choices,
                                 help=(action.help or "")[:160])
     return out
 

@@ -306,8 +306,9 @@ class _Supervisor:
                     time.sleep(_COALESCE_S)
             else:
                 self.selector.unregister(key.fd)
-                self.pipe.close()
-                self.pipe = None
+                pipe, self.pipe = self.pipe, None
+                if pipe is not None:
+                    pipe.close()
 
     def record(self) -> None:
         if self.pipe is not None:

@@ -163,7 +163,8 @@ def series_text(s: SeriesSummary, span: str = "", *, step_word: str = "step") ->
     elif s.min == s.max:
         text += ", constant"
     elif s.plateau:
-        text += f", flattened: the last {s.trend_points // 2} points are level with the {s.trend_points // 2} " \
+        half = (s.trend_points or 0) // 2
+        text += f", flattened: the last {half} points are level with the {half} " \
                 f"before them (noise ±{_fmt(s.noise)})"
     elif s.trend == "flat":
         text += f", no clear trend over the last {s.trend_points} points (changes within the noise, " \

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 from huggingface_hub import HfApi, constants, get_token
@@ -32,7 +33,7 @@ from .command_line import (_LABEL_BAD_CHARS, LABEL_MAX, LAUNCH_LABEL, hf_command
 from .errors import NO_TOKEN, describe, retryable, translate
 from .extras import HubExtras
 from .logs import LogReader
-from .mapping import hub_flavors, hub_labels, job_info, launch_call, offered_flavor
+from .mapping import hub_flavors, hub_labels, job_info, launch_call, offered_flavor, refuse_shipped_credentials
 from .metrics import SystemMetrics, not_running, read_metrics
 from ...core.flavors import Flavor, all_flavors
 from ...core.models import (BackendUnavailable, InvalidJobSpec, JobInfo, JobPage, JobsError, JobSpec,
@@ -72,7 +73,8 @@ class HFBackend(HubExtras):
     traits = BackendTraits(place="Hugging Face Jobs", runs_here=False, billed=True, keeps_files=False,
                            poll_seconds=5.0, label_forbidden=_LABEL_BAD_CHARS.pattern, label_max=LABEL_MAX,
                            # Hub extras (issue 15): HubExtras implements them.
-                           supports_schedules=True, uploads_local_inputs=True, native_rerun=True)
+                           supports_schedules=True, uploads_local_inputs=True, native_rerun=True,
+                           job_id_shape=r"(?:\w[\w.-]*/)?[0-9A-Za-z]+", job_id_example="6745a2b1c3d4e5f60718293a")
 
     def __init__(self, *, token: str | None = None, namespace: str | None = None, endpoint: str | None = None,
                  retry_delays: Iterable[float] = (1.0, 2.0, 4.0), logs_deadline: float = 5.0,
@@ -85,8 +87,7 @@ class HFBackend(HubExtras):
         self._retry_delays = tuple(retry_delays)
         self._logs_deadline = logs_deadline
         self._logs_idle = logs_idle
-        self._logs_first_wait = logs_first_wait
-        self._max_log_lines = max_log_lines
+        self._logs_first_wait, self._max_log_lines = logs_first_wait, max_log_lines
         self._request_timeout = request_timeout
         self._metrics_seconds, self._metrics_samples = metrics_seconds, metrics_samples
         # Secret values of the jobs launched from this process, scrubbed from everything we return. They live in
@@ -94,6 +95,7 @@ class HFBackend(HubExtras):
         # tokens and of anything shaped like a Hugging Face token, but not of its other secrets (the Hub never
         # sends their values back), should its log or command print them.
         self._secret_values: set[str] = set(ambient_secrets())
+        self._built: tuple[tuple[str | None, int], Redactor] | None = None
         self._live_flavors: dict[str, Flavor] = {}
         self._live_at = -math.inf
         self._readers: set[LogReader] = set()
@@ -115,6 +117,7 @@ class HFBackend(HubExtras):
         that a dry run works before one is set up."""
         self.check_flavor(spec.flavor)
         hub_labels(spec.labels)
+        refuse_shipped_credentials(spec)
 
     async def submit(self, spec: JobSpec) -> JobInfo:
         """Launch `spec` (a uv script or a command in an image) and return the job as the Hub created it.
@@ -279,6 +282,7 @@ class HFBackend(HubExtras):
             read_metrics, self._api, job_id=plain, namespace=namespace, token=await self._need_token(),
             seconds=self._metrics_seconds, enough=self._metrics_samples), abandon_on_cancel=True)
         if metrics is None:
+            assert error is not None  # read_metrics returns one or the other
             raise self._translate(error, what=f"read the metrics of job {plain}", namespace=namespace, job_id=job_id)
         return metrics
 
@@ -338,13 +342,10 @@ class HFBackend(HubExtras):
         return self._namespace
 
     async def _ref(self, job_id: str) -> tuple[str, str]:
-        """'namespace/id' or a bare id (in the default namespace) -> (namespace, id)."""
-        ref = (job_id or "").strip()
-        namespace, _, plain = ref.rpartition("/")
-        if not plain or "/" in namespace or (ref.count("/") and not namespace):
-            raise InvalidJobSpec(f"{job_id!r} is not a job id; use the id list_jobs shows, optionally as "
-                                 f"'namespace/id'.", field="job_id")
-        return (namespace or await self._ns()), plain
+        """'namespace/id' or a bare id (in the default namespace) -> (namespace, id), both quoted: huggingface_hub
+        puts them in a URL's path, where no character may change the request."""
+        namespace, _, plain = self.traits.check_job_id(job_id).rpartition("/")
+        return quote(namespace or await self._ns(), safe=""), quote(plain, safe="")
 
     # --- calls and errors ---
 
@@ -378,7 +379,10 @@ class HFBackend(HubExtras):
         return job_info(job, backend=self.name, namespace=self._namespace, redactor=self._redactor(), spec=spec)
 
     def _redactor(self) -> Redactor:
-        return Redactor([self._token or "", *self._secret_values])
+        key = (self._token, len(self._secret_values))  # the set only grows: rebuilt when a value joins, not per use
+        if self._built is None or self._built[0] != key:
+            self._built = (key, Redactor([self._token or "", *self._secret_values]))
+        return self._built[1]
 
     def _scrub(self, text: str) -> str:
         return self._redactor().text(text)

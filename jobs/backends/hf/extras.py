@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
 from . import uploads as hub_uploads
 from .command_line import DEFAULT_IMAGE, LAUNCH_LABEL
-from .mapping import hub_labels
+from .mapping import hub_labels, refuse_shipped_credentials
 from ...core.models import JobInfo, JobNotFoundError, JobsError, JobSpec, RunRecord
 from ...core.redact import Redactor
 from ...extras.schedules import ScheduledJob, check_schedule
 from ...extras.uploads import LocalUpload
 
-if TYPE_CHECKING:
-    from .backend import HFBackend as _Base
-else:
-    _Base = object
+# The plumbing this mixin calls (_api, _call, _need_token, ...) is HFBackend's, in backend.py. Typing the base as
+# HFBackend would make HFBackend derive from itself, so a checker sees an open base here.
+_Base: Any = object
 
 
 class HubExtras(_Base):
@@ -33,6 +32,7 @@ class HubExtras(_Base):
         """Create a scheduled job that runs `spec` on `schedule` (not now: trigger it for a run now)."""
         schedule = check_schedule(schedule)
         self.check_flavor(spec.flavor)
+        refuse_shipped_credentials(spec)
         token = await self._need_token()
         namespace = await self._ns()
         resolved = spec.with_token(token)
@@ -158,6 +158,9 @@ class HubExtras(_Base):
         else:
             token = await self._need_token()
         done = []
+        if dry_run:
+            readers = await self._repo_readers(uploads[0].repo_id.split("/")[0], token=token) if uploads else None
+            uploads = [item.model_copy(update={"readers": readers}) for item in uploads]
         for item in uploads:
             step = hub_uploads.check if dry_run else hub_uploads.upload
             call = functools.partial(step, self._api, item, token=token, endpoint=self.endpoint)
@@ -170,3 +173,10 @@ class HubExtras(_Base):
                 raise self._translate(err, what=f"upload {item.path} to {item.repo_id}",
                                       namespace=item.repo_id.split("/")[0]) from err
         return done
+
+    async def _repo_readers(self, namespace: str, *, token: str) -> str:
+        """Who can read a private repo of `namespace`: its owner alone, or every member of the organisation."""
+        me = await self._call(functools.partial(self._api.whoami, token=token), what="check the token")
+        if namespace == me.get("name"):
+            return f"only you ({namespace})"
+        return f"the members of the organisation {namespace} (a private repo of an organisation is theirs to read)"

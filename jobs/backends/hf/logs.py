@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from huggingface_hub import HfApi
 
@@ -15,7 +16,7 @@ class LogReader:
 
     def __init__(self, api: HfApi, *, job_id: str, namespace: str, token: str) -> None:
         self._api = api
-        self._args = dict(job_id=job_id, namespace=namespace, token=token, follow=False)
+        self._args: dict[str, Any] = dict(job_id=job_id, namespace=namespace, token=token, follow=False)
         self._cond = threading.Condition()
         self._lines: list[str] = []
         self._last = time.monotonic()
@@ -43,7 +44,7 @@ class LogReader:
             with self._cond:
                 self._error = err
         finally:
-            stream.close()  # closes the response if we left early
+            getattr(stream, "close", lambda: None)()  # a generator: closing it closes the response if we left early
             with self._cond:
                 self._done = True
                 self._cond.notify_all()

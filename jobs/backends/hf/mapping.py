@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from .command_line import _LABEL_OK, DEFAULT_IMAGE, LAUNCH_LABEL, label_value
 from .guard import guarded_launch, unguarded
+from ...core.credential_files import credential_file
 from ...core.flavors import Flavor, from_hub_hardware, get_flavor
 from ...core.models import InvalidJobSpec, JobInfo, JobSpec, JobStage
 from ...core.redact import Redactor
@@ -74,6 +76,18 @@ def hub_flavors(items: Iterable[Any]) -> list[Flavor]:
     return flavors
 
 
+def refuse_shipped_credentials(spec: JobSpec) -> None:
+    """run_uv_job uploads every word of a uv script's line that names a file here (the script and any argument):
+    refuse one that is a credential file, whatever the call says, naming the file, never its content."""
+    for word in [spec.script or "", *spec.script_args] if spec.script else []:
+        if len(word) < 1024 and Path(word).is_file():
+            why = credential_file(Path(word))
+            if why:
+                raise InvalidJobSpec(f"{word} would be uploaded with the job, and {why}: refused, whatever the "
+                                     "call says. Pass only the script and its own data files.",
+                                     field="script" if word == spec.script else "script_args")
+
+
 def launch_call(api: Any, spec: JobSpec, flavor: Flavor, common: dict[str, Any]) -> Callable[[], Any]:
     """The HfApi call that launches `spec` (arguments bound, not yet called): under the idle guard when the spec
     has one (a command in an image), else as a uv script or a command in an image. `common` holds the arguments
@@ -82,6 +96,7 @@ def launch_call(api: Any, spec: JobSpec, flavor: Flavor, common: dict[str, Any])
     if guarded is not None:
         return functools.partial(api.run_job, image=guarded[0], command=guarded[1], **common)
     if spec.script:
+        refuse_shipped_credentials(spec)
         from huggingface_hub import HfApi
 
         # run_uv_job is marked experimental and warns on every call; the wrapped function is the same code without

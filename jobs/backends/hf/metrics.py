@@ -35,7 +35,7 @@ class MetricsReader:
             with self._cond:
                 self.error = err
         finally:
-            self._stream.close()
+            getattr(self._stream, "close", lambda: None)()  # a generator: closes the response
             with self._cond:
                 self._done = True
                 self._cond.notify_all()

@@ -24,8 +24,7 @@ import anyio
 from ..base import BackendTraits, NoHubExtras
 from .logs import read_log
 from .monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
-from .paths import (JobPaths, database_path, is_job_id, new_job_id, proc_start,
-                                                   signal_process)
+from .paths import JOB_ID_SHAPE, JobPaths, database_path, new_job_id, proc_start, signal_process
 from .prepare import (Plan, caller_token, command_argv, read_json, refuse_image, scrub,
                                                      working_dir, write_json)
 from .rebuild import open_store, prepare_home
@@ -69,7 +68,8 @@ class LocalBackend(NoHubExtras):
     # No Hub extras: its jobs read this machine's files directly (nothing to upload), a rerun is rebuilt from
     # spec.json, and there are no schedules (NoHubExtras).
     traits = BackendTraits(place="this machine", runs_here=True, billed=False, keeps_files=True, poll_seconds=1.0,
-                           entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True)
+                           entry_command=(sys.executable, "-P", "-m", ENTRY_MODULE), local_paths=True,
+                           job_id_shape=JOB_ID_SHAPE, job_id_example="0190a1b2c3d4e5f6")
 
     def __init__(self, home: Path | str | None = None, slots: int = 1, grace: float = 10.0,
                  sample_every: float = 2.0) -> None:
@@ -173,7 +173,7 @@ class LocalBackend(NoHubExtras):
 
     # --- what differs from other backends ---
 
-    def command_line(self, spec: JobSpec) -> list[str] | None:
+    def command_line(self, spec: JobSpec, *, schedule: str | None = None) -> list[str] | None:
         """None: there is no CLI between the user and this machine; the job's command is what runs."""
         return None
 
@@ -297,7 +297,7 @@ class LocalBackend(NoHubExtras):
 
     async def _row(self, job_id: str) -> JobRow:
         db = await self._store()
-        row = db.get(job_id) if is_job_id(job_id) else None
+        row = db.get(self.traits.check_job_id(job_id))
         if row is None:
             raise JobNotFoundError(job_id)
         return row

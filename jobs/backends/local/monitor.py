@@ -254,7 +254,7 @@ class Monitor:
         return bool(db.queued(1))
 
     def _load_plan(self, row: JobRow) -> Plan | None:
-        record = read_json(self.paths(row.id).spec)
+        record = read_json(self.paths(row.id).spec) or {}
         try:
             idle = record["spec"].get("idle_timeout")
             return Plan(argv=list(record["argv"]), cwd=record["cwd"], output_dir=record["output_dir"],

@@ -17,7 +17,8 @@ from pathlib import Path
 from ...supervisor.procs import proc_stat
 from ...core.models import JobNotFoundError
 
-_ID_RE = re.compile(r"[0-9a-f]{16}")
+JOB_ID_SHAPE = r"[0-9a-f]{16}"
+_ID_RE = re.compile(JOB_ID_SHAPE)
 _id_lock = threading.Lock()
 _last_id = [0]
 

@@ -143,7 +143,7 @@ def rebuild_index(home: Path) -> RebuildReport:
 
 
 def _restore(store: Store, paths: JobPaths) -> str | None:
-    record = read_json(paths.spec)
+    record = read_json(paths.spec) or {}
     try:
         spec = record["spec"]
         created_at = float(record["created_at"])

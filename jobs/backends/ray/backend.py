@@ -77,7 +77,9 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         # a shared filesystem): the user's to arrange, as on any cluster.
         self.traits = BackendTraits(place=f"the Ray cluster at {self.address}", runs_here=False, billed=False,
                                     keeps_files=True, poll_seconds=2.0,
-                                    entry_command=(python, "-P", "-m", ENTRY_MODULE), local_paths=True)
+                                    entry_command=(python, "-P", "-m", ENTRY_MODULE), local_paths=True,
+                                    # Ours are trl-<12 hex>; others' submissions keep Ray's own spelling.
+                                    job_id_shape=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}", job_id_example="trl-1a2b3c4d5e6f")
         if home is None:
             import platformdirs
 
@@ -93,6 +95,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         # Secret values of jobs submitted from this process (memory only) and the credentials around us: scrubbed
         # from everything returned. The wrapper has already scrubbed a job's own secrets from its log on the node.
         self._secret_values: set[str] = set(ambient_secrets())
+        self._built: tuple[tuple[str | None, int], Redactor] | None = None
 
     # --- lifecycle ---
 
@@ -109,7 +112,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
 
     # --- what differs from other backends ---
 
-    def command_line(self, spec: JobSpec) -> list[str] | None:
+    def command_line(self, spec: JobSpec, *, schedule: str | None = None) -> list[str] | None:
         """The `ray job submit` line that runs `spec`'s command by hand (see ray_command_line), secrets by name."""
         return ray_command_line(spec, address=self.address, cluster_env=self.cluster_env)
 
@@ -205,7 +208,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
     async def _lookup(self, job_id: str) -> tuple[dict | None, Any]:
         """(what the cluster says of the job, our record of it); the cluster's is None for a job it forgot.
         JobNotFoundError when neither knows it."""
-        job_id = _plain_id(job_id)
+        job_id = self.traits.check_job_id(job_id)
         details = await self._client.job(job_id)
         record = self._recorded().get(job_id)
         if details is None and record is None:
@@ -245,7 +248,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         for name, value in (("tail", tail), ("since", since)):
             if value is not None and value < 0:
                 raise InvalidJobSpec(f"must be 0 or more, got {value}.", field=name)
-        job_id = _plain_id(job_id)
+        job_id = self.traits.check_job_id(job_id)
         start = since or 0
         details, record = await self._lookup(job_id)
         if details is None:
@@ -367,18 +370,15 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         return self._records
 
     def _redactor(self) -> Redactor:
-        return Redactor([self._token or "", *self._secret_values])
+        # Rebuilt only when a value joins (the set only grows): building the automaton costs the values' length.
+        key = (self._token, len(self._secret_values))
+        if self._built is None or self._built[0] != key:
+            self._built = (key, Redactor([self._token or "", *self._secret_values]))
+        return self._built[1]
 
 
 def _cancel_key(job_id: str) -> str:
     return f"gcs://trl_jobs_cancel_{job_id}"
-
-
-def _plain_id(job_id: str) -> str:
-    ref = (job_id or "").strip()
-    if not ref or any(c in ref for c in "/?#% ") or len(ref) > 200:
-        raise InvalidJobSpec(f"{job_id!r} is not a Ray submission id; use the id list_jobs shows.", field="job_id")
-    return ref
 
 
 def _caller_token() -> str:

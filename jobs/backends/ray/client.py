@@ -13,8 +13,8 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, Literal, overload
 
 import httpx2 as httpx  # httpx2: the HTTP client mcp itself depends on (the httpx API)
 
@@ -71,7 +71,7 @@ class RayClient:
             raise JobNotFoundError(job_id)
         return bool(response.json().get("stopped"))
 
-    async def logs(self, job_id: str) -> AsyncIterator[str]:
+    async def logs(self, job_id: str) -> AsyncGenerator[str, None]:
         """The job's log line by line, decoded as it streams in (never the whole log in memory)."""
         try:
             async with self._http.stream("GET", f"/api/jobs/{job_id}/logs") as response:
@@ -111,6 +111,14 @@ class RayClient:
         await self._request("PUT", f"/api/packages/gcs/{name}", what="upload a package", content=data)
 
     # --- plumbing ---
+
+    @overload
+    async def _request(self, method: str, path: str, *, what: str, missing_ok: Literal[False] = False,
+                       **kwargs: Any) -> httpx.Response: ...
+
+    @overload
+    async def _request(self, method: str, path: str, *, what: str, missing_ok: bool, **kwargs: Any
+                       ) -> httpx.Response | None: ...
 
     async def _request(self, method: str, path: str, *, what: str, missing_ok: bool = False,
                        **kwargs: Any) -> httpx.Response | None:
@@ -179,7 +187,7 @@ class LogLines:
             text, self._state = text[match.end():], "body"
         if self._state != "body":
             return []
-        end = _TOKENS.match(text).end()
+        end = tokens.end() if (tokens := _TOKENS.match(text)) else 0  # it matches the empty string too
         body, rest = text[:end], text[end:]
         if rest.startswith('"'):
             self._state = "done"

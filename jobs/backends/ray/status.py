@@ -80,7 +80,7 @@ def lost_info(record: Record, *, backend: str, address: str, redactor: Redactor)
     last = JobStage(record.last_stage) if record.last_stage else None
     if record.canceled is not None:
         stage = JobStage.CANCELED
-    elif last in TERMINAL_JOB_STAGES:
+    elif last is not None and last in TERMINAL_JOB_STAGES:
         stage = last
     else:
         stage = JobStage.ERROR

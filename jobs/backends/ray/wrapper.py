@@ -48,7 +48,7 @@ def _say(text: str) -> None:
 
 
 def _gcs():
-    from ray._raylet import GcsClient  # ~0.3 s; only here, never in the server
+    from ray._raylet import GcsClient  # pyright: ignore[reportAttributeAccessIssue]  (~0.3 s; never in the server)
 
     return GcsClient(address=os.environ["RAY_ADDRESS"])
 
