@@ -63,11 +63,11 @@ def build(root: Path) -> dict[str, str]:
 REWARD = "def short(completions, **kwargs):\n    return [-len(str(c)) / 100 for c in completions]\n"
 
 
-def requests(paths: dict[str, str], steps: int) -> list[tuple[str, dict]]:
+def requests(paths: dict[str, str], steps: int, sizes: list[str]) -> list[tuple[str, dict]]:
     common = dict(max_steps=steps, per_device_train_batch_size=2, logging_steps=4, save_strategy="no",
                   report_to="none", env={"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     runs = []
-    for size in SIZES:
+    for size in sizes:
         model = paths[size]
         runs.append((f"sft-{size}", dict(trainer="sft", model=model, dataset=paths["sft"], **common)))
         runs.append((f"dpo-{size}", dict(trainer="dpo", model=model, dataset=paths["dpo"], max_length=64, **common)))
@@ -98,6 +98,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--sizes", default=",".join(SIZES), help="which of S, M, L to run (default all)")
     opts = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stopped bench cancels its running job first
     with tempfile.TemporaryDirectory(prefix="bench-forecast-") as tmp:
@@ -114,7 +115,7 @@ async def main() -> None:
         try:
             print(f"{'round':>5} {'run':<8} {'forecast':>9} {'actual':>8} {'ratio':>6}  basis")
             for rnd in range(1, opts.rounds + 1):
-                for name, args in requests(paths, opts.steps):
+                for name, args in requests(paths, opts.steps, opts.sizes.split(",")):
                     fc, actual, calibrated, stage = await one(ctx, args)
                     ratio = fc / actual if actual else float("nan")
                     ratios.setdefault(rnd, []).append(ratio)
