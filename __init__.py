@@ -4,9 +4,6 @@ The repository's top-level folders are this package's parts (pyproject.toml maps
 root and CLI), `tools` and `prompts` (what MCP clients see), and `jobs` (the engine, with no MCP in it).
 """
 
-from importlib import metadata as _metadata
-
-try:
-    __version__ = _metadata.version("trl-jobs-mcp")
-except _metadata.PackageNotFoundError:  # run from a checkout that is not installed
-    __version__ = "0+unknown"
+# The one place the version is written: pyproject.toml reads it (dynamic), and so do the server, server.json's
+# check and the desktop bundle.
+__version__ = "0.1.0"

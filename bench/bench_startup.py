@@ -2,7 +2,9 @@
 
 Both are spawned the same way, in alternating rounds of the same run, and spoken to with raw JSON-RPC lines over
 their pipes (no client library in the timing). Also timed: the `tools/list` answer that follows, where our tool
-schemas are part of the work. Goal: initialize ratio under 1.15.
+schemas are part of the work. Goal (issue 25): both ratios under 1.05. Our rounds share one state folder, as a
+user's starts do, so the first tools/list answers from the list the previous start built (server/tool_cache.py);
+one start on a new folder, where the list is built, is printed apart.
 
 Run it with the interpreter this checkout is installed in (`pip install -e .`): the console script beside it is
 timed. The server may write bytecode during the warm-up round even where PYTHONDONTWRITEBYTECODE is set: otherwise
@@ -96,6 +98,8 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         ours_argv, bare_argv = console_script(), [sys.executable, str(HERE / "bare_server.py")]
         one_round(ours_argv, env), one_round(bare_argv, env)  # warm the OS file cache and .pyc files
+        with tempfile.TemporaryDirectory(prefix="trl-jobs-bench-new-") as new_home:
+            first = one_round(ours_argv, {**env, "TRL_JOBS_HOME": new_home})
         ours: list[tuple[float, float]] = []
         bare: list[tuple[float, float]] = []
         for i in range(args.rounds):
@@ -115,7 +119,8 @@ def main() -> None:
         print(f"  {name:24}" + "".join(f"{stat(results, i, how):11.3f}s" for how in ("median", "min")
                                         for i in (0, 1)))
     ratios = [stat(ours, i, how) / stat(bare, i, how) for how in ("median", "min") for i in (0, 1)]
-    print(f"  {'ratio':24}" + "".join(f"{r:12.3f}" for r in ratios) + "   (goal for initialize: < 1.15)")
+    print(f"  {'ratio':24}" + "".join(f"{r:12.3f}" for r in ratios) + "   (goal: < 1.05)")
+    print(f"  a new state folder (tools/list built, not cached): {first[0]:.3f}s, {first[1]:.3f}s")
     print(f"  ours: {' '.join(ours_argv)}")
 
 

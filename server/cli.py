@@ -4,6 +4,7 @@
     trl-jobs-mcp serve --transport http --port 8000
     trl-jobs-mcp demo                              # a tiny SFT run through the MCP protocol, offline
     trl-jobs-mcp rebuild-index --home PATH         # a new local jobs index from the jobs' folders
+    trl-jobs-mcp config cursor [--uvx]             # the client configuration for this install, to paste
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 from .settings import BACKENDS, LOG_LEVELS, TRANSPORTS, Settings, SettingsError
 
-COMMANDS = ("serve", "demo", "rebuild-index")
+COMMANDS = ("serve", "demo", "rebuild-index", "config")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"trl-jobs-mcp {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{serve,demo,rebuild-index}")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,demo,rebuild-index,config}")
 
     serve = commands.add_parser("serve", help="serve MCP (stdio by default; --transport http for HTTP)")
     serve.add_argument("--transport", choices=TRANSPORTS, help="stdio (default) or http (streamable HTTP)")
@@ -60,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
                     "record), keeping the old file aside as jobs.db.damaged-<time>. Stop every server using this "
                     "home first. A server does this by itself when it starts and cannot open the database.")
     rebuild.add_argument("--home", help="the state directory (default: TRL_JOBS_HOME, else the platform default)")
+
+    from .client_config import CLIENTS
+
+    config = commands.add_parser("config", help="print the configuration that connects a client to this install")
+    config.add_argument("client", choices=CLIENTS)
+    config.add_argument("--uvx", action="store_true", help="run the server with uvx instead of this install's path")
+    config.add_argument("--url", help="connect over HTTP to this URL (a server started with --transport http)")
+    config.add_argument("--token", help="with --url: the bearer token the server was started with")
     return parser
 
 
@@ -96,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "rebuild-index":
         return rebuild_index(args.home)
 
+    if args.command == "config":
+        from .client_config import print_config
+
+        return print_config(args.client, uvx=args.uvx, url=args.url, token=args.token)
+
     overrides = {k: v for k, v in vars(args).items() if k != "command"}
     try:
         settings = Settings.from_env(**overrides)
@@ -118,13 +133,12 @@ def serve(settings: Settings) -> int:
         else:
             from .stdio import serve_stdio
 
-            if sys.stdin.isatty():
-                # Someone typed the command in a terminal: stdio is for a client that spawns the server.
-                print("trl-jobs-mcp: an MCP server on stdio, waiting for an MCP client to speak on standard input "
-                      "(a client such as Claude Code or Cursor starts it for you). To see it work: "
-                      "`trl-jobs-mcp demo`; to serve over HTTP: `trl-jobs-mcp serve --transport http`. "
-                      "Ctrl-C quits.", file=sys.stderr, flush=True)
-            anyio.run(serve_stdio, server)
+            # Someone typed the command in a terminal: stdio is for a client that spawns the server.
+            note = ("trl-jobs-mcp: an MCP server on stdio, waiting for an MCP client to speak on standard input "
+                    "(a client such as Claude Code or Cursor starts it for you). To see it work: "
+                    "`trl-jobs-mcp demo`; to serve over HTTP: `trl-jobs-mcp serve --transport http`. "
+                    "Ctrl-C quits.") if sys.stdin.isatty() else None
+            anyio.run(partial(serve_stdio, server, note=note))
     except KeyboardInterrupt:
         pass
     return 0

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 DEADLINE_SECONDS = 600
+# Said twice (before and after), so that a flat loss or "accuracy 0 -> 0" is not read as a failure (issue 25).
+TOY = ("This is a toy: a random ~100k-parameter model and 64 made-up examples, so its loss barely moves and its "
+       "accuracy stays at 0. The demo shows the calls and the answers, not a useful model.")
 
 
 def server_command() -> list[str]:
@@ -50,6 +53,7 @@ def run_demo(*, directory: str | None = None, max_steps: int = 8) -> int:
         return 1
     tiny = json.loads(built.stdout.strip().splitlines()[-1])
     print(f"  model: {tiny['model']}\n  dataset: {tiny['sft']}")
+    print(f"  {TOY}", flush=True)
     return anyio.run(_converse, root, tiny, max_steps)
 
 
@@ -108,5 +112,7 @@ async def _converse(root: Path, tiny: dict[str, str], max_steps: int) -> int:
     card = output / "README.md"
     if card.exists():
         print(f"Its model card: {card}")
-    print("Point any MCP client at `trl-jobs-mcp` (see README.md) to do the same in conversation.")
+    print(f"\n{TOY}")
+    print("To do the same in conversation, connect a client: `trl-jobs-mcp config claude-desktop` (or claude-code, "
+          "cursor, vscode) prints its configuration; see README.md.")
     return 0

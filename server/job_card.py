@@ -13,7 +13,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from mcp.server.apps import Apps, ResourceCsp, client_supports_apps
+from mcp.server.apps import APP_MIME_TYPE, Apps, ResourceCsp, client_supports_apps
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp_types import ListToolsResult
 
@@ -31,13 +31,16 @@ def card_html() -> str:
 
 def job_card_extension() -> Apps:
     """The Apps extension serving the card. The empty CSP asks hosts for their restrictive default: the card
-    fetches nothing; every byte it shows comes through the host's tools/call."""
+    fetches nothing; every byte it shows comes through the host's tools/call. The HTML is read when a host first
+    reads the card, not when the server is built."""
+    from mcp.server.mcpserver.resources import FunctionResource
+
     apps = Apps()
-    apps.add_html_resource(
-        CARD_URI, card_html(), name="job_card", title="Training job card",
+    apps.add_resource(FunctionResource(
+        uri=CARD_URI, name="job_card", title="Training job card", mime_type=APP_MIME_TYPE, fn=card_html,
         description="A live card for one training job: stage, elapsed time and cost, progress with ETA, loss and "
                     "other curves, the last log lines, and a Cancel button.",
-        csp=ResourceCsp(), prefers_border=True)
+        meta={"ui": {"csp": ResourceCsp().model_dump(by_alias=True, exclude_none=True), "prefersBorder": True}}))
     return apps
 
 

@@ -34,6 +34,7 @@ class Settings:
     backend: str = field(default="local", metadata={"env": "TRL_JOBS_BACKEND"})
     home: Path | None = field(default=None, metadata={"env": "TRL_JOBS_HOME"})
     local_slots: int | None = field(default=None, metadata={"env": "TRL_JOBS_LOCAL_SLOTS"})
+    log_mb: float | None = field(default=None, metadata={"env": "TRL_JOBS_LOG_MB"})
     read_only: bool = field(default=False, metadata={"env": "TRL_JOBS_READ_ONLY"})
     max_cost_usd: float | None = field(default=None, metadata={"env": "TRL_JOBS_MAX_COST_USD"})
     # A job silent and idle this long is stopped (jobs/guard.py); a launch's idle_timeout overrides it, "off" disables.
@@ -93,6 +94,8 @@ class Settings:
             raise SettingsError(f"TRL_JOBS_PORT / --port: {self.port} is not a TCP port; use 1 to 65535.")
         if self.local_slots is not None and self.local_slots < 1:
             raise SettingsError("TRL_JOBS_LOCAL_SLOTS / --slots: run at least 1 job at a time; give a number >= 1.")
+        if self.log_mb is not None and not (math.isfinite(self.log_mb) and self.log_mb >= 1):
+            raise SettingsError("TRL_JOBS_LOG_MB: the cap of each job's log, in MB; give a number of 1 or more.")
         if self.max_cost_usd is not None and not (math.isfinite(self.max_cost_usd) and self.max_cost_usd >= 0):
             raise SettingsError("TRL_JOBS_MAX_COST_USD / --max-cost-usd: give a number of dollars, 0 or more.")
         if self.transport == "http" and not is_loopback(self.host) and not self.auth_token:
@@ -103,7 +106,7 @@ class Settings:
 
     def backend_settings(self) -> dict[str, Any]:
         """Keyword settings for jobs.backends.make_backend; it keeps those the chosen backend takes."""
-        return {"home": self.home, "slots": self.local_slots,
+        return {"home": self.home, "slots": self.local_slots, "log_mb": self.log_mb,
                 "token": self.hf_token, "namespace": self.hf_namespace, "endpoint": self.hf_endpoint,
                 "ray_address": self.ray_address, "ray_token": self.ray_token, "ray_cluster_env": self.ray_cluster_env}
 
@@ -147,7 +150,7 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
             return Path(raw).expanduser()
         if name in ("local_slots", "port"):
             return int(raw)
-        if name == "max_cost_usd":
+        if name in ("max_cost_usd", "log_mb"):
             return float(raw)
         if name in ("read_only", "tasks", "ray_cluster_env"):
             if raw.lower() in _TRUE:
@@ -161,7 +164,7 @@ def _parse(name: str, raw: str, *, source: str) -> Any:
             return raw.upper()
     except ValueError:
         expected = {"local_slots": "a whole number such as 2", "port": "a whole number such as 8000",
-                    "max_cost_usd": "a number of dollars such as 5 or 0.5",
+                    "max_cost_usd": "a number of dollars such as 5 or 0.5", "log_mb": "a number of MB such as 50",
                     "read_only": "1/true/yes/on or 0/false/no/off", "tasks": "1/true/yes/on or 0/false/no/off",
                     "ray_cluster_env": "1/true/yes/on or 0/false/no/off"}[name]
         raise SettingsError(f"{source}: cannot read {raw!r}; give {expected}.") from None

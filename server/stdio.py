@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -142,8 +144,18 @@ def _message_or_answer(line: bytes | TooLong) -> SessionMessage | JSONRPCError |
     return SessionMessage(message)
 
 
-async def serve_stdio(server: MCPServer) -> None:
-    """`server.run_stdio_async()`, with every request answered (see the module's docstring) and lines bounded."""
+async def serve_stdio(server: MCPServer, *, note: str | None = None) -> None:
+    """`server.run_stdio_async()`, with every request answered (see the module's docstring), lines bounded, and
+    Ctrl-C that quits.
+
+    stdin is read in a worker thread that nothing interrupts, and leaving the reader waits for that thread: after a
+    KeyboardInterrupt the process would wait for a line or EOF ("Ctrl-C quits." did not; issue 25). So SIGINT ends
+    the session (the lifespan closes the backend, as at EOF) and the process exits without waiting for the reader,
+    with status 130 as a shell reports Ctrl-C. Jobs run in their own processes and the job store is crash-safe.
+
+    Args:
+        note: printed to stderr once Ctrl-C is handled (a person at a terminal reads it; a client ignores stderr).
+    """
     lowlevel = server._lowlevel_server  # what run_stdio_async runs; the SDK has no public hook for the read side
     stdin, stdout, releases = _claim_stdio()
     inbound_send, inbound = create_context_streams[SessionMessage | Exception](0)
@@ -164,6 +176,18 @@ async def serve_stdio(server: MCPServer) -> None:
                 elif item is not None:
                     await outbound.send(SessionMessage(item))
 
+    interrupted = False
+
+    async def stop_on_interrupt(scope: anyio.CancelScope) -> None:
+        nonlocal interrupted
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            if note:
+                print(note, file=sys.stderr, flush=True)
+            async for _ in signals:
+                interrupted = True
+                scope.cancel()
+                return
+
     async def writer() -> None:
         async with outbound_reader:
             async for session_message in outbound_reader:
@@ -174,7 +198,12 @@ async def serve_stdio(server: MCPServer) -> None:
             tg.start_soon(writer)
             async with anyio.create_task_group() as reading:
                 reading.start_soon(reader)
-                await lowlevel.run(inbound, outbound, lowlevel.create_initialization_options())
+                with anyio.CancelScope() as serving:
+                    reading.start_soon(stop_on_interrupt, serving)
+                    await lowlevel.run(inbound, outbound, lowlevel.create_initialization_options())
+                if interrupted:
+                    print("trl-jobs-mcp: interrupted, stopped.", file=sys.stderr, flush=True)
+                    os._exit(130)  # not waiting for the reader's thread, blocked on stdin
                 reading.cancel_scope.cancel()
             await outbound.aclose()  # the writer sends what is queued, then ends
     finally:

@@ -9,7 +9,10 @@ server restarted on the same home therefore resolves its earlier tasks; deleting
 label on the job would have needed no key, but labels are shown by list_jobs and inspect_job, so anyone who could
 list jobs could have read every task id, and the user would see our token among their labels.
 
-    tj1.<base64url of {"t": tool, "j": job id, "a": arguments that shape the result}>.<base64url HMAC-SHA256, 128 bits>
+Each call's task is its own: a random nonce in the signed body makes two waits on one job (or one client's wait and
+another's) two tasks, so cancelling one leaves the other.
+
+    tj1.<base64url of {"t": tool, "j": job id, "a": arguments that shape the result, "n": nonce}>.<base64url HMAC>
 """
 
 from __future__ import annotations
@@ -35,12 +38,13 @@ _MAX_ID_LENGTH = 1000
 
 @dataclass(frozen=True)
 class TaskRef:
-    """What a task id names: the tool whose answer the task stands for, the job, and that call's arguments that
-    shape its final answer (wait_for_job's `until`, `since`, `max_lines`)."""
+    """What a task id names: the tool whose answer the task stands for, the job, that call's arguments that
+    shape its final answer (wait_for_job's `until`, `since`, `max_lines`), and the nonce that makes it that call's."""
 
     tool: str
     job_id: str
     arguments: dict[str, Any] = field(default_factory=dict)
+    nonce: str = ""
 
 
 def load_key(home: Path) -> bytes:
@@ -97,10 +101,10 @@ class TaskIds:
         return hmac.new(self._key, b"trl-jobs-task\0" + payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
     def issue(self, ref: TaskRef) -> str:
-        body: dict[str, Any] = {"t": ref.tool, "j": ref.job_id}
+        """A new task id for `ref` (its nonce drawn here when empty): every call gets a task of its own."""
+        body: dict[str, Any] = {"t": ref.tool, "j": ref.job_id, "n": ref.nonce or _b64(secrets.token_bytes(9))}
         if ref.arguments:
             body["a"] = ref.arguments
-        # Sorted and compact: the same job and arguments give the same id, which is what makes it one to one.
         payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         return f"{PREFIX}.{_b64(payload)}.{_b64(self._mac(payload))}"
 
@@ -118,4 +122,4 @@ class TaskIds:
         if not hmac.compare_digest(mac, self._mac(payload)):
             return None
         body = json.loads(payload)
-        return TaskRef(tool=body["t"], job_id=body["j"], arguments=body.get("a") or {})
+        return TaskRef(tool=body["t"], job_id=body["j"], arguments=body.get("a") or {}, nonce=body.get("n") or "")

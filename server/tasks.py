@@ -9,7 +9,11 @@ cancel_job does. Everything else, and every client that does not declare the ext
 The job is the task: a task id is the job's id signed with this home's key (server/task_ids.py), so a task is
 created when the backend has accepted the job, and any server on the same home answers for it after a restart,
 whatever the backend, through the Backend protocol alone. What lives in memory (the log read so far, what the
-launch answered) only saves work and is rebuilt from the job when missing.
+launch answered) only saves work and is rebuilt from the job when missing. Each call's task is its own (a nonce in
+the id), and a task that ended keeps its ending on disk (server/task_states.py): a cancelled wait stays cancelled
+and a completed task keeps its answer, whoever asks and after a restart. The engine's modules (jobs/, tools/,
+task_view) are imported by the handlers that use them, not with this module: a server builds this extension before
+its handshake, which issue 25 keeps as quick as a bare MCPServer's.
 """
 
 from __future__ import annotations
@@ -28,16 +32,14 @@ from mcp_types.jsonrpc import HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, ValidationError
 
-from ..jobs.core.flavors import CATALOG
-from ..jobs.core.models import JobInfo, JobNotFoundError, JobsError, JobStage, format_duration
-from . import task_view as view
-from .task_ids import TaskIds, TaskRef
-from ..tools.base import invoke, pre_parse_json
-
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
+    from ..jobs.core.models import JobInfo
+    from . import task_view as view
     from .app import AppState
+    from .task_ids import TaskIds, TaskRef
+    from .task_states import TaskStates
 
 logger = logging.getLogger("trl_jobs_mcp.server.tasks")
 
@@ -79,7 +81,16 @@ class TasksExtension(Extension):
         self._progress: OrderedDict[str, view.Progress] = OrderedDict()
         self._launched: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._finals: OrderedDict[str, CallToolResult] = OrderedDict()
-        self._stopped_waits: set[str] = set()
+        self._kept: TaskStates | None = None
+
+    @property
+    def _states(self) -> TaskStates:
+        """The ended tasks' states, on first need (the state home is resolved then, not before the handshake)."""
+        if self._kept is None:
+            from .task_states import TaskStates
+
+            self._kept = TaskStates(self._state.settings.state_home())
+        return self._kept
 
     def methods(self) -> list[MethodBinding]:
         versions = frozenset(MODERN_PROTOCOL_VERSIONS)
@@ -91,6 +102,7 @@ class TasksExtension(Extension):
 
     async def intercept_tool_call(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any],
                                   call_next: CallNext) -> HandlerResult:
+
         if not declared(ctx) or params.name not in (*LAUNCHING_TOOLS, WAITING_TOOL):
             return await call_next(ctx)
         if params.name == WAITING_TOOL:
@@ -101,6 +113,8 @@ class TasksExtension(Extension):
         structured = result.structured_content or {}
         if structured.get("dry_run") or not structured.get("job_id"):
             return result  # a dry run
+        from .task_ids import TaskRef
+
         ref = TaskRef(tool=params.name, job_id=structured["job_id"])
         task_id = self._ids.issue(ref)
         self._remember(self._launched, task_id, structured)
@@ -117,6 +131,9 @@ class TasksExtension(Extension):
 
     async def _wait_task(self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any],
                          call_next: CallNext) -> HandlerResult:
+        from ..jobs.core.models import JobsError
+        from .task_ids import TaskRef
+        from ..tools.base import pre_parse_json
         from ..tools.wait_for_job import Input
 
         try:
@@ -131,7 +148,6 @@ class TasksExtension(Extension):
                      if v != Input.model_fields[k].default}
         ref = TaskRef(tool=WAITING_TOOL, job_id=job.id, arguments=arguments)
         task_id = self._ids.issue(ref)
-        self._stopped_waits.discard(task_id)
         task = await self._task(task_id, ref, job)
         task["statusMessage"] = f"Waiting for job {job.id} to end: {task['statusMessage']}."
         return {"resultType": "task", **task}
@@ -153,6 +169,8 @@ class TasksExtension(Extension):
         return ref
 
     async def _inspect(self, ref: TaskRef) -> JobInfo:
+        from ..jobs.core.models import JobNotFoundError, JobsError
+
         try:
             return await (await self._state.backend()).inspect(ref.job_id)
         except JobNotFoundError:
@@ -162,7 +180,14 @@ class TasksExtension(Extension):
                 f"Failed to read the task's job {ref.job_id}: {exc}")) from None
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
+        from . import task_view as view
+
         ref = self._resolve(ctx, params)
+        kept = self._states.read(params.task_id)
+        if kept is not None:
+            if _kept_expired(kept, time.time()):
+                raise _not_found("Task has expired")
+            return kept
         job = await self._inspect(ref)
         if view.expired(job, time.time()):
             raise _not_found("Task has expired")
@@ -175,12 +200,22 @@ class TasksExtension(Extension):
 
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> dict[str, Any]:
         ref = self._resolve(ctx, params)
+        if self._states.read(params.task_id) is not None:
+            return {}  # it has ended (completed or cancelled) and stays as it ended
         job = await self._inspect(ref)
         if ref.tool == WAITING_TOOL:
             # Cancelling a wait stops the waiting, not the training: the job was started by another call.
-            self._stopped_waits.add(params.task_id)
+            from . import task_view as view
+
+            now = time.time()
+            message = f"Stopped waiting; job {job.id} is {job.stage.value}" + ("." if job.finished else " and runs on.")
+            self._states.end(params.task_id, {
+                "taskId": params.task_id, "status": "cancelled", "statusMessage": message,
+                "createdAt": view.iso(job.created_at), "lastUpdatedAt": view.iso(_utc(now)),
+                "ttlMs": view.ttl_ms(job, now)})
             return {}
         if not job.finished:
+            from ..jobs.core.models import JobNotFoundError, JobsError
             from ..tools.cancel_job import Input, cancel_job
 
             try:
@@ -201,13 +236,14 @@ class TasksExtension(Extension):
             store.popitem(last=False)
 
     async def _task(self, task_id: str, ref: TaskRef, job: JobInfo, *, detailed: bool = False) -> dict[str, Any]:
+        from ..jobs.core.models import JobsError, JobStage
+        from . import task_view as view
+
         now = time.time()
         ctx = await self._state.tool_context(None)
         charged, place = ctx.backend.traits.billed, ctx.backend.traits.place
         status, extra = "working", {}
-        if ref.tool == WAITING_TOOL and task_id in self._stopped_waits:
-            status, message = "cancelled", f"Stopped waiting; job {job.id} is {job.stage.value} and runs on."
-        elif job.stage in (JobStage.CANCELED, JobStage.DELETED) and ref.tool != WAITING_TOOL:
+        if job.stage in (JobStage.CANCELED, JobStage.DELETED) and ref.tool != WAITING_TOOL:
             status, message = "cancelled", view.status_message(job, None, now, bills=charged, place=place)
         else:
             progress = self._progress.get(task_id)
@@ -239,11 +275,16 @@ class TasksExtension(Extension):
                                 "ttlMs": view.ttl_ms(job, now)}
         if status == "working":
             task["pollIntervalMs"] = view.poll_interval_ms(job, now)
+        if "result" in extra:
+            # Its answer is made: from now on the task reads as it reads now, for every client, after a restart.
+            return self._states.end(task_id, {**task, **extra})
         return {**task, **extra}
 
     async def _final(self, task_id: str, ref: TaskRef, job: JobInfo, progress: view.Progress, now: float,
                      charged: bool) -> dict[str, Any]:
         """The tool's answer for the ended job (or the flattened loss), kept once made: a finished job's is fixed."""
+        from . import task_view as view
+
         if task_id in self._finals and job.finished:
             return _wire(self._finals[task_id])
         ctx = await self._state.tool_context(None)
@@ -274,6 +315,8 @@ async def _tool_answer(tool: Any, arguments: dict[str, Any], state: AppState, ct
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp_types import TextContent
 
+    from ..tools.base import invoke
+
     async def context() -> Any:
         return ctx
 
@@ -287,6 +330,16 @@ def _wire(result: CallToolResult) -> dict[str, Any]:
     return result.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
+def _kept_expired(kept: dict[str, Any], now: float) -> bool:
+    from datetime import datetime
+
+    try:
+        created = datetime.fromisoformat(str(kept["createdAt"]).replace("Z", "+00:00")).timestamp()
+        return now > created + int(kept["ttlMs"]) / 1000
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def _utc(ts: float) -> Any:
     from datetime import UTC, datetime
 
@@ -296,6 +349,9 @@ def _utc(ts: float) -> Any:
 def _rebuilt_launch(tool: str, job: JobInfo, charged: bool) -> dict[str, Any]:
     """What launch_training or run_job answered at launch, as far as the job record keeps it: this server did not
     launch it (a restart came between). The names of env and secrets are not kept there; the notes say so."""
+    from ..jobs.core.flavors import CATALOG
+    from ..jobs.core.models import format_duration
+
     flavor = CATALOG.get(job.flavor or "")
     price = flavor.price_per_hour if flavor else 0.0
     timeout = job.timeout or 0.0

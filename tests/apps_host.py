@@ -30,11 +30,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-def apps_client(home: Path, *, mime_types: list[str] | None = None, **changes: Any) -> Client:
-    """The SDK's client on a local-backend server, declaring the UI extension as an Apps host does."""
+def apps_client(home: Path, *, mime_types: list[str] | None = None, tasks: bool = False, **changes: Any) -> Client:
+    """The SDK's client on a local-backend server, declaring the UI extension as an Apps host does; with `tasks`,
+    the tasks extension too (a 2026-07-28 host that runs long calls as tasks and polls them to their end)."""
     settings = {"mimeTypes": [APP_MIME_TYPE] if mime_types is None else mime_types}
-    return Client(build_server(Settings.from_env({}, backend="local", home=home, **changes)), mode="legacy",
-                  extensions=[advertise(EXTENSION_ID, settings)])
+    server = build_server(Settings.from_env({}, backend="local", home=home, **changes))
+    if tasks:
+        from tasks_client import TasksClient
+
+        return Client(server, mode="auto", extensions=[advertise(EXTENSION_ID, settings), TasksClient(poll=0.2)])
+    return Client(server, mode="legacy", extensions=[advertise(EXTENSION_ID, settings)])
 
 
 def chromium_or_skip() -> None:
@@ -86,10 +91,31 @@ class CardHost:
         await page.goto(HOST_PAGE.as_uri())
         return cls(page)
 
-    async def show(self, tool: str, arguments: dict[str, Any], *, theme: str = "light") -> dict[str, Any]:
-        """Call `tool` as the host would for the model, with the card shown; returns the call's result."""
-        return await self.page.evaluate("([name, args, theme]) => window.showTool(name, args, theme)",
-                                        [tool, arguments, theme])
+    async def show(self, tool: str, arguments: dict[str, Any], *, theme: str = "light", **options: Any
+                   ) -> dict[str, Any]:
+        """Call `tool` as the host would for the model, with the card shown; returns the call's result.
+        `options` are the host's misbehaviours (card_host.html's hostOptions)."""
+        return await self.page.evaluate("([name, args, theme, options]) => window.showTool(name, args, theme, options)",
+                                        [tool, arguments, theme, options])
+
+    async def start(self, tool: str, arguments: dict[str, Any], **options: Any) -> None:
+        """As `show`, without waiting for the call to end (a task runs until its job ends): `result` reads it."""
+        await self.page.evaluate("([name, args, options]) => { window.shown = window.showTool(name, args, 'light', "
+                                 "options); window.shown.catch(() => {}); }", [tool, arguments, options])
+
+    async def result(self) -> dict[str, Any] | None:
+        """The tool's result once the host has it (it may not have handed it to the view: dropResult)."""
+        return await self.page.evaluate("() => window.toolResult || null")
+
+    async def misbehave(self, **options: Any) -> None:
+        """Change the host's misbehaviours while the card runs."""
+        await self.page.evaluate("(options) => Object.assign(window.hostOptions, options)", options)
+
+    async def attempts(self, tool: str) -> list[float]:
+        """When the view asked the host to call `tool` (ms, the page's clock), answered or not."""
+        log = await self.page.evaluate("() => window.hostLog")
+        return [entry["at"] for entry in log if entry["from"] == "view" and entry["method"] == "tools/call"
+                and (entry.get("params") or {}).get("name") == tool]
 
     @property
     def card(self) -> FrameLocator:

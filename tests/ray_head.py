@@ -1,6 +1,8 @@
 """A real local Ray head for the ray backend's tests (a pytest plugin: conftest lists it in pytest_plugins).
 
-One head per test session, started on the first test that asks for `ray_head` and stopped at the end. It gets its own
+One head per test session, started on the first test that asks for `ray_head` and stopped at the end, as a new user
+starts one: from a virtual environment's Python (venv/bin/ray) that is not activated, with a PATH on which no Python
+has ray (NO_RAY_PATH), so that every job shows the entrypoint finding the node's Python by itself. It gets its own
 temp folder and free ports, so it cannot meet a head someone else runs, and `--num-cpus 2` with `--memory 17 GB`
 (logical): cpu-basic (2 CPUs, 16 GB) fits once, so a second job waits PENDING, and bigger flavors are refused.
 
@@ -12,11 +14,14 @@ SIGTERM to each process that carries either, then SIGKILL after a grace. Nothing
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +32,9 @@ from polling import wait_until
 
 MARKER_VAR = "TRL_JOBS_TEST_RAY_HEAD"
 HEAD_MEMORY = 17 * 10**9
+NO_RAY_PATH = "/usr/bin:/bin"  # a system Python may be there, without ray
 START_TIMEOUT_S = 120
+SOCKET_PATH_MAX = 107  # sockaddr_un's sun_path, less its NUL
 
 
 def _free_ports(count: int) -> list[int]:
@@ -68,8 +75,12 @@ def processes_with(needle: bytes, *, cwd: str | None = None) -> list[int]:
 class RayHead:
     """A head on this machine: `address` is its dashboard; `stop()` and `start()` may be called again (same ports)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, python: str = sys.executable, path: str | None = None) -> None:
+        """`python` runs `ray start` (a venv's python runs it as that venv's bin/ray would); `path`, when given, is
+        the PATH the head and so every job starts with."""
         self.root = root
+        self.python = python
+        self.path = path
         self.marker = uuid.uuid4().hex
         ports = _free_ports(10)
         (self.gcs_port, self.dashboard_port, self.agent_port, self.agent_grpc_port, self.client_port,
@@ -80,7 +91,10 @@ class RayHead:
     def start(self) -> None:
         env = {**os.environ, MARKER_VAR: self.marker, "RAY_USAGE_STATS_ENABLED": "0"}
         env.pop("RAY_ADDRESS", None)
-        argv = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--num-cpus", "2",
+        if self.path is not None:
+            env["PATH"] = self.path
+            env.pop("VIRTUAL_ENV", None)
+        argv = [self.python, "-m", "ray.scripts.scripts", "start", "--head", "--num-cpus", "2",
                 "--memory", str(HEAD_MEMORY), "--object-store-memory", str(100 * 2**20),
                 "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
                 "--port", str(self.gcs_port), "--dashboard-port", str(self.dashboard_port),
@@ -129,16 +143,91 @@ class RayHead:
         assert not left, f"Ray head processes survived SIGKILL: {left}"
 
 
+class RayWorkerNode(RayHead):
+    """A second node of `head`'s cluster on this machine (`ray start --address`), with its own resources, ports and
+    folder: 2 CPUs, HEAD_MEMORY, and the custom resource WORKER_RESOURCE that only it has."""
+
+    WORKER_RESOURCE = "trl_jobs_test_worker_node"
+
+    def __init__(self, head: RayHead, root: str) -> None:
+        super().__init__(root, python=head.python, path=head.path)
+        self.head = head
+        self.address = head.address
+
+    def start(self) -> None:
+        env = {**os.environ, MARKER_VAR: self.marker, "RAY_USAGE_STATS_ENABLED": "0"}
+        env.pop("RAY_ADDRESS", None)
+        if self.path is not None:
+            env["PATH"] = self.path
+            env.pop("VIRTUAL_ENV", None)
+        argv = [self.python, "-m", "ray.scripts.scripts", "start", "--address", f"127.0.0.1:{self.head.gcs_port}",
+                "--num-cpus", "2", "--memory", str(HEAD_MEMORY), "--object-store-memory", str(100 * 2**20),
+                "--resources", json.dumps({self.WORKER_RESOURCE: 1}), "--node-ip-address", "127.0.0.1",
+                "--dashboard-agent-listen-port", str(self.agent_port),
+                "--dashboard-agent-grpc-port", str(self.agent_grpc_port),
+                "--node-manager-port", str(self.node_manager_port),
+                "--object-manager-port", str(self.object_manager_port),
+                "--metrics-export-port", str(self.metrics_port),
+                "--runtime-env-agent-port", str(self.runtime_env_port),
+                "--min-worker-port", "0", "--max-worker-port", "0", "--disable-usage-stats"]
+        started = subprocess.run(argv, env=env, cwd=self.root, capture_output=True, text=True,
+                                 timeout=START_TIMEOUT_S, check=False)
+        if started.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"ray start --address failed ({started.returncode}):\n{started.stdout}\n{started.stderr}")
+        wait_until(self._joined, timeout=START_TIMEOUT_S, what="the worker node to join the cluster", interval=0.3)
+
+    def _joined(self) -> bool:
+        try:
+            nodes = httpx2.get(f"{self.address}/api/v0/nodes", params={"detail": "1"},
+                               timeout=5).json()["data"]["result"]["result"]
+        except (httpx2.HTTPError, ValueError, KeyError):
+            return False
+        return any(n.get("state") == "ALIVE" and self.WORKER_RESOURCE in (n.get("resources_total") or {})
+                   for n in nodes)
+
+
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """The session's Ray head; the tests are skipped, saying why, when ray is not installed."""
     if importlib.util.find_spec("ray") is None:
-        pytest.skip("ray is not installed: `pip install 'trl-jobs-mcp[ray]'` to run the Ray backend's tests")
-    # Under the session's tmp, kept short: Ray's unix sockets live below it, and a socket path has 107 bytes at most.
+        pytest.skip("ray is not installed: `pip install -e '.[ray]'` to run the Ray backend's tests")
+    # Ray's unix sockets live below the head's folder, and a socket path has 107 bytes at most: the session's tmp
+    # when it is short enough, else a folder in /tmp (macOS's default temp folder is too long; issue 25).
     root = str(tmp_path_factory.mktemp("ray"))
-    head = RayHead(root)
+    short = None
+    if longest_socket_path(root) > SOCKET_PATH_MAX:
+        short = root = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    if longest_socket_path(root) > SOCKET_PATH_MAX:
+        pytest.skip(f"Ray's socket paths below {root} would be {longest_socket_path(root)} bytes, over the "
+                    f"{SOCKET_PATH_MAX} a unix socket allows: set a shorter temp folder (TMPDIR=/tmp)")
+    python = sys.executable
+    if sys.prefix == sys.base_prefix:  # not in a venv: make one that sees this Python's packages (ray among them)
+        venv = os.path.join(root, "venv")
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], check=True)
+        python = os.path.join(venv, "bin", "python")
+    head = RayHead(root, python=python, path=NO_RAY_PATH)
     try:
         head.start()
         yield head
     finally:
         head.stop()
+        if short:
+            shutil.rmtree(short, ignore_errors=True)
+
+
+def longest_socket_path(root: str) -> int:
+    """The length of the longest socket path Ray makes for a head in `root` (see RayHead.start's --temp-dir)."""
+    session = "session_2026-01-01_00-00-00_000000_" + "9" * 7  # date, time, microseconds and a pid
+    return len(os.path.join(root, "t", session, "sockets", "dash_MetricsHead"))
+
+
+@pytest.fixture(scope="session")
+def ray_worker_node(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayWorkerNode]:
+    """A second node joined to the session's head, for runs across nodes; stopped at the session's end."""
+    node = RayWorkerNode(ray_head, str(tmp_path_factory.mktemp("rayw")))
+    try:
+        node.start()
+        yield node
+    finally:
+        node.stop()

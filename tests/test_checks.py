@@ -307,7 +307,7 @@ def test_an_evaluation_on_a_single_file_holds_out_a_seeded_fraction(tmp_path: Pa
             "print(open(folder / 'test.jsonl').read().replace(chr(10), '|'))")
     runs = [subprocess.run([sys.executable, "-P", "-c", code, str(data), str(tmp_path / f"run{i}")],
                            capture_output=True, text=True, check=True).stdout.splitlines() for i in range(2)]
-    assert runs[0][0] == "[trl-jobs] chat.jsonl: 36 rows for training, 4 held out for evaluation (seed 7)."
+    assert runs[0][0] == "[trl-jobs] chat.jsonl: 36 rows for training, 4 held out for evaluation (10%, seed 7)."
     assert runs[0][1] == "['test.jsonl', 'train.jsonl']" and runs[0][2] == "[36, 4]"
     assert runs[0][3] == runs[1][3]
 
@@ -375,4 +375,28 @@ def test_lora_on_hf_needs_no_peft_on_the_server(monkeypatch: pytest.MonkeyPatch)
     spec = build("hf", GPU, use_peft=True, extra_args={"load_in_4bit": True})
     assert {"peft", "bitsandbytes"} <= set(spec.dependencies) and "--use_peft=true" in spec.script_args
     assert "--with peft --with bitsandbytes" in hf_jobs_command(spec)
-    refused("use_peft", "pip install 'trl-jobs-mcp[local]'", use_peft=True)
+    refused("use_peft", "install the [local] extra", use_peft=True)
+
+
+def test_held_out_share_and_early_stopping_are_checked_before_a_job_exists(tmp_path: Path) -> None:
+    """Issue 20: eval_fraction and early stopping are our entry module's; where it does not run they are refused,
+    and settings that cannot go with them name the field."""
+    refused("eval_fraction", "dataset_test_split", backend="hf", flavor=GPU, eval_fraction=0.1)
+    refused("early_stopping_patience", "Ray", backend="hf", flavor=GPU, early_stopping_patience=2)
+    refused("save_strategy", "remove save_strategy", early_stopping_patience=2, eval_strategy="steps",
+            save_strategy="epoch", max_steps=10)
+    refused("early_stopping_threshold", "early_stopping_patience", early_stopping_threshold=0.01)
+    refused("eval_fraction", "dataset_test_split", eval_fraction=0.1, dataset_test_split="validation")
+    refused("dataset_split", "eval_fraction", dataset_split="train[:90%]")
+    folder = write_jsonl(tmp_path / "only-train" / "train.jsonl", [MESSAGES] * 4).parent
+    refused("eval_fraction", "'test' split", dataset=str(folder), eval_strategy="steps")
+    refused("extra_args", "set `early_stopping_patience`", extra_args={"early_stopping_patience": 2})
+    notes: list[str] = []
+    spec = build(notes=notes, eval_fraction=0.2, early_stopping_patience=3, max_steps=40)
+    assert {"--eval_fraction=0.2", "--eval_strategy=steps", "--eval_steps=2", "--save_strategy=steps",
+            "--save_steps=2", "--load_best_model_at_end=true", "--metric_for_best_model=eval_loss",
+            "--early_stopping_patience=3", "--save_total_limit=2"} <= set(spec.command), spec.command
+    assert any("20% of the train split" in n for n in notes) and any("early stopping" in n for n in notes)
+    assert not any(w.startswith("--save_total_limit") for w in build(save_strategy="no").command)
+    own = build(extra_args={"save_total_limit": 5}).command
+    assert [w for w in own if "save_total_limit" in w] == ["--save_total_limit=5"]

@@ -27,11 +27,11 @@ from hypothesis_jsonschema import from_schema
 from mcp_client import local_client, text_of
 
 from trl_jobs_mcp.jobs.core.redact import MIN_SECRET_LENGTH
-from trl_jobs_mcp.server.app import TOOL_MODULES
+from trl_jobs_mcp.server.app import tool_modules
 
 PY = sys.executable
 EXAMPLES_PER_TOOL = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-TOOLS = [module.__name__.rpartition(".")[2] for module in TOOL_MODULES]
+TOOLS = [module.__name__.rpartition(".")[2] for module in tool_modules()]
 GENERIC_FAILURE = "failed inside the server"
 
 

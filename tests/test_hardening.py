@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 from mcp_client import call, call_error, console_script, local_client
-from polling import eventually
+from polling import eventually, holds, wait_until
 
 from trl_jobs_mcp.jobs.backends.local.paths import RUNNER
 from trl_jobs_mcp.jobs.backends.local.rebuild import NOT_STARTED
 from trl_jobs_mcp.jobs.supervisor.runner import CONFIG_VAR
 from trl_jobs_mcp.jobs.backends.local.store import Store, StoreDamaged
-from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec, JobStage, parse_timeout
+from trl_jobs_mcp.jobs.core.models import BackendUnavailable, InvalidJobSpec, JobSpec, JobStage, parse_timeout
 
 pytestmark = pytest.mark.anyio
 
@@ -269,17 +269,23 @@ def test_an_unusable_home_is_named_at_start_up_in_one_line(tmp_path: Path) -> No
     """Same bug, at start-up: the server's log says it once, without a traceback."""
     home = tmp_path / "home"
     home.write_text("x")
+    log = tmp_path / "stderr"
     # COLUMNS: the SDK logs through rich, which wraps a line at the terminal's width.
-    proc = subprocess.Popen([console_script()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "TRL_JOBS_HOME": str(home), "COLUMNS": "1000"})
+    with log.open("wb") as err:
+        proc = subprocess.Popen([console_script()], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                env={**os.environ, "TRL_JOBS_HOME": str(home), "COLUMNS": "1000"})
     try:
         _initialize(proc)
-        _, err = proc.communicate(timeout=30)
+        # The backend starts once the client's first request after the handshake is answered (issue 25).
+        _send(proc, {"jsonrpc": "2.0", "id": 2, "method": "ping"})
+        assert _receive(proc)["id"] == 2
+        wait_until(lambda: "is a file" in log.read_text(), timeout=30, what="the start-up warning")
+        proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    text = err.decode()
+    text = log.read_text()
     assert "TRL_JOBS_HOME" in text and str(home) in text and "is a file" in text
     assert "Traceback" not in text
 
@@ -479,3 +485,223 @@ def test_every_stdio_request_gets_an_answer_and_a_line_is_bounded(state_dir: Pat
             proc.kill()
             proc.wait()
         proc.stdout.close()  # type: ignore[union-attr]
+
+
+# --- a full state folder (issue 23) ---
+
+
+@pytest.fixture
+def small_home(state_dir: Path) -> Any:
+    """TRL_JOBS_HOME on a 5 MB tmpfs of its own, unmounted at the end (after the backends close)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a 5 MB tmpfs as TRL_JOBS_HOME needs root, and this test run is not root")
+    state_dir.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(state_dir)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield state_dir
+    subprocess.run(["umount", "-l", str(state_dir)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Write a file in `folder` until its disk has not one byte left."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 16, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+async def test_a_log_past_its_cap_keeps_its_head_and_newest_lines(make_backend) -> None:
+    """Bug (issue 23): a job's log grew without bound (20 MB printed filled a 5 MB home). Now it stops at
+    TRL_JOBS_LOG_MB: the head, a note where the middle was cut, the newest output; a reader whose offset was past
+    the cut goes on from the end instead of being refused."""
+    backend = await make_backend(log_mb=1)
+    job = await backend.submit(quick("import sys\nfor i in range(60000): sys.stdout.write(f'line {i:06d} ' + 'x' * 89 + "
+                                     "'\\n')"))
+    info = await finished(backend, job.id)
+    log = backend.paths(job.id).log.read_bytes()
+    assert len(log) <= 1_000_000 and log.startswith(b"line 000000 ") and log.endswith(b"line 059999 " + b"x" * 89 + b"\n")
+    assert log.count(b"the middle of the output is cut here") == 1 and "MB from its middle were cut" in info.message
+    kept = [int(line[5:11]) for line in log.splitlines() if line.startswith(b"line ")]
+    assert kept == sorted(kept) and len(kept) < 60000  # whole lines, in order, the middle gone
+    chunk = await backend.logs(job.id, since=5_000_000)  # an offset a reader held before the cut
+    assert chunk.lines == [] and chunk.finished
+
+
+async def test_a_full_disk_is_named_and_no_job_is_stranded(small_home: Path, make_backend) -> None:
+    """Bug: a job printing 20 MB into a 5 MB home stayed RUNNING forever; launches answered "failed inside the
+    server (OSError)", cancel "(OperationalError)"; once space was freed the job read "killed from outside?".
+    Now each log is capped (head and tail kept, the cut said in the log and by inspect), a full home is named with
+    what to free, a cancel still stops the job, and the job's real outcome is recorded once there is room."""
+    backend = await make_backend(log_mb=1)
+    chatty = await backend.submit(quick("import sys\nfor i in range(200000): sys.stdout.write('x' * 99 + '\\n')\n"
+                                        "print('THE END')"))
+    info = await finished(backend, chatty.id)
+    assert info.stage == JobStage.COMPLETED and "cut" in info.message and "1 MB cap" in info.message
+    log = (small_home / "jobs" / chatty.id / "log").read_bytes()
+    assert len(log) <= 1_000_000 and log.startswith(b"x" * 99 + b"\n") and log.endswith(b"THE END\n")
+    assert b"the middle of the output is cut here" in log
+
+    ticking = await backend.submit(quick("import itertools, time\nfor i in itertools.count():\n"
+                                         "    print(i, flush=True); time.sleep(0.02)", timeout="5m"))
+    proc_json = small_home / "jobs" / ticking.id / "proc.json"
+    await eventually(lambda: "child" in (json.loads(proc_json.read_text()) if proc_json.exists() else {}),
+                     timeout=WAIT, what="the job to start")
+    supervisor = json.loads(proc_json.read_text())["pid"]
+    filler = fill(small_home)
+    folders = sorted(p.name for p in (small_home / "jobs").iterdir())
+
+    with pytest.raises(BackendUnavailable) as launch:
+        await backend.submit(quick())
+    assert str(small_home) in str(launch.value) and "full" in str(launch.value) and "Free space" in str(launch.value)
+    assert sorted(p.name for p in (small_home / "jobs").iterdir()) == folders  # nothing half-written left behind
+    with pytest.raises(BackendUnavailable) as cancel:
+        await backend.cancel(ticking.id)
+    assert str(small_home) in str(cancel.value) and "full" in str(cancel.value) and "stop signal" in str(cancel.value)
+    await eventually(lambda: not Path(f"/proc/{supervisor}").exists() or
+                     Path(f"/proc/{supervisor}/stat").read_text().split()[2] == "Z",
+                     timeout=WAIT, what="the cancelled job's supervisor to end")
+
+    filler.unlink()
+    ended = await finished(backend, ticking.id)
+    assert ended.stage == JobStage.CANCELED and "outside" not in (ended.message or "")
+    assert (await finished(backend, (await backend.submit(quick())).id)).stage == JobStage.COMPLETED
+
+
+# --- a jobs.db deleted or replaced (issue 23) ---
+
+
+def beating(path: Path) -> JobSpec:
+    """A job that rewrites `path` every 20 ms until it is stopped."""
+    return quick(f"import pathlib, time\nwhile True:\n    pathlib.Path({str(path)!r}).write_text(str(time.time()))\n"
+                 "    time.sleep(0.02)", timeout="5m")
+
+
+async def stands_still(path: Path) -> None:
+    before = path.read_text()
+    await holds(lambda: path.read_text() == before, duration=0.2, what=f"{path} to stand still")
+
+
+async def test_a_deleted_index_is_written_again_from_the_job_folders(make_backend, state_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    """Bug: jobs.db deleted while the server was stopped: the next start answered "No jobs yet." and a running job
+    was out of cancel_job's reach. Now the start adds back every job its folders hold, and adopts the running one."""
+    backend = await make_backend()
+    done = await backend.submit(quick("raise SystemExit(3)"))
+    await finished(backend, done.id)
+    running = await backend.submit(beating(tmp_path / "beat"))
+    await eventually(lambda: (tmp_path / "beat").exists(), timeout=WAIT, what="the job to beat")
+    await backend.aclose()
+    for name in ("jobs.db", "jobs.db-wal", "jobs.db-shm"):
+        (state_dir / name).unlink(missing_ok=True)
+
+    again = await make_backend()
+    jobs = {job.id: job for job in (await again.list()).jobs}
+    assert list(jobs) == [running.id, done.id]
+    assert jobs[done.id].stage == JobStage.ERROR and "code 3" in (jobs[done.id].message or "")
+    assert jobs[running.id].stage == JobStage.RUNNING
+    assert (await again.cancel(running.id)).stage == JobStage.CANCELED
+    await stands_still(tmp_path / "beat")
+
+
+async def test_an_index_unlinked_while_serving_keeps_every_job(make_backend, state_dir: Path,
+                                                               tmp_path: Path) -> None:
+    """Bug: jobs.db unlinked while a server ran: the server went on writing to the deleted file, and every job it
+    took afterwards vanished at the next start. Now the next call notices the file is gone (its inode), writes it
+    again from the open copy (a queued job stays queued) and goes on there."""
+    backend = await make_backend(slots=1)
+    blocker = await backend.submit(beating(tmp_path / "beat"))
+    await eventually(lambda: (tmp_path / "beat").exists(), timeout=WAIT, what="the blocker to beat")
+    queued = await backend.submit(quick())
+    (state_dir / "jobs.db").unlink()
+
+    later = await backend.submit(quick())
+    assert (state_dir / "jobs.db").exists()
+    assert (await backend.inspect(queued.id)).stage == JobStage.SCHEDULING
+    await backend.cancel(blocker.id)
+    assert (await finished(backend, queued.id)).stage == JobStage.COMPLETED
+    assert (await finished(backend, later.id)).stage == JobStage.COMPLETED
+    await backend.aclose()
+
+    again = await make_backend()
+    stages = {job.id: job.stage for job in (await again.list()).jobs}
+    assert stages == {blocker.id: JobStage.CANCELED, queued.id: JobStage.COMPLETED, later.id: JobStage.COMPLETED}
+
+
+
+async def test_an_index_replaced_while_serving_gets_the_jobs_it_lacks(make_backend, state_dir: Path) -> None:
+    """Issue 23: an older copy of jobs.db put back while a server runs (a restore from a backup) hid every job
+    taken since. Now the next call notices the file changed (its inode) and adds what it lacks from the open one."""
+    import sqlite3
+
+    backend = await make_backend()
+    first = await backend.submit(quick())
+    await finished(backend, first.id)
+    older = state_dir / "older.db"
+    source, copy = sqlite3.connect(state_dir / "jobs.db"), sqlite3.connect(older)
+    source.backup(copy)
+    copy.close()
+    source.close()
+    second = await backend.submit(quick())
+    await finished(backend, second.id)
+    os.replace(older, state_dir / "jobs.db")
+
+    assert {job.id: job.stage for job in (await backend.list()).jobs} == {
+        first.id: JobStage.COMPLETED, second.id: JobStage.COMPLETED}
+    third = await backend.submit(quick())
+    assert (await finished(backend, third.id)).stage == JobStage.COMPLETED
+    await backend.aclose()
+    again = await make_backend()
+    assert [job.id for job in (await again.list()).jobs] == [third.id, second.id, first.id]
+
+# --- job_metrics reads what the log gained, not all of it again (issue 23) ---
+
+
+class Recording:
+    """A real backend, whose `logs` calls are noted (the offset each asked from) on their way through."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend, self.since = backend, []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    async def logs(self, job_id: str, **kwargs: Any) -> Any:
+        self.since.append(kwargs.get("since"))
+        return await self.backend.logs(job_id, **kwargs)
+
+
+async def test_job_metrics_reads_only_what_the_log_gained_since_the_last_call(make_backend, tmp_path: Path) -> None:
+    """Bug: job_metrics parsed the whole log at every call (a 100 MB log: 22 s and 485 MB). Now each job's parsed
+    log is kept and fed from the offset the previous call reached, and gives the curves a full read gives."""
+    from trl_jobs_mcp.jobs.analysis.metrics.job import PARSED_LOGS, job_report
+    from trl_jobs_mcp.jobs.analysis.metrics.logs import metrics_from_log
+
+    go = tmp_path / "go"
+    code = (f"import os, time\nfor i in range(300): print({{'loss': 3 - i / 100, 'epoch': i / 300}}, flush=True)\n"
+            f"print('half', flush=True)\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+            "for i in range(300, 500): print({'loss': 3 - i / 100, 'epoch': i / 300})")
+    backend = Recording(await make_backend())
+    job = await backend.submit(quick(code, timeout="5m"))
+    log = backend.paths(job.id).log
+    await eventually(lambda: log.exists() and b"half\n" in log.read_bytes(), timeout=WAIT, what="the first half")
+
+    first, _ = await job_report(backend, await backend.inspect(job.id), max_pages=200)
+    reached = PARSED_LOGS.offset(backend, job.id)
+    assert backend.since == [0] and reached == log.stat().st_size and len(first.series["loss"].values) == 300
+    go.touch()
+    await finished(backend, job.id)
+    backend.since.clear()
+    second, _ = await job_report(backend, await backend.inspect(job.id), max_pages=200)
+    assert backend.since[0] == reached and PARSED_LOGS.offset(backend, job.id) == log.stat().st_size
+    whole = metrics_from_log(log.read_text().splitlines())
+    assert second.series["loss"].values == whole.series["loss"].values and len(whole.series["loss"].values) == 500

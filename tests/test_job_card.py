@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
+
+import anyio
 
 import pytest
 from apps_host import apps_client
@@ -85,7 +88,7 @@ def test_the_card_is_one_self_contained_file_under_100_kb() -> None:
         assert method in html, method
     # The tools it calls exist and the refreshing ones change nothing.
     called = set(re.findall(r"callTool\(\"(\w+)\"", html))
-    assert called == {"inspect_job", "job_metrics", "fetch_logs", "list_hardware", "cancel_job"}
+    assert called == {"inspect_job", "job_metrics", "fetch_logs", "list_hardware", "cancel_job", "list_jobs"}
 
 
 async def test_one_server_answers_each_client_by_its_own_capabilities(state_dir: Path) -> None:
@@ -109,6 +112,35 @@ async def test_the_stamp_follows_the_declared_capabilities_in_either_protocol_er
     async with Client(server, mode=mode) as plain:
         unstamped = [t.name for t in (await plain.list_tools()).tools if t.meta]
     assert stamped == sorted(CARD_TOOLS) and unstamped == []
+
+
+async def _raw_initialize(server: Any, version: str) -> dict[str, Any]:
+    """The wire answer to an `initialize` at `version`, as an Apps host of that version sends it (the SDK's client
+    only speaks the newest handshake version)."""
+    from mcp.shared.memory import create_client_server_memory_streams
+    from mcp.shared.message import SessionMessage
+    from mcp_types.jsonrpc import JSONRPCRequest
+
+    lowlevel = server._lowlevel_server
+    async with create_client_server_memory_streams() as ((client_read, client_write), (server_read, server_write)):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: lowlevel.run(server_read, server_write, lowlevel.create_initialization_options()))
+            await client_write.send(SessionMessage(JSONRPCRequest(jsonrpc="2.0", id=1, method="initialize", params={
+                "protocolVersion": version, "clientInfo": {"name": "an apps host", "version": "1"},
+                "capabilities": {"extensions": {EXTENSION_ID: {"mimeTypes": [APP_MIME_TYPE]}}}})))
+            answer = await client_read.receive()
+            tg.cancel_scope.cancel()
+    return answer.message.model_dump(by_alias=True, mode="json", exclude_none=True)["result"]
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
+async def test_the_ui_extension_is_in_the_initialize_answer_of_older_versions(state_dir: Path, version: str) -> None:
+    """Regression (issue 21): the SDK's per-version sieve dropped `capabilities.extensions` from `initialize`, so a
+    2025-era Apps host read no UI support; discovery had it. Tasks are a 2026-07-28 extension and stay out."""
+    result = await _raw_initialize(build_server(Settings.from_env({}, backend="local", home=state_dir)), version)
+    assert result["protocolVersion"] == version
+    assert result["capabilities"]["extensions"] == {EXTENSION_ID: {}}
+    assert result["capabilities"]["tools"] is not None and result["serverInfo"]["name"] == "trl-jobs"
 
 
 async def test_the_installed_console_script_serves_the_card_over_stdio(state_dir: Path) -> None:

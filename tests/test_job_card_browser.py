@@ -141,6 +141,9 @@ async def test_running_scheduling_cancel_and_completed(state_dir: Path, tiny: di
 
         await eventually(b_curve_whole, timeout=30, interval=0.2, what="B's card to draw all 12 losses")
         assert await waiting.text("elapsed") != "–" and (await waiting.text("cost")).startswith("free here")
+        # Ended: "Cost", not "Cost so far"; where the model is, in the body (issue 21), not in the footer.
+        assert await waiting.text("cost-label") == "Cost"
+        assert queued["structuredContent"]["output_dir"] in await waiting.text("where")
         assert "'loss'" in await waiting.text("log") or "train_runtime" in await waiting.text("log")
         await waiting.screenshot(screens / "completed.png")
 

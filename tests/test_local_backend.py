@@ -466,3 +466,34 @@ async def test_a_script_without_dependencies_runs_with_this_python(make_backend,
     assert err.value.field == "script"
     with pytest.raises(InvalidJobSpec, match="uv"):
         await backend.submit(JobSpec(script=str(script), dependencies=["trl"]))
+
+
+async def test_cancel_by_labels_or_ids_never_starts_a_queued_job(state_dir: Path, tmp_path: Path) -> None:
+    """Bug (issue 23): cancelling 50 queued jobs, one call each, started each before its cancel arrived (49 model
+    loads): every cancel of the running job handed its slot to the next. Now cancel_job takes a label filter or a
+    list, drops the queued jobs before it stops the running one, and says what it cancelled and what had ended."""
+    from mcp_client import call, call_error, local_client
+
+    async with local_client(state_dir) as client:  # one slot
+        _, first = await call(client, "run_job", command=[PY, "-c", "pass"], labels={"sweep": "a"})
+        await eventually(lambda: (state_dir / "jobs" / first["job_id"] / "exit.json").exists(), timeout=WAIT,
+                         what="the first job to end")
+        _, blocker = await call(client, "run_job", command=child("heartbeat.py", tmp_path), labels={"sweep": "a"})
+        await beating(tmp_path)
+        queued = [(await call(client, "run_job", command=[PY, "-c", "pass"], labels={"sweep": "a"}))[1]["job_id"]
+                  for _ in range(12)]
+        other = (await call(client, "run_job", command=[PY, "-c", "pass"], labels={"sweep": "b"}))[1]["job_id"]
+
+        text, out = await call(client, "cancel_job", labels={"sweep": "a"})
+        assert sorted(out["canceled"]) == sorted([*queued, blocker["job_id"]]) and out["ended"] == []
+        assert "Canceled 13 job(s)" in text
+        for job_id in queued:  # never started: no supervisor ever opened its log
+            assert not (state_dir / "jobs" / job_id / "log").exists()
+        await heartbeat_stands_still(tmp_path)
+
+        text, out = await call(client, "cancel_job", job_id=[first["job_id"], queued[0], other])
+        assert set(out["ended"]) - {other} == {first["job_id"], queued[0]}
+        assert (other in out["canceled"]) != (other in out["ended"])  # `other` may have run meanwhile
+        assert "already ended" in text
+        for wrong in ({}, {"job_id": other, "labels": {"sweep": "b"}}):
+            assert "job_id: give either job_id" in await call_error(client, "cancel_job", **wrong)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -104,6 +105,34 @@ async def test_run_job_command_logs_tail_and_since(ray_head: RayHead, tmp_path: 
         _, inspected = await call(client, "inspect_job", job_id=job_id)
         assert inspected["job"]["labels"] == {"suite": "ray"}
         assert inspected["job"]["exit_code"] == 0 and inspected["job"]["flavor"] == "cpu-basic"
+
+
+async def test_a_tail_then_the_lines_after_it_while_the_job_runs(backend: RayBackend, tmp_path: Path) -> None:
+    """A tail is read from the end of the log (no count of the lines before it), and its next_since still leads to
+    exactly the lines written after it."""
+    go = tmp_path / "go"
+    program = (f"import os, time\nfor i in range(3000): print(f'a {{i}}')\nwhile not os.path.exists({str(go)!r}): "
+               "time.sleep(0.05)\nfor i in range(5): print(f'b {i}')\n")
+    info = await backend.submit(JobSpec(command=[sys.executable, "-c", program]))
+    tail = await eventually(lambda: _tail_ending(backend, info.id, "a 2999"), timeout=JOB_S, interval=0.3,
+                            what="the job's first lines")
+    assert tail.lines == ["a 2998", "a 2999"] and not tail.finished
+    go.touch()
+    await finished(backend, info.id)
+    after = await backend.logs(info.id, since=tail.next_since)
+    assert after.lines == [f"b {i}" for i in range(5)] and after.finished and not after.truncated
+    again = await backend.logs(info.id, since=after.next_since)
+    assert again.lines == [] and again.finished and again.next_since == after.next_since
+    last = await backend.logs(info.id, tail=3, since=tail.next_since)
+    assert last.lines == ["b 2", "b 3", "b 4"] and last.truncated  # two lines after since were left out
+    with pytest.raises(InvalidJobSpec) as err:
+        await backend.logs(info.id, since=tail.next_since + 1)
+    assert err.value.field == "since"
+
+
+async def _tail_ending(backend: RayBackend, job_id: str, line: str) -> Any:
+    chunk = await backend.logs(job_id, tail=2)
+    return chunk if chunk.lines[-1:] == [line] else None
 
 
 async def test_run_job_script_without_uv_runs_with_the_nodes_python(backend: RayBackend, tmp_path: Path) -> None:
@@ -250,6 +279,28 @@ async def test_secret_reaches_the_job_but_no_result_log_or_ray_view(ray_head: Ra
     assert written and all(SECRET.encode() not in path.read_bytes() for path in written)
 
 
+async def test_rerun_job_runs_the_launch_again_from_the_kept_spec(ray_head: RayHead, tmp_path: Path) -> None:
+    program = "import os, sys; print('got', os.environ['PLAIN'], len(os.environ.get('API_SECRET', '')), sys.argv[1:])"
+    async with connect(settings(ray_head, tmp_path)) as client:
+        _, out = await call(client, "run_job", command=[sys.executable, "-c", program, "--x"], env={"PLAIN": "one"},
+                            secrets={"API_SECRET": SECRET}, labels={"suite": "rerun"})
+        _, done = await call(client, "wait_for_job", job_id=out["job_id"], timeout=JOB_S)
+        assert done["stage"] == "COMPLETED", done
+        error = await call_error(client, "rerun_job", job_id=out["job_id"])
+        assert "API_SECRET" in error  # a secret's value is never kept: the rerun asks for it again
+        _, again = await call(client, "rerun_job", job_id=out["job_id"], env={"PLAIN": "two"},
+                              secrets={"API_SECRET": "x" * 7})
+        assert again["job_id"] != out["job_id"] and again["secret_names"] == ["API_SECRET"]
+        _, redone = await call(client, "wait_for_job", job_id=again["job_id"], timeout=JOB_S)
+        assert redone["stage"] == "COMPLETED", redone
+        _, logs = await call(client, "fetch_logs", job_id=again["job_id"], tail=3)
+        _, inspected = await call(client, "inspect_job", job_id=again["job_id"])
+    assert "got two 7 ['--x']" in logs["lines"]
+    assert inspected["job"]["labels"]["suite"] == "rerun"
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert written and all(SECRET.encode() not in path.read_bytes() for path in written)
+
+
 # --- training ---
 
 
@@ -298,3 +349,33 @@ async def test_head_unreachable_then_back_reports_what_it_forgot(ray_head: RayHe
         _, after = await call(client, "run_job", command=["true"])
         _, done = await call(client, "wait_for_job", job_id=after["job_id"], timeout=JOB_S)
         assert done["stage"] == "COMPLETED"
+
+
+def gcs_value(head: RayHead, key: str) -> bytes | None:
+    """What the head's GCS holds under a package key, read the way the wrapper reads it (Ray's own GcsClient)."""
+    read = subprocess.run([sys.executable, "-c", "import sys; from ray._raylet import GcsClient; "
+                           f"v = GcsClient(address='127.0.0.1:{head.gcs_port}').internal_kv_get(sys.argv[1].encode(), "
+                           "None); sys.stdout.write('NONE' if v is None else v.hex())", f"gcs://{key}"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return None if read.stdout == "NONE" else bytes.fromhex(read.stdout)
+
+
+async def test_a_job_that_never_ran_leaves_no_secret_in_the_gcs(ray_head: RayHead, backend: RayBackend,
+                                                                tmp_path: Path) -> None:
+    """Bug (issue 23): a job cancelled while PENDING, or whose wrapper never ran, left its secrets package readable
+    in the GCS, under a key GET /api/jobs/ shows. Now every ending the server sees empties it (and pins it, so the
+    GCS deletes it when the pin expires)."""
+    from trl_jobs_mcp.jobs.backends.ray.leftovers import secrets_key
+
+    blocker = await backend.submit(JobSpec(command=[sys.executable, "-c", "import time; time.sleep(300)"]))
+    pending = await backend.submit(JobSpec(command=[sys.executable, "-c", "print('ran')"],
+                                           secrets={"API_SECRET": SECRET}))
+    async with httpx2.AsyncClient(base_url=ray_head.address) as http:
+        key = secrets_key((await http.get(f"/api/jobs/{pending.id}")).json())
+    assert key and SECRET.encode() in (gcs_value(ray_head, key) or b"")  # waiting for its wrapper, as designed
+    assert (await backend.inspect(pending.id)).stage is JobStage.SCHEDULING
+
+    assert (await backend.cancel(pending.id)).stage is JobStage.CANCELED
+    assert not gcs_value(ray_head, key)
+
+    await backend.cancel(blocker.id)

@@ -4,6 +4,7 @@ package, the wiring (settings, make_backend), and the recipe's training spec for
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 import subprocess
 import sys
 import textwrap
@@ -11,12 +12,13 @@ import zipfile
 from io import BytesIO
 from pathlib import Path
 
+import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trl_jobs_mcp.jobs.backends import make_backend
-from trl_jobs_mcp.jobs.backends.ray.client import LogLines
+from trl_jobs_mcp.jobs.backends.ray.logs import ANCHOR, anchor, split_lines
 from trl_jobs_mcp.jobs.backends.ray.shipped import ENTRY_MODULE, PACKAGE, package
 from trl_jobs_mcp.jobs.core.flavors import get_flavor
 from trl_jobs_mcp.server.settings import Settings, SettingsError
@@ -24,34 +26,39 @@ from trl_jobs_mcp.server.settings import Settings, SettingsError
 pytestmark = pytest.mark.anyio
 
 
-def decode(body: bytes, cuts: list[int]) -> list[str]:
-    decoder = LogLines()
-    lines: list[str] = []
-    last = 0
-    for cut in sorted(set(cuts)):
-        lines += decoder.feed(body[last:cut])
-        last = cut
-    return lines + decoder.feed(body[last:]) + decoder.close()
+async def split(body: bytes, cuts: list[int]) -> list[tuple[str, bool]]:
+    async def chunks() -> AsyncIterator[bytes]:
+        last = 0
+        for cut in sorted(set(cuts)):
+            yield body[last:cut]
+            last = cut
+        yield body[last:]
+
+    return [pair async for pair in split_lines(chunks())]
 
 
-# Text with what JSON escapes: quotes, backslashes, control characters, non-ASCII and non-BMP characters.
-_TEXT = st.text(alphabet=st.sampled_from(['a', ' ', '"', '\\', '\t', '\r', 'é', '€', '😀', 'u', '/', '\x01']),
-                max_size=30)
+_TEXT = st.text(alphabet=st.sampled_from(['a', ' ', '"', '\\', '\t', '\r', 'é', '€', '😀', '/', '\x01']), max_size=30)
 
 
 @given(st.lists(_TEXT, max_size=20), st.lists(st.integers(min_value=0, max_value=2000), max_size=30),
        st.booleans())
-@settings(max_examples=300, deadline=None)
-def test_log_lines_match_json_whatever_the_cuts(lines: list[str], cuts: list[int], ensure_ascii: bool) -> None:
-    log = "".join(line + "\n" for line in lines)
-    body = json.dumps({"logs": log}, ensure_ascii=ensure_ascii).encode()
-    assert decode(body, cuts) == [line.rstrip("\r") for line in lines]
+@settings(max_examples=200, deadline=None)
+def test_log_lines_are_the_same_whatever_the_cuts_and_a_last_line_without_newline_is_not_whole(
+        lines: list[str], cuts: list[int], ends_with_newline: bool) -> None:
+    text = "\n".join(lines) + ("\n" if ends_with_newline and lines else "")
+    got = anyio.run(split, text.encode(), cuts)
+    shown = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in lines]  # a progress bar's last state
+    if lines and not ends_with_newline and lines[-1] == "":
+        shown.pop()  # nothing after the last newline: no line
+    assert [line for line, _ in got] == shown
+    assert all(whole for _, whole in got[:-1])
+    if got:
+        assert got[-1][1] == text.endswith("\n")
 
 
-def test_log_lines_keep_a_last_line_without_newline_and_ignore_what_follows() -> None:
-    body = json.dumps({"logs": "one\ntwo"}).encode() + b"  "
-    assert decode(body, [3, 9, 15]) == ["one", "two"]
-    assert decode(b'{"logs": ""}', []) == []
+def test_anchors_stay_exact_as_json_numbers_and_name_lines_by_their_neighbour() -> None:
+    assert ANCHOR <= anchor("a", "b") < 2 * ANCHOR <= 2**53
+    assert anchor("a", "b") != anchor("c", "b") and anchor(None, "b") != anchor("", "b")
 
 
 RUN_ZIP = ("import runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[1:]; "

@@ -23,7 +23,7 @@ from mcp_client import call, call_error, connect, local_client
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
-from trl_jobs_mcp.server.app import TOOL_MODULES
+from trl_jobs_mcp.server.app import tool_modules
 from trl_jobs_mcp.tools.base import SecretBook, ToolContext, ToolDef, as_mcp_tool
 
 pytestmark = pytest.mark.anyio
@@ -55,7 +55,7 @@ async def test_tool_list_matches_snapshot(state_dir: Path) -> None:
 async def test_every_registered_module_is_listed_with_honest_annotations(state_dir: Path) -> None:
     async with local_client(state_dir) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert list(tools) == [module.__name__.rpartition(".")[2] for module in TOOL_MODULES]
+    assert list(tools) == [module.__name__.rpartition(".")[2] for module in tool_modules()]
     for name in ("list_jobs", "inspect_job", "fetch_logs"):
         assert tools[name].annotations.read_only_hint is True, name
     cancel = tools["cancel_job"].annotations
@@ -119,7 +119,27 @@ async def test_the_compact_schemas_keep_every_field_its_type_and_its_bounds(stat
         # Output schemas stay as generated: complete, titles and all.
         assert outputs[tool.name]["properties"].keys() == tool.output.model_json_schema()["properties"].keys()
     assert listed["launch_training"]["properties"]["learning_rate"]["type"] == "number"
-    assert listed["launch_training"]["properties"]["timeout"]["type"] == ["string", "integer"]
+    assert listed["launch_training"]["properties"]["timeout"]["anyOf"] == [{"type": "string"}, {"type": "integer"}]
+
+
+async def test_every_schema_property_has_one_type(state_dir: Path) -> None:
+    """Pins issue 25: `"type": ["string", "integer"]` (timeout, idle_timeout, extra_args' values) drew warnings in
+    the Inspector's strict mode, and clients that map tools to a one-type-per-property dialect refuse it."""
+    async with local_client(state_dir) as client:
+        listed = [t.model_dump(by_alias=True, mode="json", exclude_none=True)
+                  for t in (await client.list_tools()).tools]
+
+    def type_lists(node: object, where: str) -> list[str]:
+        if isinstance(node, list):
+            return [found for i, item in enumerate(node) for found in type_lists(item, f"{where}[{i}]")]
+        if not isinstance(node, dict):
+            return []
+        here = [where] if isinstance(node.get("type"), list) else []
+        return here + [found for key, value in node.items() for found in type_lists(value, f"{where}/{key}")]
+
+    assert type_lists(listed, "tools") == []
+    extra_values = listed[0]["inputSchema"]["properties"]["extra_args"]["anyOf"][0]["additionalProperties"]
+    assert {"type": "number"} in extra_values["anyOf"]  # and not integer too: a number holds the integers
 
 
 async def test_read_only_mode_registers_only_tools_that_change_nothing(state_dir: Path) -> None:
@@ -305,3 +325,20 @@ def test_the_server_process_never_imports_torch_transformers_datasets_or_trl(
     assert out.returncode == 0, out.stderr[-3000:]
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == {"after_list": [], "after_calls": []}
+
+
+async def test_the_first_tools_list_of_a_later_server_is_the_cached_copy_of_the_built_one(state_dir: Path) -> None:
+    """Issue 25: building the list costs about 120 ms at start-up, so a server keeps the last one it built (named
+    after a digest of our sources and the read-only setting) and the next one answers its first tools/list from it."""
+    async with local_client(state_dir) as client:
+        built = (await client.list_tools()).tools
+    [cached] = (state_dir / "cache").glob("tools-*.json")
+    async with local_client(state_dir) as client:
+        again = (await client.list_tools()).tools
+        assert not (await client.call_tool("list_jobs", {})).is_error  # calls use the built tools
+    assert [t.model_dump() for t in again] == [t.model_dump() for t in built]
+    assert json.loads(cached.read_text())[0]["name"] == "launch_training"
+    async with local_client(state_dir, read_only=True) as client:
+        read_only = {t.name for t in (await client.list_tools()).tools}
+    assert "launch_training" not in read_only  # another setting, another file
+    assert len(list((state_dir / "cache").glob("tools-*.json"))) == 1

@@ -29,7 +29,7 @@ def test_environment_is_read_and_flags_win() -> None:
     assert settings.hf_namespace == "my-org"
     assert sorted(settings.secret_values()) == ["bearer-value", "hf_tokenvalue"]
     assert "hf_tokenvalue" not in repr(settings) and "bearer-value" not in repr(settings)
-    assert settings.backend_settings() == {"home": settings.home, "slots": 5, "token": "hf_tokenvalue",
+    assert settings.backend_settings() == {"home": settings.home, "slots": 5, "log_mb": None, "token": "hf_tokenvalue",
                                            "namespace": "my-org", "endpoint": None, "ray_address": None,
                                            "ray_token": None, "ray_cluster_env": False}
 

@@ -340,13 +340,51 @@ async def test_wait_for_job_answers_a_task_with_no_time_bound_and_its_cancel_lea
 
         job_id = long.structured_content["job_id"]
         wait = await start_task(client, "wait_for_job", job_id=job_id)
-        again = await start_task(client, "wait_for_job", job_id=job_id)
-        assert again.task_id == wait.task_id  # the same wait on the same job is the same task
         await cancel(client.session, wait.task_id)
         assert (await get(client.session, wait.task_id)).status == "cancelled"
         inspected = await client.call_tool("inspect_job", {"job_id": job_id})
         assert inspected.structured_content["job"]["stage"] in ("SCHEDULING", "RUNNING")
         await client.call_tool("cancel_job", {"job_id": job_id})
+
+
+async def test_each_wait_is_its_own_task_and_a_cancelled_or_completed_one_stays_so_after_a_restart(
+        state_dir: Path, tmp_path: Path) -> None:
+    """Regression (issue 21): a wait's task id was derived from the job and the arguments, and "stopped" lived in
+    memory, so a second wait revived a cancelled one, two clients shared it, and after a restart it read completed."""
+    gate = tmp_path / "gate"
+    gated = [sys.executable, "-c", f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.05)"]
+    async with Client(local_server(state_dir), mode=MODERN) as plain:
+        job_id = (await plain.call_tool("run_job", {"command": gated})).structured_content["job_id"]
+    first, _ = tasks_client(local_server(state_dir))
+    second, _ = tasks_client(local_server(state_dir))
+    async with first, second:
+        mine = await start_task(first, "wait_for_job", job_id=job_id)
+        again = await start_task(first, "wait_for_job", job_id=job_id)
+        theirs = await start_task(second, "wait_for_job", job_id=job_id)
+        assert len({mine.task_id, again.task_id, theirs.task_id}) == 3  # each call's task is its own
+        await cancel(first.session, mine.task_id)
+        revived = await start_task(first, "wait_for_job", job_id=job_id)  # a new wait does not revive it
+        assert revived.task_id != mine.task_id and revived.status == "working"
+        assert (await get(first.session, mine.task_id)).status == "cancelled"
+        assert (await get(second.session, theirs.task_id)).status == "working"
+        gate.write_text("go")
+
+        async def completed() -> DetailedTask | None:
+            task = await get(second.session, theirs.task_id)
+            return task if task.status == "completed" else None
+
+        done = await eventually(completed, timeout=60, interval=0.2, what="the other client's wait to complete")
+        assert done.result and done.result["structuredContent"]["stage"] == "COMPLETED"
+        cancelled = await get(first.session, mine.task_id)
+        assert cancelled.status == "cancelled" and cancelled.result is None  # the job's end does not undo it
+        await cancel(second.session, theirs.task_id)  # a completed task stays completed
+    # A restart on the same home: both read as they ended, the completed one with the answer it gave.
+    restarted, _ = tasks_client(local_server(state_dir))
+    async with restarted:
+        assert (await get(restarted.session, mine.task_id)).status == "cancelled"
+        kept = await get(restarted.session, theirs.task_id)
+        assert kept.status == "completed" and kept.result == done.result
+    assert len(list((state_dir / "tasks").glob("*.json"))) == 2  # one small file per ended task, nothing else
 
 
 # --- the other backend: Hugging Face Jobs (the fake Jobs API, the real huggingface_hub client) ---
@@ -387,10 +425,14 @@ async def test_on_hugging_face_the_task_shows_the_cost_so_far_and_completes_with
     assert "disappears with it: set push_to_hub=true" in text  # where the model is not, and how to keep it
     assert task.result["structuredContent"]["cost_usd"] == 0.025 and fake_hf.token not in json.dumps(task.result)
 
-    # Another server on the same home (a restart) answers for the task from the Hub's job record alone.
+    # Another server on the same home (a restart) gives the answer the task completed with, as it was kept; where
+    # none was kept (the first server died before the job ended), it answers from the Hub's job record alone.
     client, _ = tasks_client(build_server(Settings.from_env({}, backend="hf", hf_token=fake_hf.token,
                                                             hf_endpoint=fake_hf.url, home=tmp_path / "state")))
     async with client:
+        assert (await get(client.session, created.task_id)).result == task.result
+        for kept in (tmp_path / "state" / "tasks").glob("*.json"):
+            kept.unlink()
         again = await get(client.session, created.task_id)
     assert again.status == "completed" and again.result is not None
     assert again.result["content"][0]["text"].startswith(f"Job {job_id} (sft) COMPLETED on a10g-large")
@@ -412,8 +454,10 @@ def test_task_ids_are_bound_to_the_key_and_to_every_field(tmp_path: Path) -> Non
     ids = TaskIds(tmp_path / "a")
     ref = TaskRef(tool="wait_for_job", job_id="01a2", arguments={"until": "loss_plateau"})
     task_id = ids.issue(ref)
-    assert ids.check(task_id) == ref and ids.issue(ref) == task_id  # one id per job and arguments
-    assert TaskIds(tmp_path / "a").check(task_id) == ref  # the same home after a restart
+    named = ids.check(task_id)
+    assert named and named.nonce and named == TaskRef(**{**ref.__dict__, "nonce": named.nonce})
+    assert ids.issue(ref) != task_id  # every call gets its own task
+    assert TaskIds(tmp_path / "a").check(task_id) == named  # the same home after a restart
     assert TaskIds(tmp_path / "b").check(task_id) is None  # another home's key
     other = ids.issue(TaskRef(tool="launch_training", job_id="01a2"))
     assert other != task_id

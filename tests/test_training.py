@@ -162,7 +162,8 @@ def test_grpo_used_the_dotted_reward_function(trained: dict[str, Run]) -> None:
 
 @pytest.mark.anyio
 async def test_a_stopped_sft_run_is_rerun_from_its_last_checkpoint(tiny: dict[str, Path], state_dir: Path) -> None:
-    """rerun_job(resume=true) on a real TRL run: the rerun starts from the newest checkpoint-N the first one saved,
+    """rerun_job(resume=true, more_steps=1) on a real TRL run (resuming one that trained all its steps, with none
+    more, is refused since issue 20): the rerun starts from the newest checkpoint-N the first one saved,
     and TRL accepts it (a wrong path would end the job in ERROR)."""
     from mcp_client import call, local_client
 
@@ -182,7 +183,7 @@ async def test_a_stopped_sft_run_is_rerun_from_its_last_checkpoint(tiny: dict[st
         checkpoint = Path(done["output_dir"]) / "checkpoint-2"
         assert checkpoint.is_dir()
 
-        _, again = await call(client, "rerun_job", job_id=first["job_id"], resume=True)
+        _, again = await call(client, "rerun_job", job_id=first["job_id"], resume=True, more_steps=1)
         rerun = await eventually(lambda: ended(again["job_id"]), timeout=DEADLINE_S, interval=0.5,
                                  what="the resumed run to end")
     assert rerun["stage"] == "COMPLETED", rerun["message"]

@@ -29,7 +29,7 @@
    knows the server's own tokens and the values of this call's own `secrets` argument (a job's values are then
    its backend's to scrub; no call's values reach another call). Tools still return only secret *names*; the
    redaction is the net under that rule, not the rule.
-5. Registration: server/app.py lists the tool modules in `TOOL_MODULES`; a new tool is a new module plus one
+5. Registration: server/app.py lists the tool modules in `tool_modules()`; a new tool is a new module plus one
    line there (and, when it needs a setting, a field on `ToolContext` filled in `AppState.tool_context`). The
    snapshot in tests/snapshots/tools.json pins names, schemas and annotations; regenerate it with
    `UPDATE_SNAPSHOTS=1 python3 -m pytest tests/test_server.py`.

@@ -201,8 +201,8 @@ def _compact(node: Any, *, in_properties: bool = False) -> Any:
 
     A property's generated title repeats its name. An optional field (`anyOf: [T, {type: null}]`, default null)
     is shown as T: leaving it out is how a model says "none", and the server still accepts an explicit null. An
-    `anyOf` of bare types is a list of types; an empty default ({}, [], null) is what an absent key means. Every
-    type, bound, enum and description stays.
+    empty default ({}, [], null) or a flag's false is what an absent key means. Every type, bound, enum and
+    description stays; a union stays an anyOf (a type list warns in the Inspector's strict mode; issue 25).
     """
     if isinstance(node, list):
         return [_compact(item) for item in node]
@@ -220,10 +220,9 @@ def _compact(node: Any, *, in_properties: bool = False) -> Any:
         else:
             out["anyOf"] = rest
     branches = out.get("anyOf")
-    if isinstance(branches, list) and all(isinstance(b, dict) and set(b) == {"type"} for b in branches):
-        del out["anyOf"]  # a union of bare types is a list of types
-        out["type"] = [t for b in branches for t in (b["type"] if isinstance(b["type"], list) else [b["type"]])]
-    if "default" in out and out["default"] in (None, {}, []):
+    if isinstance(branches, list) and {"type": "number"} in branches and {"type": "integer"} in branches:
+        out["anyOf"] = branches = [b for b in branches if b != {"type": "integer"}]  # a number holds the integers
+    if "default" in out and (out["default"] in (None, {}, []) or out["default"] is False):
         del out["default"]
     return out
 

@@ -11,6 +11,7 @@ from ..jobs.analysis.calibration import CalibrationStore, outcome_text, settle
 from ..jobs.analysis.cost import CostSoFar, cost_so_far
 from ..jobs.analysis.diagnose import Diagnosis, diagnose_job
 from ..jobs.core.models import JobInfo, JobStage
+from ..jobs.extras.outputs import Outputs, job_outputs
 from ..jobs.recipes.readback import ModelLocation, model_location
 from .base import (JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call,
                                      seconds_since, usd)
@@ -29,6 +30,7 @@ class Output(BaseModel):
         description="for a job in ERROR: the cause recognised in its log and message, and the fix")] = None
     model: Annotated[ModelLocation | None, Field(description="where a training job's model is")] = None
     cost: Annotated[CostSoFar | None, Field(description="what it has cost so far, on a billed backend")] = None
+    outputs: Annotated[Outputs | None, Field(description="its output folder: size and checkpoints")] = None
     forecast: str | None = Field(default=None, description="its launch's forecast, and the actual once it ended")
 
 
@@ -38,7 +40,9 @@ async def inspect_job(args: Input, ctx: ToolContext) -> Output:
     return Output(job=job, finished=job.finished, runtime_seconds=runtime,
                   diagnosis=await diagnose_job(ctx.backend, job),
                   model=model_location(job, keeps_files=ctx.backend.traits.keeps_files),
-                  cost=cost_so_far(job, billed=ctx.backend.traits.billed), forecast=await forecast_of(ctx, job))
+                  cost=cost_so_far(job, billed=ctx.backend.traits.billed),
+                  outputs=job_outputs(job) if ctx.backend.traits.keeps_files else None,
+                  forecast=await forecast_of(ctx, job))
 
 
 async def forecast_of(ctx: ToolContext, job: JobInfo) -> str | None:
@@ -95,7 +99,10 @@ def render(out: Output) -> str:
     else:
         lines.append(f"{what} is {job.stage.value}" + (f": {job.message}" if job.message else "."))
         lines.append(f"{next_call('list_jobs')} to see the jobs that remain.")
-    extra = [t for t in (out.model.text if out.model else None, cost_line(out.cost), out.forecast) if t]
+    files = out.outputs.text() if out.outputs else None
+    if files and job.finished:
+        files += f" {next_call('cancel_job', job_id=job.id, delete_files=True)} deletes them (the record stays)."
+    extra = [t for t in (out.model.text if out.model else None, files, cost_line(out.cost), out.forecast) if t]
     lines[1:1] = extra
     if job.command:
         lines.insert(1, "Command: " + " ".join(job.command))

@@ -15,11 +15,13 @@ from ..jobs.analysis.forecast import Forecast
 from ..jobs.analysis.preflight import preflight
 from ..jobs.core.models import InvalidJobSpec, JobStage, parse_timeout
 from ..jobs.recipes import TrainingRequest, build_training_spec, distribution_for
+from ..jobs.recipes.request import ExtraScalar
 from ..jobs.extras.uploads import LocalUpload, stage_local_inputs, upload_local_inputs
 from .base import ToolContext, ToolDef, next_call
 from .consent import agree_to_uploads
 from .launching import (IdleTimeout, checked_schedule, idle_timeout, plan, priced_flavor, render_launch,
                                           submit)
+from .sweeping import SweepRun, launch_sweep, render_sweep
 
 _NAME_MAP = Field(max_length=64)
 
@@ -37,12 +39,15 @@ class Input(TrainingRequest):
     secrets: Annotated[dict[str, str], _NAME_MAP, Field(description="Only their names are ever shown.")] = {}
     labels: Annotated[dict[str, str], Field(max_length=32, description="list_jobs filters on them.")] = {}
     idle_timeout: IdleTimeout = None
+    workers: Annotated[int, Field(ge=1, description="Workers, each on the flavor's hardware, across nodes.")] = 1
     dry_run: Annotated[StrictBool, Field(
         description="Create nothing; show the command, price, cost ceiling and checks.")] = False
     upload_local_data: Annotated[StrictBool, Field(
         description="Ask the user to upload local data/model to a private Hub repo the job can read.")] = False
     schedule: Annotated[str | None, Field(
         max_length=100, description="Run on a schedule: '@daily' or cron '0 9 * * 1' (UTC).")] = None
+    sweep: Annotated[dict[str, list[ExtraScalar]] | None, Field(
+        description="TRL arg -> values: a grid, <=16 runs.")] = None
 
 
 class Output(BaseModel):
@@ -71,11 +76,15 @@ class Output(BaseModel):
     schedule: str | None = None
     scheduled_job_id: str | None = None
     next_run_at: datetime | None = None
+    experiment: str | None = Field(default=None, description="a sweep's experiment id (label experiment)")
+    runs: list[SweepRun] = Field(default=[], description="a sweep's runs; cost_ceiling_usd is their sum")
     forecast: Forecast | None = Field(default=None, description="duration and cost, likely and pessimistic")
     memory_gb: float | None = Field(default=None, description="estimated memory need per GPU")
 
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
+    if args.sweep is not None:
+        return await launch_sweep(args, ctx, launch_training)
     flavor = await priced_flavor(ctx, args.flavor)
     schedule = checked_schedule(ctx, args.schedule)
     # A flavor with several GPUs trains on all of them; the memory estimate says whether the model is sharded.
@@ -98,7 +107,10 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
         build_training_spec, args, traits=ctx.backend.traits, flavor=flavor, env=args.env, secrets=args.secrets,
         labels=args.labels, timeout=parse_timeout(args.timeout), distribution=distribution,
         staged={u.field: u.repo_id for u in uploads}, notes=chosen, try_imports=args.dry_run))
-    spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx)})
+    if args.workers > 1 and not ctx.backend.traits.multi_node:
+        raise InvalidJobSpec(f"{ctx.backend.traits.place} runs a training run as one process on one machine; use a "
+                             "flavor with more GPUs, or leave workers at 1.", field="workers")
+    spec = spec.model_copy(update={"idle_timeout": idle_timeout(args.idle_timeout, ctx), "workers": args.workers})
     # The recipe refused a push without hub_model_id.
     files = (f"The trained model will be pushed to https://huggingface.co/{args.hub_model_id}." if args.push_to_hub
              else "The trained model lives only in the job's container and disappears with it: set push_to_hub=true "
@@ -127,6 +139,8 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
 
 
 def render(out: Output) -> str:
+    if out.runs:
+        return render_sweep(out, what=f"{out.trainer} on {out.model} with {out.dataset}, {out.backend} backend")
     return render_launch(out, tool="launch_training", output_dir=out.output_dir, uploads=out.uploads,
                          what=f"{out.trainer} on {out.model} with {out.dataset}, {out.backend} backend",
                          then=f"{next_call('wait_for_job', job_id=out.job_id)} to follow it to the end (step, loss, "

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, field_validator
 
 from ..jobs.core.models import JobInfo, JobStage
+from ..jobs.extras.outputs import folder_bytes, headline_of, human_bytes, job_folder
 from .base import ToolContext, ToolDef, ToolInput, human_duration, next_call, seconds_since
 
 
@@ -36,6 +38,8 @@ class Output(BaseModel):
     filtered: bool = Field(default=False, description="whether a stage or label filter was applied")
     running: int = Field(default=0, description="jobs RUNNING now, whatever the filter")
     scheduling: int = Field(default=0, description="jobs waiting to start now, whatever the filter")
+    headline: dict[str, str] = Field(default={}, description="job id -> a finished run's headline metric")
+    disk_bytes: int | None = Field(default=None, description="the listed jobs' output folders on this machine")
 
 
 async def list_jobs(args: Input, ctx: ToolContext) -> Output:
@@ -46,9 +50,13 @@ async def list_jobs(args: Input, ctx: ToolContext) -> Output:
     active = [j for j in page.jobs if not j.finished]
     if stages or args.labels or page.next_cursor or args.cursor:  # the page may not hold every active job
         active = (await ctx.backend.list(stages={JobStage.RUNNING, JobStage.SCHEDULING}, limit=200)).jobs
+    keeps = ctx.backend.traits.keeps_files
+    folders = [f for j in page.jobs if (f := job_folder(j))] if keeps else []
+    disk = await anyio.to_thread.run_sync(lambda: sum(folder_bytes(f) for f in folders)) if keeps else None
     return Output(jobs=page.jobs, next_cursor=page.next_cursor, filtered=bool(stages or args.labels),
                   running=sum(j.stage == JobStage.RUNNING for j in active),
-                  scheduling=sum(j.stage == JobStage.SCHEDULING for j in active))
+                  scheduling=sum(j.stage == JobStage.SCHEDULING for j in active),
+                  headline={j.id: h for j in page.jobs if keeps and (h := headline_of(j))}, disk_bytes=disk)
 
 
 def _now(out: Output) -> str:
@@ -58,10 +66,10 @@ def _now(out: Output) -> str:
     return f"{out.running} job(s) running now{waiting}."
 
 
-def _line(job: JobInfo) -> str:
+def _line(job: JobInfo, headline: str | None = None) -> str:
     age = f"created {human_duration(seconds_since(job.created_at))} ago" if job.created_at else ""
     labels = " ".join(f"{k}={v}" for k, v in job.labels.items())
-    parts = [job.id, job.stage.value, job.flavor or "", age, labels]
+    parts = [job.id, job.stage.value, headline or "", job.flavor or "", age, labels]
     line = "- " + "  ".join(p for p in parts if p)
     if job.message and job.stage in (JobStage.ERROR, JobStage.CANCELED):
         line += f"  ({job.message.splitlines()[0][:200]})"
@@ -73,8 +81,9 @@ def render(out: Output) -> str:
         if out.filtered:
             return f"No jobs match these filters. {_now(out)} Call list_jobs without stage or labels to see every job."
         return "No jobs yet. Call launch_training to start one (dry_run=true first shows what would run)."
-    lines = [f"{_now(out)} {len(out.jobs)} job(s) listed, newest first:"]
-    lines += [_line(job) for job in out.jobs]
+    disk = f" (their outputs take {human_bytes(out.disk_bytes)} on disk)" if out.disk_bytes else ""
+    lines = [f"{_now(out)} {len(out.jobs)} job(s) listed{disk}, newest first:"]
+    lines += [_line(job, out.headline.get(job.id)) for job in out.jobs]
     active = next((j for j in out.jobs if j.stage in (JobStage.RUNNING, JobStage.SCHEDULING)), None)
     if active is not None:
         lines.append(f"{next_call('wait_for_job', job_id=active.id)} to follow the newest active job, or "

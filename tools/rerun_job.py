@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from ..jobs.core.models import InvalidJobSpec, JobStage, format_duration, parse_timeout
 from ..jobs.extras.rerun import plan_rerun, submit_rerun
+from ..jobs.recipes.request import ExtraScalar
 from .base import JobId, ToolContext, ToolDef, ToolInput, next_call, usd
 from .launching import budget_problem, priced_flavor
 
@@ -25,6 +26,9 @@ class Input(ToolInput):
     labels: Annotated[dict[str, str], Field(max_length=32, description="Labels to add or change.")] = {}
     resume: Annotated[StrictBool, Field(
         description="Continue a training run from its last checkpoint.")] = False
+    more_steps: Annotated[int | None, Field(ge=1, description="N more steps (resume).")] = None
+    args: Annotated[dict[str, ExtraScalar] | None, Field(
+        description="TRL args to set.")] = None
     dry_run: Annotated[StrictBool, Field(description="Create nothing.")] = False
 
 
@@ -46,7 +50,8 @@ async def rerun_job(args: Input, ctx: ToolContext) -> Output:
     timeout = parse_timeout(args.timeout) if args.timeout is not None else None
     flavor = ctx.backend.check_flavor(args.flavor).name if args.flavor is not None else None
     plan = await plan_rerun(ctx.backend, args.job_id, flavor=flavor, timeout=timeout, env=args.env or None,
-                            secrets=args.secrets or None, labels=args.labels or None, resume=args.resume)
+                            secrets=args.secrets or None, labels=args.labels or None, resume=args.resume,
+                            more_steps=args.more_steps, changes=args.args)
     spec = plan.spec
     chosen = await priced_flavor(ctx, spec.flavor)
     over = budget_problem(ctx, chosen, spec.timeout)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 # each backend's constructor takes; anything else given to make_backend is ignored, so a caller can pass one
 # settings dict for every backend.
 _ACCEPTS: dict[str, tuple[str, ...]] = {
-    "local": ("home", "slots", "grace"),
+    "local": ("home", "slots", "grace", "log_mb"),
     "hf": ("token", "namespace", "endpoint"),
     "ray": ("home", "ray_address", "ray_token", "ray_cluster_env"),
 }
@@ -33,8 +33,8 @@ def make_backend(name: str, **settings: Any) -> Backend:
     Args:
         name: "local" (the embedded executor on this machine), "hf" (Hugging Face Jobs) or "ray" (a Ray cluster).
         **settings: constructor settings; those the chosen backend does not take, and those that are None, are
-            dropped. local: home, slots, grace. hf: token, namespace, endpoint. ray: home, ray_address, ray_token,
-            ray_cluster_env.
+            dropped. local: home, slots, grace, log_mb. hf: token, namespace, endpoint. ray: home, ray_address,
+            ray_token, ray_cluster_env.
 
     Returns:
         The backend, not yet started: call `await backend.start()` once before use and `await backend.aclose()`

@@ -47,6 +47,9 @@ class BackendTraits:
             trl_jobs_ray.entry` on a node), and then the recipe lists TRL pinned to a release (and what the request
             needs) as the job's dependencies. None: the job runs TRL's own script for the trainer, pinned to a
             release, as a uv script.
+        multi_node: a training run can be spread over several workers (JobSpec.workers), each with the flavor's
+            hardware, placed across the backend's nodes. False: a run is one process tree on one machine, and a
+            launch asking for more workers is refused.
         local_paths: a path the user gives (a local model, dataset or output folder, a reward function imported
             from the job's environment) is taken as the job's own: the job runs here, or on machines the user set
             up to see the same files (a Ray head on this machine, a shared filesystem). The recipe checks that a
@@ -81,6 +84,7 @@ class BackendTraits:
     poll_seconds: float = 5.0
     entry_command: tuple[str, ...] | None = None
     local_paths: bool = False
+    multi_node: bool = False
     # --- Hub extras (issue 15) ---
     supports_schedules: bool = False
     uploads_local_inputs: bool = False

@@ -1,8 +1,8 @@
 """The idle guard's words: reading `idle_timeout`, and what a job stopped for idling says, with its cost so far.
 
 The guard itself travels with the job, so that it works with no server running: on this machine the job's
-supervisor enforces it (jobs/supervisor/runner.py), on Hugging Face Jobs a small wrapper in the job's own command
-(backends/hf/guard.py). Both judge "idle" by jobs/supervisor/sampler.py: no log output, and GPU use (CPU use for a job
+supervisor enforces it (jobs/supervisor/runner.py), on a Ray node the same supervisor under the job's wrapper
+(backends/ray/wrapper.py), on Hugging Face Jobs a small wrapper in the job's own command (backends/hf/guard.py). Both judge "idle" by jobs/supervisor/sampler.py: no log output, and GPU use (CPU use for a job
 without GPUs) under a few percent, for the whole of `idle_timeout`.
 """
 

@@ -79,6 +79,8 @@ class JobSpec(BaseModel):
     idle_timeout: float | None = Field(default=None, description="seconds of silence and idle GPU/CPU before the "
                                                                  "job is stopped; None: no idle guard")
     labels: dict[str, str] = Field(default_factory=dict)
+    workers: int = Field(default=1, ge=1, le=1024, description="training processes, each with the flavor's hardware; "
+                         "more than one runs across nodes, on a backend whose traits say multi_node")
     working_dir: str | None = None
     output_dir: str | None = Field(default=None, description="where the job writes its results, if it has one")
 

@@ -113,6 +113,17 @@ class Redactor:
         return {self.text(key): self.text(value) for key, value in values.items()}
 
 
+def scrub(value: Any, redactor: Redactor) -> Any:
+    """`value` (JSON-like: strings, dicts, lists) with every string, keys included, scrubbed by `redactor`."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, dict):
+        return {redactor.text(k): scrub(v, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, redactor) for v in value]
+    return value
+
+
 def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     """Overlapping [start, end) spans joined. The automaton reports them by ascending end, so a stack suffices."""
     out: list[tuple[int, int]] = []

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
+
 from ..core.models import TOKEN_PLACEHOLDERS, InvalidJobSpec, JobInfo, JobSpec, RunRecord
+from ..recipes.readback import trainer_of
+from ..recipes.trl_args import all_trainer_arguments
+from .continuation import check_names, continue_to, with_options
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -55,8 +60,10 @@ def latest_checkpoint(output_dir: str | None) -> Path | None:
 
 def _resume(spec: JobSpec, *, runs_here: bool, output_dir: str | None) -> tuple[JobSpec, str]:
     argv = list(spec.command or spec.script_args)
-    if _option(argv, "resume_from_checkpoint") is not None:
-        raise InvalidJobSpec("the job already resumes from a checkpoint; drop resume.", field="resume")
+    if _option(argv, "resume_from_checkpoint") is not None:  # a continued run, continued again: from its newest
+        argv = [w for i, w in enumerate(argv) if not w.startswith("--resume_from_checkpoint")
+                and not (i and argv[i - 1] == "--resume_from_checkpoint")]
+        spec = spec.model_copy(update={"command": argv} if spec.command else {"script_args": argv})
     out = _option(argv, "output_dir") or output_dir
     if runs_here:
         checkpoint = latest_checkpoint(out)
@@ -90,16 +97,22 @@ def _resume(spec: JobSpec, *, runs_here: bool, output_dir: str | None) -> tuple[
 
 async def plan_rerun(backend: Backend, job_id: str, *, flavor: str | None = None, timeout: float | None = None,
                      env: dict[str, str] | None = None, secrets: dict[str, str] | None = None,
-                     labels: dict[str, str] | None = None, resume: bool = False) -> RerunPlan:
+                     labels: dict[str, str] | None = None, resume: bool = False, more_steps: int | None = None,
+                     changes: dict[str, Any] | None = None) -> RerunPlan:
     """What a rerun of `job_id` will run.
 
     Raises:
         JobNotFoundError: no such job.
         InvalidJobSpec: (secrets) the job had secrets whose values must be given again; (resume) nothing to
-            resume from; or a change the spec refuses.
+            resume from; (more_steps) a finished run resumed with no more steps; (args) an unknown TRL argument; or a
+            change the spec refuses.
     """
     record: RunRecord = await backend.run_record(job_id)
-    changed = any(v is not None for v in (flavor, timeout, env, labels)) or resume or bool(secrets)
+    if more_steps is not None and not resume:
+        raise InvalidJobSpec("more steps continue a run from its checkpoint: set resume=true too (or give "
+                             "args={'max_steps': ...} to start over with a new total).", field="more_steps")
+    changed = (any(v is not None for v in (flavor, timeout, env, labels, more_steps)) or resume or bool(secrets)
+               or bool(changes))
     if not changed and backend.traits.native_rerun:
         plan = RerunPlan(job_id=job_id, spec=record.spec, native=True, unchanged=True)
         if not record.timeout_known:
@@ -126,9 +139,20 @@ async def plan_rerun(backend: Backend, job_id: str, *, flavor: str | None = None
     if timeout is None and not record.timeout_known:
         plan.notes.append("The Hub does not report the job's timeout: this rerun gets the default 30m unless you "
                           "pass timeout.")
+    info: JobInfo = await backend.inspect(job_id)
+    if changes:
+        trainer = trainer_of(info)
+        tables = await anyio.to_thread.run_sync(lambda: all_trainer_arguments(installed=backend.traits.runs_here))
+        plan.spec = with_options(plan.spec, check_names(changes, tables.get(trainer) if trainer else None))
     if resume:
-        info: JobInfo = await backend.inspect(job_id)
-        plan.spec, note = _resume(spec, runs_here=backend.traits.runs_here,
+        plan.spec, notes = continue_to(plan.spec, job_id=job_id, checkpoint=latest_checkpoint(info.output_dir),
+                                       output_dir=info.output_dir, more_steps=more_steps,
+                                       changes=check_names(changes or {}, None))
+        plan.notes += notes
+        # A job whose paths are ours (a Ray cluster on this machine or a shared filesystem) and whose files stay
+        # left its checkpoints where this machine reads them, as a local job does.
+        traits = backend.traits
+        plan.spec, note = _resume(plan.spec, runs_here=traits.runs_here or (traits.local_paths and traits.keeps_files),
                                   output_dir=info.output_dir)
         plan.notes.append(note)
     return plan

@@ -62,7 +62,8 @@ def _typed_field_for(cli_name: str) -> str | None:
     by_cli = {CLI_NAMES.get(f, f): f for f in TrainingRequest.model_fields if f not in NOT_CLI}
     if cli_name in by_cli:
         return by_cli[cli_name]
-    return cli_name if cli_name in TrainingRequest.model_fields and cli_name not in NOT_CLI else None
+    # Our own fields that are no TRL argument (eval_fraction, early stopping) are still fields to point to.
+    return cli_name if cli_name in TrainingRequest.model_fields and cli_name not in ("trainer", "extra_args") else None
 
 
 def _unknown(name: str, trainer: str, table: dict[str, ArgInfo], tables: dict[str, dict[str, ArgInfo]]) -> str:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from ..core.flavors import Flavor
+from ..core.installed import CPU_TORCH, install_command
 from ..core.local_tree import refuse_broad
 from ..core.models import InvalidJobSpec, JobSpec
-from . import checks
+from . import checks, evaluation
 from .distributed import Distribution, hub_launcher, local_launcher
 from .request import (
     APPLIES_TO,
@@ -108,7 +109,7 @@ def build_training_spec(
     dataset, data_kind = _resolve_dataset(req.dataset, traits, staged.get("dataset"))
     stage_token(secrets, staged, traits)
     notes = notes if notes is not None else []
-    checks.check_splits(req, data_kind, notes)
+    evaluation.check_splits(req, data_kind, traits, notes)
     # Independent problems are told together, so that one correction fixes them all.
     checks.raise_all([
         lambda: checks.check_precision(req, flavor),
@@ -122,6 +123,7 @@ def build_training_spec(
     tables = all_trainer_arguments(installed=traits.runs_here)
     table = tables[req.trainer]
     args = typed_args(req, model, dataset, table)
+    args += evaluation.eval_args(req, traits, notes)  # before extra_args, whose words then win
     args += extra_args(req, table, tables)
     logging_steps = checks.logging_steps_for(req)
     if logging_steps is not None and req.max_steps:
@@ -286,20 +288,22 @@ def _check_hub(req: TrainingRequest, traits: BackendTraits, env: dict[str, str],
 
 # What training on this machine imports. A job elsewhere installs its own (its uv dependencies), so only a job that
 # runs here needs them in this interpreter.
-LOCAL_EXTRA_HINT = ("pip install 'trl-jobs-mcp[local]' (TRL, torch and peft) in the environment this server runs in, "
-                    "then restart the server. On a machine without a GPU take the CPU build of torch first: "
-                    "pip install torch --index-url https://download.pytorch.org/whl/cpu")
+def local_extra_hint() -> str:
+    """How to add [local] (TRL, torch, peft) to this install, in the words of how it was installed."""
+    return (f"install the [local] extra (TRL, torch and peft): {install_command(extras='local')}, then restart the "
+            f"server. On Linux without an NVIDIA GPU take the CPU build of torch first: {CPU_TORCH} (install.py "
+            "in a checkout does both)")
 
 
 def _check_local_stack(req: TrainingRequest) -> None:
     missing = [m for m in ("trl", "torch", "transformers", "datasets") if importlib.util.find_spec(m) is None]
     if missing:
         raise InvalidJobSpec(f"training on this machine needs {', '.join(missing)}, which this server's Python "
-                             f"({sys.executable}) does not have: {LOCAL_EXTRA_HINT}. Nothing was created.",
+                             f"({sys.executable}) does not have: {local_extra_hint()}. Nothing was created.",
                              field="trainer")
     if req.use_peft and importlib.util.find_spec("peft") is None:
         raise InvalidJobSpec("LoRA on this machine needs the peft package, which this server's Python does not "
-                             f"have: {LOCAL_EXTRA_HINT}. Nothing was created.", field="use_peft")
+                             f"have: {local_extra_hint()}. Nothing was created.", field="use_peft")
 
 
 def _check_tracker(req: TrainingRequest, traits: BackendTraits, secrets: dict[str, str]) -> None:

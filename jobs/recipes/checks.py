@@ -23,7 +23,6 @@ from ..core.local_tree import walk
 from ..core.models import InvalidJobSpec
 from ..core.redact import credential_shape
 from . import reward_source
-from .trainers import DEFAULT_SEED, HELD_OUT
 from .request import (APPLIES_TO, BUILTIN_REWARD_FUNCS, DATA_FILE_SUFFIXES, TrainingRequest,
                                                did_you_mean)
 
@@ -240,25 +239,6 @@ def check_columns(req: TrainingRequest, columns: set[str] | None) -> None:
     raise InvalidJobSpec(f"the rows of {req.dataset!r} have {shown}{fit}; {req.trainer} needs "
                          f"{_WANTS[req.trainer]}.{fix} give a dataset with those columns (rename them with "
                          "datasets' rename_column if only the names differ).", field="dataset")
-
-
-# --- splits ---
-
-def check_splits(req: TrainingRequest, data_kind: str, notes: list[str]) -> None:
-    if data_kind != "file":
-        return
-    if req.dataset_split not in (None, "train"):
-        raise InvalidJobSpec(f"a single data file is one split, named 'train'; got {req.dataset_split!r}. Remove "
-                             "dataset_split, or use a folder holding one file per split.", field="dataset_split")
-    if req.eval_strategy not in (None, "no"):
-        if req.dataset_test_split not in (None, "test"):
-            raise InvalidJobSpec(f"a single data file has no {req.dataset_test_split!r} split: its held-out rows "
-                                 "are named 'test'. Remove dataset_test_split.", field="dataset_test_split")
-        # entry.py splits the file in the job (same fraction, the run's seed).
-        notes.append(f"eval: {HELD_OUT:.0%} of the file's rows are held out as the test split (seed "
-                     f"{req.seed if req.seed is not None else DEFAULT_SEED}); training uses the rest.")
-    if req.dataset_config is not None:
-        raise InvalidJobSpec("a local file has no configurations; remove dataset_config.", field="dataset_config")
 
 
 def _reward_model_given(req: TrainingRequest) -> bool:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from ..core.models import JobInfo, JobStage
 from .argv import find_option, option_value
 from .build import ENTRY_MODULE
+from .outcome import RunOutcome, read_outcome
 from .request import TRAINERS
 
 _SCRIPT = re.compile(r"/trl/scripts/(\w+)\.py$")
@@ -55,6 +56,7 @@ class ModelLocation(BaseModel):
     output_dir: str | None = Field(default=None, description="folder holding the model, readable by the user")
     hub_repo: str | None = Field(default=None, description="Hub repository the job pushes to")
     saved: bool = Field(description="true when the job finished and its model is there")
+    outcome: RunOutcome | None = Field(default=None, description="how the run ended: early stop, best checkpoint")
     text: str
 
 
@@ -77,7 +79,11 @@ def model_location(job: JobInfo, *, keeps_files: bool) -> ModelLocation | None:
         text = (f"The trained model is in {' and '.join(places)}." if places
                 else "The job completed but its model was not kept: it wrote to the job's own filesystem, which is "
                      "gone (launch again with push_to_hub=true and hub_model_id to keep it).")
-        return ModelLocation(output_dir=folder if on_disk else None, hub_repo=hub, saved=bool(places), text=text)
+        outcome = read_outcome(folder) if on_disk else None
+        if outcome is not None and outcome.text():
+            text += " " + outcome.text()
+        return ModelLocation(output_dir=folder if on_disk else None, hub_repo=hub, saved=bool(places), text=text,
+                             outcome=outcome)
     if not job.finished:
         places = [p for p in (folder, f"https://huggingface.co/{hub}" if hub else None) if p]
         text = f"When it completes, the model will be in {' and '.join(places)}." if places else ""

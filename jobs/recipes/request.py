@@ -41,8 +41,9 @@ APPLIES_TO: dict[str, tuple[str, ...]] = {
 CLI_NAMES = {"model": "model_name_or_path", "dataset": "dataset_name", "dataset_split": "dataset_train_split"}
 
 # Not TRL arguments: the recipe turns these into the spec in its own way.
-NOT_CLI = ("trainer", "extra_args")
+NOT_CLI = ("trainer", "extra_args", "eval_fraction", "early_stopping_patience", "early_stopping_threshold")
 
+ExtraScalar = str | float | bool  # JSON's number covers integers
 ExtraValue = str | int | float | bool | list[str | int | float]
 
 
@@ -90,6 +91,7 @@ class TrainingRequest(BaseModel):
     dataset_config: Annotated[str | None, _opt("Hub subset.")]
     dataset_split: Annotated[str | None, _opt("Default 'train'.")]
     dataset_test_split: Annotated[str | None, _opt("Eval split; default 'test'.")]
+    eval_fraction: Annotated[float | None, _opt("Held-out eval share of one split.", gt=0, le=0.5)]
 
     learning_rate: Annotated[float | None, _opt("e.g. 2e-5 full, 2e-4 LoRA.", gt=0, le=1)]
     num_train_epochs: Annotated[float | None, _opt("Ignored when max_steps is set.", gt=0, le=10000)]
@@ -105,6 +107,9 @@ class TrainingRequest(BaseModel):
     logging_steps: Annotated[float | None, _opt("Log every N steps (below 1: a fraction of the run).", gt=0)]
     eval_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt("Default 'no'.")]
     eval_steps: Annotated[float | None, _opt("With eval_strategy 'steps'.", gt=0)]
+    early_stopping_patience: Annotated[int | None, _opt(
+        "Stop after N evals without improvement.", ge=1)]
+    early_stopping_threshold: Annotated[float | None, _opt("Min gain.", ge=0)]
     save_strategy: Annotated[Literal["no", "steps", "epoch", "best"] | None, _opt("When to save checkpoints.")]
     save_steps: Annotated[float | None, _opt("With save_strategy 'steps'.", gt=0)]
     seed: Annotated[int | None, _opt("Random seed.", ge=0, le=2**32 - 1)]

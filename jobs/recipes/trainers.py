@@ -16,3 +16,7 @@ DATA_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 # TrainingArguments' default) is held out as the test split; entry.py does it and checks.py tells the user.
 HELD_OUT = 0.1
 DEFAULT_SEED = 42
+
+# Written by the entry module beside a run's model when training ends (jobside.py): whether it stopped early, at
+# which global step, its best checkpoint, the last and best values of its logged metrics. Read back by readback.py.
+OUTCOME_FILE = "trl_jobs_outcome.json"

@@ -31,11 +31,13 @@ import sys
 import time
 
 if __package__:  # imported: as trl_jobs_mcp.jobs.supervisor.runner, or as trl_jobs_ray.runner on a Ray node
+    from .logfile import NOTE, CappedLog, reserve_exit, write_all, write_exit, write_json
     from .procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live, proc_start, reap_orphans,
                         signal_job)
     from .sampler import CpuMeter, IdleClock, gpu_sample, idle_note, record
 else:  # run by path as the supervisor (`python -I -S runner.py`), where -I keeps this folder off sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from logfile import NOTE, CappedLog, reserve_exit, write_all, write_exit, write_json  # type: ignore
     from procs import (JOB_ID_VAR, become_subreaper, group_alive, job_processes, live, proc_start,  # type: ignore
                        reap_orphans, signal_job)
     from sampler import CpuMeter, IdleClock, gpu_sample, idle_note, record  # type: ignore
@@ -44,24 +46,10 @@ CONFIG_VAR = "_TRL_JOBS_SUPERVISOR"
 # Must match jobs.redact (a test checks): shorter values are not scrubbed, and this is what replaces them.
 MIN_SECRET_LENGTH = 4
 REDACTED = b"<redacted>"
-NOTE = "[trl-jobs]"
 
 _CHUNK = 65536
 _COALESCE_BELOW = 4096
 _COALESCE_S = 0.002
-
-
-def _write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class _Scrubber:
@@ -154,6 +142,9 @@ class _Supervisor:
         # Credentials the job can reach without being given them (the user's HF token): scrubbed from the log as well.
         secrets += [value.encode() for value in self.config.get("scrub", ())]
         self.scrubber = _Scrubber(secrets)
+        reserve_exit(self.config["exit"])
+        self.log = CappedLog(int(self.config.get("log_cap") or 0), os.path.join(self.config["dir"], "log"))
+        self.marked_cut = False
         # Signals arrive as bytes on a pipe, so one select() waits for the child, the log pipe, a cancel and the clock.
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -163,11 +154,11 @@ class _Supervisor:
             signal.signal(sig, lambda signum, frame: setattr(self, "cancelled", True))
         signal.signal(signal.SIGCHLD, lambda signum, frame: setattr(self, "orphaned", True))
         self.selector.register(self.wake_r, selectors.EVENT_READ)
-        _write_json(self.config["proc"], {"pid": os.getpid(), "start": proc_start(os.getpid())})
+        write_json(self.config["proc"], {"pid": os.getpid(), "start": proc_start(os.getpid())})
 
     def spawn(self) -> bool:
         """Start the command in its own session. False, with exit.json written, when it cannot start."""
-        pump = bool(self.scrubber.values)
+        pump = bool(self.scrubber.values) or self.log.cap > 0
         try:
             self.child = subprocess.Popen(
                 self.config["argv"], cwd=self.config["cwd"], env=os.environ, stdin=subprocess.DEVNULL,
@@ -176,14 +167,15 @@ class _Supervisor:
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte or an unencodable character in argv or env
             # Our stdout is the job's log: the reader of the log learns why nothing ran.
             error = self.scrubber.feed(str(exc).encode()) + self.scrubber.flush()
-            _write_all(1, f"{NOTE} could not start the command: ".encode() + error + b"\n")
-            _write_json(self.config["exit"], {"returncode": None, "reason": "spawn_error",
+            self.log.write(f"{NOTE} could not start the command: ".encode() + error + b"\n")
+            write_exit(self.config["exit"], {"returncode": None, "reason": "spawn_error",
                                               "error": error.decode(errors="replace"), "started_at": self.started,
                                               "finished_at": time.time()})
             return False
         self.pgid, self.me = self.child.pid, os.getpid()
-        _write_json(self.config["proc"], {"pid": self.me, "start": proc_start(self.me),
-                                          "child": self.child.pid, "child_start": proc_start(self.child.pid)})
+        self.proc = {"pid": self.me, "start": proc_start(self.me), "child": self.child.pid,
+                     "child_start": proc_start(self.child.pid)}
+        write_json(self.config["proc"], self.proc)
         self.subreaper = become_subreaper()  # after proc.json, which a server may be waiting for
         self.pipe = self.child.stdout
         if self.pipe is not None:
@@ -233,7 +225,7 @@ class _Supervisor:
             elif self.idle.expired():
                 self.reason = "idle"
                 self.idle_s = self.idle.idle_for()
-                _write_all(1, f"{NOTE} {idle_note(self.idle_s, self.last_gpus, self.idle.limit)}.\n".encode())
+                self.log.write(f"{NOTE} {idle_note(self.idle_s, self.last_gpus, self.idle.limit)}.\n".encode())
             if self.reason is not None:
                 self.stop_job(signal.SIGTERM)
                 self.kill_at = now + self.grace
@@ -299,7 +291,9 @@ class _Supervisor:
             except BlockingIOError:
                 continue
             if data:
-                _write_all(1, self.scrubber.feed(data))
+                self.log.write(self.scrubber.feed(data))
+                if self.log.tail_at is not None and not self.marked_cut:
+                    self._mark_cut()
                 if len(data) < _COALESCE_BELOW:
                     # A job printing line by line would wake us once per line; letting a few milliseconds of output
                     # gather first costs a log reader nothing and the job nothing (the pipe holds 64 KiB).
@@ -310,11 +304,20 @@ class _Supervisor:
                 if pipe is not None:
                     pipe.close()
 
+    def _mark_cut(self) -> None:
+        """Say in proc.json that the log was cut, for whoever inspects the job while it runs."""
+        self.marked_cut = True
+        try:
+            write_json(self.config["proc"], {**self.proc, "log_cut": True})
+        except OSError:
+            pass
+
     def record(self) -> None:
         if self.pipe is not None:
             self.pipe.close()
-        _write_all(1, self.scrubber.flush())
-        _write_json(self.config["exit"], {"returncode": self.child.returncode, "reason": self.reason or "exit",
+        self.log.write(self.scrubber.flush())
+        self.log.finish()
+        write_exit(self.config["exit"], {"log_cut": self.log.cut, "log_lost": self.log.lost,"returncode": self.child.returncode, "reason": self.reason or "exit",
                                           "grace": self.grace, "timeout": self.timeout, "started_at": self.started,
                                           "finished_at": time.time(), "idle_for": getattr(self, "idle_s", None),
                                           "idle_timeout": self.idle.limit,
@@ -331,8 +334,11 @@ def _record_own_failure(config: dict, exc: BaseException) -> None:
     error = (scrubber.feed(f"{type(exc).__name__}: {exc}".encode(errors="replace")) + scrubber.flush()).decode(
         errors="replace")
     try:
-        _write_all(1, f"{NOTE} the job's supervisor failed: {error}\n".encode())
-        _write_json(config["exit"], {"returncode": None, "reason": "supervisor_error", "error": error,
+        write_all(1, f"{NOTE} the job's supervisor failed: {error}\n".encode())
+    except OSError:
+        pass
+    try:
+        write_exit(config["exit"], {"returncode": None, "reason": "supervisor_error", "error": error,
                                      "finished_at": time.time()})
     except OSError:
         pass

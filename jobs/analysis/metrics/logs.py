@@ -33,6 +33,8 @@ _BARE_NONFINITE = re.compile(r"(?<=[:\[,(\s])(-?inf|nan)(?=\s*[,}\])])")
 _TENSOR = re.compile(r"tensor\(\s*([^(),]+?)\s*(?:,[^()]*)?\)")
 _SUMMARY_KEYS = ("train_runtime", "train_loss", "train_samples_per_second", "train_steps_per_second", "total_flos")
 _STEP_KEYS = ("step", "global_step")
+# The entry module's line when a run resumes from a checkpoint (recipes/jobside.py): its log then counts from there.
+_RESUMED = re.compile(r"\[trl-jobs\] resumed at global step (\d+)")
 
 
 # --- reading one line ---
@@ -107,6 +109,10 @@ def parse_log_dict(text: str) -> dict[str, float] | None:
 # --- reading a log ---
 
 
+# Logged points kept per job: far more than a plot shows (max_points is at most 5000), a few tens of MB at most.
+MAX_ENTRIES = 100_000
+
+
 @dataclass(slots=True)
 class _Entry:
     kind: Literal["train", "eval"]
@@ -133,6 +139,7 @@ class LogParser:
         self.progress: int | None = None
         self.total_steps: int | None = None
         self.elapsed_s: float | None = None  # the training bar's own elapsed time at `progress`
+        self.resumed_at = 0
 
     def feed(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -158,6 +165,9 @@ class LogParser:
                 self.elapsed_s = _clock(rate.split("<", 1)[0]) if "<" in rate else self.elapsed_s
 
     def _segment(self, segment: str) -> None:
+        if (resumed := _RESUMED.search(segment)) is not None:
+            self.resumed_at = int(resumed.group(1))
+            self.progress = max(self.progress or 0, self.resumed_at)
         self._bar(segment)
         if "{" not in segment:
             return
@@ -179,6 +189,11 @@ class LogParser:
             self._train_count += 1
             self._entries.append(_Entry(kind="train", ordinal=self._train_count, epoch=epoch, step=step,
                                         values=values))
+        if len(self._entries) > MAX_ENTRIES:
+            # A parser is kept between calls (metrics.job.ParsedLogs): its memory stays bounded by keeping every
+            # other point of the older half; each entry keeps its own ordinal, so the steps stay right.
+            half = len(self._entries) // 2
+            self._entries[:half] = self._entries[:half:2]
 
     def _stride(self) -> tuple[int, Literal["step", "log"]]:
         """Steps per training log line, and whether that is known."""
@@ -189,7 +204,7 @@ class LogParser:
             return max(1, math.ceil(logging_steps * self.total_steps)), "step"
         # The run ended: its last log was at the largest multiple of the stride within the total.
         if self.final and self.total_steps and self._train_count:
-            return max(1, self.total_steps // self._train_count), "step"
+            return max(1, (self.total_steps - self.resumed_at) // self._train_count), "step"
         return 1, "log"
 
     def series(self) -> tuple[dict[str, Series], Literal["step", "log"]]:
@@ -198,7 +213,7 @@ class LogParser:
         last_train_step, last_train_epoch = 0, None
         for entry in self._entries:
             if entry.kind == "train":
-                step = entry.step if entry.step is not None else entry.ordinal * stride
+                step = entry.step if entry.step is not None else self.resumed_at + entry.ordinal * stride
                 last_train_step, last_train_epoch = step, entry.epoch
             elif entry.step is not None:
                 step = entry.step

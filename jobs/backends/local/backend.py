@@ -9,9 +9,9 @@ methods here only make quick SQLite calls and bounded file reads.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -22,20 +22,21 @@ from pathlib import Path
 import anyio
 
 from ..base import BackendTraits, NoHubExtras
-from .logs import read_log
+from .faults import cut_note, home_faults
+from .logs import newest_lines, read_log
 from .monitor import CANCELED_BY_REQUEST, LIVE_TOKENS, Monitor
 from .paths import JOB_ID_SHAPE, JobPaths, database_path, new_job_id, proc_start, signal_process
-from .prepare import (Plan, caller_token, command_argv, read_json, refuse_image, scrub,
+from .prepare import (Plan, caller_token, command_argv, read_json, refuse_image, run_record,
                                                      working_dir, write_json)
-from .rebuild import open_store, prepare_home
+from .rebuild import open_store, prepare_home, reopen_moved
 from .store import JobRow, Store
 from .machine import hardware_note, runnable_here, shortfall, this_machine
 from ...core.flavors import Flavor, all_flavors, get_flavor
 from ...analysis.metrics.system import SystemMetrics, from_supervisor
-from ...core.models import (REDACTED, TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
+from ...core.models import (TERMINAL_JOB_STAGES, BackendUnavailable, InvalidJobSpec, JobInfo,
                                       JobNotFoundError, JobPage, JobSpec, JobStage, LogChunk, RunRecord)
 from ...recipes.build import ENTRY_MODULE
-from ...core.redact import Redactor, ambient_secrets
+from ...core.redact import Redactor, ambient_secrets, scrub
 
 MAX_LIST_LIMIT = 1000
 _MAX_SYSTEM_BYTES = 4 << 20  # the newest samples of a long run: ~40000 lines
@@ -55,6 +56,7 @@ class LocalBackend(NoHubExtras):
         slots: how many jobs run at once (the server passes TRL_JOBS_LOCAL_SLOTS). Further jobs wait in SCHEDULING.
         grace: seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
         sample_every: seconds between system samples of a running job (CPU, memory, GPUs; the idle guard's eyes).
+        log_mb: the cap of each job's log in MB (the server passes TRL_JOBS_LOG_MB); past it the middle is cut.
 
     Example:
         >>> backend = LocalBackend(home=Path("/tmp/trl-jobs"))
@@ -72,7 +74,7 @@ class LocalBackend(NoHubExtras):
                            job_id_shape=JOB_ID_SHAPE, job_id_example="0190a1b2c3d4e5f6")
 
     def __init__(self, home: Path | str | None = None, slots: int = 1, grace: float = 10.0,
-                 sample_every: float = 2.0) -> None:
+                 sample_every: float = 2.0, log_mb: float = 50.0) -> None:
         # The server's Settings read TRL_JOBS_HOME and TRL_JOBS_LOCAL_SLOTS and pass them here: read once, there.
         if home is None:
             import platformdirs
@@ -96,7 +98,8 @@ class LocalBackend(NoHubExtras):
         self._ambient: set[str] = set(ambient_secrets())
         self._db: Store | None = None
         self._monitor = Monitor(home=self.home, slots=slots, grace=self.grace, plans=self._plans,
-                                redactor=self._redactor, ambient=self._ambient, sample_every=sample_every)
+                                redactor=self._redactor, ambient=self._ambient, sample_every=sample_every,
+                                log_mb=log_mb)
         self._start_lock = threading.Lock()
 
     # --- lifecycle ---
@@ -114,8 +117,9 @@ class LocalBackend(NoHubExtras):
             if self._monitor.running:
                 return
             prepare_home(self.home)  # or BackendUnavailable naming TRL_JOBS_HOME, the path and why
-            self._db = open_store(self.home)  # a damaged database is kept aside and rebuilt from the job folders
-            monitor_db = Store(database_path(self.home))
+            with home_faults(self.home):  # a full disk can refuse the database's journal at the first write
+                self._db = open_store(self.home)  # a damaged database is kept aside and rebuilt from the job folders
+                monitor_db = Store(database_path(self.home))
             LIVE_TOKENS.add(self._token)
             self._monitor.start(monitor_db)
 
@@ -123,6 +127,8 @@ class LocalBackend(NoHubExtras):
         """Stop the monitor. Running jobs keep running: the next `start()`, here or in a new server, adopts them."""
         if not self._monitor.running:
             return
+        if self._db is not None and self._db.moved():
+            await anyio.to_thread.run_sync(self._reopen)  # what was written since the move is not lost
         await anyio.to_thread.run_sync(self._monitor.stop)
         LIVE_TOKENS.discard(self._token)
         if self._db is not None:
@@ -140,7 +146,17 @@ class LocalBackend(NoHubExtras):
         if self._db is None:
             await self.start()
         assert self._db is not None
+        if self._db.moved():  # jobs.db deleted or replaced under us: one stat a call notices it
+            await anyio.to_thread.run_sync(self._reopen)
         return self._db
+
+    def _reopen(self) -> None:
+        with self._start_lock:
+            if self._db is None or not self._db.moved():
+                return
+            self._monitor.stop()  # its connection closes with it: none may stay on the old file
+            self._db = reopen_moved(self._db, self.home)
+            self._monitor.start(Store(database_path(self.home)))
 
     # --- paths ---
 
@@ -195,12 +211,24 @@ class LocalBackend(NoHubExtras):
         paths = self.paths(job_id)
         cwd = working_dir(spec, paths, redactor)
         argv = command_argv(spec, cwd, redactor)
-        if spec.output_dir:
-            output_dir = str((cwd / Path(spec.output_dir).expanduser()).absolute())
-        else:
-            output_dir = str(paths.output)
+        output_dir = str((cwd / Path(spec.output_dir).expanduser()).absolute() if spec.output_dir else paths.output)
 
-        # Validated: from here on, write.
+        # Validated: from here on, write; a state folder that refuses (full disk, read-only) leaves nothing behind.
+        try:
+            with home_faults(self.home):
+                self._write_job(db, spec, job_id, paths, argv, cwd, output_dir, redactor, flavor.name,
+                                flavor.gpu_count > 0)
+        except BaseException:
+            self._plans.pop(job_id, None)
+            self._job_secrets.pop(job_id, None)
+            shutil.rmtree(paths.root, ignore_errors=True)
+            raise
+        self._monitor.wake()
+        return await self.inspect(job_id)
+
+    def _write_job(self, db: Store, spec: JobSpec, job_id: str, paths: JobPaths, argv: list[str], cwd: Path,
+                   output_dir: str, redactor: Redactor, flavor: str, gpu: bool) -> None:
+        """The job's folder, spec.json and record; the insert last, so a failure before it leaves no record."""
         paths.root.mkdir(mode=0o700, parents=True)
         paths.output.mkdir()
         now = time.time()
@@ -222,12 +250,10 @@ class LocalBackend(NoHubExtras):
             self._job_secrets[job_id] = list(spec.secrets.values())
         self._plans[job_id] = Plan(argv=argv, cwd=str(cwd), output_dir=output_dir, timeout=spec.timeout,
                                     env=dict(spec.env), secrets=dict(spec.secrets), idle_timeout=spec.idle_timeout,
-                                    gpu=flavor.gpu_count > 0)
-        db.insert(job_id=job_id, created_at=now, flavor=flavor.name, labels=redactor.mapping(spec.labels),
+                                    gpu=gpu)
+        db.insert(job_id=job_id, created_at=now, flavor=flavor, labels=redactor.mapping(spec.labels),
                   command=public_argv, timeout=spec.timeout, output_dir=redactor.text(output_dir),
                   secret_names=sorted(spec.secrets), owner=self._owner if in_memory_only else None)
-        self._monitor.wake()
-        return await self.inspect(job_id)
 
     # --- read ---
 
@@ -243,7 +269,11 @@ class LocalBackend(NoHubExtras):
         command_argv(spec, cwd, redactor)
 
     async def inspect(self, job_id: str) -> JobInfo:
-        return self._info(await self._row(job_id))
+        row = await self._row(job_id)
+        info = self._info(row)
+        if row.live and not info.message:
+            info.message = cut_note(self.paths(job_id).proc, cap_mb=self._monitor.log_mb)
+        return info
 
     async def list(self, *, stages: set[JobStage] | None = None, labels: dict[str, str] | None = None,
                    limit: int = 50, cursor: str | None = None) -> JobPage:
@@ -270,6 +300,9 @@ class LocalBackend(NoHubExtras):
         # Decided before reading: once the supervisor is gone, nothing more is written.
         done = row.stage in _TERMINAL and not row.live
         path = self.paths(job_id).log
+        size = await anyio.to_thread.run_sync(lambda: path.stat().st_size if since and path.exists() else 0)
+        if since and since > size and cut_note(self.paths(job_id).proc, cap_mb=0):
+            since = size  # its middle was cut after the caller's last read: what was past `since` moved up
         read = await anyio.to_thread.run_sync(lambda: read_log(path, tail=tail, since=since, done=done))
         # Again at read: the supervisor scrubbed the file of the values it knew, but a log written before a token
         # was saved, or a token-shaped value nobody declared, is caught here.
@@ -281,16 +314,7 @@ class LocalBackend(NoHubExtras):
         """What the job's supervisor sampled (every `sample_every` seconds while it ran), from its folder."""
         await self._row(job_id)
         path = self.paths(job_id).system
-
-        def read() -> list[str]:
-            try:
-                with open(path, "rb") as f:
-                    f.seek(max(0, f.seek(0, os.SEEK_END) - _MAX_SYSTEM_BYTES))
-                    return f.read().decode(errors="replace").splitlines()
-            except FileNotFoundError:
-                return []
-
-        metrics = from_supervisor(await anyio.to_thread.run_sync(read))
+        metrics = from_supervisor(await anyio.to_thread.run_sync(lambda: newest_lines(path, _MAX_SYSTEM_BYTES)))
         if not metrics.samples:
             metrics.note = "No system samples yet: the job has not started, or ended before the first one."
         return metrics
@@ -321,15 +345,7 @@ class LocalBackend(NoHubExtras):
     async def run_record(self, job_id: str) -> RunRecord:
         """The spec.json the job was started from (secret values were never written there, only their names)."""
         await self._row(job_id)
-        data = await anyio.to_thread.run_sync(read_json, self.paths(job_id).spec)
-        if not data or not isinstance(data.get("spec"), dict):
-            raise InvalidJobSpec(f"job {job_id} has no readable spec.json, so it cannot be rerun; launch it again "
-                                 "with launch_training or run_job.", field="job_id")
-        if REDACTED in json.dumps(data["spec"]):
-            raise InvalidJobSpec(f"job {job_id}'s command or environment held a secret's value, which was scrubbed "
-                                 "from what was stored; launch it again with the secret in secrets.", field="job_id")
-        spec = JobSpec.model_validate({**data["spec"], "secrets": {}})
-        return RunRecord(spec=spec, secret_names=list(data.get("secret_names") or []))
+        return run_record(job_id, await anyio.to_thread.run_sync(read_json, self.paths(job_id).spec))
 
     # --- cancel ---
 
@@ -343,8 +359,10 @@ class LocalBackend(NoHubExtras):
         row = await self._row(job_id)
         now = time.time()
         if row.stage == JobStage.SCHEDULING.value:
-            if db.update(job_id, when_stage=["SCHEDULING"], stage="CANCELED", finished_at=now,
-                         message="canceled before it started"):
+            with home_faults(self.home, then=f"Job {job_id} is still queued: its cancel could not be recorded. "):
+                dropped = db.update(job_id, when_stage=["SCHEDULING"], stage="CANCELED", finished_at=now,
+                                    message="canceled before it started")
+            if dropped:
                 self._plans.pop(job_id, None)
                 return await self.inspect(job_id)
             row = await self._row(job_id)  # claimed meanwhile: stop it as a running job
@@ -353,7 +371,14 @@ class LocalBackend(NoHubExtras):
             note = f"Job {job_id} had already finished ({row.stage}) before this cancel; nothing changed."
             info.message = f"{note} Its message: {info.message}" if info.message else note
             return info
-        db.update(job_id, when_stage=["RUNNING"], stage="CANCELED", finished_at=now, message=CANCELED_BY_REQUEST)
+        try:
+            with home_faults(self.home, then=f"Job {job_id} was sent the stop signal, but the cancel could not be "
+                                             "recorded (its stage follows once there is room). "):
+                db.update(job_id, when_stage=["RUNNING"], stage="CANCELED", finished_at=now,
+                          message=CANCELED_BY_REQUEST)
+        except BackendUnavailable:
+            signal_process(row.pid, row.pid_start, signal.SIGTERM)
+            raise
         row = await self._row(job_id)
         if row.pid:
             signal_process(row.pid, row.pid_start, signal.SIGTERM)

@@ -119,3 +119,13 @@ def _backward(f, start: int, size: int, tail: int, done: bool, max_lines: int, m
                  or (after and (low > start or len(lines) > want)))
     kept = lines[max(0, len(lines) - want):] if want else []
     return LogRead([last_state(line) for line in kept], next_since, truncated, at_end=next_since >= size)
+
+
+def newest_lines(path: Path, max_bytes: int) -> list[str]:
+    """The lines of the last `max_bytes` of a file (the first may be cut); none when it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
+            return f.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []

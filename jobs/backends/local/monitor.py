@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .faults import disk_full, home_fault, log_note
 from .logs import read_log
 from .paths import (RUNNER, JobPaths, proc_start, process_alive, signal_group,
                                                    signal_process)
@@ -72,12 +73,15 @@ class Monitor:
         redactor: the redactor of a job, by id.
         ambient: the credentials any job can reach, scrubbed from its log by the supervisor.
         sample_every: seconds between the supervisor's system samples (metrics, idle guard).
+        log_mb: the cap of each job's log, in MB.
     """
 
     def __init__(self, *, home: Path, slots: int, grace: float, plans: dict[str, Plan],
-                 redactor: Callable[[str], Redactor], ambient: set[str], sample_every: float = 2.0) -> None:
+                 redactor: Callable[[str], Redactor], ambient: set[str], sample_every: float = 2.0,
+                 log_mb: float = 50.0) -> None:
         self.home, self.slots, self.grace = home, slots, grace
         self.sample_every = sample_every
+        self.log_mb = log_mb
         self._plans = plans
         self._redactor = redactor
         self._ambient = ambient
@@ -122,14 +126,14 @@ class Monitor:
                 try:
                     busy = self._tick(db)
                     said = None
-                except JobsError as exc:  # a damaged database: the message says what to do
-                    if str(exc) != said:
-                        log.error("local executor: %s", exc)
-                    said = str(exc)
                 except Exception as exc:  # keep watching: one bad record must not stop every job's bookkeeping
-                    if repr(exc) != said:
+                    # A damaged database or a full disk: the message says what to do, no traceback needed.
+                    known = exc if isinstance(exc, JobsError) else home_fault(exc, self.home)
+                    if known is not None and str(known) != said:
+                        log.error("local executor: %s", known)
+                    elif known is None and repr(exc) != said:
                         log.exception("local executor: monitor tick failed")
-                    said = repr(exc)
+                    said = str(known) if known is not None else repr(exc)
                 self._wake.wait(0.1 if busy else 1.0)
         finally:
             db.close()
@@ -175,10 +179,17 @@ class Monitor:
             signal_group(proc.get("child"), proc.get("child_start"), signal.SIGKILL)
             _kill_escaped(row.id)
         if result is None:
-            db.ended(row.id, stage="ERROR", message=VANISHED_WHILE_DOWN if while_down else VANISHED,
-                     exit_code=None, finished_at=now)
+            message = VANISHED_WHILE_DOWN if while_down else VANISHED
+            if disk_full(self.home):
+                message = (f"the job's supervisor could not record how it ended: the disk holding {self.home} "
+                           "(TRL_JOBS_HOME) is full. Its log shows how far it got; free space there before the next "
+                           "launch.")
+            db.ended(row.id, stage="ERROR", message=message, exit_code=None, finished_at=now)
         else:
             stage, message = self._outcome(row, result)
+            about_log = log_note(result, cap_mb=self.log_mb)
+            if about_log:
+                message = f"{message}; {about_log}" if message else about_log
             if result.get("reason") != "cancel":
                 # A cancel that arrived after the job had ended (on its own, or by its timeout) changed nothing: the
                 # supervisor's record says what ended it, and that stands.
@@ -270,6 +281,7 @@ class Monitor:
             "argv": plan.argv, "cwd": plan.cwd, "timeout": plan.timeout, "grace": self.grace,
             "secret_names": sorted(plan.secrets), "scrub": sorted(self._ambient),
             "idle": plan.idle_timeout, "gpu": plan.gpu, "metrics": str(paths.system), "sample": self.sample_every,
+            "log_cap": int(self.log_mb * 1e6),
         }
         inherited = {k: v for k, v in os.environ.items() if k not in _SERVER_ONLY_VARIABLES}
         env = {**inherited, **plan.env, **plan.secrets, "PYTHONUNBUFFERED": "1",
@@ -284,6 +296,11 @@ class Monitor:
         # -I -S: no site, no user paths, no PYTHON* variables: the supervisor needs only the standard library,
         # and skipping site halves its start-up.
         argv = [sys.executable, "-I", "-S", RUNNER]
+        row = db.get(job_id)
+        if row is not None and row.stage == "CANCELED":  # cancelled between its claim and now: never start it
+            db.ended(job_id, stage="CANCELED", message=None, exit_code=None, finished_at=time.time())
+            self._plans.pop(job_id, None)
+            return
         try:
             pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
         except NotImplementedError:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .paths import JobPaths
-from ...core.models import InvalidJobSpec, JobSpec
+from ...core.models import REDACTED, InvalidJobSpec, JobSpec, RunRecord
 from ...core.redact import Redactor
 
 _PEP723 = re.compile(r"(?m)^# /// script$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
@@ -98,16 +98,6 @@ def refuse_image(spec: JobSpec) -> None:
             "`image` to run the command here, or use the Hugging Face backend (`--backend hf`).", field="image")
 
 
-def scrub(value: Any, redactor: Redactor) -> Any:
-    if isinstance(value, str):
-        return redactor.text(value)
-    if isinstance(value, dict):
-        return {redactor.text(k): scrub(v, redactor) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, redactor) for v in value]
-    return value
-
-
 def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -153,3 +143,15 @@ def caller_token() -> str:
         raise InvalidJobSpec("`$HF_TOKEN` stands for your Hugging Face token, and none is set here: set HF_TOKEN "
                              "or run `hf auth login`, or pass the value itself as a secret.", field="secrets")
     return token
+
+
+def run_record(job_id: str, data: dict | None) -> RunRecord:
+    """The spec a job was started from, read back from its spec.json (secret values were never written there)."""
+    if not data or not isinstance(data.get("spec"), dict):
+        raise InvalidJobSpec(f"job {job_id} has no readable spec.json, so it cannot be rerun; launch it again "
+                             "with launch_training or run_job.", field="job_id")
+    if REDACTED in json.dumps(data["spec"]):
+        raise InvalidJobSpec(f"job {job_id}'s command or environment held a secret's value, which was scrubbed "
+                             "from what was stored; launch it again with the secret in secrets.", field="job_id")
+    spec = JobSpec.model_validate({**data["spec"], "secrets": {}})
+    return RunRecord(spec=spec, secret_names=list(data.get("secret_names") or []))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,13 +79,14 @@ class RebuildReport:
 
 
 def open_store(home: Path) -> Store:
-    """The jobs database of `home`; when it is damaged, kept aside and rebuilt from the jobs' folders first.
+    """The jobs database of `home`; when it is damaged, kept aside and rebuilt from the jobs' folders first; when
+    the jobs' folders hold jobs it lacks (it was deleted, or replaced by an older copy), those are added back.
 
     One warning line says what happened. Servers sharing the home take a lock, so only one of them rebuilds.
     """
     path = database_path(home)
     try:
-        return _checked(Store(path))
+        return _with_every_folder(_checked(Store(path)), home)
     except StoreDamaged as exc:
         damage = exc
     with _rebuild_lock(home):
@@ -96,6 +98,69 @@ def open_store(home: Path) -> Store:
     log.warning("local executor: the jobs database could not be read (%s); %s.", damage.__cause__ or damage,
                 report.summary())
     return Store(path)
+
+
+# A folder this young may be a launch by another server between its folder and its record: not ours to add.
+_IN_FLIGHT_S = 60.0
+
+
+def _with_every_folder(store: Store, home: Path) -> Store:
+    """`store`, with a record added for each job folder it lacks (in id order, that is submission order)."""
+    try:
+        names = [e.name for e in os.scandir(home / "jobs") if is_job_id(e.name) and e.is_dir()]
+    except OSError:
+        return store
+    known = {row[0] for row in store.db.execute("SELECT id FROM jobs")}
+    missing = sorted(set(names) - known)
+    if known:  # an index in use: skip what may be in flight (an empty one was deleted: everything is missing)
+        missing = [n for n in missing if int(n[:12], 16) / 1000 < time.time() - _IN_FLIGHT_S]
+    if not missing:
+        return store
+    restored = 0
+    with _rebuild_lock(home):
+        for name in missing:
+            try:
+                restored += _restore(store, JobPaths(home, name)) is not None
+            except sqlite3.IntegrityError:
+                pass  # another server added it meanwhile
+    log.warning("local executor: the jobs database %s lacked %d of the jobs in %s (it was deleted or replaced); "
+                "their records were written again from their folders.", store.path, restored, home / "jobs")
+    return store
+
+
+def reopen_moved(store: Store, home: Path) -> Store:
+    """The store to use once `store`'s file was deleted or replaced under it (Store.moved), `store` closed.
+
+    A deleted file is written again at its path from what `store` still holds open (every record, queued jobs
+    included). A replaced one (an older copy put back, another server's rebuild) gets the jobs `store` holds and it
+    lacks. Either is then completed from the jobs' folders. No other connection of this process may stay open on
+    the old file (its journal would follow it).
+    """
+    path = database_path(home)
+    with _rebuild_lock(home):
+        try:
+            if not path.exists():
+                carried = path.with_name(f"{path.name}.carry-{os.getpid()}")
+                target = sqlite3.connect(carried)
+                try:
+                    store.db.backup(target)
+                finally:
+                    target.close()
+                store.close()
+                os.replace(carried, path)
+                what = "it was written again from the open copy"
+            else:
+                held = store.rows()
+                store.close()  # first: the last connection's close takes the old file's journal with it
+                fresh = Store(path)
+                try:
+                    what = f"the {fresh.add_missing(held)} jobs it lacked were added to it"
+                finally:
+                    fresh.close()
+        finally:
+            store.close()
+    log.warning("local executor: the jobs database %s was deleted or replaced while in use; %s.", path, what)
+    return open_store(home)
 
 
 def _checked(store: Store) -> Store:

@@ -10,6 +10,7 @@ One Store per thread: the backend's event loop has one, its monitor thread anoth
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -128,6 +129,15 @@ class JobRow:
         return cls(**data)
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path` now; None when there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -135,6 +145,7 @@ class Store:
         self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False,
                                   factory=_Connection)
         self.db.path = path
+        self.identity = file_identity(path)  # the file this connection opened, to notice it replaced or unlinked
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -150,6 +161,10 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def moved(self) -> bool:
+        """Whether the file at our path is no longer the one we write (deleted, or replaced): one stat."""
+        return file_identity(self.path) != self.identity
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -244,6 +259,26 @@ class Store:
             sql += f" AND stage IN ({', '.join('?' * len(when_stage))})"
             params.extend(when_stage)
         return self.db.execute(sql, params).rowcount == 1
+
+    def rows(self) -> list[JobRow]:
+        """Every job, in submission order."""
+        return [JobRow.from_sql(row) for row in self.db.execute("SELECT * FROM jobs ORDER BY seq")]
+
+    def add_missing(self, rows: Iterable[JobRow]) -> int:
+        """Add those of `rows` (another store's) whose job this store lacks, as they stand there. How many."""
+        known = {row[0] for row in self.db.execute("SELECT id FROM jobs")}
+        added = 0
+        for row in rows:
+            if row.id in known:
+                continue
+            self.insert(job_id=row.id, created_at=row.created_at, flavor=row.flavor, labels=row.labels,
+                        command=row.command, timeout=row.timeout, output_dir=row.output_dir,
+                        secret_names=row.secret_names, owner=row.owner)
+            self.update(row.id, stage=row.stage, message=row.message, started_at=row.started_at,
+                        finished_at=row.finished_at, exit_code=row.exit_code, live=int(row.live), pid=row.pid,
+                        pid_start=row.pid_start)
+            added += 1
+        return added
 
     def overtake_cancel(self, job_id: str, *, stage: str, message: str | None, finished_at: float,
                         cancel_message: str) -> bool:

@@ -1,46 +1,54 @@
 """Ray: jobs on the user's own cluster, through the Job Submission REST API (see client.py; ray is not imported).
 
 A job's id is its Ray submission id, chosen here so that a launch whose answer is lost can be looked up rather than
-sent twice. Every job runs `python -m trl_jobs_ray ... -- <command>` (wrapper.py, shipped as a GCS package): Ray has
-no run-time limit, no secret store, and its stop does not reach a job still waiting for resources, so the wrapper
-enforces the timeout, takes the secrets from a one-time GCS key, checks a cancel marker before running anything,
-and stops the whole process tree (detached children included) at the end.
+sent twice. Every job runs `<the node's Python> -m trl_jobs_ray ... -- <command>` (wrapper.py, shipped as a GCS
+package; the Python is found on the node, see shipped.NODE_PYTHON): Ray has no run-time limit, no secret store, and
+its stop does not reach a job still waiting for resources, so the wrapper enforces the timeout and the idle guard,
+takes the secrets from a one-time GCS key, checks a cancel marker before running anything, samples the job's
+processes beside its log, and stops the whole process tree (detached children included) at the end.
+
+Logs and samples are read through the state API from the job's node (logs.py), a tail in what it returns. The
+record (records.py) keeps the spec of each launch, for reruns. A training run with `workers` above 1 runs as a Ray
+Train job (train.py) across the nodes, the driver holding no resources and each worker a flavor's worth.
 
 What tools and recipes must know of it is in `traits`: nothing is billed (the cluster is the user's), what a job
-writes stays on its node, and training runs the entry module shipped with each job, with paths taken as the nodes'
-own.
+writes stays on its node, training runs the entry module shipped with each job, with paths taken as the nodes'
+own, and a run may span nodes (multi_node).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets as secrets_module
 import shlex
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from ..base import BackendTraits, NoHubExtras, NoSystemMetrics
+from ..base import BackendTraits, NoHubExtras
 from . import resources
 from .client import DEFAULT_ADDRESS, RayClient
+from .leftovers import SECRETS_PREFIX, forget_secrets
 from .command_line import ray_command_line
+from .logs import LogReader, read_file
 from .paging import cursor_after, matches, order, parse_cursor
-from .records import Record, Records
-from .shipped import ENTRY_MODULE, PACKAGE, package
+from .records import Record, Records, rerun_record
+from .shipped import ENTRY_MODULE, NODE_PYTHON, package, train_command, wrapper_argv
+from .names import caller_token as _caller_token, cancel_key as _cancel_key
+from .wrapper import system_file
 from .status import (
-    META, META_COMMAND, META_FLAVOR, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
+    META, META_COMMAND, META_FLAVOR, META_IDLE, META_OUTPUT, META_TIMEOUT, job_info, labels_of, lost_info)
+from ...analysis.metrics.system import SystemMetrics, from_supervisor
 from ...core.flavors import Flavor, all_flavors, get_flavor
 from ...core.models import (
-    TOKEN_PLACEHOLDERS, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
+    REDACTED, BackendUnavailable, InvalidJobSpec, JobInfo, JobNotFoundError, JobPage, JobsError, JobSpec,
     JobStage, LogChunk, RunRecord)
-from ...core.redact import Redactor, ambient_secrets
+from ...core.redact import Redactor, ambient_secrets, scrub
 
-class RayBackend(NoHubExtras, NoSystemMetrics):
+class RayBackend(NoHubExtras):
     """Runs jobs on a Ray cluster.
 
     Args:
@@ -54,7 +62,8 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
             the job's runtime environment (pip).
         grace: seconds between SIGTERM and SIGKILL when a job is stopped; under Ray's own 3 s, after which Ray
             kills what is left.
-        python: the Python on the nodes' PATH that runs the wrapper.
+        python: the Python that runs the wrapper on a node; default the one the node's Ray runs (see NODE_PYTHON),
+            whatever PATH its head was started with.
         max_log_lines: the most lines one forward (`since`) read of the logs returns.
         request_timeout: seconds to wait for the dashboard.
 
@@ -67,7 +76,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
     name = "ray"
 
     def __init__(self, *, address: str | None = None, token: str | None = None, home: Path | str | None = None,
-                 cluster_env: bool = False, grace: float = 2.0, python: str = "python", max_log_lines: int = 1000,
+                 cluster_env: bool = False, grace: float = 2.0, python: str | None = None, max_log_lines: int = 1000,
                  request_timeout: float = 30.0) -> None:
         # The server's Settings read the environment and pass what it says here: read once, there.
         self._client = RayClient(address=address or DEFAULT_ADDRESS, token=token or None, timeout=request_timeout)
@@ -77,7 +86,8 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         # a shared filesystem): the user's to arrange, as on any cluster.
         self.traits = BackendTraits(place=f"the Ray cluster at {self.address}", runs_here=False, billed=False,
                                     keeps_files=True, poll_seconds=2.0,
-                                    entry_command=(python, "-P", "-m", ENTRY_MODULE), local_paths=True,
+                                    entry_command=("python", "-P", "-m", ENTRY_MODULE), local_paths=True,
+                                    multi_node=True,
                                     # Ours are trl-<12 hex>; others' submissions keep Ray's own spelling.
                                     job_id_shape=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}", job_id_example="trl-1a2b3c4d5e6f")
         if home is None:
@@ -95,6 +105,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         # Secret values of jobs submitted from this process (memory only) and the credentials around us: scrubbed
         # from everything returned. The wrapper has already scrubbed a job's own secrets from its log on the node.
         self._secret_values: set[str] = set(ambient_secrets())
+        self._emptied: set[str] = set()  # secrets packages emptied by this server (leftovers.py)
         self._built: tuple[tuple[str | None, int], Redactor] | None = None
 
     # --- lifecycle ---
@@ -114,6 +125,11 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
 
     def command_line(self, spec: JobSpec, *, schedule: str | None = None) -> list[str] | None:
         """The `ray job submit` line that runs `spec`'s command by hand (see ray_command_line), secrets by name."""
+        if spec.workers > 1 and spec.command:
+            train = train_command(spec.command, workers=spec.workers, flavor=get_flavor(spec.flavor))
+            if train is not None:
+                return ray_command_line(spec.model_copy(update={"command": train}), address=self.address,
+                                        cluster_env=self.cluster_env, driver_only=True)
         return ray_command_line(spec, address=self.address, cluster_env=self.cluster_env)
 
     async def parameter_count(self, model: str) -> float | None:
@@ -124,11 +140,15 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
     # --- the protocol ---
 
     async def check(self, spec: JobSpec) -> None:
-        """What `submit` refuses before it creates anything, without asking the cluster (a dry run works while the
-        head is down): an image, a reserved label key, `$HF_TOKEN` with no token here, and a flavor the cluster
-        cannot hold as last read (submit reads the cluster's resources again)."""
-        self.check_flavor(spec.flavor)
+        """What `submit` refuses before it creates anything (a dry run works while the head is down): an image, a
+        reserved label key, `$HF_TOKEN` with no token here, a flavor the cluster cannot hold as last read (submit
+        reads the cluster's resources again), and workers it cannot place (read now, when the head answers)."""
+        flavor = self.check_flavor(spec.flavor)
         self._refuse(spec)
+        if spec.workers > 1:  # a placement is worth a look at the cluster, when it answers
+            with contextlib.suppress(BackendUnavailable):
+                await self._read_nodes()
+            self._train_command(spec, flavor, self._nodes)
         if spec.wants_token:
             spec.with_token(_caller_token())
 
@@ -141,6 +161,9 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         """
         flavor = await self._fit(spec.flavor)
         self._refuse(spec)
+        launched = spec  # as asked, for a rerun: `$HF_TOKEN` stays a name, the entry module stays itself
+        if spec.workers > 1:  # a Ray Train run: the driver holds nothing, each worker a flavor's worth
+            spec = spec.model_copy(update={"command": self._train_command(spec, flavor, self._nodes)})
         if spec.wants_token:
             spec = spec.with_token(_caller_token())
         self._secret_values.update(spec.secrets.values())
@@ -151,22 +174,14 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         name, data = package()
         if not await self._client.has_package(name):
             await self._client.put_package(name, data)
-        wrapper = [self.python, "-m", PACKAGE, "--job", job_id, "--timeout", f"{spec.timeout:g}",
-                   "--grace", f"{self.grace:g}", "--cancel", _cancel_key(job_id)]
-        if spec.script:
-            wrapper += ["--script", *[f"--with={dep}" for dep in spec.dependencies]]
-            wrapper += ["--python", spec.python] if spec.python else []
-            argv = [spec.script, *spec.script_args]
-        else:
-            argv = list(spec.command or [])
-        if spec.working_dir:
-            wrapper += ["--cwd", spec.working_dir]
+        wrapper, argv = wrapper_argv(spec, job_id=job_id, grace=self.grace, gpu=flavor.gpu_count > 0,
+                                     cancel=_cancel_key(job_id))
         shown = redactor.argv(argv)
         if spec.secrets:
             # Secrets never go in the runtime_env's env_vars, which the REST API returns in plain text to anyone
             # who asks, nor in the entrypoint: a command that holds a secret's value travels with them. They wait
             # in the GCS under a one-time key the wrapper deletes as it reads it.
-            key = f"trl_jobs_secrets_{job_id}_{secrets_module.token_hex(16)}.json"
+            key = f"{SECRETS_PREFIX}{job_id}_{secrets_module.token_hex(16)}.json"
             payload = {"env": spec.secrets, "argv": argv if shown != argv else None}
             await self._client.put_package(key, json.dumps(payload).encode())
             wrapper += ["--secrets", f"gcs://{key}"]
@@ -178,12 +193,18 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
                     META_COMMAND: json.dumps(command)}
         if spec.output_dir:
             metadata[META_OUTPUT] = redactor.text(spec.output_dir)
-        body = {"entrypoint": shlex.join([*wrapper, "--", *shown]), "submission_id": job_id,
-                "runtime_env": runtime_env, "metadata": metadata, **resources.request(flavor)}
+        if spec.idle_timeout is not None:
+            metadata[META_IDLE] = f"{spec.idle_timeout:g}"
+        python = shlex.quote(self.python) if self.python else NODE_PYTHON
+        body = {"entrypoint": f"{python} {shlex.join([*wrapper, '--', *shown])}", "submission_id": job_id,
+                "runtime_env": runtime_env, "metadata": metadata,
+                **(resources.request(flavor) if spec.workers == 1 else {})}
 
         records = self._recorded()
         records.add(Record(id=job_id, created=time.time(), flavor=flavor.name, labels=redactor.mapping(spec.labels),
-                           command=command, timeout=spec.timeout, output_dir=metadata.get(META_OUTPUT)))
+                           command=command, timeout=spec.timeout, output_dir=metadata.get(META_OUTPUT),
+                           spec=scrub(launched.model_dump(mode="json", exclude={"secrets"}), redactor),
+                           secret_names=sorted(launched.secrets)))
         try:
             await self._client.submit(body)
         except JobsError as err:
@@ -203,6 +224,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         details, record = await self._lookup(job_id)
         if details is None:
             return lost_info(record, backend=self.name, address=self.address, redactor=self._redactor())
+        await forget_secrets(self._client, [details], done=self._emptied)
         return self._info(details, record)
 
     async def _lookup(self, job_id: str) -> tuple[dict | None, Any]:
@@ -224,6 +246,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
             raise InvalidJobSpec(f"must be at least 1, got {limit}.", field="limit")
         after = parse_cursor(cursor)
         jobs = await self._client.jobs()
+        await forget_secrets(self._client, jobs, done=self._emptied)
         records = self._recorded()
         known = records.get_many([str(job["submission_id"]) for job in jobs])
         redactor = self._redactor()
@@ -243,50 +266,41 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         return JobPage(jobs=page, next_cursor=cursor_after(page[-1]) if more else None)
 
     async def logs(self, job_id: str, *, tail: int | None = None, since: int | None = None) -> LogChunk:
-        """Lines of the job's log, read as a stream: a tail keeps `tail` lines in memory, a forward read stops
-        after `max_log_lines`. `since` counts the lines already seen; `next_since` the lines seen after this read."""
+        """Lines of the job's log from its node (see logs.py): a tail costs the lines it returns, a read forward
+        from `since` the lines it skips and returns (at most `max_log_lines`); the whole log only page by page."""
         for name, value in (("tail", tail), ("since", since)):
             if value is not None and value < 0:
                 raise InvalidJobSpec(f"must be 0 or more, got {value}.", field=name)
-        job_id = self.traits.check_job_id(job_id)
-        start = since or 0
         details, record = await self._lookup(job_id)
+        start = since or 0
+        node = (details or {}).get("driver_node_id")
         if details is None:
             return LogChunk(lines=[], next_since=start, finished=True)  # forgotten by the cluster with its log
-        info = self._info(details, record)
+        info = self._info(details, record)  # read before the log: once terminal, nothing more is written
+        if not node:  # not started: nothing written yet
+            return LogChunk(lines=[], next_since=start, finished=info.finished)
+        reader = LogReader(self._client, info.id, node, finished=info.finished, max_lines=self._max_log_lines)
+        read = await reader.read(tail=tail, since=since)
         redactor = self._redactor()
-        total = 0
-        truncated = False
-        chosen: deque[str] | list[str] = deque(maxlen=tail) if tail is not None else []
-        async with contextlib.aclosing(self._client.logs(job_id)) as lines:
-            async for line in lines:
-                total += 1
-                if total <= start:
-                    continue
-                if tail is not None:
-                    # As on the local backend: a plain tail leaving out what came before is what was asked for; a
-                    # tail after `since` that leaves lines out has skipped some.
-                    truncated = truncated or (since is not None and len(chosen) == tail)
-                    if tail:
-                        chosen.append(line)
-                    continue
-                if len(chosen) == self._max_log_lines:
-                    truncated = True
-                    total -= 1
-                    break
-                chosen.append(line)
-        next_since = total if tail is not None else start + len(chosen)
-        # `info` was read before the log: once terminal, nothing more is written.
-        at_end = tail is not None or not truncated
-        return LogChunk(lines=[redactor.text(line) for line in chosen], next_since=max(next_since, start),
-                        finished=info.finished and at_end, truncated=truncated)
+        return LogChunk(lines=[redactor.text(line) for line in read.lines], next_since=read.next_since,
+                        finished=info.finished and read.at_end, truncated=read.truncated)
+
+    async def system_metrics(self, job_id: str) -> SystemMetrics:
+        """What the job's supervisor sampled on its node (every 2 s while it ran), read through the state API."""
+        details, _ = await self._lookup(job_id)
+        node = (details or {}).get("driver_node_id")
+        lines = await read_file(self._client, node_id=node, name=system_file(job_id)) if node else []
+        metrics = from_supervisor(lines)
+        if not metrics.samples:
+            metrics.note = ("No system samples: the job has not started, ended before the first one, or the cluster "
+                            "no longer holds it.")
+        return metrics
 
     async def run_record(self, job_id: str) -> RunRecord:
-        """Ray keeps a job's entrypoint but not the spec it came from (the wrapper, the shipped package and the
-        secrets' key are woven into it), so a rerun is refused rather than rebuilt wrongly."""
-        await self.inspect(job_id)  # an unknown id still answers JobNotFoundError
-        raise InvalidJobSpec(f"the ray backend cannot rerun job {job_id}: it keeps no spec to rebuild it from. "
-                             "Launch it again with launch_training or run_job.", field="job_id")
+        """The spec the job was launched from, as this server recorded it (Ray keeps only the entrypoint built from
+        it); secrets by name only. A job launched elsewhere, or whose spec held a secret's value, is refused."""
+        _, record = await self._lookup(job_id)
+        return rerun_record(job_id, record)
 
     async def cancel(self, job_id: str) -> JobInfo:
         """Cancel the job: one that waits for resources is marked so that it never runs its command, one that runs
@@ -305,6 +319,8 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         await self._client.put_package(_cancel_key(job_id).removeprefix("gcs://"), b"canceled")
         await self._client.stop(job_id)
         records.mark_canceled(job_id)
+        # Its wrapper may never run now (a PENDING job): its secrets must not wait in the GCS for it.
+        await forget_secrets(self._client, [await self._client.job(job_id) or {}], done=self._emptied, ended=True)
         if info.stage is JobStage.RUNNING:
             with anyio.move_on_after(self.grace + 10):
                 while True:
@@ -325,7 +341,7 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
         found = get_flavor(flavor)
         if self._nodes is None:
             return found
-        self._refuse_unless_fits(found, self._nodes)
+        resources.refuse_unless_fits(found, self._nodes, address=self.address)
         return found.model_copy(update={"runnable": True})
 
     # --- helpers ---
@@ -341,22 +357,23 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
 
     async def _fit(self, flavor: str) -> Flavor:
         found = get_flavor(flavor)
-        self._refuse_unless_fits(found, await self._read_nodes())
+        resources.refuse_unless_fits(found, await self._read_nodes(), address=self.address)
         return found.model_copy(update={"runnable": True})
 
     async def _read_nodes(self) -> list[dict[str, Any]]:
         self._nodes = await self._client.nodes()
         return self._nodes
 
-    def _refuse_unless_fits(self, flavor: Flavor, nodes: list[dict[str, Any]]) -> None:
-        if resources.fits(flavor, nodes):
-            return
-        need = (f"{flavor.cpu} CPUs, {flavor.gpu_count} GPUs, {flavor.ram_gb:g} GB memory on one node")
-        can = [f.name for f in resources.runnable_flavors(nodes)]
-        options = (f"Flavors it can hold: {', '.join(can)}." if can else
-                   "It can hold none of the flavors; add a node (or start the head with more --num-cpus/--memory).")
-        raise InvalidJobSpec(f"the Ray cluster at {self.address} cannot hold {flavor.name} ({need}): "
-                             f"{resources.describe_nodes(nodes)}. {options}", field="flavor")
+    def _train_command(self, spec: JobSpec, flavor: Flavor, nodes: list[dict[str, Any]] | None) -> list[str]:
+        """The Ray Train driver's command for `spec`'s workers; refused unless a training run (our entry module),
+        or when the cluster (as last read; None: unknown) cannot place them all at once."""
+        train = train_command(spec.command or [], workers=spec.workers, flavor=flavor)
+        if train is None:
+            raise InvalidJobSpec("workers above 1 spread a training run (launch_training) over the cluster; this "
+                                 "command runs as one process: leave workers at 1.", field="workers")
+        if nodes is not None:
+            resources.refuse_unless_placed(flavor, spec.workers, nodes, address=self.address)
+        return train
 
     def _info(self, details: dict[str, Any], record: Record | None) -> JobInfo:
         info = job_info(details, record, backend=self.name, address=self.address, redactor=self._redactor())
@@ -376,19 +393,3 @@ class RayBackend(NoHubExtras, NoSystemMetrics):
             self._built = (key, Redactor([self._token or "", *self._secret_values]))
         return self._built[1]
 
-
-def _cancel_key(job_id: str) -> str:
-    return f"gcs://trl_jobs_cancel_{job_id}"
-
-
-def _caller_token() -> str:
-    from huggingface_hub import (
-        get_token,  # only for the specs that ask: the server starts without it
-    )
-
-    token = os.environ.get("HF_TOKEN") or get_token()
-    if not token:
-        raise InvalidJobSpec(f"{TOKEN_PLACEHOLDERS[0]} stands for your Hugging Face token, and none is set here: "
-                             "set HF_TOKEN or run `hf auth login`, or pass the value itself as a secret.",
-                             field="secrets")
-    return token

@@ -9,7 +9,7 @@ from ...core.flavors import get_flavor
 from ...core.models import JobSpec
 
 
-def ray_command_line(spec: JobSpec, *, address: str, cluster_env: bool) -> list[str]:
+def ray_command_line(spec: JobSpec, *, address: str, cluster_env: bool, driver_only: bool = False) -> list[str]:
     """The `ray job submit` argv that runs `spec`'s command by hand on the cluster at `address`.
 
     It runs the command as it is, without the wrapper every job of ours runs under: no timeout, no cancel marker,
@@ -22,9 +22,10 @@ def ray_command_line(spec: JobSpec, *, address: str, cluster_env: bool) -> list[
         ['ray', 'job', 'submit', '--address', 'http://127.0.0.1:8265', '--entrypoint-num-cpus', '2', ...]
     """
     flavor = get_flavor(spec.flavor)
-    argv = ["ray", "job", "submit", "--address", address,
-            "--entrypoint-num-cpus", str(flavor.cpu), "--entrypoint-memory", str(int(flavor.ram_gb * 1e9))]
-    if flavor.gpu_count:
+    argv = ["ray", "job", "submit", "--address", address]
+    if not driver_only:  # else the command asks for its workers' resources itself (a Ray Train run)
+        argv += ["--entrypoint-num-cpus", str(flavor.cpu), "--entrypoint-memory", str(int(flavor.ram_gb * 1e9))]
+    if flavor.gpu_count and not driver_only:
         argv += ["--entrypoint-num-gpus", str(flavor.gpu_count)]
     env = {**spec.env, **{name: f"${name}" for name in spec.secrets}}
     if env or spec.dependencies:

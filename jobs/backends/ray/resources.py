@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.flavors import Flavor, all_flavors
+from ...core.models import InvalidJobSpec
 
 GB = 10**9  # flavors give RAM in GB, as Hugging Face's pricing page does; Ray counts memory in bytes
 
@@ -45,3 +46,40 @@ def describe_nodes(nodes: list[dict[str, Any]]) -> str:
 
 def runnable_flavors(nodes: list[dict[str, Any]]) -> list[Flavor]:
     return [f for f in all_flavors() if fits(f, nodes)]
+
+
+def refuse_unless_fits(flavor: Flavor, nodes: list[dict[str, Any]], *, address: str) -> None:
+    """InvalidJobSpec(field="flavor") naming the largest node and the flavors the cluster at `address` can hold,
+    unless one of `nodes` holds `flavor`."""
+    if fits(flavor, nodes):
+        return
+    need = f"{flavor.cpu} CPUs, {flavor.gpu_count} GPUs, {flavor.ram_gb:g} GB memory on one node"
+    can = [f.name for f in runnable_flavors(nodes)]
+    options = (f"Flavors it can hold: {', '.join(can)}." if can else
+               "It can hold none of the flavors; add a node (or start the head with more --num-cpus/--memory).")
+    raise InvalidJobSpec(f"the Ray cluster at {address} cannot hold {flavor.name} ({need}): "
+                         f"{describe_nodes(nodes)}. {options}", field="flavor")
+
+
+def placeable(flavor: Flavor, nodes: list[dict[str, Any]]) -> int:
+    """How many workers of `flavor` the alive nodes hold at once (each whole on one node)."""
+    count = 0
+    for node in nodes:
+        total = node.get("resources_total") or {}
+        fits_in = [int(total.get("CPU", 0) // flavor.cpu) if flavor.cpu else 10**6,
+                   int(total.get("memory", 0) // (flavor.ram_gb * GB)) if flavor.ram_gb else 10**6]
+        if flavor.gpu_count:
+            fits_in.append(int(total.get("GPU", 0) // flavor.gpu_count))
+        count += max(0, min(fits_in))
+    return count
+
+
+def refuse_unless_placed(flavor: Flavor, workers: int, nodes: list[dict[str, Any]], *, address: str) -> None:
+    """InvalidJobSpec(field="workers") naming the largest placement, unless the nodes hold `workers` of `flavor`."""
+    most = placeable(flavor, nodes)
+    if most >= workers:
+        return
+    each = f"{flavor.cpu} CPUs, {flavor.gpu_count} GPUs, {flavor.ram_gb:g} GB memory each"
+    raise InvalidJobSpec(f"the Ray cluster at {address} can place at most {most} workers of {flavor.name} ({each}) "
+                         f"across its {len(nodes)} alive nodes, not {workers}. Ask for workers={max(most, 1)} or a "
+                         "smaller flavor, or add nodes.", field="workers")

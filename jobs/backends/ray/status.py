@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .records import Record
-from .wrapper import CANCELED_NOTE, TIMEOUT_EXIT, TIMEOUT_NOTE
+from .wrapper import CANCELED_NOTE, IDLE_EXIT, TIMEOUT_EXIT, TIMEOUT_NOTE
+from ...core.flavors import get_flavor
+from ...core.guard import IDLE_LINE, idle_message
 from ...core.models import TERMINAL_JOB_STAGES, JobInfo, JobStage, format_duration
 from ...core.redact import Redactor
 
@@ -21,8 +23,8 @@ STAGES = {
 }
 # Metadata keys the backend writes beside the labels; a label may not use the prefix.
 META = "trl_jobs."
-META_FLAVOR, META_TIMEOUT, META_OUTPUT, META_COMMAND = (f"{META}{k}" for k in ("flavor", "timeout", "output_dir",
-                                                                               "command"))
+META_FLAVOR, META_TIMEOUT, META_OUTPUT, META_COMMAND, META_IDLE = (
+    f"{META}{k}" for k in ("flavor", "timeout", "output_dir", "command", "idle_timeout"))
 _MESSAGE_LINES = 15  # Ray's FAILED message carries up to 20,000 characters of log: keep its head and last lines
 
 
@@ -44,6 +46,14 @@ def stage_of(details: dict[str, Any], record: Record | None) -> tuple[JobStage, 
         limit = format_duration(timeout) if timeout else "its timeout"
         return JobStage.ERROR, (f"hit its timeout of {limit} and was stopped (SIGTERM, then SIGKILL). Give it a "
                                 "longer timeout if it needs more time.")
+    idle = IDLE_LINE.search(text)
+    if stage is JobStage.ERROR and idle and details.get("driver_exit_code") == IDLE_EXIT:
+        metadata = details.get("metadata") or {}
+        flavor = metadata.get(META_FLAVOR)
+        ran = (details.get("end_time") or 0) - (details.get("start_time") or 0)
+        return JobStage.ERROR, idle_message(idle_s=int(idle.group(1)) * 60.0, gpu=_gpus(flavor) > 0,
+                                            idle_timeout=_float(metadata.get(META_IDLE)) or 0.0, flavor=flavor,
+                                            ran_s=max(0.0, ran / 1000), billed=False)
     if CANCELED_NOTE in text:
         return JobStage.CANCELED, "Canceled before it started; nothing was run."
     if stage is JobStage.SCHEDULING and record is None and not message:
@@ -120,6 +130,13 @@ def _short(message: Any) -> str | None:
 
 def _time(ms: Any) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC) if isinstance(ms, int | float) and ms > 0 else None
+
+
+def _gpus(flavor: str | None) -> int:
+    try:
+        return get_flavor(flavor or "").gpu_count
+    except Exception:  # noqa: BLE001 - a flavor this server does not know: count none
+        return 0
 
 
 def _float(value: Any) -> float | None:

@@ -13,8 +13,10 @@ job still waiting for resources:
 - secrets are read from the GCS under a one-time key (uploaded by the server as a package, which Ray's REST API
   never gives back) and the key is deleted at once, so they never appear in the job's runtime_env; a command that
   holds a secret's value comes the same way, the entrypoint showing it redacted;
-- the timeout comes from the command line, so it holds while no server runs; a job past it exits TIMEOUT_EXIT
-  after a line that says so.
+- the timeout and the idle guard come from the command line, so they hold while no server runs; a job past its
+  timeout exits TIMEOUT_EXIT after a line that says so, an idle one IDLE_EXIT after the supervisor's line;
+- the supervisor's system samples (CPU, memory, GPUs of the job's processes) go beside the job's log in the node's
+  Ray log folder (system_file), which the server reads through the state API as it reads the log.
 
 Standard library only, plus `ray._raylet.GcsClient` (present wherever a Ray job runs) when a key is given.
 """
@@ -37,9 +39,25 @@ else:  # read from the source tree (tests)
 
 TIMEOUT_EXIT = 124  # as GNU timeout
 CANCELED_EXIT = 125
+IDLE_EXIT = 123
 TIMEOUT_NOTE = "[trl-jobs] timeout:"
 CANCELED_NOTE = "[trl-jobs] canceled:"
 OUTPUT_DIR_ENV = "TRL_JOBS_OUTPUT_DIR"
+
+
+def system_file(job_id: str) -> str:
+    """The name of the job's system samples, beside its log in the node's Ray log folder, where the state API serves
+    them as it serves the log (by node and file name)."""
+    return f"trl-jobs-system-{job_id}.jsonl"
+
+
+def _beside_log(name: str) -> str | None:
+    """`name` in the folder of the log Ray gave us as stdout; None when stdout is not a file."""
+    try:
+        log = os.readlink("/proc/self/fd/1")
+    except OSError:
+        return None
+    return os.path.join(os.path.dirname(log), name) if os.path.isfile(log) else None
 
 
 def _say(text: str) -> None:
@@ -82,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=2.0, help="seconds between SIGTERM and SIGKILL")
     parser.add_argument("--secrets", help="GCS key holding the job's secrets as JSON; deleted once read")
     parser.add_argument("--cancel", help="GCS key whose presence means the job was canceled before it started")
+    parser.add_argument("--idle", type=float, help="the idle guard: seconds of silence and idle CPU/GPU before a stop")
+    parser.add_argument("--gpu", action="store_true", help="the job has GPUs: idle means its GPUs idle")
+    parser.add_argument("--sample", type=float, default=2.0, help="seconds between system samples")
     parser.add_argument("--cwd", help="the command's working folder on the node (default: the job's own)")
     parser.add_argument("--script", action="store_true", help="argv is a uv script and its arguments")
     parser.add_argument("--with", dest="with_", action="append", default=[], help="a uv script's dependency")
@@ -109,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.secrets:
             raw = gcs.internal_kv_get(args.secrets.encode(), None)
             gcs.internal_kv_del(args.secrets.encode(), False, None)
-            if raw is None:
-                _say("[trl-jobs] error: the job's secrets are gone from the cluster (a head restart, or a second run "
-                     "of the same job); nothing was run. Launch the job again.")
+            if not raw:  # gone, or emptied by a server that saw the job end (leftovers.py)
+                _say("[trl-jobs] error: the job's secrets are gone from the cluster (a head restart, the job already "
+                     "ended, or a second run of it); nothing was run. Launch the job again.")
                 return 1
             payload = json.loads(raw)
             secrets = payload["env"]
@@ -119,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
                 command = payload["argv"]
     os.environ.update(secrets)
     os.environ[runner.JOB_ID_VAR] = args.job
+    # This Python is the node's Ray's (see shipped.NODE_PYTHON): first on the command's PATH, as an activated venv
+    # would be, so that `python` in the command (the training entry module's) is one with what the node installed.
+    here = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if here and path.split(os.pathsep)[0] != here:
+        os.environ["PATH"] = os.pathsep.join([here, path]) if path else here
     os.environ.setdefault(OUTPUT_DIR_ENV, os.path.join(os.path.expanduser("~"), "trl-jobs", args.job))
 
     if args.script:
@@ -133,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             "dir": tmp, "proc": os.path.join(tmp, "proc.json"), "exit": os.path.join(tmp, "exit.json"),
             "grace": args.grace, "timeout": args.timeout, "secret_names": sorted(secrets), "argv": command,
             "cwd": os.path.expanduser(args.cwd) if args.cwd else os.getcwd(),
+            "idle": args.idle, "gpu": args.gpu, "sample": args.sample, "metrics": _beside_log(system_file(args.job)),
         })
         runner.main()
         with open(os.path.join(tmp, "exit.json")) as f:
@@ -144,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"{TIMEOUT_NOTE} the job ran past its timeout of {_duration(args.timeout)} and was stopped. Give it a "
              "longer timeout if it needs more time.")
         return TIMEOUT_EXIT
+    if reason == "idle":  # the supervisor wrote why to the log
+        return IDLE_EXIT
     if reason == "cancel":
         return 128 + signal.SIGTERM
     if reason == "spawn_error" or code is None:
