@@ -34,14 +34,14 @@ class Input(ToolInput):
         description="TRL's default for SFT.")] = True
     lora_r: Annotated[int, Field(ge=1, le=4096, description="LoRA rank (lora, qlora).")] = 16
     timeout: Annotated[str | int, Field(
-        description="Run length for the cost, e.g. '2h'.")] = "1h"
-    limit: Annotated[int, Field(ge=1, le=30, description="How many flavors to return, cheapest first.")] = 5
-    dataset: Annotated[str | None, Field(max_length=1000, description="Hub id or local path: forecasts time, cost.")] = None
-    num_train_epochs: Annotated[float, Field(gt=0, le=10000, description="With dataset.")] = 1.0
-    max_steps: Annotated[int | None, Field(ge=1, le=10_000_000, description="Overrides epochs.")] = None
-    budget_usd: Annotated[float | None, Field(gt=0, description="Which flavors finish within it.")] = None
+        description="Run length to price, e.g. '2h'.")] = "1h"
+    limit: Annotated[int, Field(ge=1, le=30, description="Flavors to return, cheapest first.")] = 5
+    dataset: Annotated[str | None, Field(max_length=1000, description="For time, cost.")] = None
+    num_train_epochs: Annotated[float, Field(gt=0, le=10000, description="Epochs.")] = 1.0
+    max_steps: Annotated[int | None, Field(ge=1, le=10_000_000, description="Or steps.")] = None
+    budget_usd: Annotated[float | None, Field(gt=0, description="Flavors within it.")] = None
     family: Annotated[str | None, Field(
-        max_length=200, description="e.g. 'Qwen/Qwen2.5': its largest model within budget_usd.")] = None
+        max_length=200, description="e.g. 'Qwen/Qwen2.5': its largest.")] = None
 
 
 class Choice(BaseModel):
@@ -207,7 +207,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="recommend_hardware",
     title="Recommend hardware",
-    description="GPU memory a full, LoRA or QLoRA fine-tune of a model needs, and the cheapest flavors that hold it with their cost.",
+    description="Memory a full, LoRA or QLoRA fine-tune needs, the flavors that hold it, each one's time and cost; budgets.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),  # asks the Hub for a model's size
