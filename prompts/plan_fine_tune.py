@@ -25,6 +25,7 @@ def plan_fine_tune(
     dataset_line = f"Use the dataset {dataset}." if dataset else "Propose a dataset that fits the goal."
     budget_line = (f"Stay under ${budget_usd} in total." if budget_usd else
                    "Tell me the cost before anything that is billed.")
+    budget_arg = f" and budget_usd={budget_usd}" if budget_usd else ""
     return f"""I want to fine-tune a model: {goal}
 {model_line} {dataset_line} {budget_line}
 
@@ -34,10 +35,13 @@ thumbs-up/down examples; grpo or rloo for prompts scored by a reward function; r
 Say which columns the trainer needs and check that the dataset has them.
 2. Method: LoRA (use_peft=true) unless there is a reason to train every weight; QLoRA \
 (extra_args={{"load_in_4bit": true}} with use_peft=true) when memory is tight.
-3. Hardware: call recommend_hardware with the model, the method, max_length and the timeout you expect; it answers \
-the cheapest flavors that fit and what the timeout costs. list_hardware shows what this backend can run.
+3. Hardware: call recommend_hardware with the model (or a family such as "Qwen/Qwen2.5" to find the largest that \
+fits), the method, the dataset, num_train_epochs or max_steps, batch_size, max_length{budget_arg}; it answers the \
+flavors that fit with each one's forecast duration and cost (likely and pessimistic) and which finish within the \
+budget. list_hardware shows what this backend can run.
 4. Dry run: call launch_training with dry_run=true and show me the plan (trainer, model, dataset, key \
-hyperparameters, flavor, timeout, cost ceiling). Wait for my go-ahead. Keep TRL's defaults unless there is a reason; \
+hyperparameters, flavor, the forecast duration and cost, timeout, cost ceiling). If it refuses the run as too big \
+for the flavor, take one of the ways out it names; if it says the timeout is too short, use the timeout it proposes. Wait for my go-ahead. Keep TRL's defaults unless there is a reason; \
 a first short run (max_steps about 50) validates the setup before the long one.
 5. Run: call launch_training with dry_run=false, then wait_for_job (call it again with since=next_since until the \
 job has finished; until="loss_plateau" returns as soon as the loss flattens) and job_metrics for the loss curve. \

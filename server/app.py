@@ -132,7 +132,8 @@ class AppState:
         return ToolContext(backend=await self.backend(), secrets=self.secrets,
                            max_cost_usd=self.settings.max_cost_usd,
                            idle_timeout=self.settings.idle_timeout, upload_roots=self.settings.upload_roots,
-                           request=request)
+                           request=request,
+                           state_home=self.settings.state_home())
 
     async def aclose(self) -> None:
         backend, self._backend = self._backend, None

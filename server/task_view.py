@@ -132,6 +132,14 @@ class Progress:
     def report(self) -> MetricsReport:
         return self.parser.report(trainer=self.trainer)
 
+    def eta(self) -> str:
+        """'ETA 4m (1.2 s/step measured)' from this run's progress bar; '' before a step is done."""
+        from ..jobs.analysis.forecast import eta_text
+        from ..jobs.analysis.metrics.logs import eta_seconds
+
+        eta = eta_seconds(self.parser)
+        return eta_text(*eta) if eta else ""
+
     def step_and_loss(self) -> tuple[int | None, int | None, str | None]:
         """The step reached (None when the log does not show it), the total, and the latest loss as "loss 1.23".
 
@@ -172,6 +180,7 @@ def status_message(job: JobInfo, progress: Progress | None, now: float, *, bills
                 parts.append(f"{total} steps")
             if loss:
                 parts.append(loss)
+            parts.append(progress.eta())
         parts.append(human_duration(ran_seconds(job, now)))
         parts.append(money(job, now, bills=bills, place=place, suffix=" so far"))
         return ", ".join(p for p in parts if p)

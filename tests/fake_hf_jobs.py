@@ -49,6 +49,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 # The server's list of flavors, which the client keeps in sync with the Hub.
+from fake_viewer import viewer_answer
 from huggingface_hub import JobHardware
 
 TERMINAL = ("COMPLETED", "CANCELED", "ERROR", "DELETED")
@@ -181,6 +182,10 @@ class FakeHFJobs:
         # Dataset repo id -> its card's metadata, as `GET /api/datasets/{id}` answers it in `cardData` (the
         # `dataset_info.features` a dataset card declares); any other id is a 404, as a missing repo is.
         self.datasets: dict[str, dict[str, Any]] = {}
+        # Model ids `GET /api/models?author=&search=` lists (recommend_hardware's family sizes).
+        self.models: list[str] = []
+        # Dataset repo id -> what the dataset viewer's /size and /statistics answer (tests/fake_viewer.py).
+        self.viewer: dict[str, dict[str, Any]] = {}
         self.posted_specs: list[dict[str, Any]] = []
         self.open_streams = 0
         self._plan_refusal: tuple[int, str] | None = None
@@ -372,6 +377,13 @@ class _Handler(BaseHTTPRequestHandler):
                 fake._cond.wait_for(lambda: fake._stopping, timeout=fault.delay)
         if path == "/api/whoami-v2" and method == "GET":
             return self._whoami()
+        viewed = viewer_answer(path, query, fake.viewer) if method == "GET" else None
+        if viewed is not None:  # the dataset viewer, served here too (TRL_JOBS_DATASET_VIEWER points at it)
+            return self._json(*viewed)
+        if path == "/api/models" and method == "GET":
+            q = dict(parse_qsl(query))
+            return self._json(200, [{"id": m, "modelId": m} for m in fake.models
+                                    if m.startswith(q.get("author", "") + "/") and q.get("search", "") in m])
         if path == "/api/jobs/hardware" and method == "GET":
             if not self._authorized():
                 return None

@@ -29,6 +29,7 @@ def fake_hf(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHFJobs]:
     """
     with FakeHFJobs() as fake:
         monkeypatch.setenv("HF_ENDPOINT", fake.url)
+        monkeypatch.setenv("TRL_JOBS_DATASET_VIEWER", fake.url)  # the fake serves the dataset viewer's calls too
         monkeypatch.delenv("HF_TOKEN", raising=False)
         yield fake
 

@@ -511,6 +511,6 @@ def test_the_status_line_never_shows_the_bar_before_training_as_the_step_reached
     assert view.status_message(running, progress, now, bills=False, place="the Ray cluster at http://head:8265") == (
         "RUNNING, 40 steps, loss 5.944, 56s, no charge (the Ray cluster at http://head:8265)")
     progress.parser.feed([" 75%|███████▌  | 30/40 [00:48<00:07,  1.39it/s]"])
-    # On a billed backend: one started minute of cpu-basic at $0.01/h.
+    # On a billed backend: one started minute of cpu-basic at $0.01/h; the ETA is the bar's 48 s over 30 steps.
     assert view.status_message(running, progress, now, bills=True) == (
-        "RUNNING, step 30/40, loss 5.944, 56s, $0.00017 so far")
+        "RUNNING, step 30/40, loss 5.944, ETA 16s (1.6 s/step measured), 56s, $0.00017 so far")

@@ -1,7 +1,5 @@
 """The plumbing every tool shares: ToolDef, ToolContext, error translation, redaction, and the bridge to MCPServer.
-
-Read tools/__init__.py first: it states the conventions this module implements.
-"""
+Read tools/__init__.py first: it states the conventions this module implements."""
 
 from __future__ import annotations
 
@@ -10,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -53,6 +52,7 @@ class ToolContext:
     upload_roots: tuple[Path, ...] = ()  # folders the person allowed uploads from unasked (TRL_JOBS_UPLOAD_ROOTS)
     request: Context | None = None
     """The MCP request context (progress notifications, client logging); None when called outside a request."""
+    state_home: Path | None = None  # the server's state folder (forecast calibration); None: nothing is kept
 
 
 class ToolInput(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..jobs.analysis.calibration import CalibrationStore, outcome_text, settle
 from ..jobs.analysis.cost import CostSoFar, cost_so_far
 from ..jobs.analysis.diagnose import Diagnosis, diagnose_job
 from ..jobs.analysis.metrics.quiet import quiet_note
@@ -32,6 +33,7 @@ class Output(BaseModel):
     cost: Annotated[CostSoFar | None, Field(description="what it has cost so far, on a billed backend")] = None
     quiet: Annotated[str | None, Field(description="a running job with no output and no work for a while")] = None
     outputs: Annotated[Outputs | None, Field(description="its output folder: size and checkpoints")] = None
+    forecast: str | None = Field(default=None, description="its launch's forecast, and the actual once it ended")
 
 
 async def inspect_job(args: Input, ctx: ToolContext) -> Output:
@@ -42,7 +44,7 @@ async def inspect_job(args: Input, ctx: ToolContext) -> Output:
                   model=model_location(job, keeps_files=ctx.backend.traits.keeps_files),
                   cost=cost_so_far(job, billed=ctx.backend.traits.billed),
                   outputs=job_outputs(job) if ctx.backend.traits.keeps_files else None,
-                  quiet=await quiet_job(ctx, job))
+                  quiet=await quiet_job(ctx, job), forecast=await forecast_of(ctx, job))
 
 
 async def quiet_job(ctx: ToolContext, job: JobInfo) -> str | None:
@@ -50,6 +52,13 @@ async def quiet_job(ctx: ToolContext, job: JobInfo) -> str | None:
     if job.stage != JobStage.RUNNING or not ctx.backend.traits.system_history:
         return None
     return quiet_note(await ctx.backend.system_metrics(job.id))
+
+
+async def forecast_of(ctx: ToolContext, job: JobInfo) -> str | None:
+    """The launch's forecast against what the job measured (settled into the calibration once it completed)."""
+    if ctx.state_home is None:
+        return None
+    return outcome_text(await settle(CalibrationStore(ctx.state_home), ctx.backend, job))
 
 
 def ended(text: str | None) -> str:
@@ -102,7 +111,8 @@ def render(out: Output) -> str:
     files = out.outputs.text() if out.outputs else None
     if files and job.finished:
         files += f" {next_call('cancel_job', job_id=job.id, delete_files=True)} deletes them (the record stays)."
-    extra = [t for t in (out.quiet, out.model.text if out.model else None, files, cost_line(out.cost)) if t]
+    extra = [t for t in (out.quiet, out.model.text if out.model else None, files, cost_line(out.cost),
+                         out.forecast) if t]
     lines[1:1] = extra
     if job.command:
         lines.insert(1, "Command: " + " ".join(job.command))

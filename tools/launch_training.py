@@ -10,6 +10,9 @@ import anyio.to_thread
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, StrictBool
 
+from ..jobs.analysis.calibration import CalibrationStore
+from ..jobs.analysis.forecast import Forecast
+from ..jobs.analysis.preflight import preflight
 from ..jobs.core.models import InvalidJobSpec, JobStage, parse_timeout
 from ..jobs.recipes import TrainingRequest, build_training_spec, distribution_for
 from ..jobs.recipes.request import ExtraScalar
@@ -76,6 +79,8 @@ class Output(BaseModel):
     next_run_at: datetime | None = None
     experiment: str | None = Field(default=None, description="a sweep's experiment id (label experiment)")
     runs: list[SweepRun] = Field(default=[], description="a sweep's runs; cost_ceiling_usd is their sum")
+    forecast: Forecast | None = Field(default=None, description="duration and cost, likely and pessimistic")
+    memory_gb: float | None = Field(default=None, description="estimated memory need per GPU")
 
 
 async def launch_training(args: Input, ctx: ToolContext) -> Output:
@@ -85,6 +90,12 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     schedule = checked_schedule(ctx, args.schedule)
     # A flavor with several GPUs trains on all of them; the memory estimate says whether the model is sharded.
     distribution = await distribution_for(args, flavor=flavor, backend=ctx.backend)
+    # Fit, forecast and timeout, the same for a dry run and a launch: a run that cannot fit is refused by both.
+    store = CalibrationStore(ctx.state_home) if ctx.state_home else None
+    pre = await preflight(args, flavor=flavor, backend=ctx.backend, timeout_s=parse_timeout(args.timeout),
+                          default_timeout="timeout" not in args.model_fields_set, store=store)
+    if pre.refusal:
+        raise InvalidJobSpec(pre.refusal, field="flavor")
     # Planned only (sizes, screens, repo names): nothing is read in full or uploaded before the request has passed
     # every check below and the user has agreed.
     uploads = await stage_local_inputs(ctx.backend, model=args.model, dataset=args.dataset,
@@ -117,7 +128,7 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
                              "job_id at launch; wait_for_job and inspect_job give its path once it is done.")
     if distribution is not None:
         planned.notes.append(distribution.text)
-    planned.notes = [*chosen, *planned.notes]  # what the recipe chose for the user comes first
+    planned.notes = [*chosen, *pre.notes, *planned.notes]  # what the recipe chose for the user comes first
     planned.uploads = uploads
     agreed = await agree_to_uploads(ctx, uploads, dry_run=args.dry_run)
     if agreed:
@@ -125,7 +136,10 @@ async def launch_training(args: Input, ctx: ToolContext) -> Output:
     if uploads and not args.dry_run:  # the plan passed the spending ceiling and the user agreed: now they happen
         planned.uploads = await upload_local_inputs(ctx.backend, uploads)
     launched = await submit(ctx, spec, planned)
-    return launched.answer(Output, trainer=args.trainer, model=args.model, dataset=args.dataset)
+    if store is not None and launched.job_id and pre.forecast and pre.settings:
+        store.remember(launched.job_id, forecast=pre.forecast, settings=pre.settings)  # compared when it ends
+    return launched.answer(Output, trainer=args.trainer, model=args.model, dataset=args.dataset,
+                           forecast=pre.forecast, memory_gb=pre.memory_gb)
 
 
 def render(out: Output) -> str:

@@ -16,7 +16,9 @@ from ..jobs.analysis.estimate import (METHODS, SAFETY_MARGIN, MemoryEstimate, Me
                                         recommend)
 from ..jobs.analysis.model_size import ParamsSource, find_parameter_count
 from ..jobs.core.models import format_duration, parse_timeout
+from ..jobs.analysis.budget import FamilyPick, FlavorPlan
 from .base import ToolContext, ToolDef, ToolInput, next_call, usd
+from .budgeting import budget_answer, render_forecasts, subject, with_forecasts
 
 
 class Input(ToolInput):
@@ -32,8 +34,14 @@ class Input(ToolInput):
         description="TRL's default for SFT.")] = True
     lora_r: Annotated[int, Field(ge=1, le=4096, description="LoRA rank (lora, qlora).")] = 16
     timeout: Annotated[str | int, Field(
-        description="Run length for the cost, e.g. '2h'.")] = "1h"
-    limit: Annotated[int, Field(ge=1, le=30, description="How many flavors to return, cheapest first.")] = 5
+        description="Run length to price, e.g. '2h'.")] = "1h"
+    limit: Annotated[int, Field(ge=1, le=30, description="Flavors to return, cheapest first.")] = 5
+    dataset: Annotated[str | None, Field(max_length=1000, description="For time, cost.")] = None
+    num_train_epochs: Annotated[float, Field(gt=0, le=10000, description="Epochs.")] = 1.0
+    max_steps: Annotated[int | None, Field(ge=1, le=10_000_000, description="Or steps.")] = None
+    budget_usd: Annotated[float | None, Field(gt=0, description="Flavors within it.")] = None
+    family: Annotated[str | None, Field(
+        max_length=200, description="e.g. 'Qwen/Qwen2.5': its largest.")] = None
 
 
 class Choice(BaseModel):
@@ -70,10 +78,19 @@ class Output(BaseModel):
     lookup: str | None = Field(default=None, description="why the parameter count is not the Hub's or a "
                                                          "config.json's: what failed, and what was assumed")
     notes: list[str] = []
+    runs: list[FlavorPlan] = Field(default=[], description="with a dataset or budget: each fitting flavor's forecast")
+    family_pick: FamilyPick | None = None
+    dataset: str | None = None
+    dataset_note: str | None = None
+    batch_size: int = 1
+    max_length: int = 1024
 
 
 async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
     timeout = parse_timeout(args.timeout)
+    budget = await budget_answer(args, ctx) if args.dataset or args.budget_usd or args.family else None
+    if budget and not (args.model or args.params):
+        args = args.model_copy(update=subject(budget, args.family or ""))
     found = await find_parameter_count(model=args.model, params=args.params, backend=ctx.backend)
     params, shape = found.count, found.shape
     notes: list[str] = []
@@ -122,9 +139,11 @@ async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
     near = _without_margin(estimate, flavors, timeout, picked)
     if near:
         notes.append(near)
-    return Output(model=args.model, params=params, params_source=found.source, method=args.method, estimate=estimate,
-                  timeout=format_duration(timeout), timeout_seconds=timeout, backend=ctx.backend.name,
-                  flavors=chosen, by_method=by_method, lookup=" ".join(found.notes) or None, notes=notes)
+    out = Output(model=args.model, params=params, params_source=found.source, method=args.method, estimate=estimate,
+                 timeout=format_duration(timeout), timeout_seconds=timeout, backend=ctx.backend.name,
+                 flavors=chosen, by_method=by_method, lookup=" ".join(found.notes) or None, notes=notes,
+                 batch_size=args.batch_size, max_length=args.max_length, dataset=args.dataset)
+    return await with_forecasts(out, args, ctx, budget, params=params, shape=shape, flavors=flavors)
 
 
 def _shards(flavor: Any, estimate: MemoryEstimate) -> bool:
@@ -171,15 +190,15 @@ def render(out: Output) -> str:
                                           + (" (split across its GPUs)" if s.needs_sharding else "")
                                           if s.cheapest else "nothing fits")
         for m, s in out.by_method.items()) + ".")
-    lines += out.notes
+    lines += out.notes + render_forecasts(out)
     best = next((c for c in out.flavors if c.runnable), None)
     if best is not None:
         peft = {"full": "", "lora": " use_peft=true", "qlora": ' use_peft=true extra_args={"load_in_4bit": true}'}
         if not best.gpu_count and out.method == "qlora":
             peft["qlora"] = " use_peft=true"  # 4-bit loading (bitsandbytes) needs a GPU: LoRA on a CPU
-        lines.append(f"{next_call('launch_training', model=out.model or '<model>', dataset='<dataset>')}"
-                     f" flavor={best.flavor} timeout={out.timeout}{peft[out.method]} dry_run=true to check the run "
-                     "and its cost.")
+        lines.append(f"{next_call('launch_training', model=out.model or '<model>', dataset=out.dataset or '<dataset>')}"
+                     f" flavor={best.flavor} timeout={out.timeout}{peft[out.method]} per_device_train_batch_size="
+                     f"{out.batch_size} max_length={out.max_length} dry_run=true to check the run and its cost.")
     else:
         lines.append(f"{next_call('list_hardware')} to see what this backend can run.")
     return "\n".join(lines)
@@ -188,7 +207,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="recommend_hardware",
     title="Recommend hardware",
-    description="GPU memory a full, LoRA or QLoRA fine-tune of a model needs, and the cheapest flavors that hold it with their cost.",
+    description="Memory a full, LoRA or QLoRA fine-tune needs, the flavors that hold it, each one's time and cost; budgets.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),  # asks the Hub for a model's size

@@ -17,12 +17,14 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from ..jobs.analysis.cost import CostSoFar, cost_so_far
 from ..jobs.analysis.diagnose import Diagnosis, diagnose_job
+from ..jobs.analysis.forecast import eta_text
 from ..jobs.analysis.logtidy import tidy_lines
 from ..jobs.analysis.metrics.job import JobWatch
+from ..jobs.analysis.metrics.logs import eta_seconds
 from ..jobs.core.models import JobStage
 from ..jobs.recipes.readback import ModelLocation, model_location
 from .base import JobId, ToolContext, ToolDef, ToolInput, human_duration, next_call
-from .inspect_job import cost_line
+from .inspect_job import cost_line, forecast_of
 from .progress import ProgressPace
 
 DEFAULT_WAIT = 50
@@ -63,8 +65,11 @@ class Output(BaseModel):
     model: ModelLocation | None = Field(default=None, description="where the trained model is, once ended")
     cost: CostSoFar | None = Field(default=None, description="what the job has cost so far, on a billed backend")
     diagnosis: Diagnosis | None = Field(default=None, description="for a job in ERROR: the recognised cause and fix")
+    eta_seconds: float | None = Field(default=None, description="time left at this run's measured step time")
+    forecast: str | None = Field(default=None, description="the launch's forecast (and the actual, once ended)")
     # The log lines go in the text only: a host that shows both would otherwise show every line twice.
     _lines: list[str] = PrivateAttr(default_factory=list)
+    _eta: str = PrivateAttr(default="")
 
 
 async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
@@ -102,7 +107,10 @@ async def wait_for_job(args: Input, ctx: ToolContext) -> Output:
                  metrics=report.text if report.series else None, plateau=report.plateau,
                  model=model_location(info, keeps_files=ctx.backend.traits.keeps_files) if info.finished else None,
                  cost=cost_so_far(info, billed=ctx.backend.traits.billed),
-                 diagnosis=await diagnose_job(ctx.backend, info))
+                 diagnosis=await diagnose_job(ctx.backend, info), forecast=await forecast_of(ctx, info))
+    eta = eta_seconds(watch.parser) if info.stage == JobStage.RUNNING else None
+    out.eta_seconds = round(eta[0], 1) if eta else None
+    out._eta = eta_text(*eta) if eta else ""
     out._lines = lines
     return out
 
@@ -113,6 +121,8 @@ def render(out: Output) -> str:
         where = f"step {out.step}" + (f"/{out.total_steps}" if out.total_steps else "")
     if out.loss is not None:
         where += (", " if where else "") + f"loss {out.loss:.4g}"
+    if out._eta:
+        where += (", " if where else "") + out._eta
     where = f" ({where})" if where else ""
     waited = human_duration(out.waited_seconds)
     if out.reason == "finished":
@@ -126,6 +136,8 @@ def render(out: Output) -> str:
         lines.append(out.model.text)
     if cost := cost_line(out.cost):
         lines.append(cost)
+    if out.forecast:
+        lines.append(out.forecast)
     if out.metrics:
         lines.append(f"Metrics: {out.metrics}")
     if out.diagnosis is not None:

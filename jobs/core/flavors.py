@@ -97,6 +97,27 @@ _TABLE: tuple[tuple[str, str, int, float, str | None, int, float, float], ...] =
     ("h200x8",          "8x Nvidia H200",           184,  2048,  "H200",           8,    1128,  40.00),
 )
 
+# Peak dense bf16 tensor throughput (TFLOPS) and memory bandwidth (GB/s) of one GPU, from the vendors' data sheets
+# (A10G: AWS's figures; T4 has no bf16, its fp16 figure). The forecast's first guess rests on them (jobs.forecast).
+GPU_PEAKS: dict[str, tuple[float, float]] = {
+    "T4": (65, 320), "L4": (121, 300), "A10G": (70, 600), "L40S": (362, 864), "A100": (312, 2039),
+    "RTX PRO 6000": (504, 1792), "H200": (989, 4800),
+}
+# A CPU flavor's figures per vCPU: fp32 FMA at about 2.5 GHz with AVX2 (32 flops a cycle), and a share of a socket's
+# memory bandwidth. Only a first guess: the local backend's forecasts are calibrated from this machine's runs.
+CPU_PEAK_GFLOPS_PER_VCPU = 80.0
+CPU_BANDWIDTH_GBS_PER_VCPU = 5.0
+
+
+def peak_figures(flavor: Flavor) -> tuple[float, float]:
+    """(peak FLOP/s, memory bytes/s) of the whole flavor: every GPU, or its vCPUs for a CPU flavor; a GPU model
+    missing from GPU_PEAKS counts as an A10G (the slowest of the common ones after T4 and L4)."""
+    if not flavor.is_gpu:
+        return flavor.cpu * CPU_PEAK_GFLOPS_PER_VCPU * 1e9, flavor.cpu * CPU_BANDWIDTH_GBS_PER_VCPU * 1e9
+    tflops, bandwidth = GPU_PEAKS.get(flavor.gpu or "", GPU_PEAKS["A10G"])
+    return flavor.gpu_count * tflops * 1e12, flavor.gpu_count * bandwidth * 1e9
+
+
 CATALOG: dict[str, Flavor] = {
     name: Flavor(name=name, pretty_name=pretty, cpu=cpu, ram_gb=ram, gpu=gpu, gpu_count=count, vram_gb=vram,
                  price_per_hour=price)

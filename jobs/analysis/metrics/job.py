@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio.to_thread
 
-from .logs import LogParser
+from ..forecast import eta_text
+from .logs import LogParser, eta_seconds
 from .rl import judges_loss
 from .models import MetricsReport
 from ...core.models import InvalidJobSpec
@@ -173,5 +174,8 @@ class JobWatch:
         lead = newest(report.main)
         if lead is not None:
             parts.append(f"{report.main} {lead:.4g}")
+        eta = eta_seconds(self.parser) if stage.value == "RUNNING" else None
+        if eta is not None:
+            parts.append(eta_text(*eta))
         # GRPO's and RLOO's loss sits near zero by design: never the figure a headline gives.
         return ", ".join(parts), step, newest("loss") if judges_loss(self.trainer) else None

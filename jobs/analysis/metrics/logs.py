@@ -40,6 +40,25 @@ _RESUMED = re.compile(r"\[trl-jobs\] resumed at global step (\d+)")
 # --- reading one line ---
 
 
+def _clock(text: str) -> float | None:
+    """tqdm's elapsed time, '01:05' or '1:02:03', in seconds."""
+    try:
+        parts = [int(p) for p in text.strip().split(":")]
+    except ValueError:
+        return None
+    return float(sum(p * 60**i for i, p in enumerate(reversed(parts)))) if 1 < len(parts) <= 3 else None
+
+
+def eta_seconds(parser: LogParser) -> tuple[float, float] | None:
+    """(seconds left, seconds a step) from this run's own progress bar: its elapsed time over the steps done;
+    None before a step is done or without a bar."""
+    done, total, elapsed = parser.progress, parser.total_steps, parser.elapsed_s
+    if not done or not total or elapsed is None or done >= total or elapsed <= 0:
+        return None
+    step = elapsed / done
+    return (total - done) * step, step
+
+
 def _number(value: Any) -> float | None:
     """A logged value as a float (NaN and inf included), or None when it is not a number."""
     if isinstance(value, bool):
@@ -121,6 +140,7 @@ class LogParser:
         self.lines_parsed = 0  # that held a metrics dict (training, evaluation or the end-of-training summary)
         self.progress: int | None = None
         self.total_steps: int | None = None
+        self.elapsed_s: float | None = None  # the training bar's own elapsed time at `progress`
         self.resumed_at = 0
 
     def feed(self, lines: Iterable[str]) -> None:
@@ -146,8 +166,9 @@ class LogParser:
                 continue
             if self.total_steps is None:
                 self.total_steps = total
-            if total == self.total_steps:
-                self.progress = max(self.progress or 0, done)
+            if total == self.total_steps and done >= (self.progress or 0):
+                self.progress = done
+                self.elapsed_s = _clock(rate.split("<", 1)[0]) if "<" in rate else self.elapsed_s
 
     def _segment(self, segment: str) -> None:
         if (resumed := _RESUMED.search(segment)) is not None:
