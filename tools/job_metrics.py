@@ -32,7 +32,7 @@ CHAT_IMAGE = {"width": 6.0, "dpi": 72, "panel_height": 2.0, "colors": 16}
 class Input(ToolInput):
     job_id: JobId
     names: Annotated[list[Annotated[str, Field(max_length=200)]] | None, Field(
-        max_length=30, description="Series to return and plot; default: what matters for the trainer.")] = None
+        max_length=30, description="Series to return and plot; default: the trainer's key ones.")] = None
     plot: Annotated[StrictBool, Field(description="Also return the curves as a PNG image.")] = True
     max_points: Annotated[int, Field(ge=10, le=5000, description="Per series (evenly spread).")] = 200
     source: Annotated[Literal["auto", "logs", "trackio"], Field(

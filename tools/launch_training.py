@@ -32,7 +32,7 @@ class Input(TrainingRequest):
 
     flavor: Annotated[str, Field(
         min_length=1, max_length=64,
-        description="Hardware: cpu-basic, t4-small, a10g-large, a100-large, h200, ... (list_hardware).")] = "cpu-basic"
+        description="Hardware, e.g. cpu-basic, a10g-large, h200 (list_hardware).")] = "cpu-basic"
     timeout: Annotated[str | int, Field(
         description="'30m', '2h', '1d' or seconds.")] = "30m"
     env: Annotated[dict[str, str], _NAME_MAP, Field(
@@ -44,7 +44,7 @@ class Input(TrainingRequest):
     dry_run: Annotated[StrictBool, Field(
         description="Create nothing; show the command, price, cost ceiling and checks.")] = False
     upload_local_data: Annotated[StrictBool, Field(
-        description="Ask the user to upload local data/model to a private Hub repo the job can read.")] = False
+        description="Ask the user to upload local data/model to a private Hub repo.")] = False
     schedule: Annotated[str | None, Field(
         max_length=100, description="Run on a schedule: '@daily' or cron '0 9 * * 1' (UTC).")] = None
     sweep: Annotated[dict[str, list[ExtraScalar]] | None, Field(

@@ -31,7 +31,7 @@ DEFAULT_TIMEOUT_NOTE = ("The timeout is the default {timeout}: at its end the jo
 
 
 IdleTimeout = Annotated[str | int | None, Field(
-    description="Stop once log and GPU/CPU idle this long ('20m'); 'off': never.")]
+    description="Stop when log and GPU/CPU idle this long ('20m'; 'off').")]
 
 
 def idle_timeout(value: str | int | None, ctx: ToolContext) -> float | None:

@@ -15,7 +15,7 @@ from .base import ToolContext, ToolDef, ToolInput, next_call, usd
 
 class Input(ToolInput):
     kind: Annotated[Literal["all", "cpu", "gpu"], Field(
-        description="Which flavors: 'all', only 'cpu' ones, or only 'gpu' ones.")] = "all"
+        description="'all', 'cpu' or 'gpu' flavors.")] = "all"
     runnable_only: Annotated[StrictBool, Field(
         description="Only what this backend can run.")] = False
 

@@ -16,7 +16,7 @@ from .base import ToolContext, ToolDef, ToolInput, human_duration, next_call, se
 
 class Input(ToolInput):
     stage: Annotated[JobStage | list[JobStage] | None, Field(
-        description="One stage or a list, e.g. ['SCHEDULING', 'RUNNING'].")] = None
+        description="One stage or a list.")] = None
     labels: Annotated[dict[str, str] | None, Field(
         max_length=20, description="Jobs carrying all of these, e.g. {'trainer': 'sft'}.")] = None
     limit: Annotated[int, Field(ge=1, le=200, description="Jobs per page.")] = 20

@@ -166,8 +166,8 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="wait_for_job",
     title="Wait for a training job",
-    description="Wait up to timeout seconds for a job to end, with progress; returns stage, step, curves, new log, "
-                "model location, cost, a failure's cause.",
+    description="Wait up to timeout seconds for a job to end; returns stage, step, ETA, curves, new log, model, "
+                "cost, a failure's cause.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

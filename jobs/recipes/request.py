@@ -47,7 +47,7 @@ ExtraScalar = str | float | bool  # JSON's number covers integers
 ExtraValue = str | int | float | bool | list[str | int | float]
 
 
-def _opt(description: str, **bounds: Any) -> Any:
+def _opt(description: str | None, **bounds: Any) -> Any:
     return Field(default=None, description=description, **bounds)
 
 
@@ -103,16 +103,16 @@ class TrainingRequest(BaseModel):
     packing: Annotated[StrictBool | None, _opt("sft only.")]
     eos_token: Annotated[str | None, _opt("e.g. '<|im_end|>'. sft, reward.", max_length=200)]
 
-    logging_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt("When to log metrics.")]
+    logging_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt(None)]
     logging_steps: Annotated[float | None, _opt("Log every N steps (below 1: a fraction of the run).", gt=0)]
     eval_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt("Default 'no'.")]
     eval_steps: Annotated[float | None, _opt("With eval_strategy 'steps'.", gt=0)]
     early_stopping_patience: Annotated[int | None, _opt(
         "Stop after N evals without improvement.", ge=1)]
     early_stopping_threshold: Annotated[float | None, _opt("Min gain.", ge=0)]
-    save_strategy: Annotated[Literal["no", "steps", "epoch", "best"] | None, _opt("When to save checkpoints.")]
+    save_strategy: Annotated[Literal["no", "steps", "epoch", "best"] | None, _opt(None)]
     save_steps: Annotated[float | None, _opt("With save_strategy 'steps'.", gt=0)]
-    seed: Annotated[int | None, _opt("Random seed.", ge=0, le=2**32 - 1)]
+    seed: Annotated[int | None, _opt(None, ge=0, le=2**32 - 1)]
     output_dir: Annotated[str | None, _opt(
         "Default: the job's own folder.", max_length=1000)]
 
@@ -126,7 +126,7 @@ class TrainingRequest(BaseModel):
     report_to: Annotated[Literal["none", "trackio", "tensorboard", "wandb"] | None, _opt("Default none.")]
     run_name: Annotated[str | None, _opt("Tracker run name.", max_length=200)]
     project: Annotated[str | None, _opt("Tracker project (trackio, wandb).", max_length=200)]
-    push_to_hub: Annotated[StrictBool | None, _opt("Needs hub_model_id and a Hugging Face token.")]
+    push_to_hub: Annotated[StrictBool | None, _opt("Needs hub_model_id and an HF token.")]
     hub_model_id: Annotated[str | None, Field(
         default=None, max_length=200, pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="'user-or-org/name'.")]
     hub_private_repo: Annotated[StrictBool | None, _opt("Default true; false (public) only if the user asks.")]
@@ -138,9 +138,8 @@ class TrainingRequest(BaseModel):
     reward_funcs: Annotated[list[str] | None, Field(
         default=None, min_length=1, max_length=16,
         description="grpo, rloo (required): TRL built-ins "
-                    f"({', '.join(BUILTIN_REWARD_FUNCS)}), '/abs/rewards.py:func' (local) or a dotted path on "
-                    "PYTHONPATH (its arguments: resource trl://reward-functions). A reward model: extra_args "
-                    "reward_model_name_or_path.")]
+                    f"({', '.join(BUILTIN_REWARD_FUNCS)}), '/abs/rewards.py:func' or a dotted path (contract: "
+                    "resource trl://reward-functions). Reward model: extra_args reward_model_name_or_path.")]
     num_generations: Annotated[int | None, _opt("Per prompt. grpo, rloo.", ge=2, le=1024)]
     max_completion_length: Annotated[int | None, _opt("Tokens per completion. grpo, rloo.", ge=1, le=1_048_576)]
     temperature: Annotated[float | None, _opt("grpo, rloo.", gt=0, le=100)]
@@ -150,7 +149,7 @@ class TrainingRequest(BaseModel):
 
     extra_args: Annotated[dict[str, ExtraValue] | list[str] | None, Field(
         default=None,
-        description="Other TRL arguments by name, e.g. {'bf16': true, 'warmup_steps': 10}; checked.")]
+        description="Other TRL arguments by name, e.g. {'warmup_steps': 10}; checked.")]
 
     @field_validator("trainer", mode="before")
     @classmethod
