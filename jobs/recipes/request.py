@@ -47,7 +47,7 @@ ExtraScalar = str | float | bool  # JSON's number covers integers
 ExtraValue = str | int | float | bool | list[str | int | float]
 
 
-def _opt(description: str | None, **bounds: Any) -> Any:
+def _opt(description: str, **bounds: Any) -> Any:
     return Field(default=None, description=description, **bounds)
 
 
@@ -103,16 +103,16 @@ class TrainingRequest(BaseModel):
     packing: Annotated[StrictBool | None, _opt("sft only.")]
     eos_token: Annotated[str | None, _opt("e.g. '<|im_end|>'. sft, reward.", max_length=200)]
 
-    logging_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt(None)]
+    logging_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt("Log when.")]
     logging_steps: Annotated[float | None, _opt("Log every N steps (below 1: a fraction of the run).", gt=0)]
     eval_strategy: Annotated[Literal["no", "steps", "epoch"] | None, _opt("Default 'no'.")]
     eval_steps: Annotated[float | None, _opt("With eval_strategy 'steps'.", gt=0)]
     early_stopping_patience: Annotated[int | None, _opt(
         "Stop after N evals without improvement.", ge=1)]
     early_stopping_threshold: Annotated[float | None, _opt("Min gain.", ge=0)]
-    save_strategy: Annotated[Literal["no", "steps", "epoch", "best"] | None, _opt(None)]
+    save_strategy: Annotated[Literal["no", "steps", "epoch", "best"] | None, _opt("Save when.")]
     save_steps: Annotated[float | None, _opt("With save_strategy 'steps'.", gt=0)]
-    seed: Annotated[int | None, _opt(None, ge=0, le=2**32 - 1)]
+    seed: Annotated[int | None, _opt("Seed.", ge=0, le=2**32 - 1)]
     output_dir: Annotated[str | None, _opt(
         "Default: the job's own folder.", max_length=1000)]
 
