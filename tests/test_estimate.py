@@ -11,10 +11,12 @@ import pytest
 
 from trl_jobs_mcp.jobs.analysis.estimate import (
     CPU_MAX_PARAMS,
+    SAFETY_MARGIN,
     MemoryEstimate,
     estimate_memory,
     fits,
     params_from_config,
+    per_gpu_gb,
     recommend,
     shape_from_config,
 )
@@ -232,6 +234,24 @@ def test_every_fitting_flavor_is_offered_and_no_other() -> None:
     need = 100.0
     offered = {r.flavor.name for r in recommend(memory_gb=need, flavors=all_flavors(), timeout_s=60)}
     assert offered == {f.name for f in CATALOG.values() if f.is_gpu and f.vram_gb >= need}
+
+
+def test_a_multi_gpu_flavor_fits_only_when_each_gpu_holds_its_share() -> None:
+    """A model trial: a 32B full fine-tune was offered a100x8 (640 GB in all) while each A100 needed 80.5 GB of its
+    80 (the states split eight ways, each GPU's activations whole), and the hint would have paid for an OOM."""
+    need = estimate_memory(params=32e9, method="full", max_length=2048, batch_size=2)
+    a100x8 = get_flavor("a100x8")
+    assert need.total_gb < a100x8.vram_gb  # the old rule: total VRAM
+    share = per_gpu_gb(need, a100x8)
+    assert share == pytest.approx((need.weights_gb + need.gradients_gb + need.optimizer_gb) / 8 * SAFETY_MARGIN
+                                  + (need.activations_gb + need.overhead_gb) * SAFETY_MARGIN)
+    offered = {r.flavor.name for r in recommend(memory_gb=need.total_gb, flavors=all_flavors(), timeout_s=60,
+                                                estimate=need)}
+    assert all(per_gpu_gb(need, get_flavor(name)) <= get_flavor(name).vram_per_gpu_gb for name in offered)
+    assert ("a100x8" in offered) == (share <= 80)
+    # One GPU that holds it all: its need is the whole estimate.
+    small = estimate_memory(params=0.5e9, method="lora")
+    assert per_gpu_gb(small, get_flavor("a10g-largex2")) == small.total_gb
 
 
 def test_equal_prices_prefer_fewer_gpus() -> None:

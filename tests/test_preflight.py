@@ -60,6 +60,6 @@ async def test_a_timeout_shorter_than_the_forecast_is_flagged_with_one_that_fits
     async with hf_client(fake_hf) as client:
         text, _ = await call(client, "launch_training", **SEVEN_B, use_peft=True, dry_run=True)
         pushed, _ = await call(client, "launch_training", **SEVEN_B, use_peft=True, dry_run=True, timeout="1h",
-                               push_to_hub=True, hub_model_id="me/qwen-capybara")
+                               push_to_hub=True, hub_model_id="alice/qwen-capybara")
     assert "Timeout too short" in text and "the default timeout of 30m" in text and "Pass timeout='" in text
     assert "longer than the timeout of 1h" in pushed and "checkpoints pushed so far survive" in pushed

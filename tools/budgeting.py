@@ -83,7 +83,8 @@ def render_forecasts(out: Any) -> list[str]:
         budget = ""
         for plan in out.runs:
             f = plan.forecast
-            mark = "" if plan.within_budget is None else " [within budget]" if plan.within_budget else " [over budget]"
+            mark = ("" if plan.within_budget is None else " [over budget]" if not plan.within_budget
+                    else " [within budget]" if plan.worst_within_budget else " [likely within budget; worst case over]")
             lines.append(f"- {plan.flavor}: {f.duration_text()}, {f.cost_text()}, {f.total_steps:,} steps, "
                          f"{plan.memory_gb:g} GB/GPU{' (' + f.calibrated + ')' if f.calibrated else ''}{mark}")
             budget = budget or (plan.flavor if plan.within_budget else "")

@@ -211,7 +211,7 @@ def render_launch(out: LaunchAnswer, *, tool: str, what: str, then: str, output_
     if out.secret_names:
         lines.append("Secrets (values never shown): " + ", ".join(out.secret_names) + ".")
     if out.idle_timeout:
-        lines.append(f"Idle guard: stopped (ERROR) once its log is silent and its GPU (no GPU: CPU) idle for "
+        lines.append(f"Idle guard: stopped (ERROR) once its log is silent and its GPU (on a CPU flavor, CPU) idle for "
                      f"{out.idle_timeout}, even with no server running.")
     if out.hf_command and out.hf_command != shlex.join(out.command):
         lines.append(f"Equivalent: {out.hf_command}")

@@ -119,7 +119,7 @@ def render(out: Output) -> str:
 TOOL = ToolDef(
     name="list_jobs",
     title="List training jobs",
-    description="Jobs newest first and how many run now; filter by stage and labels, page with cursor.",
+    description="Jobs newest first, how many run, their disk and cost; filter by stage and labels, page with cursor.",
     input=Input,
     output=Output,
     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),

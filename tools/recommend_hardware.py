@@ -90,7 +90,8 @@ async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
     timeout = parse_timeout(args.timeout)
     budget = await budget_answer(args, ctx) if args.dataset or args.budget_usd or args.family else None
     if budget and not (args.model or args.params):
-        args = args.model_copy(update=subject(budget, args.family or ""))
+        # The model alone: its count is then read (or guessed from its name) and said so, never "as given".
+        args = args.model_copy(update={"model": subject(budget, args.family or "")["model"]})
     found = await find_parameter_count(model=args.model, params=args.params, backend=ctx.backend)
     params, shape = found.count, found.shape
     notes: list[str] = []
@@ -101,7 +102,8 @@ async def recommend_hardware(args: Input, ctx: ToolContext) -> Output:
     common: dict[str, Any] = dict(params=params, max_length=args.max_length, batch_size=args.batch_size,
                                   gradient_checkpointing=args.gradient_checkpointing, lora_r=args.lora_r, **shape)
     estimates = {method: estimate_memory(method=method, **common) for method in METHODS}
-    fitting = {method: recommend(memory_gb=e.total_gb, flavors=flavors, timeout_s=timeout, params=params)
+    fitting = {method: recommend(memory_gb=e.total_gb, flavors=flavors, timeout_s=timeout, params=params,
+                                 estimate=e)
                for method, e in estimates.items()}
     by_method = {method: MethodSummary(total_gb=round(estimates[method].total_gb, 2),
                                        cheapest=fits[0].flavor.name if fits else None,

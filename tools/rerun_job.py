@@ -82,7 +82,8 @@ def render(out: Output) -> str:
         lines.append("Labels: " + ", ".join(f"{k}={v}" for k, v in out.labels.items()) + ".")
     lines += out.notes
     lines.append("Call rerun_job with the same arguments and dry_run=false to start it." if out.dry_run
-                 else f"{next_call('fetch_logs', job_id=out.job_id)} to follow it.")
+                 else f"{next_call('wait_for_job', job_id=out.job_id)} to follow it to the end (fetch_logs for the "
+                      "raw log).")
     return "\n".join(lines)
 
 

@@ -36,6 +36,7 @@ class FlavorPlan(BaseModel):
     fits: bool
     forecast: Forecast
     within_budget: bool | None = Field(default=None, description="likely cost <= budget_usd; null: no budget")
+    worst_within_budget: bool | None = Field(default=None, description="pessimistic cost <= budget_usd")
 
 
 class FamilyPick(BaseModel):
@@ -66,7 +67,9 @@ def plan_flavors(settings: RunSettings, *, flavors: list[Flavor], shape: dict[st
         calibration = store.lookup(flavor=flavor.name, settings=run) if store else None
         fc = forecast(settings=run, flavor=flavor, calibration=calibration)
         plans.append(FlavorPlan(flavor=flavor.name, memory_gb=round(need, 1), fits=True, forecast=fc,
-                                within_budget=None if budget_usd is None else fc.cost_likely_usd <= budget_usd))
+                                within_budget=None if budget_usd is None else fc.cost_likely_usd <= budget_usd,
+                                worst_within_budget=None if budget_usd is None
+                                else fc.cost_pessimistic_usd <= budget_usd))
     plans.sort(key=lambda p: (p.forecast.cost_likely_usd, p.forecast.seconds_likely))
     return plans
 

@@ -288,22 +288,33 @@ def params_from_config(config: Mapping[str, Any]) -> float:
 # --- the cheapest flavors that fit ---
 
 
-def fits(flavor: Flavor, *, memory_gb: float, params: float | None = None) -> bool:
-    """Whether `flavor` holds a job needing `memory_gb`: in its total VRAM, or for a tiny model on CPU, its RAM.
+def per_gpu_gb(estimate: MemoryEstimate, flavor: Flavor) -> float:
+    """The GB each GPU of `flavor` needs: the whole estimate when one GPU holds it (data parallel), else the model's
+    states (weights, gradients, optimizer) split across the GPUs under FSDP, with each GPU's own activations and
+    overhead, which do not split (what a launch picks when one GPU is too small; jobs.recipes.distributed)."""
+    n = max(1, flavor.gpu_count)
+    if n == 1 or estimate.total_gb <= flavor.vram_per_gpu_gb:
+        return estimate.total_gb
+    states = estimate.weights_gb + estimate.gradients_gb + estimate.optimizer_gb
+    return (states / n + estimate.activations_gb + estimate.overhead_gb) * SAFETY_MARGIN
 
-    A multi-GPU flavor counts its total VRAM, which a job reaches only by sharding the model (FSDP, DeepSpeed
-    ZeRO-3, or device_map for QLoRA); `memory_gb > flavor.vram_per_gpu_gb` tells when that is needed.
-    """
+
+def fits(flavor: Flavor, *, memory_gb: float, params: float | None = None,
+         estimate: MemoryEstimate | None = None) -> bool:
+    """Whether `flavor` holds a job needing `memory_gb`: on each GPU (see per_gpu_gb, given the `estimate`; without
+    it, in the flavor's total VRAM), or for a tiny model on CPU, in its RAM."""
     if flavor.is_gpu:
+        if estimate is not None:
+            return per_gpu_gb(estimate, flavor) <= flavor.vram_per_gpu_gb
         return memory_gb <= flavor.vram_gb
     return params is not None and params <= CPU_MAX_PARAMS and memory_gb <= flavor.ram_gb
 
 
 def recommend(*, memory_gb: float, flavors: Iterable[Flavor], timeout_s: float,
-              params: float | None = None) -> list[Recommendation]:
+              params: float | None = None, estimate: MemoryEstimate | None = None) -> list[Recommendation]:
     """The flavors that hold `memory_gb`, cheapest first, with what `timeout_s` of each costs.
 
-    GPU flavors fit when their total VRAM holds the estimate. CPU flavors are offered only for tiny models
+    GPU flavors fit when each GPU holds its share (given the `estimate`; else when their total VRAM holds it). CPU flavors are offered only for tiny models
     (`params` given and at most CPU_MAX_PARAMS) whose estimate fits in their RAM; see the module docstring.
     Equal prices go to the flavor with fewer GPUs (no sharding needed), then keep the order given. The flavors
     are taken as given: filter on `runnable` first to keep only what a backend can run.
@@ -320,6 +331,6 @@ def recommend(*, memory_gb: float, flavors: Iterable[Flavor], timeout_s: float,
     _positive(timeout_s, "timeout_s")
     if params is not None:
         _positive(params, "params")
-    fitting = [f for f in flavors if fits(f, memory_gb=memory_gb, params=params)]
+    fitting = [f for f in flavors if fits(f, memory_gb=memory_gb, params=params, estimate=estimate)]
     fitting.sort(key=lambda f: (f.price_per_hour, f.gpu_count))
     return [Recommendation(flavor=f, cost_usd=f.cost(timeout_s)) for f in fitting]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from .calibration import CalibrationStore
 from .dataset_size import DatasetSize, dataset_size
-from .estimate import SAFETY_MARGIN, MemoryEstimate, estimate_memory
+from .estimate import SAFETY_MARGIN, MemoryEstimate, estimate_memory, per_gpu_gb
 from ..core.flavors import Flavor, all_flavors
 from .forecast import ONLINE_TRAINERS, Forecast, RunSettings, forecast
 from .model_size import find_parameter_count
@@ -104,11 +104,7 @@ def memory_need(settings: RunSettings, *, flavor: Flavor, shape: dict[str, Any],
                           max_length=max(1, int(min(length, 1_048_576))),
                           batch_size=batch or settings.per_device_batch,
                           gradient_checkpointing=settings.gradient_checkpointing, **shape)
-    n = max(1, flavor.gpu_count)
-    if n == 1 or est.total_gb <= flavor.vram_per_gpu_gb:
-        return est, est.total_gb
-    states = est.weights_gb + est.gradients_gb + est.optimizer_gb
-    return est, (states / n + est.activations_gb + est.overhead_gb) * SAFETY_MARGIN
+    return est, per_gpu_gb(est, flavor)
 
 
 def _ways_out(settings: RunSettings, *, flavor: Flavor, shape: dict[str, Any], flavors: list[Flavor],
