@@ -125,13 +125,13 @@ async def test_a_sweep_dry_run_on_hf_sums_the_cost_ceiling(fake_hf) -> None:
 
     async with hf_client(fake_hf, max_cost_usd=1.0) as client:
         text, dry = await call(client, "launch_training", model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/Capybara",
-                               flavor="t4-small", timeout="1h", dry_run=True,
+                               flavor="t4-small", use_peft=True, timeout="1h", dry_run=True,
                                sweep={"learning_rate": LRS, "num_train_epochs": [1, 2]})
         assert len(dry["runs"]) == 6 and len(fake_hf.jobs) == 0
         assert dry["cost_ceiling_usd"] == round(sum(r["cost_ceiling_usd"] for r in dry["runs"]), 4)
         assert "applies to their sum" in text  # one t4-small hour is $0.40, six are over $1
         refused = await call_error(client, "launch_training", model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/Capybara",
-                                   flavor="t4-small", timeout="1h", sweep={"learning_rate": LRS})
+                                   flavor="t4-small", use_peft=True, timeout="1h", sweep={"learning_rate": LRS})
         assert "sweep" in refused and len(fake_hf.jobs) == 0
 
 

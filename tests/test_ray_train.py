@@ -60,7 +60,7 @@ async def test_two_workers_one_per_node_train_save_and_resume(ray_head: RayHead,
         workers = train_workers(ray_head, job_id, alive=False)
         assert len({w["node_id"] for w in workers}) == 2, workers  # one worker on each node
 
-        _, again = await call(client, "rerun_job", job_id=job_id, resume=True)
+        _, again = await call(client, "rerun_job", job_id=job_id, resume=True, more_steps=1)
         _, redone = await call(client, "wait_for_job", job_id=again["job_id"], timeout=RUN_S)
         assert redone["stage"] == "COMPLETED", redone
         _, inspected = await call(client, "inspect_job", job_id=again["job_id"])

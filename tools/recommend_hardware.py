@@ -194,12 +194,16 @@ def render(out: Output) -> str:
         for m, s in out.by_method.items()) + ".")
     lines += out.notes + render_forecasts(out)
     best = next((c for c in out.flavors if c.runnable), None)
+    timeout = out.timeout
+    if best is not None and (plan := next((r for r in out.runs if r.flavor == best.flavor), None)):
+        # The suggested launch carries a timeout its own forecast does not overrun (the worst case, and a margin).
+        timeout = f"{min(168, math.ceil(plan.forecast.seconds_pessimistic * 1.2 / 3600))}h"
     if best is not None:
         peft = {"full": "", "lora": " use_peft=true", "qlora": ' use_peft=true extra_args={"load_in_4bit": true}'}
         if not best.gpu_count and out.method == "qlora":
             peft["qlora"] = " use_peft=true"  # 4-bit loading (bitsandbytes) needs a GPU: LoRA on a CPU
         lines.append(f"{next_call('launch_training', model=out.model or '<model>', dataset=out.dataset or '<dataset>')}"
-                     f" flavor={best.flavor} timeout={out.timeout}{peft[out.method]} per_device_train_batch_size="
+                     f" flavor={best.flavor} timeout={timeout}{peft[out.method]} per_device_train_batch_size="
                      f"{out.batch_size} max_length={out.max_length} dry_run=true to check the run and its cost.")
     else:
         lines.append(f"{next_call('list_hardware')} to see what this backend can run.")

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..core.local_tree import walk
+
 CHARS_PER_TOKEN = 4.0
 SAMPLE_BYTES = 64 * 2**20
 HTTP_TIMEOUT_S = 4.0
@@ -109,7 +111,8 @@ def local_dataset_size(path: str | Path) -> DatasetSize | None:
     """
     p = Path(path).expanduser()
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _SUFFIXES)
+        # Bounded, and refusing the root or a home folder (naming dataset), as the launch itself does.
+        files = [f for _, f in walk(p, field="dataset", suffixes=frozenset(_SUFFIXES))]
     elif p.is_file() and p.suffix.lower() in _SUFFIXES:
         files = [p]
     else:
