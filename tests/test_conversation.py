@@ -105,13 +105,15 @@ async def sft(home: Path, tiny: dict[str, Path]) -> AsyncIterator[SftRun]:
 
 async def test_progress_notifications_arrive_while_waiting(sft: SftRun) -> None:
     assert sft.wait["stage"] == "COMPLETED" and sft.wait["reason"] == "finished", sft.wait_text
-    assert len(sft.notes) >= 3
+    # At most one notification every 10 s, sooner when the stage changes (issue 21: one a second was 70 for a 70 s
+    # run): a short run gives the first and the ending; a step and a loss while it trains are shown in
+    # tests/test_answers.py on a run long enough for the pace.
+    assert len(sft.notes) >= 2
     progress = [p for p, _, _ in sft.notes]
     assert progress == sorted(progress) and len(set(progress)) == len(progress)  # strictly increasing
     assert all(total == WAIT_BOUND for _, total, _ in sft.notes)
     messages = [m or "" for _, _, m in sft.notes]
-    # Notifications came while it trained: a step and a loss before the job ended.
-    assert any("RUNNING" in m and "step" in m and "loss" in m for m in messages), messages
+    assert messages[-1].startswith("COMPLETED") and "step" in messages[-1] and "loss" in messages[-1], messages
     assert sft.wait["step"] == SFT_STEPS and sft.wait["total_steps"] == SFT_STEPS
     assert sft.wait["loss"] is not None and math.isfinite(sft.wait["loss"])
     assert "job_metrics" in sft.wait_text and f"step {SFT_STEPS}/{SFT_STEPS}" in sft.wait_text

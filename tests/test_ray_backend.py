@@ -320,6 +320,29 @@ async def test_tiny_sft_completes_on_the_cluster(ray_head: RayHead, tmp_path: Pa
     assert (output / "model.safetensors").exists() and "sft" in (output / "README.md").read_text()
 
 
+
+@pytest.mark.training
+async def test_a_sweep_runs_on_the_cluster_as_one_experiment(ray_head: RayHead, tmp_path: Path,
+                                                               tiny: dict[str, Path]) -> None:
+    """Issue 20: the same sweep as on the local backend, here on a real head: two runs, one experiment label, both
+    through the cluster as it schedules them, and compare_runs reading them back."""
+    rates = [1e-4, 1e-3]
+    async with connect(settings(ray_head, tmp_path / "state")) as client:
+        _, swept = await call(client, "launch_training", trainer="sft", model=str(tiny["model"]),
+                              dataset=str(tiny["sft"] / "train.jsonl"), max_steps=2, per_device_train_batch_size=2,
+                              logging_steps=1, save_strategy="no", env=JOB_ENV, sweep={"learning_rate": rates})
+        ids = [run["job_id"] for run in swept["runs"]]
+        for job_id in ids:
+            _, done = await call(client, "wait_for_job", job_id=job_id, timeout=240)
+            assert done["stage"] == "COMPLETED", done
+        _, listed = await call(client, "list_jobs", labels={"experiment": swept["experiment"]})
+        text, compared = await call(client, "compare_runs", runs=[swept["experiment"]])
+    assert len(set(ids)) == 2 and sorted(j["id"] for j in listed["jobs"]) == sorted(ids)
+    assert [r["job_id"] for r in compared["runs"]] == ids
+    assert [r["differs"] for r in compared["runs"]] == [{"learning_rate": str(lr)} for lr in rates]
+    assert compared["best"] in ids and "learning_rate" in text
+
+
 # --- the head going away ---
 
 
