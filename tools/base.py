@@ -3,6 +3,7 @@ Read tools/__init__.py first: it states the conventions this module implements."
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp_types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from ..jobs.core.models import BackendUnavailable, InvalidJobSpec, JobNotFoundError, JobsError, refuse_nul
@@ -336,3 +337,10 @@ def next_call(tool: str, **arguments: Any) -> str:
     """`Call fetch_logs with job_id=3f2a since=120` - the hint that ends a rendering."""
     args = " ".join(f"{k}={v}" for k, v in arguments.items() if v is not None)
     return f"Call {tool}" + (f" with {args}" if args else "")
+
+
+def png_attachment(png: bytes | None) -> list[ContentBlock]:
+    """A plot as an image block beside a tool's text (none when the call drew none)."""
+    if png is None:
+        return []
+    return [ImageContent(type="image", data=base64.b64encode(png).decode("ascii"), mime_type="image/png")]

@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field, StrictBool, StringConstraints, WithJsonSc
 
 from ..jobs.analysis.cost import CostSoFar, cost_so_far
 from ..jobs.core.models import InvalidJobSpec, JobInfo, JobStage
-from ..jobs.extras.outputs import Outputs, delete_outputs, human_bytes
+from ..jobs.core.local_tree import human_bytes
+from ..jobs.extras.outputs import Outputs, delete_outputs
 from .base import ToolContext, ToolDef, ToolInput, next_call
 from .inspect_job import cost_line
 

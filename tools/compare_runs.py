@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated
 
 import anyio.to_thread
-from mcp_types import ContentBlock, ImageContent, ToolAnnotations
+from mcp_types import ContentBlock, ToolAnnotations
 from pydantic import Field, PrivateAttr, StrictBool, StringConstraints
 
 from ..jobs.analysis.compare import Comparison, compare_jobs
 from ..jobs.analysis.plot import render_png
 from ..jobs.core.models import InvalidJobSpec, JobNotFoundError
 from ..jobs.recipes.sweep import EXPERIMENT_LABEL, MAX_RUNS
-from .base import ToolContext, ToolDef, ToolInput, human_duration, next_call, usd
+from .base import ToolContext, ToolDef, ToolInput, human_duration, next_call, png_attachment, usd
 
 MAX_LOG_PAGES = 50
 _Id = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -89,9 +88,7 @@ def render(out: Output) -> str:
 
 
 def attachments(out: Output) -> list[ContentBlock]:
-    if out._png is None:
-        return []
-    return [ImageContent(type="image", data=base64.b64encode(out._png).decode("ascii"), mime_type="image/png")]
+    return png_attachment(out._png)
 
 
 TOOL = ToolDef(

@@ -7,11 +7,10 @@ from TRL's log lines otherwise (always available, on every backend).
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Literal
 
 import anyio.to_thread
-from mcp_types import ContentBlock, ImageContent, ToolAnnotations
+from mcp_types import ContentBlock, ToolAnnotations
 from pydantic import BaseModel, Field, PrivateAttr, StrictBool
 
 from ..jobs.analysis.metrics import Series, SeriesSummary
@@ -21,7 +20,7 @@ from ..jobs.analysis.metrics.trainers import shown_series
 from ..jobs.core.models import JobsError, JobStage
 from ..jobs.analysis.plot import default_names, render_png
 from ..jobs.recipes.readback import trainer_of
-from .base import JobId, ToolContext, ToolDef, ToolInput, next_call
+from .base import JobId, ToolContext, ToolDef, ToolInput, next_call, png_attachment
 
 # A log this long (pages of at most a few thousand lines each) is read no further: the curves are long enough.
 MAX_LOG_PAGES = 200
@@ -146,9 +145,7 @@ def render(out: Output) -> str:
 
 
 def attachments(out: Output) -> list[ContentBlock]:
-    if out._png is None:
-        return []
-    return [ImageContent(type="image", data=base64.b64encode(out._png).decode("ascii"), mime_type="image/png")]
+    return png_attachment(out._png)
 
 
 TOOL = ToolDef(

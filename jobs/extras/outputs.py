@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from ..core.local_tree import human_bytes
 from ..core.models import InvalidJobSpec, JobInfo
 from ..recipes.outcome import read_outcome
 
@@ -36,15 +37,6 @@ class Outputs(BaseModel):
                 + ", ".join(f"{c.name} ({human_bytes(c.bytes)})" for c in self.checkpoints)
                 if self.checkpoints else "; no checkpoints")
         return f"Its outputs take {human_bytes(self.bytes)} in {self.folder}{kept}."
-
-
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"  # pragma: no cover - the loop returns at GB
 
 
 def folder_bytes(folder: Path) -> int:
