@@ -24,11 +24,17 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx2
 import pytest
 from polling import wait_until
+
+if TYPE_CHECKING:
+    from trl_jobs_mcp.jobs.backends.ray import RayBackend
+    from trl_jobs_mcp.server.settings import Settings
 
 MARKER_VAR = "TRL_JOBS_TEST_RAY_HEAD"
 HEAD_MEMORY = 17 * 10**9
@@ -88,12 +94,18 @@ class RayHead:
          self.min_worker_port) = ports
         self.address = f"http://127.0.0.1:{self.dashboard_port}"
 
-    def start(self) -> None:
+    def _env(self) -> dict[str, str]:
+        """What `ray start` runs with: this process's environment, marked as ours, with the PATH a user's shell
+        would have (no venv activated) when one is set."""
         env = {**os.environ, MARKER_VAR: self.marker, "RAY_USAGE_STATS_ENABLED": "0"}
         env.pop("RAY_ADDRESS", None)
         if self.path is not None:
             env["PATH"] = self.path
             env.pop("VIRTUAL_ENV", None)
+        return env
+
+    def start(self) -> None:
+        env = self._env()
         argv = [self.python, "-m", "ray.scripts.scripts", "start", "--head", "--num-cpus", "2",
                 "--memory", str(HEAD_MEMORY), "--object-store-memory", str(100 * 2**20),
                 "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
@@ -155,11 +167,7 @@ class RayWorkerNode(RayHead):
         self.address = head.address
 
     def start(self) -> None:
-        env = {**os.environ, MARKER_VAR: self.marker, "RAY_USAGE_STATS_ENABLED": "0"}
-        env.pop("RAY_ADDRESS", None)
-        if self.path is not None:
-            env["PATH"] = self.path
-            env.pop("VIRTUAL_ENV", None)
+        env = self._env()
         argv = [self.python, "-m", "ray.scripts.scripts", "start", "--address", f"127.0.0.1:{self.head.gcs_port}",
                 "--num-cpus", "2", "--memory", str(HEAD_MEMORY), "--object-store-memory", str(100 * 2**20),
                 "--resources", json.dumps({self.WORKER_RESOURCE: 1}), "--node-ip-address", "127.0.0.1",
@@ -231,3 +239,29 @@ def ray_worker_node(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory)
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+async def ray_backend(ray_head: RayHead, tmp_path: Path) -> AsyncIterator[RayBackend]:
+    """A RayBackend on the session's head; every job still alive at the end is canceled."""
+    from trl_jobs_mcp.jobs.backends.ray import RayBackend
+    from trl_jobs_mcp.jobs.core.models import JobStage
+
+    made = RayBackend(address=ray_head.address, home=tmp_path / "state", cluster_env=True)
+    await made.start()
+    yield made
+    for job in (await made.list(stages={JobStage.SCHEDULING, JobStage.RUNNING}, limit=1000)).jobs:
+        await made.cancel(job.id)
+    await made.aclose()
+
+
+def ray_settings(head: RayHead, home: Path) -> Settings:
+    """Server settings for the ray backend on `head`, with its state in `home`."""
+    from trl_jobs_mcp.server.settings import Settings
+
+    return Settings.from_env({}, backend="ray", home=home, ray_address=head.address, ray_cluster_env=True)
+
+
+def job_processes(job_id: str) -> list[int]:
+    """The live processes of a job (they carry its id in their environment)."""
+    return processes_with(f"TRL_JOBS_JOB_ID={job_id}".encode())

@@ -413,6 +413,17 @@ def _receive(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> dict[str, 
     return json.loads(proc.stdout.readline())  # type: ignore[union-attr]
 
 
+def _close(proc: subprocess.Popen[bytes]) -> None:
+    """End a stdio server as a client does, by closing its input; killed if it does not leave."""
+    proc.stdin.close()  # type: ignore[union-attr]
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()  # type: ignore[union-attr]
+
+
 def test_a_lone_surrogate_over_stdio_gets_a_parse_error_not_silence(state_dir: Path) -> None:
     """Bug: over raw stdio a request holding "\\ud800" got no answer; the client waited for its own timeout. The
     SDK's transport drops the line; our stdio answers a JSON-RPC parse error with the request's id."""
@@ -432,13 +443,7 @@ def test_a_lone_surrogate_over_stdio_gets_a_parse_error_not_silence(state_dir: P
         _send(proc, {"jsonrpc": "2.0", "id": 8, "method": "ping"})
         assert _receive(proc) == {"jsonrpc": "2.0", "id": 8, "result": {}}
     finally:
-        proc.stdin.close()  # type: ignore[union-attr]
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
+        _close(proc)
 
 
 def _peak_rss_kib(pid: int) -> int:
@@ -478,13 +483,7 @@ def test_every_stdio_request_gets_an_answer_and_a_line_is_bounded(state_dir: Pat
         listed = _receive(proc)
         assert listed["id"] == 25 and listed["result"]["structuredContent"]["jobs"] == []
     finally:
-        proc.stdin.close()  # type: ignore[union-attr]
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
+        _close(proc)
 
 
 # --- a full state folder (issue 23) ---

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,10 @@ import httpx2
 import pytest
 from mcp_client import call, call_error, connect
 from polling import eventually
-from ray_head import RayHead, processes_with
+from ray_head import RayHead, job_processes, ray_settings
 
 from trl_jobs_mcp.jobs.backends.ray import RayBackend
 from trl_jobs_mcp.jobs.core.models import InvalidJobSpec, JobSpec, JobStage
-from trl_jobs_mcp.server.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -36,22 +34,11 @@ JOB_ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_P
 
 
 @pytest.fixture
-async def backend(ray_head: RayHead, tmp_path: Path) -> AsyncIterator[RayBackend]:
-    """A RayBackend on the session's head; every job still alive at the end is canceled."""
-    made = RayBackend(address=ray_head.address, home=tmp_path / "state", cluster_env=True)
-    await made.start()
-    yield made
-    for job in (await made.list(stages={JobStage.SCHEDULING, JobStage.RUNNING}, limit=1000)).jobs:
-        await made.cancel(job.id)
-    await made.aclose()
+def backend(ray_backend: RayBackend) -> RayBackend:
+    return ray_backend
 
 
-def settings(head: RayHead, home: Path) -> Settings:
-    return Settings.from_env({}, backend="ray", home=home, ray_address=head.address, ray_cluster_env=True)
-
-
-def job_processes(job_id: str) -> list[int]:
-    return processes_with(f"TRL_JOBS_JOB_ID={job_id}".encode())
+settings = ray_settings
 
 
 async def finished(backend: RayBackend, job_id: str) -> Any:

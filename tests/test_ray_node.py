@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,10 @@ import httpx2
 import pytest
 from mcp_client import call, connect
 from polling import eventually
-from ray_head import RayHead, processes_with
+from ray_head import RayHead, job_processes, ray_settings
 
 from trl_jobs_mcp.jobs.backends.ray import RayBackend
 from trl_jobs_mcp.jobs.core.models import JobSpec, JobStage
-from trl_jobs_mcp.server.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -25,21 +23,11 @@ JOB_S = 120  # a job's start on a loaded two-core machine takes seconds: generou
 
 
 @pytest.fixture
-async def backend(ray_head: RayHead, tmp_path: Path) -> AsyncIterator[RayBackend]:
-    made = RayBackend(address=ray_head.address, home=tmp_path / "state", cluster_env=True)
-    await made.start()
-    yield made
-    for job in (await made.list(stages={JobStage.SCHEDULING, JobStage.RUNNING}, limit=1000)).jobs:
-        await made.cancel(job.id)
-    await made.aclose()
+def backend(ray_backend: RayBackend) -> RayBackend:
+    return ray_backend
 
 
-def settings(head: RayHead, home: Path) -> Settings:
-    return Settings.from_env({}, backend="ray", home=home, ray_address=head.address, ray_cluster_env=True)
-
-
-def job_processes(job_id: str) -> list[int]:
-    return processes_with(f"TRL_JOBS_JOB_ID={job_id}".encode())
+settings = ray_settings
 
 
 async def _ray_terminal(head: RayHead, job_id: str) -> bool:
